@@ -1,0 +1,266 @@
+"""The data model: frozen value types shared by every stage.
+
+Units are in field names (``dt_days``, ``vx_m_per_day``). Arrays are numpy,
+float32 in products, NaN for no data. Every gridded type carries its
+:class:`Grid` (``crs`` and ``transform``). Types holding arrays compare by
+identity (``eq=False``): comparing arrays element by element is the caller's
+choice, not an accident of ``==``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+import numpy as np
+from affine import Affine
+from rasterio.crs import CRS
+
+SECONDS_PER_DAY = 86400.0
+
+
+def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value or {}))
+
+
+def _to_crs(value: CRS | str | int) -> CRS:
+    if isinstance(value, CRS):
+        return value
+    if isinstance(value, int):
+        return CRS.from_epsg(value)
+    return CRS.from_user_input(value)
+
+
+def _check_transform(instance: Any, attribute: attrs.Attribute, value: Affine) -> None:
+    if not isinstance(value, Affine):
+        raise TypeError(f"{attribute.name} must be an affine.Affine, got {type(value).__name__}")
+    if value.determinant == 0 or not all(math.isfinite(c) for c in value[:6]):
+        raise ValueError(f"{attribute.name} is degenerate: {tuple(value[:6])}")
+
+
+def _check_shape(instance: Any, attribute: attrs.Attribute, value: tuple[int, int]) -> None:
+    if len(value) != 2 or any(int(n) != n or n <= 0 for n in value):
+        raise ValueError(f"{attribute.name} must be two positive integers (rows, cols), got {value}")
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"acquisition time {value.isoformat()} has no time zone; give it in UTC")
+    return value.astimezone(dt.timezone.utc)
+
+
+@attrs.frozen
+class Grid:
+    """A north-up or rotated raster grid: CRS, affine transform and (rows, cols) shape."""
+
+    crs: CRS = attrs.field(converter=_to_crs)
+    transform: Affine = attrs.field(validator=_check_transform)
+    shape: tuple[int, int] = attrs.field(
+        converter=lambda s: tuple(int(n) for n in s), validator=_check_shape
+    )
+
+    @property
+    def rows(self) -> int:
+        return self.shape[0]
+
+    @property
+    def cols(self) -> int:
+        return self.shape[1]
+
+    @property
+    def pixel_size_m(self) -> tuple[float, float]:
+        """Pixel width and height in CRS units (metres for projected CRSs)."""
+        t = self.transform
+        return (math.hypot(t.a, t.d), math.hypot(t.b, t.e))
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(left, bottom, right, top) of the grid's outer edges."""
+        t = self.transform
+        corners = [t * (c, r) for c, r in ((0, 0), (self.cols, 0), (0, self.rows), (self.cols, self.rows))]
+        xs, ys = zip(*corners)
+        return (min(xs), min(ys), max(xs), max(ys))
+
+    @classmethod
+    def from_bounds(
+        cls, crs: CRS | str | int, left: float, bottom: float, right: float, top: float, resolution_m: float
+    ) -> Grid:
+        """A north-up grid covering the bounds, snapped outward to whole multiples of the resolution."""
+        if resolution_m <= 0:
+            raise ValueError(f"resolution_m must be positive, got {resolution_m}")
+        left = math.floor(left / resolution_m) * resolution_m
+        top = math.ceil(top / resolution_m) * resolution_m
+        cols = math.ceil((right - left) / resolution_m)
+        rows = math.ceil((top - bottom) / resolution_m)
+        return cls(crs, Affine(resolution_m, 0.0, left, 0.0, -resolution_m, top), (rows, cols))
+
+    def pixel_to_map_displacement(
+        self, dx_px: np.ndarray, dy_px: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Turn offsets along columns/rows (pixels) into east/north offsets (CRS units).
+
+        Only the linear part of the transform applies: a displacement has no origin.
+        For a north-up grid, a positive row offset is a southward move.
+        """
+        t = self.transform
+        return (t.a * dx_px + t.b * dy_px, t.d * dx_px + t.e * dy_px)
+
+    def window_centre_grid(self, step_px: int, window_px: int) -> Grid:
+        """The grid of window centres for a tracker with this window and step.
+
+        Window ``k`` along an axis covers pixels ``[k * step_px, k * step_px + window_px)``;
+        its geometric centre, in continuous pixel coordinates (pixel ``i`` spans
+        ``[i, i + 1)``), is ``k * step_px + window_px / 2``. The returned grid's
+        cells are ``step_px`` pixels wide and centred on those points.
+        """
+        if step_px < 1 or window_px < 1:
+            raise ValueError(f"step_px and window_px must be >= 1, got {step_px}, {window_px}")
+        rows = (self.rows - window_px) // step_px + 1
+        cols = (self.cols - window_px) // step_px + 1
+        if rows < 1 or cols < 1:
+            raise ValueError(f"a {window_px} px window does not fit in a {self.shape} grid")
+        corner = window_px / 2.0 - step_px / 2.0
+        origin = self.transform * (corner, corner)
+        t = self.transform
+        return Grid(
+            self.crs,
+            Affine(t.a * step_px, t.b * step_px, origin[0], t.d * step_px, t.e * step_px, origin[1]),
+            (rows, cols),
+        )
+
+
+@attrs.frozen
+class Scene:
+    """One acquisition as a reader found it: what, when and where, never pixels."""
+
+    sensor: str = attrs.field(validator=attrs.validators.min_len(1))
+    platform: str
+    scene_id: str = attrs.field(validator=attrs.validators.min_len(1))
+    acquired_at: dt.datetime = attrs.field(converter=_utc)
+    path: Path = attrs.field(converter=Path)
+    reader: str = ""
+    cloud_cover_percent: float | None = attrs.field(default=None)
+    grid: Grid | None = None
+    metadata: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+
+    @cloud_cover_percent.validator
+    def _check_cloud(self, attribute: attrs.Attribute, value: float | None) -> None:
+        if value is not None and not (0.0 <= value <= 100.0):
+            raise ValueError(f"cloud_cover_percent must be within 0..100, got {value}")
+
+
+@attrs.frozen
+class Pair:
+    """Two scenes of one sensor: the earlier is the reference."""
+
+    reference: Scene
+    secondary: Scene
+
+    def __attrs_post_init__(self) -> None:
+        if self.dt_days <= 0:
+            raise ValueError(
+                f"secondary {self.secondary.scene_id} is not later than reference "
+                f"{self.reference.scene_id} (dt = {self.dt_days:.3f} days)"
+            )
+
+    @property
+    def dt_days(self) -> float:
+        return (self.secondary.acquired_at - self.reference.acquired_at).total_seconds() / SECONDS_PER_DAY
+
+    @property
+    def pair_id(self) -> str:
+        return f"{self.reference.scene_id}_X_{self.secondary.scene_id}"
+
+
+@attrs.frozen
+class Provenance:
+    """Where a result came from: software, plugins, inputs and the parameters used."""
+
+    software: str = "gvfuse"
+    software_version: str = ""
+    plugins: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping)
+    inputs: tuple[str, ...] = attrs.field(factory=tuple, converter=tuple)
+    parameters: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "software": self.software,
+            "software_version": self.software_version,
+            "plugins": dict(self.plugins),
+            "inputs": list(self.inputs),
+            "parameters": dict(self.parameters),
+        }
+
+
+def _check_arrays_on_grid(instance: Any, names: tuple[str, ...]) -> None:
+    for name in names:
+        arr = getattr(instance, name)
+        if not isinstance(arr, np.ndarray):
+            raise TypeError(f"{name} must be a numpy array, got {type(arr).__name__}")
+        if arr.shape != instance.grid.shape:
+            raise ValueError(f"{name} has shape {arr.shape}, the grid has {instance.grid.shape}")
+
+
+@attrs.frozen(eq=False)
+class VelocityField:
+    """Surface velocity on a grid: east and north components in m/day.
+
+    ``quality`` holds named per-cell arrays on the same grid (peak correlation,
+    SNR, error estimate ``v_error_m_per_day``, ...). ``dt_days`` is the time
+    baseline of the pair (or the span a combined field stands for).
+    """
+
+    vx_m_per_day: np.ndarray
+    vy_m_per_day: np.ndarray
+    grid: Grid
+    dt_days: float
+    quality: Mapping[str, np.ndarray] = attrs.field(factory=dict, converter=_frozen_mapping)
+    provenance: Provenance = attrs.field(factory=Provenance)
+
+    def __attrs_post_init__(self) -> None:
+        _check_arrays_on_grid(self, ("vx_m_per_day", "vy_m_per_day"))
+        for name, arr in self.quality.items():
+            if np.shape(arr) != self.grid.shape:
+                raise ValueError(f"quality band {name!r} has shape {np.shape(arr)}, grid has {self.grid.shape}")
+        if not (self.dt_days > 0 and math.isfinite(self.dt_days)):
+            raise ValueError(f"dt_days must be positive and finite, got {self.dt_days}")
+
+    @property
+    def speed_m_per_day(self) -> np.ndarray:
+        return np.hypot(self.vx_m_per_day, self.vy_m_per_day)
+
+
+@attrs.frozen(eq=False)
+class MonthlyProduct:
+    """One fused month: the bands of ``YYYYMM.tif`` and everything said about them."""
+
+    month: str = attrs.field(validator=attrs.validators.matches_re(r"^\d{4}-(0[1-9]|1[0-2])$"))
+    vx_m_per_day: np.ndarray
+    vy_m_per_day: np.ndarray
+    v_error_m_per_day: np.ndarray
+    count: np.ndarray
+    sensor_mask: np.ndarray
+    grid: Grid
+    sensors: tuple[str, ...] = attrs.field(converter=tuple)
+    weights: Mapping[str, float] = attrs.field(factory=dict, converter=_frozen_mapping)
+    validation: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+    provenance: Provenance = attrs.field(factory=Provenance)
+
+    def __attrs_post_init__(self) -> None:
+        _check_arrays_on_grid(
+            self, ("vx_m_per_day", "vy_m_per_day", "v_error_m_per_day", "count", "sensor_mask")
+        )
+
+    @property
+    def speed_m_per_day(self) -> np.ndarray:
+        return np.hypot(self.vx_m_per_day, self.vy_m_per_day)
+
+    @property
+    def file_stem(self) -> str:
+        """``YYYYMM``, the product's file name without extension."""
+        return self.month.replace("-", "")

@@ -1,0 +1,142 @@
+"""Writing and reading gvfuse rasters: float32, NaN no data, described bands, atomic.
+
+Every raster gvfuse writes goes through :func:`write_bands`, so products,
+tracking output and synthetic test scenes share one convention: band
+descriptions name the quantity (``vx``), a ``unit`` item per band, NaN as the
+nodata value, dataset tags for provenance, and an atomic rename so a crash or
+an error never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+
+from gvfuse.errors import InputError, OutputExistsError
+from gvfuse.model import Grid
+
+
+def _tag_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+
+
+def write_bands(
+    path: str | os.PathLike[str],
+    bands: Mapping[str, np.ndarray],
+    grid: Grid,
+    *,
+    units: Mapping[str, str] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    cog: bool = True,
+    dtype: str = "float32",
+    overwrite: bool = False,
+) -> Path:
+    """Write named 2-D arrays as the bands of one GeoTIFF, atomically.
+
+    ``cog=True`` writes a Cloud-Optimized GeoTIFF (tiled, deflate, internal
+    overviews built after nodata is set, so NaN never bleeds into overviews).
+    Non-string tag values are stored as JSON. An existing file is replaced only
+    with ``overwrite=True``.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} exists; refusing to overwrite it (use --force)")
+    if not bands:
+        raise ValueError("no bands to write")
+    for name, arr in bands.items():
+        if np.shape(arr) != grid.shape:
+            raise ValueError(f"band {name!r} has shape {np.shape(arr)}, the grid has {grid.shape}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    floating = np.issubdtype(np.dtype(dtype), np.floating)
+    profile: dict[str, Any] = {
+        "driver": "COG" if cog else "GTiff",
+        "width": grid.cols,
+        "height": grid.rows,
+        "count": len(bands),
+        "dtype": dtype,
+        "crs": grid.crs,
+        "transform": grid.transform,
+        "nodata": float("nan") if floating else None,
+        "compress": "deflate",
+    }
+    if cog:
+        profile.update(blocksize=256, overview_resampling="average", predictor=2 if not floating else 3)
+        profile["BIGTIFF"] = "IF_SAFER"
+    else:
+        profile.update(tiled=True, blockxsize=256, blockysize=256)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
+            with rasterio.open(tmp_name, "w", **profile) as dst:
+                for index, (name, arr) in enumerate(bands.items(), start=1):
+                    dst.write(np.asarray(arr, dtype=dtype), index)
+                    dst.set_band_description(index, name)
+                    if units and name in units:
+                        dst.update_tags(index, unit=units[name])
+                        dst.set_band_unit(index, units[name])
+                if tags:
+                    dst.update_tags(**{k: _tag_value(v) for k, v in tags.items()})
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_bands(path: str | os.PathLike[str], names: tuple[str, ...] | None = None) -> tuple[dict[str, np.ndarray], Grid, dict[str, str]]:
+    """Read described bands as float32 arrays with NaN for no data.
+
+    Returns ``(bands, grid, tags)``; bands are keyed by description (``band1`` ...
+    when a band has none). ``names`` restricts and orders the bands; a missing
+    name is an :class:`InputError` naming the file.
+    """
+    path = Path(path)
+    try:
+        src_ctx = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(f"cannot open raster: {exc}", source=path) from exc
+    with src_ctx as src:
+        if src.crs is None:
+            raise InputError("raster has no CRS", source=path, field="crs")
+        described = {(d or f"band{i}"): i for i, d in enumerate(src.descriptions, start=1)}
+        wanted = names or tuple(described)
+        missing = [n for n in wanted if n not in described]
+        if missing:
+            raise InputError(
+                f"no band described {missing}; bands are {list(described)}", source=path, field="band descriptions"
+            )
+        bands = {}
+        for name in wanted:
+            arr = src.read(described[name], masked=True).astype("float32")
+            bands[name] = arr.filled(np.nan)
+        grid = Grid(src.crs, src.transform, (src.height, src.width))
+        return bands, grid, dict(src.tags())
+
+
+def read_single_band(path: str | os.PathLike[str], band: int = 1) -> tuple[np.ndarray, Grid]:
+    """Read one band as float32 with NaN for no data (nodata and masked pixels)."""
+    path = Path(path)
+    try:
+        src_ctx = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(f"cannot open raster: {exc}", source=path) from exc
+    with src_ctx as src:
+        if src.crs is None:
+            raise InputError("raster has no CRS", source=path, field="crs")
+        if band > src.count:
+            raise InputError(f"has {src.count} band(s), band {band} requested", source=path, field="band")
+        arr = src.read(band, masked=True).astype("float32").filled(np.nan)
+        return arr, Grid(src.crs, src.transform, (src.height, src.width))
+
+
+RESAMPLING = {"nearest": Resampling.nearest, "bilinear": Resampling.bilinear, "cubic": Resampling.cubic,
+              "average": Resampling.average}
