@@ -1,0 +1,186 @@
+"""The plugin manager: loads plugins from entry points and keeps the registry of classes.
+
+Every plugin, bundled or third-party, is a module declared under the entry-point
+group ``gvfuse`` (``[project.entry-points.gvfuse]`` in its ``pyproject.toml``).
+Loading is forgiving: a plugin whose import fails (typically a missing optional
+dependency) is listed as skipped with its reason and the others keep working.
+Registering is strict: a class that is not of the right kind, or a name that two
+plugins claim, is an error naming the plugins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.metadata
+import os
+from collections.abc import Iterator, Mapping
+from types import ModuleType
+from typing import Any
+
+import attrs
+import pluggy
+
+from gvfuse import hookspecs
+from gvfuse.errors import GvfuseError, PluginError, UnknownComponentError
+from gvfuse.interfaces import Publisher, Reader, Tracker, Validator, Weighting
+
+ENTRY_POINT_GROUP = "gvfuse"
+#: Comma-separated entry-point or distribution names that are not loaded.
+BLOCK_ENV = "GVFUSE_BLOCK_PLUGINS"
+
+KINDS: Mapping[str, type] = {
+    "readers": Reader,
+    "trackers": Tracker,
+    "weightings": Weighting,
+    "validators": Validator,
+    "publishers": Publisher,
+}
+
+
+@attrs.frozen
+class PluginInfo:
+    """A plugin found through its entry point, loaded or skipped."""
+
+    name: str
+    distribution: str
+    version: str
+    module: str
+    skipped_reason: str | None = None
+
+
+@attrs.frozen
+class Registration:
+    """One registered class: what kind it is, its name, and which plugin provides it."""
+
+    kind: str
+    name: str
+    cls: type
+    plugin: PluginInfo
+
+
+@contextlib.contextmanager
+def plugin_errors(plugin: str, action: str) -> Iterator[None]:
+    """Re-raise an unexpected exception from plugin code as a :class:`PluginError` naming the plugin.
+
+    gvfuse's own errors (bad input, ...) pass through unchanged: they already
+    say what is wrong with the input.
+    """
+    try:
+        yield
+    except GvfuseError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"{action} failed: {type(exc).__name__}: {exc}", plugin=plugin) from exc
+
+
+def _blocked_names() -> set[str]:
+    return {n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()}
+
+
+def _entry_points() -> list[importlib.metadata.EntryPoint]:
+    seen: dict[tuple[str, str], importlib.metadata.EntryPoint] = {}
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        seen.setdefault((ep.name, ep.value), ep)
+    return sorted(seen.values(), key=lambda ep: ep.name)
+
+
+class PluginSet:
+    """The loaded plugins and the registry of their classes.
+
+    Build one with :func:`load_plugins` (or the cached :func:`get_plugins`).
+    """
+
+    def __init__(self) -> None:
+        self.manager = pluggy.PluginManager(ENTRY_POINT_GROUP)
+        self.manager.add_hookspecs(hookspecs)
+        self.plugins: list[PluginInfo] = []
+        self.registry: dict[str, dict[str, Registration]] = {kind: {} for kind in KINDS}
+
+    @property
+    def loaded(self) -> list[PluginInfo]:
+        return [p for p in self.plugins if p.skipped_reason is None]
+
+    @property
+    def skipped(self) -> list[PluginInfo]:
+        return [p for p in self.plugins if p.skipped_reason is not None]
+
+    def add(self, module: ModuleType | object, info: PluginInfo) -> None:
+        """Register a plugin object (normally a module) and the classes it provides."""
+        self.manager.register(module, name=info.name)
+        self.manager.check_pending()
+        self.plugins.append(info)
+        for kind, base in KINDS.items():
+            hook = getattr(self.manager.hook, f"gvfuse_register_{kind}")
+            for impl in hook.get_hookimpls():
+                if impl.plugin_name != info.name:
+                    continue
+                with plugin_errors(info.name, f"gvfuse_register_{kind}()"):
+                    classes = impl.function() or []
+                for cls in classes:
+                    self._register(kind, base, cls, info)
+
+    def _register(self, kind: str, base: type, cls: Any, info: PluginInfo) -> None:
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise PluginError(f"registered {cls!r} as one of its {kind}, but it is not a subclass of "
+                              f"gvfuse.interfaces.{base.__name__}", plugin=info.name)
+        name = getattr(cls, "name", None)
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"{cls.__qualname__} has no 'name' class attribute", plugin=info.name)
+        existing = self.registry[kind].get(name)
+        if existing is not None:
+            raise PluginError(
+                f"{kind[:-1]} name {name!r} is registered twice: by plugin {existing.plugin.name!r} "
+                f"({existing.plugin.distribution}) and by plugin {info.name!r} ({info.distribution}); "
+                f"block one with {BLOCK_ENV}",
+                plugin=info.name,
+            )
+        self.registry[kind][name] = Registration(kind, name, cls, info)
+
+    def get(self, kind: str, name: str) -> Registration:
+        """The registration of ``name`` among ``kind`` ("readers", "trackers", ...)."""
+        try:
+            return self.registry[kind][name]
+        except KeyError:
+            known = ", ".join(sorted(self.registry.get(kind, {}))) or "none"
+            raise UnknownComponentError(f"no {kind[:-1]} named {name!r}; available: {known}") from None
+
+    def call_event(self, hook_name: str, **kwargs: Any) -> list[Any]:
+        """Call every implementation of an event hook; an exception names its plugin."""
+        hook = getattr(self.manager.hook, hook_name)
+        results = []
+        # Most recently registered first, as pluggy itself calls them.
+        for impl in reversed(hook.get_hookimpls()):
+            args = {name: kwargs[name] for name in impl.argnames}
+            with plugin_errors(impl.plugin_name, f"{hook_name}()"):
+                results.append(impl.function(**args))
+        return results
+
+
+def load_plugins(block: set[str] | None = None) -> PluginSet:
+    """Load every plugin of the entry-point group ``gvfuse`` that is not blocked.
+
+    ``block`` defaults to the names in the ``GVFUSE_BLOCK_PLUGINS`` environment variable.
+    """
+    blocked = _blocked_names() if block is None else block
+    plugins = PluginSet()
+    for ep in _entry_points():
+        dist = ep.dist.name if ep.dist is not None else "?"
+        version = ep.dist.version if ep.dist is not None else "?"
+        if ep.name in blocked or dist in blocked:
+            plugins.plugins.append(PluginInfo(ep.name, dist, version, ep.value, f"blocked by {BLOCK_ENV}"))
+            continue
+        try:
+            module = ep.load()
+        except Exception as exc:  # a plugin's import error must not take gvfuse down
+            reason = f"import failed: {type(exc).__name__}: {exc}"
+            plugins.plugins.append(PluginInfo(ep.name, dist, version, ep.value, reason))
+            continue
+        plugins.add(module, PluginInfo(ep.name, dist, version, ep.value))
+    return plugins
+
+
+@functools.cache
+def get_plugins() -> PluginSet:
+    """The process-wide plugin set, loaded on first use."""
+    return load_plugins()

@@ -1,0 +1,131 @@
+"""Product definitions: what area, grid, months and metadata a product has.
+
+Definitions are TOML files; the bundled ones live in ``catalog/`` (the
+``gvfuse_catalog`` package) and are found by id (``gangrigab-2023``), any
+other by path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.resources
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+from rasterio.warp import transform_bounds
+
+from gvfuse.errors import ConfigError
+from gvfuse.model import Grid
+
+LONLAT = "EPSG:4326"
+
+
+def _check_month(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    try:
+        dt.date.fromisoformat(value + "-01")
+    except ValueError:
+        raise ValueError(f"{attribute.name} must be YYYY-MM, got {value!r}") from None
+
+
+@attrs.frozen
+class Area:
+    """A geographic bounding box in degrees (WGS 84)."""
+
+    west_deg: float
+    south_deg: float
+    east_deg: float
+    north_deg: float
+
+    def __attrs_post_init__(self) -> None:
+        if not (-180 <= self.west_deg < self.east_deg <= 180 and -90 <= self.south_deg < self.north_deg <= 90):
+            raise ValueError(f"invalid area bounds {attrs.astuple(self)}")
+
+    def bounds_in(self, crs: str) -> tuple[float, float, float, float]:
+        """(left, bottom, right, top) of the box in another CRS, densified so curved edges are covered."""
+        return transform_bounds(LONLAT, crs, self.west_deg, self.south_deg, self.east_deg, self.north_deg,
+                                densify_pts=101)
+
+
+@attrs.frozen
+class ProductDefinition:
+    """One product: identity, licence, area, output grid and months."""
+
+    id: str
+    title: str
+    description: str
+    license: str
+    area: Area
+    crs: str
+    resolution_m: float = attrs.field(validator=attrs.validators.gt(0))
+    first_month: str = attrs.field(validator=_check_month)
+    last_month: str = attrs.field(validator=_check_month)
+    keywords: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    providers: tuple[Mapping[str, Any], ...] = attrs.field(default=(), converter=tuple)
+    source: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if self.last_month < self.first_month:
+            raise ValueError(f"last_month {self.last_month} is before first_month {self.first_month}")
+
+    @property
+    def months(self) -> tuple[str, ...]:
+        """Every month from first to last, as ``YYYY-MM``."""
+        year, month = map(int, self.first_month.split("-"))
+        out = []
+        while f"{year:04d}-{month:02d}" <= self.last_month:
+            out.append(f"{year:04d}-{month:02d}")
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        return tuple(out)
+
+    def grid(self) -> Grid:
+        """The product's output grid: the area's extent in ``crs``, snapped to ``resolution_m``."""
+        return Grid.from_bounds(self.crs, *self.area.bounds_in(self.crs), resolution_m=self.resolution_m)
+
+
+def bundled_definitions() -> dict[str, Path]:
+    """Bundled product definitions by id."""
+    found = {}
+    for entry in importlib.resources.files("gvfuse_catalog").iterdir():
+        if entry.name.endswith(".toml"):
+            found[entry.name.removesuffix(".toml").replace("_", "-")] = Path(str(entry))
+    return found
+
+
+def load_product(id_or_path: str | Path) -> ProductDefinition:
+    """A product definition by bundled id (``gangrigab-2023``) or TOML path."""
+    bundled = bundled_definitions()
+    path = bundled.get(str(id_or_path)) or Path(id_or_path)
+    if not path.is_file():
+        raise ConfigError(f"no such product definition; bundled ones: {', '.join(sorted(bundled))}",
+                          source=id_or_path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"not valid TOML: {exc}", source=path) from exc
+    return product_from_dict(raw, source=path)
+
+
+def product_from_dict(raw: Mapping[str, Any], source: object = "<product>") -> ProductDefinition:
+    """Build a definition from its parsed TOML, naming the field at fault on error."""
+    field = "?"
+    try:
+        field = "area"
+        area = Area(**{k: float(raw["area"][k]) for k in ("west_deg", "south_deg", "east_deg", "north_deg")})
+        field = "grid"
+        crs, resolution_m = str(raw["grid"]["crs"]), float(raw["grid"]["resolution_m"])
+        field = "time"
+        first, last = str(raw["time"]["first_month"]), str(raw["time"]["last_month"])
+        field = "id/title/description/license"
+        return ProductDefinition(
+            id=str(raw["id"]), title=str(raw["title"]), description=str(raw["description"]).strip(),
+            license=str(raw["license"]), area=area, crs=crs, resolution_m=resolution_m,
+            first_month=first, last_month=last, keywords=tuple(raw.get("keywords", ())),
+            providers=tuple(raw.get("providers", ())), source=str(source),
+        )
+    except KeyError as exc:
+        raise ConfigError(f"missing key {exc.args[0]!r}", source=source, field=field) from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc), source=source, field=field) from None

@@ -1,0 +1,1 @@
+"""Offset tracking: the maths behind the bundled tracker plugins, as plain functions."""
