@@ -82,7 +82,7 @@ class Grid:
     def bounds(self) -> tuple[float, float, float, float]:
         """(left, bottom, right, top) of the grid's outer edges."""
         t = self.transform
-        corners = [t * (c, r) for c, r in ((0, 0), (self.cols, 0), (0, self.rows), (self.cols, self.rows))]
+        corners = [t @ (c, r) for c, r in ((0, 0), (self.cols, 0), (0, self.rows), (self.cols, self.rows))]
         xs, ys = zip(*corners)
         return (min(xs), min(ys), max(xs), max(ys))
 
@@ -125,7 +125,7 @@ class Grid:
         if rows < 1 or cols < 1:
             raise ValueError(f"a {window_px} px window does not fit in a {self.shape} grid")
         corner = window_px / 2.0 - step_px / 2.0
-        origin = self.transform * (corner, corner)
+        origin = self.transform @ (corner, corner)
         t = self.transform
         return Grid(
             self.crs,

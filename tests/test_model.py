@@ -1,0 +1,117 @@
+import datetime as dt
+import math
+
+import numpy as np
+import pytest
+from affine import Affine
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gvfuse.model import Grid, MonthlyProduct, Pair, Provenance, Scene, VelocityField
+
+UTC = dt.timezone.utc
+
+
+def scene(day: int, sid: str = "S") -> Scene:
+    return Scene(sensor="landsat", platform="LANDSAT_8", scene_id=f"{sid}{day}",
+                 acquired_at=dt.datetime(2023, 1, day, 4, 30, tzinfo=UTC), path=f"/data/{sid}{day}")
+
+
+@given(
+    res=st.floats(0.5, 1000), rows=st.integers(1, 5000), cols=st.integers(1, 5000),
+    x0=st.floats(-1e6, 1e6), y0=st.floats(-1e7, 1e7),
+)
+def test_grid_bounds_match_shape_and_resolution(res, rows, cols, x0, y0):
+    g = Grid("EPSG:32647", Affine(res, 0, x0, 0, -res, y0), (rows, cols))
+    left, bottom, right, top = g.bounds
+    assert math.isclose(right - left, cols * res, rel_tol=1e-9)
+    assert math.isclose(top - bottom, rows * res, rel_tol=1e-9)
+    assert g.pixel_size_m == pytest.approx((res, res))
+
+
+def test_grid_rejects_degenerate_transform_and_bad_shape():
+    with pytest.raises(ValueError, match="degenerate"):
+        Grid(32647, Affine(0, 0, 0, 0, 0, 0), (2, 2))
+    with pytest.raises(ValueError, match="positive"):
+        Grid(32647, Affine(30, 0, 0, 0, -30, 0), (0, 2))
+
+
+def test_grid_is_frozen_and_hashable():
+    g = Grid(32647, Affine(30, 0, 0, 0, -30, 0), (2, 3))
+    assert g == Grid("EPSG:32647", Affine(30, 0, 0, 0, -30, 0), [2, 3])
+    with pytest.raises(AttributeError):
+        g.shape = (1, 1)  # type: ignore[misc]
+    assert hash(g) == hash(Grid(32647, Affine(30, 0, 0, 0, -30, 0), (2, 3)))
+
+
+@given(step=st.integers(1, 8), window=st.integers(2, 64), rows=st.integers(64, 300), cols=st.integers(64, 300))
+def test_window_centre_grid_places_centres_at_window_middles(step, window, rows, cols):
+    g = Grid(32647, Affine(15, 0, 1000, 0, -15, 5000), (rows, cols))
+    out = g.window_centre_grid(step, window)
+    # Window k spans [k*step, k*step + window); its centre must be cell k's centre.
+    for k in (0, out.cols - 1):
+        x_expected, _ = g.transform @ (k * step + window / 2, 0)
+        x_cell, _ = out.transform @ (k + 0.5, 0.5)
+        assert x_cell == pytest.approx(x_expected)
+    assert (out.cols - 1) * step + window <= cols < out.cols * step + window
+
+
+def test_pixel_to_map_displacement_north_up():
+    g = Grid(32647, Affine(15, 0, 0, 0, -15, 0), (4, 4))
+    east, north = g.pixel_to_map_displacement(np.array([1.0]), np.array([2.0]))
+    assert east[0] == 15 and north[0] == -30  # two rows down is 30 m south
+
+
+def test_from_bounds_snaps_outward():
+    g = Grid.from_bounds(32647, 101, 199, 259, 301, resolution_m=30)
+    left, bottom, right, top = g.bounds
+    assert left <= 101 and bottom <= 199 and right >= 259 and top >= 301
+    assert left % 30 == 0 and top % 30 == 0
+
+
+def test_scene_requires_timezone_and_valid_cloud_cover():
+    with pytest.raises(ValueError, match="time zone"):
+        Scene(sensor="x", platform="p", scene_id="a", acquired_at=dt.datetime(2023, 1, 1), path="/x")
+    with pytest.raises(ValueError, match="cloud_cover_percent"):
+        Scene(sensor="x", platform="p", scene_id="a", acquired_at=dt.datetime(2023, 1, 1, tzinfo=UTC),
+              path="/x", cloud_cover_percent=101)
+
+
+def test_scene_times_are_normalised_to_utc_and_metadata_is_read_only():
+    tz = dt.timezone(dt.timedelta(hours=8))
+    s = Scene(sensor="x", platform="p", scene_id="a", acquired_at=dt.datetime(2023, 1, 1, 8, tzinfo=tz),
+              path="/x", metadata={"k": 1})
+    assert s.acquired_at == dt.datetime(2023, 1, 1, 0, tzinfo=UTC) and s.acquired_at.tzinfo == UTC
+    with pytest.raises(TypeError):
+        s.metadata["k"] = 2  # type: ignore[index]
+
+
+@given(a=st.integers(1, 30), b=st.integers(1, 30))
+def test_pair_dt_days_positive_or_rejected(a, b):
+    if b > a:
+        assert Pair(scene(a), scene(b, "T")).dt_days == b - a
+    else:
+        with pytest.raises(ValueError, match="not later"):
+            Pair(scene(a), scene(b, "T"))
+
+
+def test_velocity_field_checks_shapes_and_dt():
+    g = Grid(32647, Affine(30, 0, 0, 0, -30, 0), (3, 4))
+    z = np.zeros((3, 4), "f4")
+    f = VelocityField(z, z + 1, g, dt_days=16, quality={"snr": z}, provenance=Provenance(inputs=["a", "b"]))
+    assert f.speed_m_per_day.max() == 1
+    with pytest.raises(ValueError, match="shape"):
+        VelocityField(z, np.zeros((2, 2)), g, dt_days=16)
+    with pytest.raises(ValueError, match="quality band"):
+        VelocityField(z, z, g, dt_days=16, quality={"snr": np.zeros(3)})
+    with pytest.raises(ValueError, match="dt_days"):
+        VelocityField(z, z, g, dt_days=0)
+
+
+def test_monthly_product_month_format_and_file_stem():
+    g = Grid(32647, Affine(30, 0, 0, 0, -30, 0), (2, 2))
+    z = np.zeros((2, 2), "f4")
+    p = MonthlyProduct("2023-07", z, z, z, z, z, g, sensors=("landsat",))
+    assert p.file_stem == "202307"
+    with pytest.raises(ValueError):
+        MonthlyProduct("2023-13", z, z, z, z, z, g, sensors=())
