@@ -139,15 +139,17 @@ class Tracker(Component):
 
 
 class Weighting(Component):
-    """Fuses per-sensor velocity fields of one month into one field."""
+    """Fuses per-sensor velocity fields of one month (all on the product grid) into one field.
+
+    Each input field carries a 1-sigma error per component in its quality band
+    ``error_m_per_day``. ``reference`` is an independent velocity on the same
+    grid (the UAV survey) for schemes that fit weights to it. The result is a
+    :class:`gvfuse.fusion.FusionResult`.
+    """
 
     @abc.abstractmethod
-    def fuse(
-        self,
-        fields: Mapping[str, VelocityField],
-        reference: VelocityField | None = None,
-    ) -> tuple[VelocityField, Mapping[str, float]]:
-        """The fused field and the sensor weights used (empty where weights are per cell)."""
+    def fuse(self, fields: Mapping[str, VelocityField], reference: VelocityField | None = None) -> Any:
+        """Fuse ``fields`` (keyed by sensor name); return a ``gvfuse.fusion.FusionResult``."""
 
 
 class Validator(Component):
