@@ -1,0 +1,250 @@
+"""Reading one band onto a target grid: a windowed read, then ``rasterio.warp.reproject``.
+
+Every reader loads its tracking band through :func:`load_band`. Given a target
+:class:`~gvfuse.model.Grid`, only the source window that covers the grid (plus
+``margin_px`` pixels for the resampling kernel) is read, so a 3 km tracking
+tile of a 185 km Landsat scene reads a few hundred kilobytes, not the scene.
+Without a grid the band is read on its native grid.
+
+Conventions (what trackers may rely on): float32, NaN wherever there is no
+usable data — the provider's fill value, outside the source, and every pixel a
+cloud-mask band flags. Digital numbers are turned into physical values by the
+caller's ``dn_to_value`` (e.g. the Sentinel-2 radiometric offset).
+
+Radar images in slant/ground-range geometry carry no affine transform, only
+ground control points (GCPs); :func:`load_gcp_band` locates the window through
+GDAL's GCP transformer and warps with the GCPs, shifted to the window.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import attrs
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.control import GroundControlPoint
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioIOError
+from rasterio.transform import GCPTransformer
+from rasterio.warp import reproject, transform as transform_points
+from rasterio.windows import Window, from_bounds
+
+from gvfuse.errors import InputError
+from gvfuse.interfaces import Image
+from gvfuse.model import Grid
+
+#: Extra source pixels read around the window: covers the cubic kernel (2 px) and rounding.
+DEFAULT_MARGIN_PX = 4
+
+
+@attrs.frozen
+class MaskBand:
+    """A band whose values flag unusable pixels (clouds, shadows, fill).
+
+    ``is_unusable`` maps the band's raw values to a boolean array (True = set the
+    image to NaN). The mask is warped with nearest-neighbour resampling, so its
+    classes are never blended; where the mask has no coverage, pixels count as
+    unusable.
+    """
+
+    gdal_path: str
+    is_unusable: Callable[[np.ndarray], np.ndarray]
+    band: int = 1
+
+
+def _open(gdal_path: str) -> rasterio.DatasetReader:
+    try:
+        return rasterio.open(gdal_path)
+    except RasterioIOError as exc:
+        raise InputError(f"cannot open raster: {exc}", source=gdal_path, field="band") from exc
+
+
+def _grid_edge_points(grid: Grid, points_per_edge: int = 21) -> tuple[np.ndarray, np.ndarray]:
+    """Map coordinates of points along the grid's outer edges (so curved edges in another CRS are covered)."""
+    steps = np.linspace(0.0, 1.0, points_per_edge)
+    cols = np.concatenate([steps * grid.cols, np.full_like(steps, grid.cols), steps[::-1] * grid.cols,
+                           np.zeros_like(steps)])
+    rows = np.concatenate([np.zeros_like(steps), steps * grid.rows, np.full_like(steps, grid.rows),
+                           steps[::-1] * grid.rows])
+    xs, ys = grid.transform * (cols, rows)
+    return np.asarray(xs), np.asarray(ys)
+
+
+def _clip_window(col_min: float, row_min: float, col_max: float, row_max: float,
+                 width: int, height: int, margin_px: int) -> Window | None:
+    col_off = max(0, math.floor(col_min) - margin_px)
+    row_off = max(0, math.floor(row_min) - margin_px)
+    col_end = min(width, math.ceil(col_max) + margin_px)
+    row_end = min(height, math.ceil(row_max) + margin_px)
+    if col_end <= col_off or row_end <= row_off:
+        return None
+    return Window(col_off, row_off, col_end - col_off, row_end - row_off)
+
+
+def window_for_grid(src_transform: Affine, src_crs: CRS, src_shape: tuple[int, int], grid: Grid,
+                    margin_px: int = DEFAULT_MARGIN_PX) -> Window | None:
+    """The source window (whole pixels, clipped to the raster) covering ``grid``, or None if disjoint."""
+    xs, ys = _grid_edge_points(grid)
+    if CRS.from_user_input(src_crs) != grid.crs:
+        xs, ys = transform_points(grid.crs, src_crs, xs, ys)
+    bounds = (min(xs), min(ys), max(xs), max(ys))
+    approx = from_bounds(*bounds, transform=src_transform)
+    return _clip_window(approx.col_off, approx.row_off, approx.col_off + approx.width,
+                        approx.row_off + approx.height, src_shape[1], src_shape[0], margin_px)
+
+
+def _as_float(data: np.ma.MaskedArray, nodata_values: Sequence[float],
+              dn_to_value: Callable[[np.ndarray], np.ndarray] | None) -> np.ndarray:
+    raw = np.ma.getdata(data)
+    invalid = np.ma.getmaskarray(data).copy()
+    for value in nodata_values:
+        invalid |= raw == value
+    values = raw.astype("float32")
+    if dn_to_value is not None:
+        values = np.asarray(dn_to_value(values), dtype="float32")
+    values[invalid] = np.nan
+    return values
+
+
+def _warp(values: np.ndarray, src_transform: Affine | None, src_crs: CRS, grid: Grid,
+          resampling: Resampling, gcps: Sequence[GroundControlPoint] | None = None) -> np.ndarray:
+    out = np.full(grid.shape, np.nan, dtype="float32")
+    reproject(
+        source=values, destination=out, src_transform=src_transform, gcps=gcps, src_crs=src_crs,
+        src_nodata=np.nan, dst_transform=grid.transform, dst_crs=grid.crs, dst_nodata=np.nan,
+        resampling=resampling,
+    )
+    return out
+
+
+def _apply_mask(pixels: np.ndarray, mask: MaskBand, grid: Grid) -> None:
+    """Set ``pixels`` (on ``grid``) to NaN where the mask band flags them, reading only its window."""
+    with _open(mask.gdal_path) as src:
+        window = window_for_grid(src.transform, src.crs, (src.height, src.width), grid)
+        if window is None:
+            pixels[...] = np.nan
+            return
+        raw = src.read(mask.band, window=window)
+        unusable = np.asarray(mask.is_unusable(raw), dtype="uint8")
+        warped = np.full(grid.shape, 1, dtype="uint8")  # no mask coverage = unusable
+        reproject(
+            source=unusable, destination=warped, src_transform=src.window_transform(window), src_crs=src.crs,
+            dst_transform=grid.transform, dst_crs=grid.crs, dst_nodata=1, resampling=Resampling.nearest,
+        )
+    pixels[warped.astype(bool)] = np.nan
+
+
+def load_band(
+    gdal_path: str,
+    grid: Grid | None = None,
+    *,
+    band: int = 1,
+    nodata_values: Sequence[float] = (),
+    dn_to_value: Callable[[np.ndarray], np.ndarray] | None = None,
+    mask: MaskBand | None = None,
+    resampling: Resampling = Resampling.bilinear,
+    margin_px: int = DEFAULT_MARGIN_PX,
+    source: str = "",
+) -> Image:
+    """One band of a map-georeferenced raster as float32 with NaN for no data, on ``grid`` or natively.
+
+    ``nodata_values`` adds fill values to the file's own nodata/mask;
+    ``dn_to_value`` converts digital numbers before resampling (so the offset is
+    applied to real values, never to NaN); ``mask`` is applied on the target grid.
+    A grid disjoint from the raster gives an all-NaN image (nothing is read).
+    """
+    label = source or gdal_path
+    with _open(gdal_path) as src:
+        if src.crs is None:
+            raise InputError("raster has no CRS (not map-georeferenced)", source=label, field="crs")
+        if band > src.count:
+            raise InputError(f"has {src.count} band(s), band {band} requested", source=label, field="band")
+        if grid is None:
+            grid = Grid(src.crs, src.transform, (src.height, src.width))
+            pixels = _as_float(src.read(band, masked=True), nodata_values, dn_to_value)
+        else:
+            window = window_for_grid(src.transform, src.crs, (src.height, src.width), grid, margin_px)
+            if window is None:
+                return Image(np.full(grid.shape, np.nan, dtype="float32"), grid, label)
+            values = _as_float(src.read(band, window=window, masked=True), nodata_values, dn_to_value)
+            pixels = _warp(values, src.window_transform(window), src.crs, grid, resampling)
+    if mask is not None:
+        _apply_mask(pixels, mask, grid)
+    return Image(pixels, grid, label)
+
+
+def _shift_gcps(gcps: Sequence[GroundControlPoint], window: Window) -> list[GroundControlPoint]:
+    return [GroundControlPoint(row=g.row - window.row_off, col=g.col - window.col_off, x=g.x, y=g.y, z=g.z,
+                               id=g.id, info=g.info) for g in gcps]
+
+
+def gcp_window_for_grid(gcps: Sequence[GroundControlPoint], gcp_crs: CRS, src_shape: tuple[int, int],
+                        grid: Grid, margin_px: int) -> Window | None:
+    """The image window of a GCP-georeferenced raster that covers ``grid``, or None if disjoint.
+
+    The grid's edge points go to the GCPs' CRS, then to image (row, col) through
+    GDAL's GCP transformer (a polynomial fitted to the GCPs). The polynomial is
+    an approximation, hence the margin: keep it generous (tens of pixels).
+    """
+    xs, ys = _grid_edge_points(grid)
+    xs, ys = transform_points(grid.crs, gcp_crs, xs, ys)
+    with GCPTransformer(list(gcps)) as transformer:
+        rows, cols = transformer.rowcol(xs, ys, op=lambda v: v)
+    rows, cols = np.asarray(rows, dtype=float), np.asarray(cols, dtype=float)
+    return _clip_window(cols.min(), rows.min(), cols.max(), rows.max(), src_shape[1], src_shape[0], margin_px)
+
+
+def load_gcp_band(
+    gdal_path: str,
+    grid: Grid,
+    *,
+    band: int = 1,
+    nodata_values: Sequence[float] = (0,),
+    dn_to_value: Callable[[np.ndarray], np.ndarray] | None = None,
+    resampling: Resampling = Resampling.bilinear,
+    margin_px: int = 32,
+    source: str = "",
+) -> Image:
+    """One band of a raster georeferenced only by GCPs (Sentinel-1 GRD), warped onto ``grid``.
+
+    Only the image window covering the grid (plus ``margin_px``) is read; the
+    GCPs are shifted into the window's pixel frame and the warp uses them.
+    Sentinel-1 GRD marks no-data border pixels with DN 0, hence the default.
+    """
+    label = source or gdal_path
+    with _open(gdal_path) as src:
+        gcps, gcp_crs = src.gcps
+        if not gcps or gcp_crs is None:
+            raise InputError("raster has no ground control points", source=label, field="gcps")
+        window = gcp_window_for_grid(gcps, gcp_crs, (src.height, src.width), grid, margin_px)
+        if window is None:
+            return Image(np.full(grid.shape, np.nan, dtype="float32"), grid, label)
+        values = _as_float(src.read(band, window=window, masked=True), nodata_values, dn_to_value)
+    pixels = _warp(values, None, gcp_crs, grid, resampling, gcps=_shift_gcps(gcps, window))
+    return Image(pixels, grid, label)
+
+
+def default_grid_for_gcps(gdal_path: str, resolution_m: float, crs: CRS | str | None = None) -> Grid:
+    """A north-up map grid covering a GCP-georeferenced raster: the UTM zone of its centre by default."""
+    from rasterio.warp import calculate_default_transform
+
+    with _open(gdal_path) as src:
+        gcps, gcp_crs = src.gcps
+        if not gcps or gcp_crs is None:
+            raise InputError("raster has no ground control points", source=gdal_path, field="gcps")
+        if crs is None:
+            lons, lats = transform_points(gcp_crs, "EPSG:4326", [g.x for g in gcps], [g.y for g in gcps])
+            crs = utm_crs_for(float(np.mean(lons)), float(np.mean(lats)))
+        transform, width, height = calculate_default_transform(
+            gcp_crs, crs, src.width, src.height, gcps=gcps, resolution=resolution_m)
+    return Grid(crs, transform, (height, width))
+
+
+def utm_crs_for(lon_deg: float, lat_deg: float) -> CRS:
+    """The WGS 84 / UTM zone CRS containing a point (north: EPSG:326zz, south: EPSG:327zz)."""
+    zone = min(60, max(1, int((lon_deg + 180.0) // 6.0) + 1))
+    return CRS.from_epsg((32600 if lat_deg >= 0 else 32700) + zone)
