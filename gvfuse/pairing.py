@@ -24,7 +24,7 @@ import attrs
 from gvfuse.model import Pair, Scene
 
 #: Scene metadata keys that identify a footprint, in the order they are tried.
-FOOTPRINT_KEYS = ("wrs_path_row", "mgrs_tile", "relative_orbit", "site")
+FOOTPRINT_KEYS = (("wrs_path", "wrs_row"), ("mgrs_tile",), ("relative_orbit",), ("site",))
 
 
 @attrs.frozen
@@ -82,9 +82,10 @@ def month_bounds(month: str) -> tuple[dt.datetime, dt.datetime]:
 
 def footprint(scene: Scene) -> str:
     """The footprint key of a scene (``""`` when its metadata has none: pairs with any)."""
-    for key in FOOTPRINT_KEYS:
-        if scene.metadata.get(key) not in (None, ""):
-            return f"{key}={scene.metadata[key]}"
+    for keys in FOOTPRINT_KEYS:
+        values = [scene.metadata.get(k) for k in keys]
+        if all(v not in (None, "") for v in values):
+            return ",".join(f"{k}={v}" for k, v in zip(keys, values))
     return ""
 
 

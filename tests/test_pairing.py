@@ -33,7 +33,7 @@ def test_month_bounds_cross_the_year():
 
 
 def test_optical_pair_spans_the_month_from_start_to_end():
-    scenes = every(8, dt.date(2022, 12, 20), 10, wrs_path_row="135039")
+    scenes = every(8, dt.date(2022, 12, 20), 10, wrs_path=135, wrs_row=39)
     p = plan_month("landsat", scenes, "2023-01", OpticalRules(max_pairs_per_month=1))
     (pair,) = p.pairs
     assert pair.reference.acquired_at.date() == dt.date(2022, 12, 28)  # 4 days before the 1st
@@ -42,11 +42,11 @@ def test_optical_pair_spans_the_month_from_start_to_end():
 
 
 def test_clouds_widen_the_window_and_say_so():
-    scenes = every(8, dt.date(2022, 11, 26), 14, wrs_path_row="135039")
+    scenes = every(8, dt.date(2022, 11, 26), 14, wrs_path=135, wrs_row=39)
     cloudy = {dt.date(2022, 12, 28), dt.date(2023, 1, 5), dt.date(2023, 1, 21), dt.date(2023, 1, 29),
               dt.date(2022, 12, 20), dt.date(2023, 2, 6)}
     scenes = [scene(s.acquired_at.date(), cloud=90.0 if s.acquired_at.date() in cloudy else 5.0,
-                    wrs_path_row="135039") for s in scenes]
+                    wrs_path=135, wrs_row=39) for s in scenes]
     p = plan_month("landsat", scenes, "2023-01", OpticalRules(max_pairs_per_month=1))
     (pair,) = p.pairs
     assert pair.reference.cloud_cover_percent == pair.secondary.cloud_cover_percent == 5.0
@@ -62,10 +62,10 @@ def test_all_cloudy_month_is_reported_not_invented():
 
 
 def test_optical_pairs_never_mix_footprints():
-    a = scene(dt.date(2022, 12, 30), wrs_path_row="135039")
-    b = scene(dt.date(2023, 1, 29), wrs_path_row="136039")
+    a = scene(dt.date(2022, 12, 30), wrs_path=135, wrs_row=39)
+    b = scene(dt.date(2023, 1, 29), wrs_path=136, wrs_row=39)
     assert plan_month("landsat", [a, b], "2023-01", OpticalRules()).pairs == ()
-    b_same = scene(dt.date(2023, 1, 29), wrs_path_row="135039")
+    b_same = scene(dt.date(2023, 1, 29), wrs_path=135, wrs_row=39)
     assert len(plan_month("landsat", [a, b_same], "2023-01", OpticalRules()).pairs) == 1
 
 
@@ -102,7 +102,7 @@ def test_duplicates_are_dropped_once():
 @given(first=st.dates(dt.date(2022, 12, 1), dt.date(2022, 12, 31)), revisit=st.sampled_from([5, 8, 16]),
        month=st.integers(1, 11))
 def test_every_chosen_optical_pair_is_ordered_and_centred_in_its_month(first, revisit, month):
-    scenes = every(revisit, first, 400 // revisit, wrs_path_row="1")
+    scenes = every(revisit, first, 400 // revisit, wrs_path=1, wrs_row=1)
     (p,) = plan({"landsat": scenes}, [f"2023-{month:02d}"], {"landsat": OpticalRules()})
     start, end = month_bounds(p.month)
     assert p.pairs, p.note
