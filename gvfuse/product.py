@@ -86,10 +86,10 @@ class ProductDefinition:
 
 
 def bundled_definitions() -> dict[str, Path]:
-    """Bundled product definitions by id."""
+    """Bundled product definitions by id (``<id>.toml``; ``*_run.toml`` files are run configurations)."""
     found = {}
     for entry in importlib.resources.files("gvfuse_catalog").iterdir():
-        if entry.name.endswith(".toml"):
+        if entry.name.endswith(".toml") and not entry.name.endswith("_run.toml"):
             found[entry.name.removesuffix(".toml").replace("_", "-")] = Path(str(entry))
     return found
 

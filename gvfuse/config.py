@@ -1,0 +1,167 @@
+"""Run configuration: what to process, how, and where to put it.
+
+A run configuration is a TOML file (see ``docs/configuration.md``; the
+Gangrigab 2023 one is ``catalog/gangrigab_2023_run.toml``). Paths in it are
+relative to the file. Every sensor section starts from the reference method's
+defaults (:data:`SENSOR_DEFAULTS`) and overrides what it names.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from gvfuse.errors import ConfigError
+from gvfuse.pairing import OpticalRules, Rules, SarRules, UavRules
+from gvfuse.product import ProductDefinition, load_product
+
+RULE_TYPES: Mapping[str, type] = {"optical": OpticalRules, "sar": SarRules, "uav": UavRules}
+
+#: The reference method's per-sensor settings (GUIDE section 1). ``role = "reference"``
+#: marks the sensor whose velocities weight and validate the others instead of being fused.
+SENSOR_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
+    "landsat": {
+        "reader": "landsat", "pairing": "optical", "role": "fuse",
+        "tracker": "fft-phase", "tracker_parameters": {"window_px": 32, "step_px": 2},
+        "max_speed_m_per_day": 3.0,
+    },
+    "sentinel-2": {
+        "reader": "sentinel-2", "pairing": "optical", "role": "fuse",
+        "tracker": "fft-phase", "tracker_parameters": {"window_px": 32, "step_px": 3},
+        "max_speed_m_per_day": 3.0,
+    },
+    "sentinel-1": {
+        "reader": "sentinel-1", "pairing": "sar", "role": "fuse",
+        "tracker": "ncc", "tracker_parameters": {"window_px": 128, "step_px": 3},
+        "max_speed_m_per_day": 3.0,
+    },
+    "uav": {
+        "reader": "uav", "pairing": "uav", "role": "reference",
+        "tracker": "template", "tracker_parameters": {},
+        "max_speed_m_per_day": 3.0, "resolution_m": 2.0,
+    },
+}
+
+
+@attrs.frozen
+class SensorConfig:
+    """How one sensor's scenes are read, paired and tracked."""
+
+    name: str
+    reader: str
+    tracker: str
+    tracker_parameters: Mapping[str, Any]
+    rules: Rules
+    max_speed_m_per_day: float = attrs.field(validator=attrs.validators.gt(0))
+    role: str = attrs.field(default="fuse", validator=attrs.validators.in_(("fuse", "reference")))
+    #: Pixel size of the tracking grid; ``None`` = the scenes' own resolution.
+    resolution_m: float | None = None
+
+
+@attrs.frozen
+class RunConfig:
+    """A whole run: the product, the inputs, the sensors, fusion, validation and output."""
+
+    product: ProductDefinition
+    input_dir: Path
+    output_dir: Path
+    months: tuple[str, ...]
+    sensors: Mapping[str, SensorConfig]
+    weighting: str = "wls-uav"
+    weighting_parameters: Mapping[str, Any] = attrs.field(factory=dict)
+    validators: tuple[str, ...] = ("stable-ground", "uav", "strain-rate")
+    stable_mask: Path | None = None
+    on_ice_mask: Path | None = None
+    publishers: tuple[str, ...] = ()
+    source: Path | None = None
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.output_dir / ".cache"
+
+    @property
+    def reference_sensor(self) -> str | None:
+        refs = [s.name for s in self.sensors.values() if s.role == "reference"]
+        return refs[0] if refs else None
+
+
+def _sensor(name: str, raw: Mapping[str, Any], source: Path) -> SensorConfig:
+    base = dict(SENSOR_DEFAULTS.get(name, {}))
+    merged = {**base, **raw}
+    merged["tracker_parameters"] = {**base.get("tracker_parameters", {}), **raw.get("tracker_parameters", {})}
+    where = f"sensors.{name}"
+    missing = [k for k in ("reader", "tracker", "pairing") if k not in merged]
+    if missing:
+        raise ConfigError(f"missing {missing} (no defaults for sensor {name!r}; known: {sorted(SENSOR_DEFAULTS)})",
+                          source=source, field=where)
+    pairing = merged["pairing"]
+    if pairing not in RULE_TYPES:
+        raise ConfigError(f"pairing must be one of {sorted(RULE_TYPES)}, got {pairing!r}", source=source,
+                          field=f"{where}.pairing")
+    try:
+        rules = RULE_TYPES[pairing](**merged.get("pair_rules", {}))
+        return SensorConfig(
+            name=name, reader=str(merged["reader"]), tracker=str(merged["tracker"]),
+            tracker_parameters=dict(merged["tracker_parameters"]), rules=rules,
+            max_speed_m_per_day=float(merged.get("max_speed_m_per_day", 3.0)), role=str(merged.get("role", "fuse")),
+            resolution_m=float(merged["resolution_m"]) if merged.get("resolution_m") else None,
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc), source=source, field=where) from None
+
+
+def config_from_dict(raw: Mapping[str, Any], source: Path) -> RunConfig:
+    """Build a run configuration from parsed TOML; relative paths are taken from ``source``'s folder."""
+    here = source.parent
+
+    def path(key: str, default: str | None = None) -> Path | None:
+        value = raw.get(key, default)
+        return None if value is None else (here / str(value)).resolve()
+
+    if "product" not in raw:
+        raise ConfigError("missing key 'product' (a bundled product id or a product TOML path)", source=source)
+    product_ref = str(raw["product"])
+    product = load_product(product_ref if not product_ref.endswith(".toml") else here / product_ref)
+    months = tuple(raw.get("months") or product.months)
+    unknown_months = sorted(set(months) - set(product.months))
+    if unknown_months:
+        raise ConfigError(f"months {unknown_months} are outside the product's {product.first_month}.."
+                          f"{product.last_month}", source=source, field="months")
+    sensors_raw = raw.get("sensors")
+    if not sensors_raw:
+        raise ConfigError("no [sensors.*] section", source=source, field="sensors")
+    sensors = {name: _sensor(name, section, source) for name, section in sorted(sensors_raw.items())}
+    if sum(s.role == "reference" for s in sensors.values()) > 1:
+        raise ConfigError("more than one sensor has role = 'reference'", source=source, field="sensors")
+    weighting = raw.get("weighting", {})
+    validation = raw.get("validation", {})
+    return RunConfig(
+        product=product,
+        input_dir=path("input_dir", "scenes"),  # type: ignore[arg-type]
+        output_dir=path("output_dir", "output"),  # type: ignore[arg-type]
+        months=months,
+        sensors=sensors,
+        weighting=str(weighting.get("name", "wls-uav")),
+        weighting_parameters=dict(weighting.get("parameters", {})),
+        validators=tuple(validation.get("validators", ("stable-ground", "uav", "strain-rate"))),
+        stable_mask=(here / validation["stable_mask"]).resolve() if validation.get("stable_mask") else None,
+        on_ice_mask=(here / validation["on_ice_mask"]).resolve() if validation.get("on_ice_mask") else None,
+        publishers=tuple(raw.get("publish", {}).get("publishers", ())),
+        source=source,
+    )
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read a run configuration TOML file."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("no such configuration file", source=path) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"not valid TOML: {exc}", source=path) from None
+    return config_from_dict(raw, path.resolve())
