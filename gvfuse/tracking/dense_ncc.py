@@ -213,7 +213,8 @@ def peak_from_stack(stack: np.ndarray, *, reject_edge_peaks: bool = True) -> Pea
     has = np.isfinite(peak)
     iy, ix = np.divmod(best, side)
     with np.errstate(invalid="ignore"):
-        snr = peak / np.nanmean(np.abs(flat), axis=0) if has.any() else np.full(peak.shape, np.nan, np.float32)
+        mean_abs = np.where(np.isfinite(flat), np.abs(flat), 0).sum(axis=0) / np.maximum(np.isfinite(flat).sum(axis=0), 1)
+        snr = peak / mean_abs
     ok = has.copy()
     if reject_edge_peaks and r > 0:
         ok &= (iy > 0) & (iy < side - 1) & (ix > 0) & (ix < side - 1)

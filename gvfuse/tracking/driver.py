@@ -1,0 +1,208 @@
+"""The tracking driver shared by every tracker: checks, tiling, pre-filter, matching, cleaning, correction.
+
+Each output tile is a pure function of (tile, inputs, settings, matcher):
+:func:`track_tile` reads the pixels it needs (the tile's windows plus a margin
+of ``search radius`` and the pre-filter's footprint, and a halo of output cells
+for the normalized median test), so tiles can run in any order or as separate
+(e.g. dask) tasks; :func:`track_images` runs them in a plain loop and stitches.
+Memory stays bounded by the tile size whatever the image size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+import numpy as np
+
+from gvfuse.errors import GridError, InputError, TrackingError
+from gvfuse.interfaces import Image, OffsetField
+from gvfuse.tracking.matching import Matcher
+from gvfuse.tracking.outliers import normalized_median_test, quality_mask
+from gvfuse.tracking.prefilter import PREFILTERS, apply_prefilter, prefilter_margin_px
+from gvfuse.tracking.stable_ground import estimate_stable_shift, remove_stable_shift
+
+#: Output cells of the normalized-median-test halo around each tile.
+HALO_CELLS = 2
+
+
+@attrs.frozen
+class TrackingSettings:
+    """Everything the driver needs besides the images and the matcher."""
+
+    window_px: int = attrs.field(validator=attrs.validators.ge(4))
+    step_px: int = attrs.field(validator=attrs.validators.ge(1))
+    search_radius_px: int = attrs.field(validator=attrs.validators.ge(0))
+    prefilter: str = attrs.field(default="wallis", validator=attrs.validators.in_(PREFILTERS))
+    min_peak_correlation: float = -1.0
+    min_snr: float = 0.0
+    median_test_threshold: float | None = 2.0  # None: no normalized median test
+    median_test_epsilon_px: float = 0.1
+    stable_slowest_fraction: float = 0.25
+    stable_model: str = attrs.field(default="constant", validator=attrs.validators.in_(("constant", "plane")))
+    correct_stable_ground: bool = True
+    tile_memory_bytes: int = 256 * 2**20
+
+    def tile_cells(self) -> int:
+        """Output cells per tile side so the matcher's per-cell memory stays within ``tile_memory_bytes``."""
+        side = 2 * self.search_radius_px + 1
+        per_cell = 4 * side * side + 48 * self.step_px * self.step_px + 200
+        return int(np.clip(math.isqrt(self.tile_memory_bytes // per_cell), 16, 1024))
+
+
+@attrs.frozen
+class Tile:
+    """A block of output cells ``[row0, row1) x [col0, col1)`` on the window-centre grid."""
+
+    row0: int
+    row1: int
+    col0: int
+    col1: int
+
+
+def iter_tiles(rows: int, cols: int, side: int) -> Iterator[Tile]:
+    """Tiles of at most ``side`` x ``side`` output cells covering a ``rows`` x ``cols`` grid."""
+    for r0 in range(0, rows, side):
+        for c0 in range(0, cols, side):
+            yield Tile(r0, min(r0 + side, rows), c0, min(c0 + side, cols))
+
+
+def _cut(image: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+    """``image[y0:y1, x0:x1]`` with NaN where the slice leaves the image."""
+    out = np.full((y1 - y0, x1 - x0), np.nan, dtype=np.float32)
+    h, w = image.shape
+    sy0, sy1, sx0, sx1 = max(y0, 0), min(y1, h), max(x0, 0), min(x1, w)
+    if sy0 < sy1 and sx0 < sx1:
+        out[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = image[sy0:sy1, sx0:sx1]
+    return out
+
+
+def track_tile(
+    tile: Tile, reference: np.ndarray, secondary: np.ndarray, settings: TrackingSettings, matcher: Matcher
+) -> dict[str, np.ndarray]:
+    """Offsets and quality of one tile's output cells (a pure function of its arguments).
+
+    Returns ``dx_px``, ``dy_px``, ``peak_correlation``, ``snr`` for the tile's
+    cells: matched, thresholded and cleaned by the normalized median test
+    (with a halo of neighbouring cells so tile borders are tested like the rest).
+    """
+    w, s, r = settings.window_px, settings.step_px, settings.search_radius_px
+    pm = prefilter_margin_px(settings.prefilter)
+    h = HALO_CELLS if settings.median_test_threshold is not None else 0
+    r0, r1, c0, c1 = tile.row0 - h, tile.row1 + h, tile.col0 - h, tile.col1 + h
+    y0, y1 = r0 * s - r, (r1 - 1) * s + w + r
+    x0, x1 = c0 * s - r, (c1 - 1) * s + w + r
+    ref = apply_prefilter(settings.prefilter, _cut(reference, y0 - pm, y1 + pm, x0 - pm, x1 + pm))
+    sec = apply_prefilter(settings.prefilter, _cut(secondary, y0 - pm, y1 + pm, x0 - pm, x1 + pm))
+    if pm:
+        ref, sec = ref[pm:-pm, pm:-pm], sec[pm:-pm, pm:-pm]
+    res = matcher(ref, sec, window_px=w, step_px=s, search_radius_px=r)
+    dx, dy = res.dx_px.copy(), res.dy_px.copy()
+    keep = quality_mask(res.peak_correlation, res.snr, min_peak_correlation=settings.min_peak_correlation,
+                        min_snr=settings.min_snr)
+    dx[~keep] = np.nan
+    dy[~keep] = np.nan
+    if settings.median_test_threshold is not None:
+        bad = normalized_median_test(dx, dy, threshold=settings.median_test_threshold,
+                                     epsilon_px=settings.median_test_epsilon_px)
+        dx[bad] = np.nan
+        dy[bad] = np.nan
+    crop = (slice(h, h + tile.row1 - tile.row0), slice(h, h + tile.col1 - tile.col0))
+    return {"dx_px": dx[crop], "dy_px": dy[crop], "peak_correlation": res.peak_correlation[crop],
+            "snr": res.snr[crop]}
+
+
+def check_inputs(reference: Image, secondary: Image, settings: TrackingSettings) -> None:
+    """Raise a clear error naming the input when the pair cannot be tracked."""
+    if reference.grid != secondary.grid:
+        raise GridError(
+            f"the secondary {secondary.source or '(unnamed)'} is not on the reference grid "
+            f"(reference {reference.grid.shape} {reference.grid.crs} {tuple(reference.grid.transform)[:6]}, "
+            f"secondary {secondary.grid.shape} {secondary.grid.crs} {tuple(secondary.grid.transform)[:6]}); "
+            "reproject it onto the reference grid first",
+            source=reference.source or None,
+        )
+    rows, cols = reference.grid.shape
+    if settings.window_px > min(rows, cols):
+        raise InputError(
+            f"the {settings.window_px} px window is larger than the {rows} x {cols} image",
+            source=reference.source or None, field="window",
+        )
+    for image, role in ((reference, "reference"), (secondary, "secondary")):
+        pixels = image.pixels
+        finite = np.isfinite(pixels)
+        name = image.source or f"(unnamed {role})"
+        if not finite.any():
+            raise TrackingError(f"{name}: the {role} image has no valid pixel (all NaN)")
+        values = pixels[finite]
+        if float(values.max()) == float(values.min()):
+            raise TrackingError(f"{name}: the {role} image is constant ({float(values[0])}); nothing to track")
+
+
+def _stable_mask_on_output(stable_mask: np.ndarray | None, image_shape: tuple[int, int],
+                           out_shape: tuple[int, int], settings: TrackingSettings) -> np.ndarray | None:
+    if stable_mask is None:
+        return None
+    mask = np.asarray(stable_mask, bool)
+    if mask.shape == out_shape:
+        return mask
+    if mask.shape == image_shape:
+        from gvfuse.tracking.dense_ncc import window_sums
+
+        share = window_sums(mask.astype(np.float32), window_px=settings.window_px, step_px=settings.step_px,
+                            rows=out_shape[0], cols=out_shape[1]) / float(settings.window_px**2)
+        return share >= 0.9
+    raise InputError(f"stable mask has shape {mask.shape}; expected the image grid {image_shape} "
+                     f"or the output grid {out_shape}", field="stable_mask")
+
+
+def track_images(
+    reference: Image,
+    secondary: Image,
+    matcher: Matcher,
+    settings: TrackingSettings,
+    *,
+    stable_mask: np.ndarray | None = None,
+    tracker_name: str = "",
+    extra_parameters: dict[str, Any] | None = None,
+) -> OffsetField:
+    """Track ``secondary`` against ``reference`` with ``matcher``; returns offsets on the window-centre grid.
+
+    Quality bands: ``peak_correlation`` and ``snr`` (as the matcher defines
+    them), ``valid`` (1 where an offset was kept). ``parameters`` record the
+    tracker, settings and the stable-ground correction (``stable_shift_*``).
+    """
+    check_inputs(reference, secondary, settings)
+    out_grid = reference.grid.window_centre_grid(settings.step_px, settings.window_px)
+    rows, cols = out_grid.shape
+    bands = {k: np.full((rows, cols), np.nan, np.float32) for k in ("dx_px", "dy_px", "peak_correlation", "snr")}
+    ref_pixels = np.asarray(reference.pixels, dtype=np.float32)
+    sec_pixels = np.asarray(secondary.pixels, dtype=np.float32)
+    for tile in iter_tiles(rows, cols, settings.tile_cells()):
+        result = track_tile(tile, ref_pixels, sec_pixels, settings, matcher)
+        for k, v in result.items():
+            bands[k][tile.row0 : tile.row1, tile.col0 : tile.col1] = v
+    dx, dy = bands.pop("dx_px"), bands.pop("dy_px")
+    if not np.isfinite(dx).any():
+        raise TrackingError(
+            f"no window of {reference.source or 'the reference'} could be matched in "
+            f"{secondary.source or 'the secondary'} (no texture, no overlap of valid data, or a search radius "
+            f"of {settings.search_radius_px} px too small)"
+        )
+    mask_out = _stable_mask_on_output(stable_mask, reference.grid.shape, (rows, cols), settings)
+    correction = estimate_stable_shift(dx, dy, mask_out, slowest_fraction=settings.stable_slowest_fraction,
+                                       model=settings.stable_model)
+    if settings.correct_stable_ground:
+        dx, dy = remove_stable_shift(dx, dy, correction)
+    bands["valid"] = np.isfinite(dx).astype(np.float32)
+    parameters: dict[str, Any] = {
+        "tracker": tracker_name,
+        **attrs.asdict(settings),
+        **(extra_parameters or {}),
+        "stable_shift_applied": bool(settings.correct_stable_ground and correction.source != "none"),
+        **{f"stable_shift_{k}": v for k, v in correction.to_dict().items()},
+    }
+    return OffsetField(dx_px=dx, dy_px=dy, grid=out_grid, image_grid=reference.grid, quality=bands,
+                       parameters=parameters)
