@@ -160,7 +160,8 @@ def write_plots(
     image = ax.imshow(speed, extent=(left, right, bottom, top), cmap="viridis", vmin=0, vmax=vmax)
     step = max(1, max(grid.shape) // arrows)
     rows, cols = np.mgrid[step // 2:grid.rows:step, step // 2:grid.cols:step]
-    xs, ys = grid.transform * (cols + 0.5, rows + 0.5)
+    t = grid.transform
+    xs, ys = t.c + t.a * (cols + 0.5) + t.b * (rows + 0.5), t.f + t.d * (cols + 0.5) + t.e * (rows + 0.5)
     u, v = vx[rows, cols], vy[rows, cols]
     shrink = np.minimum(1.0, vmax / np.maximum(np.hypot(u, v), 1e-12))  # outliers get capped arrows
     u, v = u * shrink, v * shrink
