@@ -296,7 +296,8 @@ def make_s2_safe(root: Path, level: str = "L1C", product: str | None = None, *, 
     (granule / "IMG_DATA").mkdir(parents=True)
     (safe / "manifest.safe").write_text(s2_manifest(level), encoding="utf-8")
     (safe / f"MTD_MSI{level}.xml").write_text(
-        product_xml or s2_product_xml(level, product, baseline=baseline, offset=offset), encoding="utf-8")
+        product_xml if product_xml is not None else s2_product_xml(level, product, baseline=baseline, offset=offset),
+        encoding="utf-8")
     (granule / "MTD_TL.xml").write_text(s2_tile_xml(level), encoding="utf-8")
     tile_time = "T47RLQ_20230715T043709"
     dn = textured(*S2_SHAPE, seed=2)
