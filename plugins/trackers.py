@@ -126,7 +126,7 @@ class NccTracker(_DrivenTracker):
         "stable_model": "constant",
         "correct_stable_ground": True,
         "min_valid_fraction": 0.6,
-        "refine_iterations": 2,
+        "refine_iterations": 3,
     }
 
     def _matcher(self) -> Matcher:

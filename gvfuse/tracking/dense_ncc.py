@@ -322,7 +322,7 @@ class DenseNccMatcher:
 
     min_valid_fraction: float = attrs.field(default=0.6, validator=attrs.validators.and_(
         attrs.validators.ge(0.05), attrs.validators.le(1.0)))
-    refine_iterations: int = attrs.field(default=2, validator=attrs.validators.ge(0))
+    refine_iterations: int = attrs.field(default=3, validator=attrs.validators.ge(0))
     max_refine_step_px: float = attrs.field(default=1.0, validator=attrs.validators.gt(0))
 
     def __call__(

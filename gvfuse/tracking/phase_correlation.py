@@ -82,6 +82,15 @@ def _prepare(patches: np.ndarray, taper: np.ndarray, min_valid: float, has_nan: 
     return centred, ok
 
 
+def _joint(a: np.ndarray, b: np.ndarray, has_nan: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Both patch stacks with NaN wherever either is NaN (no-data in one image is ignored in both)."""
+    if not has_nan:
+        return a, b
+    both = np.isfinite(a) & np.isfinite(b)
+    nan = np.float32(np.nan)
+    return np.where(both, a, nan), np.where(both, b, nan)
+
+
 def _frequency_grid(w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ky = (2 * np.pi * sfft.fftfreq(w)).astype(np.float32)
     kx = (2 * np.pi * sfft.rfftfreq(w)).astype(np.float32)
@@ -211,8 +220,9 @@ class PhaseCorrelationMatcher:
         out = [np.full(rows * cols, np.nan, np.float32) for _ in range(4)]
         for idx, (ii, jj) in self._batches(rows, cols):
             y0, x0 = r + ii * s, r + jj * s
-            rp, ok_r = _prepare(ref_view[y0, x0], taper, self.min_valid_fraction, has_nan)
-            sp, ok_s = _prepare(sec_view[y0, x0], taper, self.min_valid_fraction, has_nan)
+            a, b = _joint(ref_view[y0, x0], sec_view[y0, x0], has_nan)
+            rp, ok_r = _prepare(a, taper, self.min_valid_fraction, has_nan)
+            sp, ok_s = _prepare(b, taper, self.min_valid_fraction, has_nan)
             cross = (sfft.rfft2(sp, workers=1) * np.conj(sfft.rfft2(rp, workers=1))).reshape(len(idx), -1)
             fx, fy, coh = fit_phase_plane(cross, wx, wy, usable, mask_factor=self.mask_factor)
             ok = ok_r & ok_s
@@ -245,7 +255,13 @@ class PhaseCorrelationMatcher:
             snr = peak / np.maximum(np.abs(poc).mean(axis=(1, 2)), 1e-12)
             d0y, d0x = np.divmod(best, 2 * lim + 1)
             d0y, d0x = d0y - lim, d0x - lim
-            sp, ok_s2 = _prepare(sec_view[y0 + d0y, x0 + d0x], taper, self.min_valid_fraction, has_nan)
+            if has_nan:  # re-cut: the joint no-data mask changes with the shift
+                a, b = _joint(ref_view[y0, x0], sec_view[y0 + d0y, x0 + d0x], has_nan)
+                rp, ok_r = _prepare(a, taper, self.min_valid_fraction, has_nan)
+                fr_conj = np.conj(sfft.rfft2(rp, workers=1))
+            else:
+                b = sec_view[y0 + d0y, x0 + d0x]
+            sp, ok_s2 = _prepare(b, taper, self.min_valid_fraction, has_nan)
             cross = (sfft.rfft2(sp, workers=1) * fr_conj).reshape(n, -1)
             # after the integer re-cut |d| < ~1: frequencies up to pi/2 cannot wrap
             fx, fy, coh = fit_phase_plane(cross, wx, wy, usable, mask_factor=self.mask_factor,
