@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import tarfile
 import warnings
 import zipfile
@@ -166,6 +167,7 @@ def make_landsat_tar(root: Path, product_id: str = LANDSAT_ID, flavour: str = "t
     with tarfile.open(tar_path, "w") as archive:
         for file in sorted(folder.iterdir()):
             archive.add(file, arcname=file.name)
+    shutil.rmtree(root / "build")
     return tar_path
 
 
