@@ -1,0 +1,42 @@
+"""The bundled tracker plugins: registration, defaults, parameters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from affine import Affine
+
+from gvfuse.interfaces import Image, Tracker
+from gvfuse.model import Grid
+from gvfuse_plugins import trackers
+
+
+def test_hook_returns_tracker_classes_with_unique_names():
+    classes = trackers.gvfuse_register_trackers()
+    names = [c.name for c in classes]
+    assert {"fft-phase", "ncc"} <= set(names) and len(names) == len(set(names))
+    assert all(issubclass(c, Tracker) for c in classes)
+
+
+def test_reference_defaults_and_unknown_parameter():
+    assert trackers.FftPhaseTracker.defaults["window_px"] == 32
+    assert trackers.FftPhaseTracker.defaults["step_px"] == 2
+    assert trackers.FftPhaseTracker.defaults["min_peak_correlation"] == 0.95
+    with pytest.raises(TypeError, match="no parameter"):
+        trackers.NccTracker(windw_px=3)
+
+
+@pytest.mark.parametrize("cls", [trackers.FftPhaseTracker, trackers.NccTracker])
+def test_track_returns_offsets_on_output_grid(cls):
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)
+    base = ndimage.gaussian_filter(rng.standard_normal((160, 160)), 1.5).astype(np.float32)
+    g = Grid(32647, Affine(15, 0, 0, 0, -15, 0), (128, 128))
+    ref, sec = base[16:144, 16:144], base[15:143, 14:142]  # content moves by (+2, +1)
+    field = cls(window_px=32, step_px=4, correct_stable_ground=False).track(
+        Image(ref, g, "r"), Image(sec, g, "s"), search_radius_px=4)
+    assert field.grid == g.window_centre_grid(4, 32)
+    assert np.nanmedian(field.dx_px) == pytest.approx(2, abs=0.01)
+    assert np.nanmedian(field.dy_px) == pytest.approx(1, abs=0.01)
+    assert field.parameters["tracker"] == cls.name
