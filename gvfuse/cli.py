@@ -84,5 +84,16 @@ def plugins_command(as_json: bool) -> None:
                           ["plugin", "distribution", "reason"]))
 
 
+def _add_commands() -> None:
+    # Imported here so `gvfuse --help` stays fast and each command's module owns its options.
+    from gvfuse.scan import scan_command
+    from gvfuse.validate_command import validate_command
+
+    main.add_command(scan_command, "scan")
+    main.add_command(validate_command, "validate")
+
+
+_add_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
