@@ -1,0 +1,166 @@
+"""Speed, memory and accuracy of dense trackers on one synthetic pair (a script, not a test).
+
+    python benchmarks/bench_tracking.py --size 2048 --window 32 --step 2
+
+Tracks the same pair with gvfuse's ``ncc`` and ``fft-phase`` matchers (through
+the shared driver), a per-window ``cv2.matchTemplate`` loop (the core of
+autoRIFT: TM_CCOEFF_NORMED on Wallis-filtered images, 3-point parabolic
+sub-pixel peak) and OpenPIV's ``extended_search_area_piv`` (OpenPIV is not a
+gvfuse dependency; it is imported here only). Each method runs in its own
+forked process so its peak memory (max RSS) is its own. Accuracy is measured
+against the known displacement at the window centres: RMSE and the share of
+errors above 1 px over matched points, and coverage (share matched).
+Set ``--size`` within what the machine allows; OpenPIV at step 2 is memory
+hungry and is run on a ``--piv-size`` crop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import time
+from typing import Any
+
+import cv2
+import numpy as np
+from affine import Affine
+from scipy import ndimage
+
+from gvfuse.interfaces import Image
+from gvfuse.model import Grid
+from gvfuse.tracking.dense_ncc import DenseNccMatcher
+from gvfuse.tracking.driver import TrackingSettings, track_images
+from gvfuse.tracking.phase_correlation import PhaseCorrelationMatcher
+from gvfuse.tracking.prefilter import wallis_filter
+
+
+def make_scene(size: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Smooth random texture and a glacier-like band moving up to 1.8 px east, plus a 0.3 px shift."""
+    rng = np.random.default_rng(seed)
+    base = ndimage.gaussian_filter(rng.standard_normal((size, size)), 1.5)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    centre = size / 2 + 0.15 * size * np.sin(2 * np.pi * xx / size)
+    band = np.exp(-(((yy - centre) / (0.15 * size)) ** 2))
+    dx = 0.3 + 1.5 * band
+    dy = -0.2 + 0.4 * band * np.cos(2 * np.pi * xx / size)
+    # content at p in the reference is found at p + d in the secondary: sec(q) ~ ref(q - d(q))
+    sec = ndimage.map_coordinates(base, [yy - dy, xx - dx], order=3, mode="mirror")
+    noise = 0.05 * base.std()
+    return {
+        "ref": (base + noise * rng.standard_normal(base.shape)).astype(np.float32),
+        "sec": (sec + noise * rng.standard_normal(base.shape)).astype(np.float32),
+        "dx": dx.astype(np.float32),
+        "dy": dy.astype(np.float32),
+    }
+
+
+def truth_at(scene: dict[str, np.ndarray], rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """True offsets at pixel-index coordinates (bilinear)."""
+    return (ndimage.map_coordinates(scene["dx"], [rows, cols], order=1),
+            ndimage.map_coordinates(scene["dy"], [rows, cols], order=1))
+
+
+def run_gvfuse(scene, matcher_name: str, w: int, s: int, r: int) -> dict[str, Any]:
+    g = Grid(32647, Affine(15, 0, 0, 0, -15, 0), scene["ref"].shape)
+    matcher = DenseNccMatcher() if matcher_name == "ncc" else PhaseCorrelationMatcher()
+    settings = TrackingSettings(window_px=w, step_px=s, search_radius_px=r,
+                                prefilter="wallis" if matcher_name == "ncc" else "none",
+                                min_peak_correlation=0.0, correct_stable_ground=False)
+    t = time.perf_counter()
+    field = track_images(Image(scene["ref"], g, "ref"), Image(scene["sec"], g, "sec"), matcher, settings)
+    elapsed = time.perf_counter() - t
+    rows, cols = field.grid.shape
+    ci = np.arange(rows) * s + (w - 1) / 2
+    cj = np.arange(cols) * s + (w - 1) / 2
+    cr, cc = np.meshgrid(ci, cj, indexing="ij")
+    return {"dx": field.dx_px, "dy": field.dy_px, "rows": cr, "cols": cc, "seconds": elapsed}
+
+
+def run_opencv_loop(scene, w: int, s: int, r: int) -> dict[str, Any]:
+    t = time.perf_counter()
+    ref, sec = wallis_filter(scene["ref"]), wallis_filter(scene["sec"])
+    n = scene["ref"].shape[0]
+    starts = np.arange(r, n - w - r + 1, s)
+    dx = np.full((starts.size, starts.size), np.nan, np.float32)
+    dy = np.full_like(dx, np.nan)
+    for a, y in enumerate(starts):
+        for b, x in enumerate(starts):
+            tpl = ref[y : y + w, x : x + w]
+            area = sec[y - r : y + w + r, x - r : x + w + r]
+            c = cv2.matchTemplate(area, tpl, cv2.TM_CCOEFF_NORMED)
+            _, _, _, (px, py) = cv2.minMaxLoc(c)
+            if 0 < px < 2 * r and 0 < py < 2 * r:
+                def vertex(lft, mid, rgt):
+                    den = lft - 2 * mid + rgt
+                    return 0.5 * (lft - rgt) / den if den < 0 else 0.0
+                dx[a, b] = px - r + vertex(c[py, px - 1], c[py, px], c[py, px + 1])
+                dy[a, b] = py - r + vertex(c[py - 1, px], c[py, px], c[py + 1, px])
+    elapsed = time.perf_counter() - t
+    centres = starts + (w - 1) / 2
+    cr, cc = np.meshgrid(centres, centres, indexing="ij")
+    return {"dx": dx, "dy": dy, "rows": cr, "cols": cc, "seconds": elapsed}
+
+
+def run_openpiv(scene, w: int, s: int, r: int, crop: int) -> dict[str, Any]:
+    from openpiv import pyprocess
+
+    ref, sec = scene["ref"][:crop, :crop], scene["sec"][:crop, :crop]
+    area = w + 2 * r
+    t = time.perf_counter()
+    u, v, _ = pyprocess.extended_search_area_piv(ref.astype(np.float64), sec.astype(np.float64), window_size=w,
+                                                 overlap=area - s, search_area_size=area,
+                                                 correlation_method="circular", subpixel_method="gaussian",
+                                                 sig2noise_method="peak2mean")
+    elapsed = time.perf_counter() - t
+    x, y = pyprocess.get_coordinates(ref.shape, search_area_size=area, overlap=area - s)
+    # OpenPIV: u along columns, v positive *up* (image rows increase downwards); centres in pixel units
+    return {"dx": u.astype(np.float32), "dy": (-v).astype(np.float32), "rows": y - 0.5, "cols": x - 0.5,
+            "seconds": elapsed}
+
+
+def _worker(args) -> dict[str, Any]:
+    name, size, w, s, r, piv = args
+    scene = make_scene(size)
+    if name in ("ncc", "fft-phase"):
+        res = run_gvfuse(scene, name, w, s, r)
+    elif name == "opencv-loop":
+        res = run_opencv_loop(scene, w, s, r)
+    else:
+        res = run_openpiv(scene, w, s, r, piv)
+    tx, ty = truth_at(scene, res["rows"], res["cols"])
+    ok = np.isfinite(res["dx"]) & np.isfinite(res["dy"])
+    err = np.hypot(res["dx"] - tx, res["dy"] - ty)[ok]
+    return {
+        "method": name, "windows": int(res["dx"].size), "seconds": res["seconds"],
+        "windows_per_s": res["dx"].size / res["seconds"],
+        "peak_mem_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rmse_px": float(np.sqrt(np.mean(err**2))) if err.size else float("nan"),
+        "gt1px_percent": float(100 * np.mean(err > 1)) if err.size else float("nan"),
+        "coverage_percent": float(100 * ok.mean()),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=2048)
+    ap.add_argument("--window", type=int, default=32)
+    ap.add_argument("--step", type=int, default=2)
+    ap.add_argument("--radius", type=int, default=4)
+    ap.add_argument("--piv-size", type=int, default=512, help="OpenPIV runs on this crop (memory)")
+    ap.add_argument("--methods", default="ncc,fft-phase,opencv-loop,openpiv")
+    a = ap.parse_args()
+    ctx = mp.get_context("fork")
+    print(f"pair {a.size} x {a.size}, window {a.window}, step {a.step}, search ±{a.radius} px")
+    print(f"{'method':<12} {'windows':>9} {'s':>8} {'windows/s':>10} {'peak MB':>8} {'RMSE px':>8} {'>1px %':>7} {'cover %':>8}")
+    for name in a.methods.split(","):
+        with ctx.Pool(1) as pool:
+            row = pool.map(_worker, [(name, a.size, a.window, a.step, a.radius, a.piv_size)])[0]
+        label = name if name != "openpiv" else f"openpiv@{a.piv_size}"
+        print(f"{label:<12} {row['windows']:>9} {row['seconds']:>8.2f} {row['windows_per_s']:>10.0f} "
+              f"{row['peak_mem_mb']:>8.0f} {row['rmse_px']:>8.3f} {row['gt1px_percent']:>7.2f} "
+              f"{row['coverage_percent']:>8.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
