@@ -90,6 +90,9 @@ class Reader(Component):
 
     #: The sensor name this reader produces scenes for, e.g. ``"landsat"``.
     sensor: ClassVar[str]
+    #: When several readers detect one path, the highest priority wins (ties: by name).
+    #: Provider formats with a precise signature use 100, heuristics 50, catch-alls 0.
+    priority: ClassVar[int] = 0
 
     @classmethod
     @abc.abstractmethod
