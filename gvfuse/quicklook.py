@@ -66,8 +66,9 @@ def render_quicklook_png(product: MonthlyProduct, title: str = "") -> bytes:
     ok = np.isfinite(u) & np.isfinite(v)
     if ok.any():
         if north_up:
-            xs, ys = product.grid.transform * (cc + 0.5, rr + 0.5)
-            xs, ys = np.asarray(xs) / 1000, np.asarray(ys) / 1000
+            t = product.grid.transform
+            xs = (t.c + t.a * (cc + 0.5) + t.b * (rr + 0.5)) / 1000
+            ys = (t.f + t.d * (cc + 0.5) + t.e * (rr + 0.5)) / 1000
             u_plot, v_plot = u, v
         else:
             xs, ys = cc + 0.5, rr + 0.5

@@ -93,7 +93,7 @@ def _edge_points(grid: Grid, per_edge: int = 4) -> tuple[list[float], list[float
     ring = ([(c * cols, 0.0) for c in steps] + [(cols, r * rows) for r in steps]
             + [(cols - c * cols, rows) for c in steps] + [(0.0, rows - r * rows) for r in steps])
     ring = ring[::-1]  # top-left, down the left edge, ...: counter-clockwise for a north-up grid
-    xs, ys = zip(*(grid.transform * point for point in ring))
+    xs, ys = zip(*(grid.transform @ point for point in ring))
     return list(xs), list(ys)
 
 

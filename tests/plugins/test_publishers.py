@@ -1,0 +1,50 @@
+import json
+from pathlib import Path
+
+import pytest
+
+import gvfuse_plugins.publishers as publishers
+from gvfuse.catalog_check import verify
+from gvfuse.errors import OutputExistsError
+from gvfuse.plugins import PluginInfo, PluginSet
+from gvfuse.product import load_product
+from gvfuse.stac_validation import validate_catalog
+from gvfuse.testing.products import synthetic_monthly_product
+
+SCHEMAS = Path(__file__).resolve().parents[2].parent / "shared" / "stac-schemas"
+
+
+def _plugin_set() -> PluginSet:
+    plugins = PluginSet()
+    plugins.add(publishers, PluginInfo("publishers", "gvfuse", "0.1.0", "gvfuse_plugins.publishers"))
+    return plugins
+
+
+def test_both_publishers_are_registered():
+    registry = _plugin_set().registry["publishers"]
+    assert registry["stac-intake"].cls is publishers.StacIntakePublisher
+    assert registry["cog"].cls is publishers.CogPublisher
+
+
+def test_stac_intake_publisher_writes_a_verifiable_catalog_and_refuses_to_overwrite(tmp_path):
+    plugins = _plugin_set()
+    publisher = plugins.get("publishers", "stac-intake").cls("gangrigab-2023", plugins=plugins)
+    assert publisher.definition == load_product("gangrigab-2023")
+    paths = publisher.publish(synthetic_monthly_product("2023-03"), tmp_path)
+    assert [p.name for p in paths] == ["202303.tif", "202303_quicklook.png", "202303_thumbnail.png",
+                                       "gangrigab-2023-202303.json", "collection.json", "catalog.yaml"]
+    assert verify(tmp_path).ok
+    if SCHEMAS.is_dir():
+        assert validate_catalog(tmp_path, SCHEMAS) == []
+    with pytest.raises(OutputExistsError):
+        publisher.publish(synthetic_monthly_product("2023-03"), tmp_path)
+    assert publisher.publish(synthetic_monthly_product("2023-03"), tmp_path, force=True) == paths
+    assert json.loads((tmp_path / "collection.json").read_text())["id"] == "gangrigab-2023"
+
+
+def test_cog_publisher_writes_product_files_only(tmp_path):
+    paths = publishers.CogPublisher().publish(synthetic_monthly_product(), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths) == [
+        "202301.tif", "202301_quicklook.png", "202301_thumbnail.png"]
+    with pytest.raises(TypeError, match="MonthlyProduct"):
+        publishers.CogPublisher().publish(object(), tmp_path)
