@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -46,3 +47,18 @@ def test_missing_item_and_missing_collection_are_reported(published):
     (published / "collection.json").unlink()
     assert [p.kind for p in verify(published).problems] == ["missing-collection"]
     assert CliRunner().invoke(check_command, [str(published)]).exit_code == 1
+
+
+SCHEMAS = Path(__file__).resolve().parents[1].parent / "shared" / "stac-schemas"
+
+
+@pytest.mark.skipif(not SCHEMAS.is_dir(), reason=f"STAC extension schemas not found at {SCHEMAS}")
+def test_check_command_also_validates_offline_with_schemas(published):
+    assert CliRunner().invoke(check_command, [str(published), "--schemas", str(SCHEMAS)]).exit_code == 0
+    item_path = published / "items" / "gangrigab-2023-202301.json"
+    item = json.loads(item_path.read_text())
+    item["properties"]["processing:software"] = "gvfuse"  # must be an object
+    item_path.write_text(json.dumps(item))
+    result = CliRunner().invoke(check_command, [str(published), "--schemas", str(SCHEMAS), "--json"])
+    assert result.exit_code == 1
+    assert [p["kind"] for p in json.loads(result.output)["problems"]] == ["schema"]
