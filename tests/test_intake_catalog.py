@@ -1,16 +1,13 @@
 import os
 
+import intake
 import numpy as np
-import pytest
 
 from gvfuse.plugins import PluginSet
 from gvfuse.product import load_product
 from gvfuse.publishing import publish_month
 from gvfuse.raster import read_bands
 from gvfuse.testing.products import synthetic_monthly_product
-
-intake = pytest.importorskip("intake", minversion="2")
-pytest.importorskip("rioxarray", reason="intake's rasterio engine for xarray comes from rioxarray")
 
 
 def test_every_month_reads_back_equal_to_its_cog_from_another_working_directory(tmp_path, monkeypatch):
