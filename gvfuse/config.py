@@ -76,7 +76,7 @@ class RunConfig:
     validators: tuple[str, ...] = ("stable-ground", "uav", "strain-rate")
     stable_mask: Path | None = None
     on_ice_mask: Path | None = None
-    publishers: tuple[str, ...] = ()
+    publishers: tuple[str, ...] = ("stac-intake",)
     source: Path | None = None
 
     @property
@@ -150,7 +150,7 @@ def config_from_dict(raw: Mapping[str, Any], source: Path) -> RunConfig:
         validators=tuple(validation.get("validators", ("stable-ground", "uav", "strain-rate"))),
         stable_mask=(here / validation["stable_mask"]).resolve() if validation.get("stable_mask") else None,
         on_ice_mask=(here / validation["on_ice_mask"]).resolve() if validation.get("on_ice_mask") else None,
-        publishers=tuple(raw.get("publish", {}).get("publishers", ())),
+        publishers=tuple(raw.get("publish", {}).get("publishers", ("stac-intake",))),
         source=source,
     )
 

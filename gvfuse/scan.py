@@ -52,9 +52,11 @@ class FoundScene:
     resolution_m: float | None
     footprint_lonlat_bounds: tuple[float, float, float, float] | None
     overlap_fraction: float | None  # share of the product area the footprint covers; None without product/footprint
+    #: The opened scene itself, for the stages that go on to load it (not part of the report).
+    scene: Scene | None = attrs.field(default=None, eq=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        out = attrs.asdict(self)
+        out = attrs.asdict(self, filter=lambda a, _: a.name != "scene")
         out["acquired_at"] = self.acquired_at.isoformat().replace("+00:00", "Z")
         out["footprint_lonlat_bounds"] = list(self.footprint_lonlat_bounds) if self.footprint_lonlat_bounds else None
         return out
@@ -137,7 +139,7 @@ def _found(scene: Scene, product: ProductDefinition | None) -> FoundScene:
         path=str(scene.path), reader=scene.reader, sensor=scene.sensor, platform=scene.platform,
         scene_id=scene.scene_id, acquired_at=scene.acquired_at, cloud_cover_percent=scene.cloud_cover_percent,
         crs=crs, resolution_m=float(resolution) if resolution is not None else None,
-        footprint_lonlat_bounds=footprint, overlap_fraction=overlap,
+        footprint_lonlat_bounds=footprint, overlap_fraction=overlap, scene=scene,
     )
 
 
