@@ -24,6 +24,7 @@ from rasterio.enums import Resampling
 
 from gvfuse.errors import InputError
 from gvfuse.model import Grid
+from gvfuse.raster import open_raster
 
 #: File suffixes read as rasters; anything else is tried as a vector file.
 RASTER_SUFFIXES = frozenset({".tif", ".tiff", ".vrt", ".img", ".nc", ".jp2"})
@@ -78,13 +79,7 @@ def rasterize_polygons(shapes: list[dict], grid: Grid) -> np.ndarray:
 
 def _raster_mask(path: Path, grid: Grid) -> tuple[np.ndarray, bool]:
     """The raster mask warped onto ``grid`` and whether its footprint overlaps the grid."""
-    try:
-        src_ctx = rasterio.open(path)
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputError(f"cannot open raster mask: {exc}", source=path) from exc
-    with src_ctx as src:
-        if src.crs is None:
-            raise InputError("raster mask has no CRS", source=path, field="crs")
+    with open_raster(path, "raster mask") as src:
         values = src.read(1, masked=True).astype("float32").filled(np.nan)
         footprint = rasterio.warp.transform_bounds(src.crs, grid.crs, *src.bounds)
         same_grid = src.crs == grid.crs and src.transform == grid.transform and src.shape == grid.shape

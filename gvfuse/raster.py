@@ -9,16 +9,16 @@ an error never leaves a half-written file under the final name.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rasterio
-from rasterio.enums import Resampling
 
 from gvfuse.errors import InputError, OutputExistsError
 from gvfuse.model import Grid
@@ -92,6 +92,24 @@ def write_bands(
     return path
 
 
+@contextlib.contextmanager
+def open_raster(path: str | os.PathLike[str], what: str = "raster") -> Iterator[rasterio.DatasetReader]:
+    """Open a georeferenced raster for reading; unreadable or CRS-less files are an :class:`InputError`."""
+    try:
+        src_ctx = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(f"cannot open {what}: {exc}", source=path) from exc
+    with src_ctx as src:
+        if src.crs is None:
+            raise InputError(f"{what} has no CRS", source=path, field="crs")
+        yield src
+
+
+def grid_of(src: rasterio.DatasetReader) -> Grid:
+    """The :class:`Grid` of an open dataset."""
+    return Grid(src.crs, src.transform, (src.height, src.width))
+
+
 def read_bands(path: str | os.PathLike[str], names: tuple[str, ...] | None = None) -> tuple[dict[str, np.ndarray], Grid, dict[str, str]]:
     """Read described bands as float32 arrays with NaN for no data.
 
@@ -99,14 +117,7 @@ def read_bands(path: str | os.PathLike[str], names: tuple[str, ...] | None = Non
     when a band has none). ``names`` restricts and orders the bands; a missing
     name is an :class:`InputError` naming the file.
     """
-    path = Path(path)
-    try:
-        src_ctx = rasterio.open(path)
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputError(f"cannot open raster: {exc}", source=path) from exc
-    with src_ctx as src:
-        if src.crs is None:
-            raise InputError("raster has no CRS", source=path, field="crs")
+    with open_raster(path) as src:
         described = {(d or f"band{i}"): i for i, d in enumerate(src.descriptions, start=1)}
         wanted = names or tuple(described)
         missing = [n for n in wanted if n not in described]
@@ -114,29 +125,13 @@ def read_bands(path: str | os.PathLike[str], names: tuple[str, ...] | None = Non
             raise InputError(
                 f"no band described {missing}; bands are {list(described)}", source=path, field="band descriptions"
             )
-        bands = {}
-        for name in wanted:
-            arr = src.read(described[name], masked=True).astype("float32")
-            bands[name] = arr.filled(np.nan)
-        grid = Grid(src.crs, src.transform, (src.height, src.width))
-        return bands, grid, dict(src.tags())
+        bands = {name: src.read(described[name], masked=True).astype("float32").filled(np.nan) for name in wanted}
+        return bands, grid_of(src), dict(src.tags())
 
 
 def read_single_band(path: str | os.PathLike[str], band: int = 1) -> tuple[np.ndarray, Grid]:
     """Read one band as float32 with NaN for no data (nodata and masked pixels)."""
-    path = Path(path)
-    try:
-        src_ctx = rasterio.open(path)
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputError(f"cannot open raster: {exc}", source=path) from exc
-    with src_ctx as src:
-        if src.crs is None:
-            raise InputError("raster has no CRS", source=path, field="crs")
+    with open_raster(path) as src:
         if band > src.count:
             raise InputError(f"has {src.count} band(s), band {band} requested", source=path, field="band")
-        arr = src.read(band, masked=True).astype("float32").filled(np.nan)
-        return arr, Grid(src.crs, src.transform, (src.height, src.width))
-
-
-RESAMPLING = {"nearest": Resampling.nearest, "bilinear": Resampling.bilinear, "cubic": Resampling.cubic,
-              "average": Resampling.average}
+        return src.read(band, masked=True).astype("float32").filled(np.nan), grid_of(src)
