@@ -194,8 +194,14 @@ def kde_threshold_spread(
 
 
 def nmad(values: np.ndarray) -> float:
-    """Normalised median absolute deviation, 1.4826 · median(|v − median(v)|) (Höhle & Höhle 2009)."""
+    """Normalised median absolute deviation, 1.4826 · median(|v − median(v)|) (Höhle & Höhle 2009).
+
+    Non-finite values are ignored; NaN when none is left.
+    """
     values = np.asarray(values, dtype="float64")
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan")
     return float(NMAD_FACTOR * np.median(np.abs(values - np.median(values))))
 
 

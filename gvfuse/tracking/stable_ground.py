@@ -16,15 +16,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-NMAD_FACTOR = 1.4826
-
-
-def nmad(values: np.ndarray) -> float:
-    """Normalized median absolute deviation, ``1.4826 * median(|x - median(x)|)``."""
-    v = values[np.isfinite(values)]
-    if v.size == 0:
-        return float("nan")
-    return float(NMAD_FACTOR * np.median(np.abs(v - np.median(v))))
+from gvfuse.quality import nmad
 
 
 @attrs.frozen
