@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ def run_command(config_path: Path, dry_run: bool, scheduler: str | None, workers
     def progress(outcome: PairOutcome, done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = click.progressbar(length=total, label="tracking pairs", file=click.get_text_stream("stderr"))
+            bar = click.progressbar(length=total, label="tracking pairs", file=sys.stderr)
             bar.__enter__()
         bar.update(1)
         state = "cached" if outcome.cached else ("failed: " + outcome.error if outcome.error else "done")
