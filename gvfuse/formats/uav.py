@@ -8,8 +8,10 @@ Where the acquisition time comes from, first match wins:
 
    * ``.json``: an object with ``"acquired_at"`` — an ISO 8601 date or date-time;
      a time without offset is UTC (``"2023-07-15"``, ``"2023-07-15T05:30:00Z"``,
-     ``"2023-07-15T11:30:00+06:00"``). Optional ``"platform"`` (``"DJI M300 RTK"``)
-     and ``"sensor"`` strings are copied into the scene metadata.
+     ``"2023-07-15T11:30:00+06:00"``). Optional ``"platform"`` (``"DJI M300 RTK"``),
+     ``"sensor"`` and ``"site"`` strings are copied into the scene metadata
+     (``site`` names the surveyed area: the pair planner pairs UAV surveys of
+     the same site, :data:`gvfuse.pairing.FOOTPRINT_KEYS`).
    * ``.txt``: the first line that is neither blank nor a ``#`` comment is the
      ISO 8601 date or date-time (same rules).
 
@@ -79,7 +81,7 @@ def read_sidecar(path: Path) -> tuple[dt.datetime, dict[str, str]]:
             raise MetadataError(f"malformed JSON: {exc}", source=path, field="document") from exc
         if not isinstance(content, dict) or not isinstance(content.get("acquired_at"), str):
             raise MetadataError('needs a string "acquired_at"', source=path, field="acquired_at")
-        extra = {k: str(content[k]) for k in ("platform", "sensor") if isinstance(content.get(k), str)}
+        extra = {k: str(content[k]) for k in ("platform", "sensor", "site") if isinstance(content.get(k), str)}
         return parse_iso_time(content["acquired_at"], path, "acquired_at"), extra
     for line in text.splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
