@@ -74,7 +74,14 @@ class FftPhaseTracker(_DrivenTracker):
     - ``min_peak_correlation=0.95``: the reference's "correlation threshold 0.95",
       applied to the phase coherence of the fit (1 = every kept frequency on
       the fitted plane; see :mod:`gvfuse.tracking.phase_correlation`).
-    - ``prefilter="none"``: the phase-only spectrum already whitens contrast.
+    - ``prefilter="high-pass"`` (Gaussian high-pass, sigma 3 px): the phase-plane
+      fit weights frequencies by the cross-spectrum magnitude, so without a
+      pre-filter the strong low frequencies of the illumination change between
+      dates (which does not move with the ice) dominate the fit and pull
+      low-contrast ice towards zero. Measured on ``gvfuse.testing.make_pair``
+      optical pairs (15 m, 10 % clouds): RMSE on clear ice 0.18 px unfiltered,
+      0.03-0.06 px high-passed, and phase coherence >= 0.95 on 85 % vs 100 % of
+      the ice windows (see ``tests/tracking/test_accuracy.py``).
     - ``mask_factor=0.9``, ``taper_fraction=0.5``: frequency mask and raised-cosine roll-off.
     - normalized median test at 2 (epsilon 0.1 px), stable-ground correction on the slowest 25 %.
     """
@@ -84,7 +91,7 @@ class FftPhaseTracker(_DrivenTracker):
     defaults: ClassVar[Mapping[str, Any]] = {
         "window_px": 32,
         "step_px": 2,
-        "prefilter": "none",
+        "prefilter": "high-pass",
         "min_peak_correlation": 0.95,
         "min_snr": 0.0,
         "median_test_threshold": 2.0,

@@ -53,17 +53,30 @@ def _fit(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, model: str) -> 
 
 
 def stable_points(
-    dx_px: np.ndarray, dy_px: np.ndarray, stable_mask: np.ndarray | None, *, slowest_fraction: float = 0.25
+    dx_px: np.ndarray,
+    dy_px: np.ndarray,
+    stable_mask: np.ndarray | None,
+    *,
+    slowest_fraction: float = 0.25,
+    centre_px: tuple[float, float] = (0.0, 0.0),
 ) -> tuple[np.ndarray, str]:
-    """Boolean mask of the output cells used as stable ground, and its source name."""
+    """Boolean mask of the output cells used as stable ground, and its source name.
+
+    Without a mask, the ``slowest_fraction`` of points closest to ``centre_px``
+    (the current estimate of the geolocation shift, ``(0, 0)`` at first).
+    """
     finite = np.isfinite(dx_px) & np.isfinite(dy_px)
     if stable_mask is not None:
         return finite & np.asarray(stable_mask, bool), "mask"
-    speed = np.hypot(dx_px, dy_px)
+    speed = np.hypot(dx_px - centre_px[0], dy_px - centre_px[1])
     if not finite.any():
         return finite, "slowest-fraction"
     limit = np.quantile(speed[finite], slowest_fraction)
     return finite & (speed <= limit), "slowest-fraction"
+
+
+#: Re-selections of the slowest fraction around the current shift estimate (see :func:`estimate_stable_shift`).
+SLOWEST_FRACTION_ITERATIONS = 3
 
 
 def estimate_stable_shift(
@@ -78,13 +91,23 @@ def estimate_stable_shift(
     """Fit the shift on stable ground; ``source="none"`` (zero shift) when fewer than ``min_points`` remain."""
     if model not in ("constant", "plane"):
         raise ValueError(f"model must be 'constant' or 'plane', got {model!r}")
-    use, source = stable_points(dx_px, dy_px, stable_mask, slowest_fraction=slowest_fraction)
-    count = int(use.sum())
-    if count < min_points:
-        return StableGroundCorrection(0.0, 0.0, count, "none", model)
-    rows, cols = np.nonzero(use)
-    px = _fit(dx_px[use].astype(np.float64), rows.astype(float), cols.astype(float), model)
-    py = _fit(dy_px[use].astype(np.float64), rows.astype(float), cols.astype(float), model)
+    centre = (0.0, 0.0)
+    # Why iterate: the points with the smallest |d| are, among stable points
+    # scattered around a geolocation shift s, those whose noise pulls towards
+    # zero, so a fit on them underestimates s (by ~0.1 px for a 0.3 px shift
+    # at 0.15 px noise). Re-selecting the slowest fraction of |d - s_hat|
+    # centres the selection on the shift and removes that bias.
+    iterations = 1 if stable_mask is not None else SLOWEST_FRACTION_ITERATIONS
+    for _ in range(iterations):
+        use, source = stable_points(dx_px, dy_px, stable_mask, slowest_fraction=slowest_fraction, centre_px=centre)
+        count = int(use.sum())
+        if count < min_points:
+            return StableGroundCorrection(0.0, 0.0, count, "none", model)
+        rows, cols = np.nonzero(use)
+        px = _fit(dx_px[use].astype(np.float64), rows.astype(float), cols.astype(float), model)
+        py = _fit(dy_px[use].astype(np.float64), rows.astype(float), cols.astype(float), model)
+        centre = (px[0], py[0]) if model == "constant" else (float(np.median(dx_px[use] - (px[1] * cols + px[2] * rows))),
+                                                             float(np.median(dy_px[use] - (py[1] * cols + py[2] * rows))))
     rx = dx_px[use] - (px[0] + px[1] * cols + px[2] * rows)
     ry = dy_px[use] - (py[0] + py[1] * cols + py[2] * rows)
     centre_r, centre_c = (dx_px.shape[0] - 1) / 2.0, (dx_px.shape[1] - 1) / 2.0
