@@ -29,7 +29,7 @@ from gvfuse import __version__
 from gvfuse.config import RunConfig
 from gvfuse.errors import GvfuseError
 from gvfuse.fusion import FusionResult
-from gvfuse.model import Grid, Provenance, Scene, VelocityField
+from gvfuse.model import Grid, MonthlyProduct, Provenance, Scene, VelocityField
 from gvfuse.monthly import fuse_month, monthly_product, sensor_month, validate_month
 from gvfuse.pair_processing import PairJob, PairOutcome, process_pair, read_pair_result, tracking_grid
 from gvfuse.pairing import MonthPlan, deduplicate, plan
@@ -69,14 +69,20 @@ class RunPlan:
         return "\n".join(lines)
 
 
-@attrs.frozen
+@attrs.frozen(eq=False)
 class MonthOutcome:
-    """One month: the paths published, or why it could not be produced."""
+    """One month: the paths published, or why it could not be produced.
+
+    ``product`` and ``sensors`` (the per-sensor monthly maps, and the reference
+    under its sensor name) are kept in memory for reports such as the demo's.
+    """
 
     month: str
     paths: tuple[Path, ...] = ()
     error: str = ""
     figures: dict[str, Any] = attrs.field(factory=dict)
+    product: MonthlyProduct | None = None
+    sensors: dict[str, VelocityField] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -254,7 +260,10 @@ def build_months(plan_: RunPlan, outcomes: Sequence[PairOutcome], plugins: Plugi
             if publish_to is not None:
                 key = _month_key(plan_, month)
                 paths = tuple(publish_once(plugins, config, product, publish_to, key=key, force=force))
-            outcomes_by_month.append(MonthOutcome(month, paths, figures=figures))
+            maps = dict(sensor_maps[month])
+            if references[month] is not None and ref_name:
+                maps[ref_name] = references[month]
+            outcomes_by_month.append(MonthOutcome(month, paths, figures=figures, product=product, sensors=maps))
         except GvfuseError as exc:
             outcomes_by_month.append(MonthOutcome(month, error=str(exc)))
     return outcomes_by_month
