@@ -1050,9 +1050,9 @@ def write_uav_orthomosaic(
     nodata = ~np.isfinite(rgb).all(axis=0)
     bands = np.concatenate([_quantize(rgb, 0, 255), np.where(nodata, 0, 255)[None]]).astype("uint8")
     bands[:3, nodata] = 0
-    _write_gtiff(path, bands, grid, photometric="RGB", compress="deflate", tiled=True, blockxsize=256,
-                 blockysize=256, colorinterp=(ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha),
-                 tags={"TIFFTAG_SOFTWARE": UAV_SOFTWARE})
+    # PHOTOMETRIC=RGB with an unassociated-alpha extra sample, as the photogrammetry tools write it.
+    _write_gtiff(path, bands, grid, photometric="RGB", alpha="YES", compress="deflate", tiled=True, blockxsize=256,
+                 blockysize=256, tags={"TIFFTAG_SOFTWARE": UAV_SOFTWARE})
     stamp = when.isoformat().replace("+00:00", "Z")
     if sidecar == "json":
         path.with_suffix(".json").write_text(json.dumps({"acquired_at": stamp, "platform": platform, "site": site},
