@@ -274,8 +274,9 @@ def landsat_mtl_groups(product_id: str, *, grid: Grid, acquired_at: dt.datetime,
     ulx, uly = t.c + 7.5, t.f - 7.5
     lrx, lry = ulx + (cols - 1) * 15.0, uly - (rows - 1) * 15.0
     corners = _pixel_centre_corners_lonlat(grid)
-    processed = dt.datetime.combine(parts.processed_on, dt.time(8, 0) if parts.processed_on > when.date()
-                                    else (when + dt.timedelta(hours=4)).time())
+    # Generated at 08:00 UTC on the processing date, but never before the acquisition (+ 4 h for RT products).
+    processed = max(dt.datetime.combine(parts.processed_on, dt.time(8, 0), tzinfo=dt.timezone.utc),
+                    when + dt.timedelta(hours=4))
     scene_time = f"{when:%H:%M:%S}.{when.microsecond:06d}0Z"  # seven fractional digits, as USGS writes
     spacecraft = f"LANDSAT_{parts.satellite}"
     dn_min, dn_max = LANDSAT_DN_RANGE
