@@ -82,12 +82,13 @@ def _readonly(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _padded_motion(
+def padded_motion(
     model: MotionModel, shape: tuple[int, int], shift_px: tuple[float, float]
 ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
     """The margin (px) that holds every displacement, and the field on the scene padded by it.
 
     Refuses motions that nearly fold the surface over, which no image pair can show.
+    Public so that :mod:`gvfuse.testing.timeseries` builds its working grid the same way.
     """
     margin = 4
     while True:
@@ -108,13 +109,14 @@ def _padded_motion(
     return margin, dx, dy, ice
 
 
-def _fine_motion(
+def fine_motion(
     model: MotionModel, ice: np.ndarray, oversample: int, margin: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The field, in fine pixels, at every fine pixel of the padded scene.
 
     Models are zero off ice, so only fine pixels near a coarse ice pixel are
     evaluated (the dilation by two coarse pixels covers ice narrower than one).
+    Public for :mod:`gvfuse.testing.timeseries`, which scales one such field per date.
     """
     k = oversample
     if ice.all():
@@ -159,8 +161,8 @@ def _upsample_linear(image: np.ndarray, factor: int) -> np.ndarray:
     return image
 
 
-def _soft_ice_weight(ice: np.ndarray, oversample: int) -> np.ndarray:
-    """Ice weight in [0, 1] with a margin a couple of pixels wide, on the fine grid."""
+def soft_ice_weight(ice: np.ndarray, oversample: int) -> np.ndarray:
+    """Ice weight in [0, 1] with a margin a couple of pixels wide, on the fine grid (shared with timeseries)."""
     weight = ndimage.gaussian_filter(ice.astype(np.float32), sigma=1.0)
     return weight if oversample == 1 else _upsample_linear(weight, oversample)
 
@@ -240,12 +242,12 @@ def make_pair(
             )
         motion = GlacierFlow(tuple(glaciers), pixel_size_m, dt_days)
 
-    margin, dx_pad, dy_pad, ice_pad = _padded_motion(motion, shape, shift)
+    margin, dx_pad, dy_pad, ice_pad = padded_motion(motion, shape, shift)
     crop = (slice(margin, margin + shape[0]), slice(margin, margin + shape[1]))
     k = int(oversample)
     texture = terrain_texture(ice_pad.shape, rng=_stream(seed, "texture"), oversample=k, psf_fwhm_px=psf_fwhm_px)
-    ice_weight = _soft_ice_weight(ice_pad, k)
-    fine_dx, fine_dy = _fine_motion(motion, ice_pad, k, margin) if k > 1 else (dx_pad, dy_pad)
+    ice_weight = soft_ice_weight(ice_pad, k)
+    fine_dx, fine_dy = fine_motion(motion, ice_pad, k, margin) if k > 1 else (dx_pad, dy_pad)
 
     def move(stack: np.ndarray, integrate_blocks: int = 1) -> np.ndarray:
         """The surface's fine-grid bands as the secondary sees them (moved, plus the geolocation error)."""
