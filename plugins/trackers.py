@@ -33,6 +33,7 @@ _TEMPLATE_MATCHER_KEYS: tuple[str, ...] = ("method", "max_nan_fraction", "min_st
 _DRIVER_KEYS = (
     "window_px", "step_px", "prefilter", "min_peak_correlation", "min_snr", "median_test_threshold",
     "median_test_epsilon_px", "stable_slowest_fraction", "stable_model", "correct_stable_ground",
+    "coarse_to_fine", "fine_search_radius_px",
 )
 
 
@@ -99,6 +100,8 @@ class FftPhaseTracker(_DrivenTracker):
         "stable_slowest_fraction": 0.25,
         "stable_model": "constant",
         "correct_stable_ground": True,
+        "coarse_to_fine": 1,
+        "fine_search_radius_px": 3,
         "min_valid_fraction": 0.6,
         "mask_factor": 0.9,
         "taper_fraction": 0.5,
@@ -142,6 +145,8 @@ class NccTracker(_DrivenTracker):
         "stable_slowest_fraction": 0.25,
         "stable_model": "constant",
         "correct_stable_ground": True,
+        "coarse_to_fine": 1,
+        "fine_search_radius_px": 3,
         "min_valid_fraction": 0.6,
         "refine_iterations": 3,
     }
@@ -201,6 +206,8 @@ class TemplateTracker(_DrivenTracker):
         "stable_slowest_fraction": 0.25,
         "stable_model": "constant",
         "correct_stable_ground": True,
+        "coarse_to_fine": 1,
+        "fine_search_radius_px": 3,
     }
 
     def __init__(self, **parameters: Any) -> None:

@@ -44,6 +44,10 @@ class TrackingSettings:
     stable_model: str = attrs.field(default="constant", validator=attrs.validators.in_(("constant", "plane")))
     correct_stable_ground: bool = True
     tile_memory_bytes: int = 256 * 2**20
+    #: Downsampling factor of a coarse first pass (1: off). See :func:`coarse_prior`.
+    coarse_to_fine: int = attrs.field(default=1, validator=attrs.validators.in_((1, 2, 4, 8)))
+    #: Search radius (px) of the fine pass around the coarse prior, when ``coarse_to_fine > 1``.
+    fine_search_radius_px: int = attrs.field(default=3, validator=attrs.validators.ge(2))
 
     def tile_cells(self) -> int:
         """Output cells per tile side so the matcher's per-cell memory stays within ``tile_memory_bytes``."""
@@ -158,6 +162,70 @@ def _stable_mask_on_output(stable_mask: np.ndarray | None, image_shape: tuple[in
                      f"or the output grid {out_shape}", field="stable_mask")
 
 
+def _block_mean(image: np.ndarray, factor: int) -> np.ndarray:
+    """``factor x factor`` block means, NaN where a block has fewer than half its pixels valid."""
+    rows, cols = image.shape[0] // factor, image.shape[1] // factor
+    blocks = image[: rows * factor, : cols * factor].reshape(rows, factor, cols, factor)
+    valid = np.isfinite(blocks)
+    count = valid.sum(axis=(1, 3))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(valid, blocks, 0.0).sum(axis=(1, 3)) / count
+    return np.where(count >= factor * factor / 2.0, mean, np.nan).astype(np.float32)
+
+
+def coarse_prior(
+    reference: np.ndarray, secondary: np.ndarray, matcher: Matcher, settings: TrackingSettings
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """A smooth per-pixel prior offset field from a pass on ``coarse_to_fine``-times downsampled images.
+
+    Coarse-to-fine (pyramid) matching, as in autoRIFT's chip-size pyramid
+    (Lei, Gardner & Agram 2021, Remote Sens. 13:749) and Heid & Kääb (2012,
+    Remote Sens. Environ. 118:339): at a factor ``f`` a motion of ``D`` px is
+    ``D/f`` px, so the coarse search radius and the correlation surface are
+    ``f`` times smaller, and the same window sees ``f`` times more ground,
+    which makes the coarse match robust. The coarse offsets (NaN filled by the
+    nearest valid value; the normalized median test already removed outliers) are scaled by ``f`` and
+    interpolated onto every full-resolution pixel. ``None`` when the coarse
+    images are too small for the window or no coarse window matched.
+    """
+    f = settings.coarse_to_fine
+    ref_c, sec_c = _block_mean(reference, f), _block_mean(secondary, f)
+    # The coarse window covers at most twice the fine window's ground (f x w/f... clipped to 16 coarse
+    # px so the coarse correlation still has texture to work with): a window much wider than the fine
+    # one would average fast ice with its stable margins and the prior would miss narrow glaciers.
+    w = min(settings.window_px, max(16, settings.window_px // f))
+    if min(ref_c.shape) < w:
+        return None
+    step = max(1, w // 4)
+    radius = max(2, int(math.ceil(settings.search_radius_px / f)) + 1)
+    coarse = attrs.evolve(settings, window_px=w, step_px=step, search_radius_px=radius, coarse_to_fine=1,
+                          correct_stable_ground=False)
+    rows = (ref_c.shape[0] - w) // step + 1
+    cols = (ref_c.shape[1] - w) // step + 1
+    bands = {k: np.full((rows, cols), np.nan, np.float32) for k in ("dx_px", "dy_px")}
+    for tile in iter_tiles(rows, cols, coarse.tile_cells()):
+        result = track_tile(tile, ref_c, sec_c, coarse, matcher)
+        for k in bands:
+            bands[k][tile.row0 : tile.row1, tile.col0 : tile.col1] = result[k]
+    if not np.isfinite(bands["dx_px"]).any():
+        return None
+    from scipy import ndimage
+
+    from gvfuse.tracking.outliers import fill_nearest
+    from gvfuse.tracking.warping import field_to_pixels
+
+    prior = []
+    for k in ("dx_px", "dy_px"):
+        smooth = fill_nearest(bands[k]) * f
+        # Coarse pixel i spans full pixels [i*f, (i+1)*f): a coarse position p is full position p*f.
+        on_coarse = field_to_pixels(smooth, ref_c.shape, origin_px=0, step_px=step, window_px=w)
+        ys = (np.arange(reference.shape[0]) + 0.5) / f - 0.5
+        xs = (np.arange(reference.shape[1]) + 0.5) / f - 0.5
+        yy, xx = np.meshgrid(ys, xs, indexing="ij")
+        prior.append(ndimage.map_coordinates(on_coarse, [yy, xx], order=1, mode="nearest").astype(np.float32))
+    return prior[0], prior[1]
+
+
 def track_images(
     reference: Image,
     secondary: Image,
@@ -180,11 +248,28 @@ def track_images(
     bands = {k: np.full((rows, cols), np.nan, np.float32) for k in ("dx_px", "dy_px", "peak_correlation", "snr")}
     ref_pixels = np.asarray(reference.pixels, dtype=np.float32)
     sec_pixels = np.asarray(secondary.pixels, dtype=np.float32)
-    for tile in iter_tiles(rows, cols, settings.tile_cells()):
-        result = track_tile(tile, ref_pixels, sec_pixels, settings, matcher)
+    fine, prior = settings, None
+    if settings.coarse_to_fine > 1 and settings.search_radius_px > settings.fine_search_radius_px:
+        prior = coarse_prior(ref_pixels, sec_pixels, matcher, settings)
+    if prior is not None:
+        # The secondary is pulled back by the prior, so the fine pass only measures a small remainder
+        # (memory: one more full-size image; the coarse pass is f^2 times smaller).
+        from gvfuse.tracking.warping import warp_by_field
+
+        sec_pixels = warp_by_field(sec_pixels, prior[0], prior[1])
+        fine = attrs.evolve(settings, search_radius_px=settings.fine_search_radius_px)
+    for tile in iter_tiles(rows, cols, fine.tile_cells()):
+        result = track_tile(tile, ref_pixels, sec_pixels, fine, matcher)
         for k, v in result.items():
             bands[k][tile.row0 : tile.row1, tile.col0 : tile.col1] = v
     dx, dy = bands.pop("dx_px"), bands.pop("dy_px")
+    if prior is not None:
+        from gvfuse.tracking.dense_ncc import window_sums
+
+        for band, p in ((dx, prior[0]), (dy, prior[1])):
+            # What a window measures of the prior is its window mean.
+            band += window_sums(p, window_px=settings.window_px, step_px=settings.step_px, rows=rows,
+                                cols=cols) / float(settings.window_px**2)
     if not np.isfinite(dx).any():
         raise TrackingError(
             f"no window of {reference.source or 'the reference'} could be matched in "
@@ -201,6 +286,7 @@ def track_images(
         "tracker": tracker_name,
         **attrs.asdict(settings),
         **(extra_parameters or {}),
+        "coarse_to_fine_applied": prior is not None,
         "stable_shift_applied": bool(settings.correct_stable_ground and correction.source != "none"),
         **{f"stable_shift_{k}": v for k, v in correction.to_dict().items()},
     }
