@@ -77,6 +77,78 @@ def _all_pixel_box_sums(image: np.ndarray, window_px: int) -> np.ndarray:
     return full
 
 
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """``[start, stop)`` of every run of True in a 1-D boolean array."""
+    padded = np.concatenate([[0], flags.astype(np.int8), [0]])
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
+
+
+def _cover(affected: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Rectangles ``(i0, i1, j0, j1)`` of windows that together cover every True cell of ``affected``.
+
+    The common case is a tile on the image border, which the driver pads with
+    no-data: the affected windows are then whole bands of rows or columns, and
+    are returned as such (a bounding box would be the whole tile); whatever is
+    left (clouds, a diagonal scene edge) is covered by its bounding box.
+    """
+    rows, cols = affected.shape
+    left = affected.copy()
+    rects = []
+    for i0, i1 in _runs(affected.mean(axis=1) > 0.5):
+        rects.append((i0, i1, 0, cols))
+        left[i0:i1] = False
+    for j0, j1 in _runs(left.mean(axis=0) > 0.25):
+        rects.append((0, rows, j0, j1))
+        left[:, j0:j1] = False
+    if left.any():
+        ii, jj = np.nonzero(left)
+        rects.append((int(ii.min()), int(ii.max()) + 1, int(jj.min()), int(jj.max()) + 1))
+    return rects
+
+
+def _masked_scores(
+    r0: np.ndarray, s0: np.ndarray, mr0: np.ndarray, ms0: np.ndarray, out: np.ndarray, *,
+    y0: int, x0: int, window_px: int, step_px: int, search_radius_px: int,
+    min_count: float, var_floor: float,
+) -> None:
+    """Masked NCC (Padfield 2012) of the windows starting at ``(y0 + i*step, x0 + j*step)`` into ``out``.
+
+    ``r0``/``s0`` are the centred images with no-data set to 0, ``mr0``/``ms0``
+    their valid masks (float32); ``out`` is ``(side, side, rows, cols)``. For
+    every shift the means, variances and covariance run over the pixels valid
+    in both windows, from six box sums.
+    """
+    w, s, r = window_px, step_px, search_radius_px
+    rows, cols = out.shape[2:]
+    ly, lx = (rows - 1) * s + w, (cols - 1) * s + w
+    sums = dict(window_px=w, step_px=s, rows=rows, cols=cols)
+    ref_reg = r0[y0 : y0 + ly, x0 : x0 + lx]
+    mr_reg = mr0[y0 : y0 + ly, x0 : x0 + lx]
+    rr_reg = ref_reg * ref_reg
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            ys, xs = y0 + dy, x0 + dx
+            sec_reg = s0[ys : ys + ly, xs : xs + lx]
+            ms_reg = ms0[ys : ys + ly, xs : xs + lx]
+            count = window_sums(mr_reg * ms_reg, **sums)
+            sum_r = window_sums(ref_reg * ms_reg, **sums)
+            sum_rr = window_sums(rr_reg * ms_reg, **sums)
+            sec_m = sec_reg * mr_reg
+            sum_s = window_sums(sec_m, **sums)
+            sum_ss = window_sums(sec_m * sec_reg, **sums)
+            sum_rs = window_sums(ref_reg * sec_reg, **sums)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                inv_n = 1.0 / count
+                var_r = sum_rr - sum_r * sum_r * inv_n
+                var_s = sum_ss - sum_s * sum_s * inv_n
+                cov = sum_rs - sum_r * sum_s * inv_n
+                score = cov / np.sqrt(var_r * var_s)
+                bad = (count < min_count - 0.5) | (var_r <= var_floor * count) | (var_s <= var_floor * count)
+            score[bad] = np.nan
+            out[dy + r, dx + r] = score
+
+
 def ncc_score_stack(
     reference: np.ndarray,
     secondary: np.ndarray,
@@ -96,6 +168,13 @@ def ncc_score_stack(
     NaN where fewer than ``min_valid_fraction`` of the window's pixels are valid
     in both images, or where either patch has (almost) no variance.
     Pixels outside the arrays count as no data.
+
+    Cost: windows whose reference patch and secondary search area hold no
+    no-data take the fast path, one product image and one box sum per shift
+    (Lewis 1995), with the secondary's window means and inverse standard
+    deviations precomputed once at every pixel; only the windows that touch
+    no-data (typically bands along a padded tile border) take the masked path
+    with six box sums per shift.
     """
     w, s, r = int(window_px), int(step_px), int(search_radius_px)
     o = r if origin_px is None else int(origin_px)
@@ -105,9 +184,10 @@ def ncc_score_stack(
     rows = n_windows(height, origin_px=o, window_px=w, step_px=s)
     cols = n_windows(width, origin_px=o, window_px=w, step_px=s)
     side = 2 * r + 1
-    stack = np.full((side, side, rows, cols), np.nan, dtype=np.float32)
     if rows == 0 or cols == 0:
-        return stack
+        return np.full((side, side, rows, cols), np.nan, dtype=np.float32)
+    # every entry is written below (fast path everywhere, masked rectangles over the affected windows)
+    stack = np.empty((side, side, rows, cols), dtype=np.float32)
     ly, lx = (rows - 1) * s + w, (cols - 1) * s + w
 
     ref = np.asarray(reference, dtype=np.float32)
@@ -117,8 +197,8 @@ def ncc_score_stack(
     # centre both images on their common level so that box-sum moments do not cancel badly
     level_r = float(ref[valid_r].mean()) if valid_r.any() else 0.0
     level_s = float(sec[valid_s].mean()) if valid_s.any() else 0.0
-    r0 = np.where(valid_r, ref - level_r, 0.0).astype(np.float32)
-    s0 = np.where(valid_s, sec - level_s, 0.0).astype(np.float32)
+    r0 = np.where(valid_r, ref - np.float32(level_r), np.float32(0.0))
+    s0 = np.where(valid_s, sec - np.float32(level_s), np.float32(0.0))
     scale_r = float(np.sqrt(np.mean(r0[valid_r] ** 2))) if valid_r.any() else 1.0
     scale_s = float(np.sqrt(np.mean(s0[valid_s] ** 2))) if valid_s.any() else 1.0
     if scale_r > 0:
@@ -126,61 +206,49 @@ def ncc_score_stack(
     if scale_s > 0:
         s0 /= np.float32(scale_s)
     n_full = float(w * w)
-    min_count = min_valid_fraction * n_full
-    var_floor = min_variance
-
-    ref_reg = r0[o : o + ly, o : o + lx]
-    mr_reg = valid_r[o : o + ly, o : o + lx].astype(np.float32)
+    var_floor = float(min_variance)
     sums = dict(window_px=w, step_px=s, rows=rows, cols=cols)
-    masked = not (valid_r[o : o + ly, o : o + lx].all() and valid_s[o - r : o + ly + r, o - r : o + lx + r].all())
 
-    if not masked:
+    # windows that see no-data: any invalid reference pixel, or any invalid secondary pixel in the search area
+    affected = window_sums((~valid_r[o : o + ly, o : o + lx]).astype(np.float32), **sums) > 0.5
+    if r > 0 or not valid_s.all():
+        inval_s = (~valid_s[o - r : o + ly + r, o - r : o + lx + r]).astype(np.float32)
+        affected |= window_sums(inval_s, window_px=w + 2 * r, step_px=s, rows=rows, cols=cols) > 0.5
+    if not affected.all():
+        ref_reg = r0[o : o + ly, o : o + lx]
         sum_r = window_sums(ref_reg, **sums)
-        sum_rr = window_sums(ref_reg * ref_reg, **sums)
-        var_r = sum_rr - sum_r * sum_r / n_full
+        var_r = window_sums(ref_reg * ref_reg, **sums) - sum_r * sum_r / np.float32(n_full)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            inv_sd_r = np.where(var_r > var_floor * n_full, 1.0 / np.sqrt(var_r), np.nan).astype(np.float32)
+        # secondary window statistics at every top-left corner, sampled per shift with a strided view
         full_s = _all_pixel_box_sums(s0, w)
-        full_ss = _all_pixel_box_sums(s0 * s0, w)
-        bad_r = var_r <= var_floor * n_full
+        var_s = _all_pixel_box_sums(s0 * s0, w) - full_s * full_s / np.float32(n_full)
+        mean_s = full_s / np.float32(n_full)
+        del full_s
+        with np.errstate(invalid="ignore", divide="ignore"):
+            inv_sd_s = np.where(var_s > var_floor * n_full, 1.0 / np.sqrt(var_s), np.nan).astype(np.float32)
+        del var_s
+        prod = np.empty((ly, lx), np.float32)
+        tmp = np.empty((rows, cols), np.float32)
         for dy in range(-r, r + 1):
             ys = slice(o + dy, o + dy + (rows - 1) * s + 1, s)
             for dx in range(-r, r + 1):
                 xs = slice(o + dx, o + dx + (cols - 1) * s + 1, s)
-                sec_reg = s0[o + dy : o + dy + ly, o + dx : o + dx + lx]
-                sum_rs = window_sums(ref_reg * sec_reg, **sums)
-                sum_s = full_s[ys, xs]
-                var_s = full_ss[ys, xs] - sum_s * sum_s / n_full
-                cov = sum_rs - sum_r * sum_s / n_full
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    score = cov / np.sqrt(var_r * var_s)
-                score[bad_r | (var_s <= var_floor * n_full)] = np.nan
-                stack[dy + r, dx + r] = score
-        np.clip(stack, -1.0, 1.0, out=stack)
-        return stack
-
-    ms0 = valid_s.astype(np.float32)
-    rr_reg = ref_reg * ref_reg
-    for dy in range(-r, r + 1):
-        for dx in range(-r, r + 1):
-            y0, x0 = o + dy, o + dx
-            sec_reg = s0[y0 : y0 + ly, x0 : x0 + lx]
-            ms_reg = ms0[y0 : y0 + ly, x0 : x0 + lx]
-            both = mr_reg * ms_reg
-            count = window_sums(both, **sums)
-            sum_r = window_sums(ref_reg * ms_reg, **sums)
-            sum_rr = window_sums(rr_reg * ms_reg, **sums)
-            sec_m = sec_reg * mr_reg
-            sum_s = window_sums(sec_m, **sums)
-            sum_ss = window_sums(sec_m * sec_reg, **sums)
-            sum_rs = window_sums(ref_reg * sec_reg, **sums)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                inv_n = 1.0 / count
-                var_r = sum_rr - sum_r * sum_r * inv_n
-                var_s = sum_ss - sum_s * sum_s * inv_n
-                cov = sum_rs - sum_r * sum_s * inv_n
-                score = cov / np.sqrt(var_r * var_s)
-                bad = (count < min_count - 0.5) | (var_r <= var_floor * count) | (var_s <= var_floor * count)
-            score[bad] = np.nan
-            stack[dy + r, dx + r] = score
+                np.multiply(ref_reg, s0[o + dy : o + dy + ly, o + dx : o + dx + lx], out=prod)
+                sum_rs = window_sums(prod, **sums)
+                # NCC = (sum_rs - sum_r * mean_s) / (sd_r * sd_s); NaN factors mark flat patches
+                np.multiply(sum_r, mean_s[ys, xs], out=tmp)
+                np.subtract(sum_rs, tmp, out=tmp)
+                tmp *= inv_sd_r
+                np.multiply(tmp, inv_sd_s[ys, xs], out=stack[dy + r, dx + r])
+        del prod, tmp, mean_s, inv_sd_s
+    if affected.any():
+        mr0, ms0 = valid_r.astype(np.float32), valid_s.astype(np.float32)
+        for i0, i1, j0, j1 in _cover(affected):
+            part = np.empty((side, side, i1 - i0, j1 - j0), np.float32)
+            _masked_scores(r0, s0, mr0, ms0, part, y0=o + i0 * s, x0=o + j0 * s, window_px=w, step_px=s,
+                           search_radius_px=r, min_count=min_valid_fraction * n_full, var_floor=var_floor)
+            stack[:, :, i0:i1, j0:j1] = part
     np.clip(stack, -1.0, 1.0, out=stack)
     return stack
 
@@ -206,41 +274,126 @@ def peak_from_stack(stack: np.ndarray, *, reject_edge_peaks: bool = True) -> Pea
     side = stack.shape[0]
     r = side // 2
     rows, cols = stack.shape[2:]
-    flat = stack.reshape(side * side, rows, cols)
-    filled = np.where(np.isfinite(flat), flat, -np.inf)
-    best = np.argmax(filled, axis=0)
-    peak = np.take_along_axis(filled, best[None], 0)[0]
+    n = rows * cols
+    flat = stack.reshape(side * side, n)
+    # one pass over the shifts with contiguous slices: numpy's argmax along the
+    # first axis of a (shifts, windows) array is several times slower
+    peak = np.full(n, -np.inf, np.float32)
+    best = np.zeros(n, np.intp)
+    abs_sum = np.zeros(n, np.float32)
+    count = np.zeros(n, np.float32)
+    better = np.empty(n, bool)
+    mag = np.empty(n, np.float32)
+    for k in range(side * side):
+        v = flat[k]
+        np.greater(v, peak, out=better)  # NaN never wins; ties keep the first shift, like argmax
+        np.copyto(peak, v, where=better)
+        np.copyto(best, k, where=better)
+        np.abs(v, out=mag)
+        count += mag == mag
+        abs_sum += np.fmax(mag, 0.0, out=mag)  # fmax drops NaN
     has = np.isfinite(peak)
     iy, ix = np.divmod(best, side)
-    with np.errstate(invalid="ignore"):
-        mean_abs = np.where(np.isfinite(flat), np.abs(flat), 0).sum(axis=0) / np.maximum(np.isfinite(flat).sum(axis=0), 1)
-        snr = peak / mean_abs
+    with np.errstate(invalid="ignore", divide="ignore"):
+        snr = peak / (abs_sum / np.maximum(count, 1.0))
     ok = has.copy()
     if reject_edge_peaks and r > 0:
         ok &= (iy > 0) & (iy < side - 1) & (ix > 0) & (ix < side - 1)
-    cy, cx = np.clip(iy, 1, side - 2), np.clip(ix, 1, side - 2)
     if side >= 3:
-        ii, jj = np.indices((rows, cols))
-        nb = np.empty((3, 3, rows, cols), dtype=np.float64)
+        cy, cx = np.clip(iy, 1, side - 2), np.clip(ix, 1, side - 2)
+        cell = np.arange(n)
+        nb = np.empty((3, 3, n), dtype=np.float32)
         for a in (-1, 0, 1):
             for b in (-1, 0, 1):
-                nb[a + 1, b + 1] = stack[cy + a, cx + b, ii, jj]
-        nb_ok = np.isfinite(nb).all(axis=(0, 1))
-        nb = np.where(np.isfinite(nb), nb, 0.0)
-        fx, fy = quadratic_peak_2d(nb)
-        ok &= nb_ok
+                nb[a + 1, b + 1] = flat.ravel()[((cy + a) * side + (cx + b)) * n + cell]
+        ok &= np.isfinite(nb).all(axis=(0, 1))
+        fx, fy = quadratic_peak_2d(np.nan_to_num(nb, copy=False))
         dx = (cx - r) + fx
         dy = (cy - r) + fy
     else:
-        dx = np.zeros((rows, cols))
-        dy = np.zeros((rows, cols))
+        dx = np.zeros(n)
+        dy = np.zeros(n)
     nan = np.float32(np.nan)
+    shape = (rows, cols)
     return PeakEstimate(
-        dx_px=np.where(ok, dx, nan).astype(np.float32),
-        dy_px=np.where(ok, dy, nan).astype(np.float32),
-        peak_correlation=np.where(has, peak, nan).astype(np.float32),
-        snr=np.where(has, snr, nan).astype(np.float32),
+        dx_px=np.where(ok, dx, nan).astype(np.float32).reshape(shape),
+        dy_px=np.where(ok, dy, nan).astype(np.float32).reshape(shape),
+        peak_correlation=np.where(has, peak, nan).astype(np.float32).reshape(shape),
+        snr=np.where(has, snr, nan).astype(np.float32).reshape(shape),
     )
+
+
+def _refinement_step(
+    reference: np.ndarray,
+    warped_secondary: np.ndarray,
+    *,
+    window_px: int,
+    step_px: int,
+    origin_px: int,
+    rows: int,
+    cols: int,
+    min_valid_fraction: float = 0.5,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradient step ``(dx, dy)`` and NCC of each window with the warped secondary (see :func:`gradient_refinement`).
+
+    The offset ``b`` of the model is eliminated by centring the normal
+    equations on the window means (Schur complement), which leaves a 3x3
+    symmetric system per window solved in closed form (Cramer's rule) instead
+    of a batched LAPACK call. The same box sums give the NCC of the pair at the
+    current warp. Windows with fewer than ``min_valid_fraction`` valid pixels
+    are NaN.
+    """
+    w, s, o = window_px, step_px, origin_px
+    ly, lx = (rows - 1) * s + w, (cols - 1) * s + w
+    ref = np.asarray(reference, dtype=np.float32)
+    sec = np.asarray(warped_secondary, dtype=np.float32)
+    # centre and scale both images (global moments) so float32 box sums of products do not cancel
+    both_ok = np.isfinite(ref) & np.isfinite(sec)
+    if not both_ok.any():
+        nan = np.full((rows, cols), np.nan, np.float32)
+        return nan, nan.copy(), nan.copy()
+    level = np.float32(0.5 * (ref[both_ok].mean() + sec[both_ok].mean()))
+    scale = np.float32(max(float(np.std(ref[both_ok])), 1e-30))
+    ref = (ref - level) / scale
+    sec = (sec - level) / scale
+    mean_img = 0.5 * (ref + sec)
+    gx = np.full_like(mean_img, np.nan)
+    gy = np.full_like(mean_img, np.nan)
+    gx[:, 1:-1] = 0.5 * (mean_img[:, 2:] - mean_img[:, :-2])
+    gy[1:-1, :] = 0.5 * (mean_img[2:, :] - mean_img[:-2, :])
+    sl = (slice(o, o + ly), slice(o, o + lx))
+    cols_ = [gx[sl], gy[sl], sec[sl], ref[sl]]
+    valid = np.isfinite(cols_[0]) & np.isfinite(cols_[1]) & np.isfinite(cols_[2]) & np.isfinite(cols_[3])
+    cols_ = [np.where(valid, c, np.float32(0.0)) for c in cols_]
+    kw = dict(window_px=w, step_px=s, rows=rows, cols=cols)
+    count = window_sums(valid.astype(np.float32), **kw).astype(np.float64)
+    first = [window_sums(c, **kw).astype(np.float64) for c in cols_]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inv_n = 1.0 / count
+        cov = {}
+        for i in range(4):
+            for j in range(i, 4):
+                cov[i, j] = window_sums(cols_[i] * cols_[j], **kw) - first[i] * first[j] * inv_n
+        # R - mean = dx*gx + dy*gy + a*(S - mean): centred 3x3 normal equations A theta = b
+        a11, a12, a13, a22, a23, a33 = cov[0, 0], cov[0, 1], cov[0, 2], cov[1, 1], cov[1, 2], cov[2, 2]
+        b1, b2, b3 = cov[0, 3], cov[1, 3], cov[2, 3]
+        c11 = a22 * a33 - a23 * a23
+        c12 = a13 * a23 - a12 * a33
+        c13 = a12 * a23 - a13 * a22
+        det = a11 * c11 + a12 * c12 + a13 * c13
+        # theta_x and theta_y by Cramer's rule (column 1 or 2 replaced by b)
+        tx = (b1 * c11 + b2 * c12 + b3 * c13) / det
+        ty = (a11 * (b2 * a33 - a23 * b3) - b1 * (a12 * a33 - a23 * a13) + a13 * (a12 * b3 - b2 * a13)) / det
+        ncc = cov[2, 3] / np.sqrt(cov[2, 2] * cov[3, 3])
+    scale_a = np.maximum(np.maximum(np.abs(a11), np.abs(a22)), np.abs(a33))
+    singular = ~(np.abs(det) > 1e-9 * scale_a**3)
+    bad = ~(count >= min_valid_fraction * w * w - 0.5) | singular
+    nan = np.nan
+    # R(p) = S(p + d) ~ S(p) + d . g: the coefficients of g are the remaining offset
+    dx = np.where(bad, nan, tx).astype(np.float32)
+    dy = np.where(bad, nan, ty).astype(np.float32)
+    ncc = np.where(bad | ~(cov[2, 2] > 1e-6 * count) | ~(cov[3, 3] > 1e-6 * count), nan, np.clip(ncc, -1, 1))
+    return dx, dy, ncc.astype(np.float32)
 
 
 def gradient_refinement(
@@ -262,47 +415,11 @@ def gradient_refinement(
     and ``g`` the central-difference gradient of ``(R + S) / 2``. The normal
     equations are assembled from box sums, so the cost is shared by overlapping
     windows like the integer search. Symmetric in the two images: an exact
-    match gives exactly zero. NaN where the system is singular.
+    match gives exactly zero. NaN where the system is singular or fewer than
+    half the window's pixels are valid.
     """
-    w, s, o = window_px, step_px, origin_px
-    ly, lx = (rows - 1) * s + w, (cols - 1) * s + w
-    ref = np.asarray(reference, dtype=np.float32)
-    sec = np.asarray(warped_secondary, dtype=np.float32)
-    mean_img = 0.5 * (ref + sec)
-    gx = np.full_like(mean_img, np.nan)
-    gy = np.full_like(mean_img, np.nan)
-    gx[:, 1:-1] = 0.5 * (mean_img[:, 2:] - mean_img[:, :-2])
-    gy[1:-1, :] = 0.5 * (mean_img[2:, :] - mean_img[:-2, :])
-    sl = (slice(o, o + ly), slice(o, o + lx))
-    cols_ = [gx[sl], gy[sl], sec[sl]]
-    target = ref[sl]
-    valid = np.isfinite(target) & np.isfinite(cols_[0]) & np.isfinite(cols_[1]) & np.isfinite(cols_[2])
-    m = valid.astype(np.float32)
-    cols_ = [np.where(valid, c, 0.0).astype(np.float32) for c in cols_]
-    target = np.where(valid, target, 0.0).astype(np.float32)
-    cols_.append(m)  # the offset term's column is the mask itself
-    kw = dict(window_px=w, step_px=s, rows=rows, cols=cols)
-    a = np.empty((rows, cols, 4, 4), dtype=np.float64)
-    b = np.empty((rows, cols, 4), dtype=np.float64)
-    for i in range(4):
-        for j in range(i, 4):
-            v = window_sums(cols_[i] * cols_[j], **kw)
-            a[..., i, j] = v
-            a[..., j, i] = v
-        b[..., i] = window_sums(cols_[i] * target, **kw)
-    count = a[..., 3, 3]
-    ok = count >= 0.5 * w * w
-    a[~ok] = np.eye(4)
-    b[~ok] = 0.0
-    det = np.linalg.det(a)
-    singular = ~(np.abs(det) > 1e-12 * np.abs(a).max(axis=(-1, -2)) ** 4)
-    a[singular] = np.eye(4)
-    b[singular] = 0.0
-    theta = np.linalg.solve(a, b[..., None])[..., 0]
-    bad = ~ok | singular
-    # R(p) = S(p + d) ~ S(p) + d . g: the coefficients of g are the remaining offset
-    dx = np.where(bad, np.nan, theta[..., 0]).astype(np.float32)
-    dy = np.where(bad, np.nan, theta[..., 1]).astype(np.float32)
+    dx, dy, _ = _refinement_step(reference, warped_secondary, window_px=window_px, step_px=step_px,
+                                 origin_px=origin_px, rows=rows, cols=cols)
     return dx, dy
 
 
@@ -316,8 +433,9 @@ class DenseNccMatcher:
     by the current field (bicubic) and measures the remainder with
     :func:`gradient_refinement`. A remainder above ``max_refine_step_px`` marks
     the window as failed (NaN). The returned ``peak_correlation`` is the NCC of
-    each window with the secondary warped by the final field (the correlation
-    at the sub-pixel peak); ``snr`` comes from the integer search surface.
+    each window with the secondary warped by the field of the last iteration
+    (the correlation at the sub-pixel peak, up to the last small update);
+    ``snr`` comes from the integer search surface.
     """
 
     min_valid_fraction: float = attrs.field(default=0.6, validator=attrs.validators.and_(
@@ -346,8 +464,8 @@ class DenseNccMatcher:
         secondary = np.asarray(secondary, dtype=np.float32)
         kw = dict(origin_px=r, step_px=step_px, window_px=window_px)
         failed = ~np.isfinite(dx)
-        warped = None
         spline = SplineImage(secondary) if self.refine_iterations > 0 else None
+        refined_peak = None
         for it in range(self.refine_iterations):
             if not np.isfinite(dx).any():
                 break
@@ -366,19 +484,18 @@ class DenseNccMatcher:
             py = field_to_pixels(prior_y, secondary.shape, **kw)
             warped = spline.warp(px, py)
             del px, py
-            rest_x, rest_y = gradient_refinement(reference, warped, window_px=window_px, step_px=step_px,
-                                                 origin_px=r, rows=rows, cols=cols)
+            rest_x, rest_y, refined_peak = _refinement_step(
+                reference, warped, window_px=window_px, step_px=step_px, origin_px=r, rows=rows, cols=cols,
+                min_valid_fraction=self.min_valid_fraction)
+            del warped
             with np.errstate(invalid="ignore"):
                 failed |= ~(np.hypot(rest_x, rest_y) <= self.max_refine_step_px)
             dx = prior_x + np.nan_to_num(rest_x)
             dy = prior_y + np.nan_to_num(rest_y)
-        if warped is not None:
-            px = field_to_pixels(dx, secondary.shape, **kw)
-            py = field_to_pixels(dy, secondary.shape, **kw)
-            warped = spline.warp(px, py)
-            del px, py
-            peak = ncc_score_stack(reference, warped, window_px=window_px, step_px=step_px, search_radius_px=0,
-                                   origin_px=r, min_valid_fraction=self.min_valid_fraction)[0, 0]
+        if refined_peak is not None:
+            # the NCC at the last warp: the final update is a small fraction of a pixel, so this is the
+            # correlation at the sub-pixel peak without paying for one more warp and correlation
+            peak = refined_peak
             failed |= ~np.isfinite(peak)
         dx = np.where(failed, np.nan, dx)
         dy = np.where(failed, np.nan, dy)
