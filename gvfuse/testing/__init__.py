@@ -3,7 +3,8 @@
 The high-level entry point is :func:`make_pair`; the ingredients (texture,
 motion models, warping, clouds, optical and SAR rendering) are importable from
 their modules for finer control. :mod:`gvfuse.testing.products` makes a small
-synthetic monthly product.
+synthetic monthly product; :func:`render_series` renders a year of acquisitions
+per sensor over one seasonal :class:`Landscape`.
 """
 
 from gvfuse.testing.clouds import CloudCover, cloud_cover
@@ -20,6 +21,7 @@ from gvfuse.testing.motion import (
 )
 from gvfuse.testing.pair import SyntheticPair
 from gvfuse.testing.scene import PRESETS, make_pair
+from gvfuse.testing.timeseries import Landscape, RenderedScene, render_series
 from gvfuse.testing.texture import block_mean, fractal_noise, terrain_texture
 from gvfuse.testing.warping import sample_bilinear, warp
 
@@ -27,7 +29,9 @@ __all__ = [
     "PRESETS",
     "CloudCover",
     "GlacierFlow",
+    "Landscape",
     "MotionModel",
+    "RenderedScene",
     "Rotation",
     "SimpleShear",
     "SyntheticPair",
@@ -40,6 +44,7 @@ __all__ = [
     "make_pair",
     "max_displacement_gradient",
     "pixel_centres",
+    "render_series",
     "sample_bilinear",
     "sample_motion",
     "stable_ground_mask",
