@@ -135,6 +135,10 @@ def fine_motion(
     return dx.reshape(ice.shape[0] * k, -1), dy.reshape(ice.shape[0] * k, -1)
 
 
+# The former private names, still used by existing tests.
+_padded_motion, _fine_motion = padded_motion, fine_motion
+
+
 def _upsample_linear(image: np.ndarray, factor: int) -> np.ndarray:
     """Linear interpolation onto a grid ``factor`` times finer (fine centres at ``(I + 0.5) / factor``)."""
     for axis in (0, 1):
