@@ -87,11 +87,12 @@ def plugins_command(as_json: bool) -> None:
 def _add_commands() -> None:
     # Imported here so `gvfuse --help` stays fast and each command's module owns its options.
     from gvfuse.catalog_check import check_command
+    from gvfuse.demo import demo_command
     from gvfuse.run_command import pairs_command, run_command
     from gvfuse.scan import scan_command
     from gvfuse.validate_command import validate_command
 
-    for command in (scan_command, pairs_command, run_command, validate_command, check_command):
+    for command in (demo_command, scan_command, pairs_command, run_command, validate_command, check_command):
         main.add_command(command)
 
 

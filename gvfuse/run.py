@@ -224,11 +224,13 @@ def build_months(plan_: RunPlan, outcomes: Sequence[PairOutcome], plugins: Plugi
     for month in config.months:
         if sensor_maps[month] and references[month] is not None:
             try:
-                fits[month] = fuse_month(plugins, config.weighting, config.weighting_parameters,
-                                         sensor_maps[month], references[month])
-                results[month] = fits[month]
+                result = fuse_month(plugins, config.weighting, config.weighting_parameters,
+                                    sensor_maps[month], references[month])
             except GvfuseError as exc:
                 results[month] = str(exc)
+                continue
+            if "fit_not_possible" not in result.details:
+                fits[month] = results[month] = result
     from gvfuse.fusion import WeightFit, nearest_month_weights
 
     fitted = {m: WeightFit(r.weights, 0, 0.0) for m, r in fits.items() if r.weights}
@@ -242,7 +244,7 @@ def build_months(plan_: RunPlan, outcomes: Sequence[PairOutcome], plugins: Plugi
         weights, source = (dict(nearest[1].weights), f"fitted on {nearest[0]}") if nearest else (None, "")
         try:
             results[month] = fuse_month(plugins, config.weighting, config.weighting_parameters, sensor_maps[month],
-                                        None, weights=weights, weights_from=source)
+                                        references[month], weights=weights, weights_from=source)
         except GvfuseError as exc:
             results[month] = str(exc)
     outcomes_by_month = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,27 @@ def dask_client(scheduler: str | None, workers: int) -> Iterator[Any]:
         yield client
 
 
+@contextlib.contextmanager
+def pair_progress_bar() -> Iterator[Callable[[PairOutcome, int, int], None]]:
+    """A progress callback for tracked pairs: a bar on standard error, and a log line per pair."""
+    bar: Any = None
+
+    def progress(outcome: PairOutcome, done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=total, label="tracking pairs", file=sys.stderr)
+            bar.__enter__()
+        bar.update(1)
+        state = "cached" if outcome.cached else ("failed: " + outcome.error if outcome.error else "done")
+        log.info("pair %s (%s) %s", outcome.pair_id, outcome.sensor, state)
+
+    try:
+        yield progress
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+
+
 @click.command("run")
 @click.argument("config_path", metavar="CONFIG", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Print the plan and stop.")
@@ -66,27 +87,20 @@ def run_command(config_path: Path, dry_run: bool, scheduler: str | None, workers
     if dry_run:
         click.echo(build_plan(config).describe())
         return
-    bar: Any = None
-
-    def progress(outcome: PairOutcome, done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = click.progressbar(length=total, label="tracking pairs", file=sys.stderr)
-            bar.__enter__()
-        bar.update(1)
-        state = "cached" if outcome.cached else ("failed: " + outcome.error if outcome.error else "done")
-        log.info("pair %s (%s) %s", outcome.pair_id, outcome.sensor, state)
-
-    with dask_client(scheduler, default_workers() if workers is None else workers) as client:
+    with dask_client(scheduler, default_workers() if workers is None else workers) as client, \
+            pair_progress_bar() as progress:
         result = execute(config, client=client, force=force, progress=progress)
-    if bar is not None:
-        bar.__exit__(None, None, None)
     for month in result.months:
         status = f"{len(month.paths)} file(s)" if not month.error else f"FAILED: {month.error}"
         click.echo(f"{month.month}: {status}")
-    if result.problems:
-        click.echo(f"\n{len(result.problems)} problem(s):", err=True)
-        for problem in result.problems:
+    finish(result.problems, result.failed_months)
+
+
+def finish(problems: list[str], failed_months: list[str]) -> None:
+    """List the problems on standard error; exit 1 when a requested month could not be produced."""
+    if problems:
+        click.echo(f"\n{len(problems)} problem(s):", err=True)
+        for problem in problems:
             click.echo(f"  {problem}", err=True)
-    if result.failed_months:
+    if failed_months:
         raise click.exceptions.Exit(1)

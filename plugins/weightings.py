@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from gvfuse import fusion
-from gvfuse.errors import ConfigError
+from gvfuse.errors import ConfigError, InputError
 from gvfuse.hookspecs import hookimpl
 from gvfuse.interfaces import Weighting
 from gvfuse.model import VelocityField
@@ -57,7 +57,8 @@ class WlsUavWeighting(Weighting):
 
     With a ``reference`` (UAV) field, the weights are fitted on the cells where
     the UAV and every sensor have a value (:func:`gvfuse.fusion.fit_reference_weights`).
-    Without one, ``weights`` given at construction (fitted on the nearest month
+    Without one, or when too few cells allow the fit (``details["fit_not_possible"]``
+    says why), ``weights`` given at construction (fitted on the nearest month
     with UAV data; ``weights_from`` says which) are used; failing those, the
     ``fallback`` scheme.
     """
@@ -79,9 +80,15 @@ class WlsUavWeighting(Weighting):
         stack = fusion.stack_fields(fields)
         dt_days = _mean_dt_days(fields)
         details: dict[str, Any] = {"scheme": self.name}
+        fit = None
         if reference is not None:
-            fit = fusion.fit_reference_weights(stack, reference.vx_m_per_day, reference.vy_m_per_day,
-                                               min_cells=self.min_cells)
+            try:
+                fit = fusion.fit_reference_weights(stack, reference.vx_m_per_day, reference.vy_m_per_day,
+                                                   min_cells=self.min_cells)
+            except InputError as exc:
+                # The survey does not overlap every sensor this month: as if there were no survey.
+                details["fit_not_possible"] = str(exc)
+        if fit is not None:
             weights = dict(fit.weights)
             details.update(weights_from="this month's UAV survey", cells_used=fit.cells_used,
                            residual_rms_m_per_day=fit.residual_rms_m_per_day)
@@ -91,7 +98,7 @@ class WlsUavWeighting(Weighting):
         else:
             result = FALLBACKS[self.fallback]().fuse(fields)
             return fusion.FusionResult(result.field, {}, {**details, "fallback": self.fallback,
-                                                          "weights_from": "no UAV data: fallback scheme"})
+                                                          "weights_from": "no usable UAV data: fallback scheme"})
         cell_weights = fusion.renormalise(fusion.weights_vector(stack, weights), stack.valid)
         return fusion.fusion_result(stack, cell_weights, dt_days=dt_days, weights=weights, details=details)
 

@@ -216,3 +216,14 @@ def test_fitted_weights_are_non_negative_and_sum_to_one(seed, n):
     fit = fusion.fit_reference_weights(fusion.stack_fields(fields), rng.normal(size=shape), rng.normal(size=shape))
     w = np.array(list(fit.weights.values()))
     assert np.all(w >= 0) and w.sum() == pytest.approx(1.0)
+
+
+def test_wls_with_a_survey_that_misses_a_sensor_falls_back_and_says_why():
+    fields, (tx, ty) = noisy_sensors({"a": 0.05, "b": 0.1}, {"a": 1.0, "b": 1.0})
+    vx = fields["b"].vx_m_per_day.copy()
+    vx[:] = np.nan  # sensor b has no value anywhere the survey is
+    fields["b"] = field(vx, vx, 0.1)
+    result = WlsUavWeighting(weights={"a": 0.7, "b": 0.3}, weights_from="2023-05").fuse(
+        fields, reference=field(tx, ty, 0.01))
+    assert "only 0 cells" in result.details["fit_not_possible"]
+    assert result.details["weights_from"] == "2023-05"
