@@ -90,9 +90,11 @@ def _add_commands() -> None:
     from gvfuse.demo import demo_command
     from gvfuse.run_command import pairs_command, run_command
     from gvfuse.scan import scan_command
+    from gvfuse.track_command import track_command
     from gvfuse.validate_command import validate_command
 
-    for command in (demo_command, scan_command, pairs_command, run_command, validate_command, check_command):
+    for command in (demo_command, scan_command, track_command, pairs_command, run_command, validate_command,
+                    check_command):
         main.add_command(command)
 
 
