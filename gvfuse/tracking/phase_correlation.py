@@ -35,6 +35,8 @@ to the window mean (zero after demeaning), so they add no signal.
 
 from __future__ import annotations
 
+import functools
+
 import attrs
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -42,7 +44,7 @@ from scipy import fft as sfft
 
 import cv2
 
-from gvfuse.tracking.dense_ncc import n_windows
+from gvfuse.tracking.dense_ncc import _refinement_step, n_windows, ncc_score_stack, peak_from_stack, window_sums
 from gvfuse.tracking.matching import MatchResult
 from gvfuse.tracking.outliers import fill_nearest, normalized_median_test
 from gvfuse.tracking.warping import SplineImage, field_to_pixels
@@ -68,17 +70,18 @@ def _prepare(patches: np.ndarray, taper: np.ndarray, min_valid: float, has_nan: 
     n, h, w = patches.shape
     if has_nan:
         valid = np.isfinite(patches)
-        count = valid.sum(axis=(1, 2))
+        count = valid.reshape(n, -1).sum(axis=1)
         filled = np.where(valid, patches, np.float32(0.0))
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = filled.sum(axis=(1, 2)) / count
+            mean = filled.reshape(n, -1).sum(axis=1) / count
         centred = np.where(valid, filled - mean[:, None, None].astype(np.float32), np.float32(0.0))
         ok = count >= min_valid * h * w
     else:
-        centred = patches - patches.mean(axis=(1, 2), dtype=np.float32)[:, None, None]
+        # the mean over a flattened axis: numpy's reduction over two trailing axes is several times slower
+        centred = patches - patches.reshape(n, -1).mean(axis=1, dtype=np.float32)[:, None, None]
         ok = np.ones(n, bool)
     centred *= taper
-    ok &= (centred * centred).sum(axis=(1, 2)) > 1e-20
+    ok &= np.einsum("ij,ij->i", centred.reshape(n, -1), centred.reshape(n, -1)) > 1e-20
     return centred, ok
 
 
@@ -89,6 +92,28 @@ def _joint(a: np.ndarray, b: np.ndarray, has_nan: bool) -> tuple[np.ndarray, np.
     both = np.isfinite(a) & np.isfinite(b)
     nan = np.float32(np.nan)
     return np.where(both, a, nan), np.where(both, b, nan)
+
+
+@functools.lru_cache(maxsize=8)
+def _frequencies(w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Frequency tables of a ``w x w`` rfft2 (flattened, read-only): ``wx``, ``wy``, a penalty that is
+    0 on usable frequencies and -inf elsewhere, and the design products ``[wx^2, wx*wy, wy^2]`` and
+    ``[wx, wy]`` as ``(F, k)`` matrices with zero rows at unusable frequencies."""
+    wx, wy, usable = _frequency_grid(w)
+    penalty = np.where(usable, 0.0, -np.inf).astype(np.float32)
+    u = usable.astype(np.float32)
+    quad = np.asfortranarray(np.stack([wx * wx * u, wx * wy * u, wy * wy * u], axis=1), dtype=np.float32)
+    lin = np.asfortranarray(np.stack([wx * u, wy * u], axis=1), dtype=np.float32)
+    for arr in (wx, wy, penalty, quad, lin):
+        arr.setflags(write=False)
+    return wx, wy, penalty, quad, lin
+
+
+@functools.lru_cache(maxsize=8)
+def _taper(w: int, taper_fraction: float) -> np.ndarray:
+    t = raised_cosine_window(w, taper_fraction)
+    t.setflags(write=False)
+    return t
 
 
 def _frequency_grid(w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -146,15 +171,80 @@ def fit_phase_plane(
     return dx.astype(np.float32), dy.astype(np.float32), np.clip(np.nan_to_num(coh), 0.0, 1.0).astype(np.float32)
 
 
+def _dot_rows(a: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``a @ v`` for a tall ``(n, F)`` matrix and a vector, with numpy's own single-pass loop.
+
+    ``einsum`` without ``optimize`` does not call BLAS: on a shared machine a
+    multithreaded BLAS call for so thin a product is several times slower
+    than this (measured: 1 ms against 6-60 ms for n = 4096, F = 544).
+    """
+    return np.einsum("ij,j->i", a, v)
+
+
+def _fit_spectrum(cross: np.ndarray, w: int, *, mask_factor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`fit_phase_plane` with amplitude weighting and no frequency limit, for ``cross`` of shape
+    ``(n, w * (w // 2 + 1))`` (flattened rfft2 cross-spectra, C-contiguous).
+
+    The same estimator, with the work arranged for speed: the unusable
+    frequencies get weight 0 through a ``-inf`` log-magnitude penalty instead
+    of a column gather (fancy indexing along the frequency axis costs more than
+    the FFTs), natural logarithms (the mask criterion
+    ``NLS >= f * mean(NLS)`` does not depend on the base, and reads
+    ``LS >= max + f * (mean - max)``), the weighted sums as single-pass
+    row-vector products, float32 throughout.
+    """
+    wx, wy, penalty, quad, lin = _frequencies(w)
+    mag = np.abs(cross)
+    ls = np.log(mag + np.float32(1e-30))
+    usable = np.isfinite(penalty).astype(np.float32)
+    mean = _dot_rows(ls, usable) / np.float32(usable.sum())  # mean log-magnitude over the usable frequencies
+    ls += penalty
+    top = ls.max(axis=1)
+    thr = (top + np.float32(mask_factor) * (mean - top)).astype(np.float32)
+    m = np.where(ls >= thr[:, None], mag, np.float32(0.0))
+    m /= np.maximum(m.max(axis=1, keepdims=True), np.float32(1e-30))
+    psi = np.angle(cross).astype(np.float32, copy=False)
+    sxx, sxy, syy = (_dot_rows(m, quad[:, k]) for k in range(3))
+    psi_m = m * psi
+    bx, by = _dot_rows(psi_m, lin[:, 0]), _dot_rows(psi_m, lin[:, 1])
+    det = sxx * syy - sxy * sxy
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dx = -(syy * bx - sxy * by) / det
+        dy = -(sxx * by - sxy * bx) / det
+        psi += wx[None] * dx[:, None]
+        psi += wy[None] * dy[:, None]
+        coh = np.einsum("ij,ij->i", m, np.cos(psi, out=psi)) / m.sum(axis=1)
+    bad = ~(det > 0)
+    dx[bad] = np.nan
+    dy[bad] = np.nan
+    return dx.astype(np.float32), dy.astype(np.float32), np.clip(np.nan_to_num(coh), 0.0, 1.0).astype(np.float32)
+
+
 @attrs.frozen
 class PhaseCorrelationMatcher:
-    """Batched phase correlation with a masked phase-plane fit (Leprince et al. 2007).
+    """Phase-plane fit on the remainder after a dense-NCC start (Leprince et al. 2007).
+
+    1. integer search and a 2-D quadratic peak fit on the dense NCC surface
+       (:func:`gvfuse.tracking.dense_ncc.ncc_score_stack`, shared box sums);
+       this replaces the per-window inverse FFT of the phase-only correlation,
+       which costs as much as the forward transforms and gives the same
+       integer peak on textured windows;
+    2. ``refine_iterations`` times (at least once): warp the secondary by the
+       smoothed current field (cubic B-spline) and measure the remaining
+       shift. The last pass fits the phase plane of the remainder, batched
+       over windows with ``scipy.fft.rfft2``, and so sets the result; earlier
+       passes only shrink the remainder (so that the raised-cosine taper,
+       which biases the slope towards zero in proportion to the in-window
+       shift, acts on almost nothing) and use the box-sum gradient step of
+       :func:`gvfuse.tracking.dense_ncc.gradient_refinement`, which costs a
+       small fraction of two FFT stacks.
 
     ``taper_fraction``: share of each window axis under the raised-cosine roll-off.
     ``mask_factor``: frequencies whose normalized log-magnitude ``NLS = LS - max(LS)``
     (``LS = log10 |F_s conj(F_r)|``) is below ``mask_factor * mean(NLS)`` are dropped.
-    ``refine_iterations``: warp-and-refit iterations after the first fit.
     ``batch_windows``: windows transformed together (memory ~ 60 bytes * window^2 each).
+    ``fft_workers``: threads for the FFTs (``-1``: all cores).
+    ``snr`` is that of the NCC surface; ``peak_correlation`` is the phase coherence.
     """
 
     min_valid_fraction: float = attrs.field(default=0.6, validator=attrs.validators.and_(
@@ -163,6 +253,7 @@ class PhaseCorrelationMatcher:
     mask_factor: float = 0.9
     refine_iterations: int = attrs.field(default=2, validator=attrs.validators.ge(0))
     batch_windows: int = attrs.field(default=4096, validator=attrs.validators.ge(1))
+    fft_workers: int = -1
 
     def __call__(
         self,
@@ -182,23 +273,38 @@ class PhaseCorrelationMatcher:
             return MatchResult(empty, empty.copy(), empty.copy(), empty.copy())
         ref = np.asarray(reference, dtype=np.float32)
         sec = np.asarray(secondary, dtype=np.float32)
-        dx, dy, coh, snr = self._integer_and_first_fit(ref, sec, w, s, r, rows, cols)
+        stack = ncc_score_stack(ref, sec, window_px=w, step_px=s, search_radius_px=r,
+                                min_valid_fraction=self.min_valid_fraction)
+        est = peak_from_stack(stack)
+        del stack
+        dx, dy, snr = est.dx_px, est.dy_px, est.snr
+        coh = np.full((rows, cols), np.nan, np.float32)
         failed = ~np.isfinite(dx)
-        if self.refine_iterations > 0 and np.isfinite(dx).any():
+        if np.isfinite(dx).any():
             spline = SplineImage(sec)
             kw = dict(origin_px=r, step_px=s, window_px=w)
-            for it in range(self.refine_iterations):
+            n_iter = max(1, self.refine_iterations)
+            for it in range(n_iter):
                 prior_x, prior_y = dx.copy(), dy.copy()
                 if it == 0:
                     bad = normalized_median_test(prior_x, prior_y)
                     prior_x[bad] = np.nan
                     prior_y[bad] = np.nan
                 prior_x, prior_y = fill_nearest(prior_x), fill_nearest(prior_y)
+                # a smooth warp: the fit then measures the window average of (truth - warp)
                 sigma = max(w / (4.0 * s), 0.5)
                 prior_x = cv2.GaussianBlur(prior_x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
                 prior_y = cv2.GaussianBlur(prior_y, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
                 warped = spline.warp(field_to_pixels(prior_x, sec.shape, **kw), field_to_pixels(prior_y, sec.shape, **kw))
-                rest_x, rest_y, coh, _ = self._fit_in_place(ref, warped, w, s, r, rows, cols)
+                if it < n_iter - 1:
+                    # intermediate passes only bring the remainder down; the box-sum gradient step does that
+                    # for a small fraction of the cost of two FFT stacks
+                    rest_x, rest_y, _ = _refinement_step(ref, warped, window_px=w, step_px=s, origin_px=r,
+                                                         rows=rows, cols=cols,
+                                                         min_valid_fraction=self.min_valid_fraction)
+                else:
+                    rest_x, rest_y, coh = self._fit_in_place(ref, warped, w, s, r, rows, cols)
+                del warped
                 with np.errstate(invalid="ignore"):
                     failed |= ~(np.hypot(rest_x, rest_y) <= 1.0)
                 dx, dy = prior_x + np.nan_to_num(rest_x), prior_y + np.nan_to_num(rest_y)
@@ -206,71 +312,33 @@ class PhaseCorrelationMatcher:
         return MatchResult(np.where(failed, nan, dx).astype(np.float32), np.where(failed, nan, dy).astype(np.float32),
                            coh.astype(np.float32), snr.astype(np.float32))
 
-    def _batches(self, rows: int, cols: int):
-        for start in range(0, rows * cols, self.batch_windows):
-            idx = np.arange(start, min(start + self.batch_windows, rows * cols))
-            yield idx, np.divmod(idx, cols)
-
     def _fit_in_place(self, ref, sec, w, s, r, rows, cols):
-        """Phase-plane fit of windows cut at the same place in both images (small remaining shifts)."""
-        taper = raised_cosine_window(w, self.taper_fraction)
-        wx, wy, usable = _frequency_grid(w)
-        ref_view, sec_view = sliding_window_view(ref, (w, w)), sliding_window_view(sec, (w, w))
-        has_nan = bool(np.isnan(ref).any() or np.isnan(sec).any())
-        out = [np.full(rows * cols, np.nan, np.float32) for _ in range(4)]
-        for idx, (ii, jj) in self._batches(rows, cols):
-            y0, x0 = r + ii * s, r + jj * s
-            a, b = _joint(ref_view[y0, x0], sec_view[y0, x0], has_nan)
-            rp, ok_r = _prepare(a, taper, self.min_valid_fraction, has_nan)
-            sp, ok_s = _prepare(b, taper, self.min_valid_fraction, has_nan)
-            cross = (sfft.rfft2(sp, workers=1) * np.conj(sfft.rfft2(rp, workers=1))).reshape(len(idx), -1)
-            fx, fy, coh = fit_phase_plane(cross, wx, wy, usable, mask_factor=self.mask_factor)
-            ok = ok_r & ok_s
-            out[0][idx] = np.where(ok, fx, np.nan)
-            out[1][idx] = np.where(ok, fy, np.nan)
-            out[2][idx] = np.where(ok, coh, np.nan)
-        return tuple(o.reshape(rows, cols) for o in out)
+        """Phase-plane fit of windows cut at the same place in both images (small remaining shifts).
 
-    def _integer_and_first_fit(self, ref, sec, w, s, r, rows, cols):
-        """Integer peak of the phase-only correlation within ±r, re-cut, then a low-frequency plane fit."""
-        taper = raised_cosine_window(w, self.taper_fraction)
-        wx, wy, usable = _frequency_grid(w)
+        Windows without no-data in either image (nearly all of them) take a
+        lean path; the others are demeaned over their jointly valid pixels.
+        """
+        taper = _taper(w, float(self.taper_fraction))
         ref_view, sec_view = sliding_window_view(ref, (w, w)), sliding_window_view(sec, (w, w))
-        has_nan = bool(np.isnan(ref).any() or np.isnan(sec).any())
-        lim = max(0, min(r, w // 2 - 1))
-        c = w // 2
-        out = [np.full(rows * cols, np.nan, np.float32) for _ in range(4)]
-        for idx, (ii, jj) in self._batches(rows, cols):
-            n = len(idx)
-            y0, x0 = r + ii * s, r + jj * s
-            rp, ok_r = _prepare(ref_view[y0, x0], taper, self.min_valid_fraction, has_nan)
-            fr_conj = np.conj(sfft.rfft2(rp, workers=1))
-            sp, ok_s = _prepare(sec_view[y0, x0], taper, self.min_valid_fraction, has_nan)
-            cross = sfft.rfft2(sp, workers=1) * fr_conj
-            poc = sfft.irfft2(cross / np.maximum(np.abs(cross), np.float32(1e-30)), s=(w, w), workers=1)
-            poc = np.roll(poc, (c, c), axis=(1, 2))
-            sub = poc[:, c - lim : c + lim + 1, c - lim : c + lim + 1].reshape(n, -1)
-            best = np.argmax(sub, axis=1)
-            peak = sub[np.arange(n), best]
-            snr = peak / np.maximum(np.abs(poc).mean(axis=(1, 2)), 1e-12)
-            d0y, d0x = np.divmod(best, 2 * lim + 1)
-            d0y, d0x = d0y - lim, d0x - lim
-            if has_nan:  # re-cut: the joint no-data mask changes with the shift
-                a, b = _joint(ref_view[y0, x0], sec_view[y0 + d0y, x0 + d0x], has_nan)
+        ly, lx = (rows - 1) * s + w, (cols - 1) * s + w
+        invalid = ~(np.isfinite(ref[r : r + ly, r : r + lx]) & np.isfinite(sec[r : r + ly, r : r + lx]))
+        dirty = (window_sums(invalid.astype(np.float32), window_px=w, step_px=s, rows=rows, cols=cols) > 0.5).ravel()
+        out = [np.full(rows * cols, np.nan, np.float32) for _ in range(3)]
+        workers = self.fft_workers
+        for has_nan, cells in ((False, np.flatnonzero(~dirty)), (True, np.flatnonzero(dirty))):
+            for start in range(0, cells.size, self.batch_windows):
+                idx = cells[start : start + self.batch_windows]
+                ii, jj = np.divmod(idx, cols)
+                y0, x0 = r + ii * s, r + jj * s
+                a, b = _joint(ref_view[y0, x0], sec_view[y0, x0], has_nan)
                 rp, ok_r = _prepare(a, taper, self.min_valid_fraction, has_nan)
-                fr_conj = np.conj(sfft.rfft2(rp, workers=1))
-            else:
-                b = sec_view[y0 + d0y, x0 + d0x]
-            sp, ok_s2 = _prepare(b, taper, self.min_valid_fraction, has_nan)
-            cross = (sfft.rfft2(sp, workers=1) * fr_conj).reshape(n, -1)
-            # after the integer re-cut |d| < ~1: frequencies up to pi/2 cannot wrap
-            fx, fy, coh = fit_phase_plane(cross, wx, wy, usable, mask_factor=self.mask_factor,
-                                          max_frequency=np.pi / 2)
-            ok = ok_r & ok_s & ok_s2 & (np.abs(fx) <= 1.0) & (np.abs(fy) <= 1.0)
-            if lim > 0:
-                ok &= (np.abs(d0x) < lim) & (np.abs(d0y) < lim)  # peaks on the search edge are not trusted
-            out[0][idx] = np.where(ok, d0x + fx, np.nan)
-            out[1][idx] = np.where(ok, d0y + fy, np.nan)
-            out[2][idx] = np.where(ok_r & ok_s, coh, np.nan)
-            out[3][idx] = np.where(ok_r & ok_s, snr, np.nan)
+                sp, ok_s = _prepare(b, taper, self.min_valid_fraction, has_nan)
+                fr = sfft.rfft2(rp, workers=workers).reshape(len(idx), -1)
+                fs = sfft.rfft2(sp, workers=workers).reshape(len(idx), -1)
+                fs *= np.conj(fr)
+                fx, fy, coh = _fit_spectrum(fs, w, mask_factor=self.mask_factor)
+                ok = ok_r & ok_s
+                out[0][idx] = np.where(ok, fx, np.nan)
+                out[1][idx] = np.where(ok, fy, np.nan)
+                out[2][idx] = np.where(ok, coh, np.nan)
         return tuple(o.reshape(rows, cols) for o in out)
