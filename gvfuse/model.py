@@ -9,6 +9,7 @@ choice, not an accident of ``==``.
 
 from __future__ import annotations
 
+import copyreg
 import datetime as dt
 import math
 from collections.abc import Mapping
@@ -26,6 +27,10 @@ SECONDS_PER_DAY = 86400.0
 
 def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value or {}))
+
+
+# Read-only mappings must travel to worker processes (multiprocessing, dask) like the rest of a value.
+copyreg.pickle(MappingProxyType, lambda proxy: (_frozen_mapping, (dict(proxy),)))
 
 
 def _to_crs(value: CRS | str | int) -> CRS:

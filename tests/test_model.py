@@ -115,3 +115,14 @@ def test_monthly_product_month_format_and_file_stem():
     assert p.file_stem == "202307"
     with pytest.raises(ValueError):
         MonthlyProduct("2023-13", z, z, z, z, z, g, sensors=())
+
+
+def test_values_with_read_only_metadata_pickle_for_worker_processes():
+    import pickle
+
+    s = Scene(sensor="x", platform="p", scene_id="a", acquired_at=dt.datetime(2023, 1, 1, tzinfo=UTC),
+              path="/x", metadata={"relative_orbit": 99})
+    back = pickle.loads(pickle.dumps(s))
+    assert back == s and back.metadata["relative_orbit"] == 99
+    with pytest.raises(TypeError):
+        back.metadata["k"] = 1  # type: ignore[index]
