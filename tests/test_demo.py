@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import attrs
 import intake
@@ -65,3 +66,13 @@ def test_provenance_names_every_input_scene(demo):
         assert pair["tracker"] in {"fft-phase", "ncc", "template"}
     assert {p["sensor"] for p in block["pairs"]} == {"landsat", "sentinel-1", "sentinel-2", "uav"}
     assert (demo.folder / "summary.md").read_text().count("| 2023-07 |") == 1
+
+
+SCHEMAS = Path(__file__).resolve().parents[1].parent / "shared" / "stac-schemas"
+
+
+@pytest.mark.skipif(not SCHEMAS.is_dir(), reason=f"STAC extension schemas not found at {SCHEMAS}")
+def test_every_stac_item_of_the_demo_validates_offline(demo):
+    from gvfuse.stac_validation import validate_catalog
+
+    assert validate_catalog(demo.folder / "products", SCHEMAS) == []
