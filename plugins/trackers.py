@@ -37,6 +37,19 @@ _DRIVER_KEYS = (
 )
 
 
+#: Driver settings every tracker starts from: normalized median test at 2 (epsilon 0.1 px),
+#: stable-ground correction (constant) on the slowest 25 % when no mask is given, coarse-to-fine off.
+_SHARED_DRIVER_DEFAULTS: Mapping[str, Any] = {
+    "median_test_threshold": 2.0,
+    "median_test_epsilon_px": 0.1,
+    "stable_slowest_fraction": 0.25,
+    "stable_model": "constant",
+    "correct_stable_ground": True,
+    "coarse_to_fine": 1,
+    "fine_search_radius_px": 3,
+}
+
+
 class _DrivenTracker(Tracker):
     """A tracker = a matcher + driver settings taken from its parameters."""
 
@@ -99,13 +112,7 @@ class FftPhaseTracker(_DrivenTracker):
         "prefilter": "high-pass",
         "min_peak_correlation": 0.95,
         "min_snr": 0.0,
-        "median_test_threshold": 2.0,
-        "median_test_epsilon_px": 0.1,
-        "stable_slowest_fraction": 0.25,
-        "stable_model": "constant",
-        "correct_stable_ground": True,
-        "coarse_to_fine": 1,
-        "fine_search_radius_px": 3,
+        **_SHARED_DRIVER_DEFAULTS,
         "min_valid_fraction": 0.6,
         "mask_factor": 0.9,
         "taper_fraction": 0.5,
@@ -154,13 +161,7 @@ class NccTracker(_DrivenTracker):
         "prefilter": "wallis",
         "min_peak_correlation": "auto",
         "min_snr": 1.5,
-        "median_test_threshold": 2.0,
-        "median_test_epsilon_px": 0.1,
-        "stable_slowest_fraction": 0.25,
-        "stable_model": "constant",
-        "correct_stable_ground": True,
-        "coarse_to_fine": 1,
-        "fine_search_radius_px": 3,
+        **_SHARED_DRIVER_DEFAULTS,
         "min_valid_fraction": 0.6,
         "refine_iterations": 3,
     }
@@ -221,13 +222,7 @@ class TemplateTracker(_DrivenTracker):
         "max_nan_fraction": 0.4,
         "min_std_fraction": 1e-3,
         "refine_iterations": 2,
-        "median_test_threshold": 2.0,
-        "median_test_epsilon_px": 0.1,
-        "stable_slowest_fraction": 0.25,
-        "stable_model": "constant",
-        "correct_stable_ground": True,
-        "coarse_to_fine": 1,
-        "fine_search_radius_px": 3,
+        **_SHARED_DRIVER_DEFAULTS,
     }
 
     def __init__(self, **parameters: Any) -> None:
