@@ -66,6 +66,8 @@ thresholds scale-free and keeps float32 OpenCV arithmetic well conditioned.
 
 from __future__ import annotations
 
+import warnings
+
 from collections.abc import Iterator
 from typing import Literal
 
@@ -412,7 +414,8 @@ def _locate(surf: np.ndarray, r: int) -> tuple[np.ndarray, ...]:
     cols = np.clip(px[:, None, None] + np.arange(-1, 2)[None, None, :], 0, n - 1)
     nb = surf[np.arange(k)[:, None, None], rows, cols]
     ok = any_valid & interior & np.isfinite(nb).all(axis=(1, 2))
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # windows with no valid lag: NaN, handled below
         mean_abs = np.nanmean(np.abs(surf).reshape(k, -1), axis=1) if n * n else np.zeros(k)
         snr = peak / mean_abs
     peak = np.where(any_valid, peak, np.nan)
