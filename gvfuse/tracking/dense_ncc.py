@@ -263,13 +263,24 @@ class PeakEstimate:
     snr: np.ndarray
 
 
-def peak_from_stack(stack: np.ndarray, *, reject_edge_peaks: bool = True) -> PeakEstimate:
+#: Integer peaks at least this correlated are taken as exact whole-pixel matches (see :func:`peak_from_stack`).
+EXACT_PEAK_CORRELATION = 1.0 - 1e-6
+
+
+def peak_from_stack(
+    stack: np.ndarray, *, reject_edge_peaks: bool = True, exact_peak: float = EXACT_PEAK_CORRELATION
+) -> PeakEstimate:
     """Best shift per window with a 2-D quadratic sub-pixel fit, peak value and SNR.
 
     ``snr`` is the peak divided by the mean absolute correlation over the
     search area (ImGRAFT's definition, Messerli & Grinsted 2015, GI 4:23).
     Peaks on the edge of the search area are rejected (NaN): the true peak may
-    lie outside.
+    lie outside. Where the integer peak reaches ``exact_peak`` the secondary
+    patch is a copy of the reference patch (up to gain and offset) at that
+    whole-pixel shift, and the integer shift is returned as it is: the
+    correlation surface around an exact match is not symmetric (the
+    neighbouring lags see different content), so the quadratic fit would move
+    an exact answer by up to a few hundredths of a pixel.
     """
     side = stack.shape[0]
     r = side // 2
@@ -308,8 +319,9 @@ def peak_from_stack(stack: np.ndarray, *, reject_edge_peaks: bool = True) -> Pea
                 nb[a + 1, b + 1] = flat.ravel()[((cy + a) * side + (cx + b)) * n + cell]
         ok &= np.isfinite(nb).all(axis=(0, 1))
         fx, fy = quadratic_peak_2d(np.nan_to_num(nb, copy=False))
-        dx = (cx - r) + fx
-        dy = (cy - r) + fy
+        exact = peak >= np.float32(exact_peak)
+        dx = np.where(exact, ix - r, (cx - r) + fx)
+        dy = np.where(exact, iy - r, (cy - r) + fy)
     else:
         dx = np.zeros(n)
         dy = np.zeros(n)
@@ -333,15 +345,21 @@ def _refinement_step(
     rows: int,
     cols: int,
     min_valid_fraction: float = 0.5,
+    with_ncc: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradient step ``(dx, dy)`` and NCC of each window with the warped secondary (see :func:`gradient_refinement`).
 
     The offset ``b`` of the model is eliminated by centring the normal
     equations on the window means (Schur complement), which leaves a 3x3
     symmetric system per window solved in closed form (Cramer's rule) instead
-    of a batched LAPACK call. The same box sums give the NCC of the pair at the
-    current warp. Windows with fewer than ``min_valid_fraction`` valid pixels
-    are NaN.
+    of a batched LAPACK call. The system is written for the *change*
+    ``(dx, dy, a - 1)`` with the residual ``R - S`` as right-hand side, so that
+    an exact match (``R == S``) gives box sums of exact zeros and a step of
+    exactly zero, and a small residual is not lost to float32 cancellation
+    against ``a ~ 1``; the 3x3 solve runs in float64.
+
+    ``with_ncc=False`` skips the NCC (NaN) and its two box sums. Windows with
+    fewer than ``min_valid_fraction`` valid pixels are NaN.
     """
     w, s, o = window_px, step_px, origin_px
     ly, lx = (rows - 1) * s + w, (cols - 1) * s + w
@@ -362,21 +380,28 @@ def _refinement_step(
     gx[:, 1:-1] = 0.5 * (mean_img[:, 2:] - mean_img[:, :-2])
     gy[1:-1, :] = 0.5 * (mean_img[2:, :] - mean_img[:-2, :])
     sl = (slice(o, o + ly), slice(o, o + lx))
-    cols_ = [gx[sl], gy[sl], sec[sl], ref[sl]]
-    valid = np.isfinite(cols_[0]) & np.isfinite(cols_[1]) & np.isfinite(cols_[2]) & np.isfinite(cols_[3])
-    cols_ = [np.where(valid, c, np.float32(0.0)) for c in cols_]
+    ref_r, sec_r, gx_r, gy_r = ref[sl], sec[sl], gx[sl], gy[sl]
+    valid = np.isfinite(gx_r) & np.isfinite(gy_r) & np.isfinite(sec_r) & np.isfinite(ref_r)
+    zero = np.float32(0.0)
+    # the residual, computed before any rounding of the two images so that R == S gives exact zeros
+    resid = ref_r - sec_r
+    xs = [np.where(valid, c, zero) for c in (gx_r, gy_r, sec_r)]
+    z = np.where(valid, resid, zero)
     kw = dict(window_px=w, step_px=s, rows=rows, cols=cols)
     count = window_sums(valid.astype(np.float32), **kw).astype(np.float64)
-    first = [window_sums(c, **kw).astype(np.float64) for c in cols_]
+    first = [window_sums(c, **kw).astype(np.float64) for c in xs]
+    first_z = window_sums(z, **kw).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         inv_n = 1.0 / count
-        cov = {}
-        for i in range(4):
-            for j in range(i, 4):
-                cov[i, j] = window_sums(cols_[i] * cols_[j], **kw) - first[i] * first[j] * inv_n
-        # R - mean = dx*gx + dy*gy + a*(S - mean): centred 3x3 normal equations A theta = b
-        a11, a12, a13, a22, a23, a33 = cov[0, 0], cov[0, 1], cov[0, 2], cov[1, 1], cov[1, 2], cov[2, 2]
-        b1, b2, b3 = cov[0, 3], cov[1, 3], cov[2, 3]
+
+        def cov(u: np.ndarray, v: np.ndarray, su: np.ndarray, sv: np.ndarray) -> np.ndarray:
+            return window_sums(u * v, **kw).astype(np.float64) - su * sv * inv_n
+
+        a11, a12, a13 = (cov(xs[0], xs[j], first[0], first[j]) for j in range(3))
+        a22, a23 = (cov(xs[1], xs[j], first[1], first[j]) for j in (1, 2))
+        a33 = cov(xs[2], xs[2], first[2], first[2])
+        b1, b2, b3 = (cov(xs[i], z, first[i], first_z) for i in range(3))
+        # R - S - mean = dx*gx + dy*gy + (a - 1)*(S - mean): centred 3x3 normal equations A theta = b
         c11 = a22 * a33 - a23 * a23
         c12 = a13 * a23 - a12 * a33
         c13 = a12 * a23 - a13 * a22
@@ -384,7 +409,12 @@ def _refinement_step(
         # theta_x and theta_y by Cramer's rule (column 1 or 2 replaced by b)
         tx = (b1 * c11 + b2 * c12 + b3 * c13) / det
         ty = (a11 * (b2 * a33 - a23 * b3) - b1 * (a12 * a33 - a23 * a13) + a13 * (a12 * b3 - b2 * a13)) / det
-        ncc = cov[2, 3] / np.sqrt(cov[2, 2] * cov[3, 3])
+        if with_ncc:
+            # from the sums already formed: cov(S, R) = var S + cov(S, R - S), var R = var S + 2 cov(S, R - S)
+            # + var(R - S), so the NCC costs one more box sum
+            cov_sr = a33 + b3
+            var_r = a33 + 2.0 * b3 + cov(z, z, first_z, first_z)
+            ncc = cov_sr / np.sqrt(a33 * var_r)
     scale_a = np.maximum(np.maximum(np.abs(a11), np.abs(a22)), np.abs(a33))
     singular = ~(np.abs(det) > 1e-9 * scale_a**3)
     bad = ~(count >= min_valid_fraction * w * w - 0.5) | singular
@@ -392,7 +422,9 @@ def _refinement_step(
     # R(p) = S(p + d) ~ S(p) + d . g: the coefficients of g are the remaining offset
     dx = np.where(bad, nan, tx).astype(np.float32)
     dy = np.where(bad, nan, ty).astype(np.float32)
-    ncc = np.where(bad | ~(cov[2, 2] > 1e-6 * count) | ~(cov[3, 3] > 1e-6 * count), nan, np.clip(ncc, -1, 1))
+    if not with_ncc:
+        return dx, dy, np.full((rows, cols), np.nan, np.float32)
+    ncc = np.where(bad | ~(a33 > 1e-6 * count) | ~(var_r > 1e-6 * count), nan, np.clip(ncc, -1, 1))
     return dx, dy, ncc.astype(np.float32)
 
 
@@ -432,7 +464,8 @@ class DenseNccMatcher:
     and quadratic peak fit (0 = quadratic fit only); each warps the secondary
     by the current field (bicubic) and measures the remainder with
     :func:`gradient_refinement`. A remainder above ``max_refine_step_px`` marks
-    the window as failed (NaN). The returned ``peak_correlation`` is the NCC of
+    the window as failed (NaN). Iterations stop early once no window moves by
+    ``converged_step_px`` or more. The returned ``peak_correlation`` is the NCC of
     each window with the secondary warped by the field of the last iteration
     (the correlation at the sub-pixel peak, up to the last small update);
     ``snr`` comes from the integer search surface.
@@ -442,6 +475,7 @@ class DenseNccMatcher:
         attrs.validators.ge(0.05), attrs.validators.le(1.0)))
     refine_iterations: int = attrs.field(default=3, validator=attrs.validators.ge(0))
     max_refine_step_px: float = attrs.field(default=1.0, validator=attrs.validators.gt(0))
+    converged_step_px: float = attrs.field(default=1e-4, validator=attrs.validators.ge(0))
 
     def __call__(
         self,
@@ -489,9 +523,14 @@ class DenseNccMatcher:
                 min_valid_fraction=self.min_valid_fraction)
             del warped
             with np.errstate(invalid="ignore"):
-                failed |= ~(np.hypot(rest_x, rest_y) <= self.max_refine_step_px)
+                update = np.hypot(rest_x, rest_y)
+                failed |= ~(update <= self.max_refine_step_px)
             dx = prior_x + np.nan_to_num(rest_x)
             dy = prior_y + np.nan_to_num(rest_y)
+            with np.errstate(invalid="ignore"):
+                if not (np.nanmax(update, initial=0.0) >= self.converged_step_px):
+                    # converged: one more warp would move no window by more than the tolerance
+                    break
         if refined_peak is not None:
             # the NCC at the last warp: the final update is a small fraction of a pixel, so this is the
             # correlation at the sub-pixel peak without paying for one more warp and correlation

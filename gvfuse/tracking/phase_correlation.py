@@ -301,7 +301,8 @@ class PhaseCorrelationMatcher:
                     # for a small fraction of the cost of two FFT stacks
                     rest_x, rest_y, _ = _refinement_step(ref, warped, window_px=w, step_px=s, origin_px=r,
                                                          rows=rows, cols=cols,
-                                                         min_valid_fraction=self.min_valid_fraction)
+                                                         min_valid_fraction=self.min_valid_fraction,
+                                                         with_ncc=False)
                 else:
                     rest_x, rest_y, coh = self._fit_in_place(ref, warped, w, s, r, rows, cols)
                 del warped

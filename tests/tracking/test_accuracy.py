@@ -166,6 +166,15 @@ def _known_miss(name: str, trackers: tuple[str, ...], reason: str) -> list:
             for n in sorted(PROPERTY_TRACKERS)]
 
 
+#: What remains: the matchers recover these shifts exactly (integer: < 1e-6 px, self: 0) with ``prefilter="none"``
+#: and away from the image edge; windows within the pre-filter's footprint (Wallis 21 px, high-pass 12 px) of the
+#: image edge see local statistics over a truncated neighbourhood, truncated at the same pixels in both images
+#: while the content moved, so the two filtered images are not shifted copies there: up to ~0.07 px (ncc, Wallis)
+#: and ~0.015 px (fft-phase, high-pass). Blanking that frame makes them exact but costs the edge windows a third of
+#: their pixels and breaks the optical RMSE target for ncc (0.113 px at 256 px), so it was not done.
+_EDGE_PREFILTER = "image-edge windows: the pre-filter's truncated footprint (see _EDGE_PREFILTER's comment)"
+
+
 def texture_pair(dx: float, dy: float, seed: int):
     return make_pair("optical", (SIZE, SIZE), motion=Translation(dx, dy), cloud_fraction=0.0, noise=False,
                      illumination_change=0.0, radiometric_change=False, seed=seed)
@@ -175,14 +184,14 @@ def _field(name: str, a: np.ndarray, b: np.ndarray, grid):
     return PROPERTY_TRACKERS[name]().track(Image(a, grid), Image(b, grid), search_radius_px=4)
 
 
-@pytest.mark.parametrize("name", _known_miss("self", ("ncc",), "ncc self-track leaves up to ~2e-3 px (warp refinement)"))
+@pytest.mark.parametrize("name", sorted(PROPERTY_TRACKERS))
 @settings(max_examples=5, deadline=None)
 @given(seed=st.integers(0, 10_000))
 def test_self_tracking_gives_zero(name, seed):
     pair = texture_pair(0.0, 0.0, seed)
     f = _field(name, pair.reference, pair.reference, pair.grid)
     assert np.isfinite(f.dx_px).mean() > 0.9
-    # "zero" up to float32 resampling: ncc's warp refinement leaves ~1e-3 px (see docs/tracking.md)
+    # ncc gives exactly 0 (exact integer peak kept, zero residual -> zero step); fft-phase ~1e-8 (FFT rounding)
     assert np.nanmax(np.abs(f.dx_px)) < 2e-3 and np.nanmax(np.abs(f.dy_px)) < 2e-3
 
 
@@ -204,8 +213,7 @@ def test_swapping_the_pair_negates_the_field(name, seed, dx, dy):
     assert abs(np.mean(forward.dy_px[both] + backward.dy_px[both])) < tolerance
 
 
-@pytest.mark.parametrize("name", _known_miss("int", ("fft-phase", "ncc"),
-                                             "integer shifts off by up to ~0.015 px in some windows"))
+@pytest.mark.parametrize("name", _known_miss("int", ("fft-phase", "ncc"), _EDGE_PREFILTER))
 @settings(max_examples=5, deadline=None)
 @given(seed=st.integers(0, 10_000), dx=st.integers(-3, 3), dy=st.integers(-3, 3))
 def test_integer_shift_recovered_exactly(name, seed, dx, dy):
@@ -215,7 +223,7 @@ def test_integer_shift_recovered_exactly(name, seed, dx, dy):
     assert np.nanmax(np.abs(f.dx_px - dx)) < 0.01 and np.nanmax(np.abs(f.dy_px - dy)) < 0.01
 
 
-@pytest.mark.parametrize("name", _known_miss("sub", ("ncc",), "ncc sub-pixel max error up to ~0.065 px in some windows"))
+@pytest.mark.parametrize("name", _known_miss("sub", ("ncc",), _EDGE_PREFILTER))
 @settings(max_examples=5, deadline=None)
 @given(seed=st.integers(0, 10_000), dx=st.floats(-2.5, 2.5), dy=st.floats(-2.5, 2.5))
 def test_subpixel_shift_within_005_px(name, seed, dx, dy):
