@@ -1,0 +1,82 @@
+"""The two paths of the dense NCC (gvfuse.tracking.dense_ncc.ncc_score_stack) against each other and a direct NCC.
+
+Windows without no-data take the fast path (Lewis 1995 box sums with the
+secondary's window statistics precomputed); windows that touch no-data take
+the masked path (Padfield 2012: sums over the pixels valid in both windows).
+They must agree where both apply, and the masked path must be the plain NCC
+of the valid pixels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from textures import shifted_pair
+
+from gvfuse.tracking.dense_ncc import _masked_scores, ncc_score_stack
+
+W, S, R = 32, 4, 3
+
+
+def _masked_stack(ref: np.ndarray, sec: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """The masked path over every window, prepared as ncc_score_stack prepares its inputs."""
+    valid_r, valid_s = np.isfinite(ref), np.isfinite(sec)
+    r0 = np.where(valid_r, ref - np.float32(ref[valid_r].mean()), 0).astype(np.float32)
+    s0 = np.where(valid_s, sec - np.float32(sec[valid_s].mean()), 0).astype(np.float32)
+    r0 /= np.float32(np.sqrt(np.mean(r0[valid_r] ** 2)))
+    s0 /= np.float32(np.sqrt(np.mean(s0[valid_s] ** 2)))
+    out = np.empty((2 * R + 1, 2 * R + 1, rows, cols), np.float32)
+    _masked_scores(r0, s0, valid_r.astype(np.float32), valid_s.astype(np.float32), out, y0=R, x0=R,
+                   window_px=W, step_px=S, search_radius_px=R, min_count=0.6 * W * W, var_floor=1e-6)
+    return np.clip(out, -1.0, 1.0)
+
+
+def _direct_ncc(ref: np.ndarray, sec: np.ndarray, y: int, x: int, dy: int, dx: int) -> float:
+    """NCC, in float64, of the reference window at (y, x) and the secondary one at (y + dy, x + dx),
+    over the pixels valid in both."""
+    a = ref[y : y + W, x : x + W].astype(np.float64)
+    b = sec[y + dy : y + dy + W, x + dx : x + dx + W].astype(np.float64)
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = a[ok] - a[ok].mean(), b[ok] - b[ok].mean()
+    return float(np.sum(a * b) / np.sqrt(np.sum(a * a) * np.sum(b * b)))
+
+
+def test_fast_and_masked_paths_agree_without_no_data():
+    ref, sec = shifted_pair(104, 1.4, -0.6, seed=11, noise=0.05)
+    fast = ncc_score_stack(ref, sec, window_px=W, step_px=S, search_radius_px=R)
+    rows, cols = fast.shape[2:]
+    masked = _masked_stack(ref, sec, rows, cols)
+    assert np.isfinite(fast).all() and np.isfinite(masked).all()
+    # float32 box sums in both: agreement to a few 1e-6 of the correlation scale
+    np.testing.assert_allclose(fast, masked, atol=2e-5, rtol=0)
+    # and the same integer peak in every window
+    side = 2 * R + 1
+    assert (fast.reshape(side * side, -1).argmax(0) == masked.reshape(side * side, -1).argmax(0)).all()
+
+
+def test_fast_path_equals_direct_ncc():
+    ref, sec = shifted_pair(104, -0.7, 2.2, seed=12, noise=0.05)
+    stack = ncc_score_stack(ref, sec, window_px=W, step_px=S, search_radius_px=R)
+    last = stack.shape[2] - 1
+    for i, j, dy, dx in [(0, 0, 0, 0), (3, 5, 2, -1), (last, 0, -3, 3)]:
+        expected = _direct_ncc(ref, sec, R + i * S, R + j * S, dy, dx)
+        assert abs(stack[dy + R, dx + R, i, j] - expected) < 2e-5
+
+
+def test_window_with_no_data_on_the_masked_path_is_the_ncc_of_its_valid_pixels():
+    ref, sec = shifted_pair(104, 0.8, 1.3, seed=13, noise=0.05)
+    ref, sec = ref.copy(), sec.copy()
+    # holes in both images, covering a quarter of window (2, 2) or less, so it stays above min_valid_fraction
+    ref[R + 2 * S + 3 : R + 2 * S + 12, R + 2 * S + 5 : R + 2 * S + 20] = np.nan
+    sec[R + 2 * S + 20 : R + 2 * S + 28, R + 2 * S + 10 : R + 2 * S + 16] = np.nan
+    stack = ncc_score_stack(ref, sec, window_px=W, step_px=S, search_radius_px=R)
+    clean = ncc_score_stack(*shifted_pair(104, 0.8, 1.3, seed=13, noise=0.05), window_px=W, step_px=S,
+                            search_radius_px=R)
+    checked = 0
+    for dy in range(-R, R + 1):
+        for dx in range(-R, R + 1):
+            expected = _direct_ncc(ref, sec, R + 2 * S, R + 2 * S, dy, dx)
+            got = float(stack[dy + R, dx + R, 2, 2])
+            assert abs(got - expected) < 2e-5, (dy, dx, got, expected)
+            # the holes did change the answer, so this window really went through the masked path
+            checked += abs(got - float(clean[dy + R, dx + R, 2, 2])) > 1e-4
+    assert checked > 0
