@@ -10,6 +10,7 @@ Memory stays bounded by the tile size whatever the image size.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -116,6 +117,34 @@ def track_tile(
     crop = (slice(h, h + tile.row1 - tile.row0), slice(h, h + tile.col1 - tile.col0))
     return {"dx_px": dx[crop], "dy_px": dy[crop], "peak_correlation": res.peak_correlation[crop],
             "snr": res.snr[crop]}
+
+
+def tile_scheduler() -> str:
+    """dask's scheduler for the tiles of one pair.
+
+    On a dask.distributed worker, pairs are already spread over the cores (one
+    worker process per core), so a pair's tiles run one after another there
+    ("sync"); anywhere else they run on dask's thread pool, one thread per core
+    (the matchers spend their time in numpy, scipy and OpenCV, which release the GIL).
+    """
+    try:
+        from distributed import get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return "threads"
+    return "sync"
+
+
+def run_tiles(tiles: list[Tile], reference: np.ndarray, secondary: np.ndarray, settings: TrackingSettings,
+              matcher: Matcher, scheduler: str | None = None) -> list[dict[str, np.ndarray]]:
+    """:func:`track_tile` for every tile, as dask tasks (see :func:`tile_scheduler`), in tile order."""
+    import dask
+
+    # The arrays ride in the function, not as task arguments, so dask neither hashes nor copies them.
+    one = functools.partial(track_tile, reference=reference, secondary=secondary, settings=settings, matcher=matcher)
+    tasks = [dask.delayed(one, pure=False)(tile) for tile in tiles]
+    return list(dask.compute(*tasks, scheduler=scheduler or tile_scheduler()))
 
 
 def check_inputs(reference: Image, secondary: Image, settings: TrackingSettings) -> None:
@@ -258,8 +287,8 @@ def track_images(
 
         sec_pixels = warp_by_field(sec_pixels, prior[0], prior[1])
         fine = attrs.evolve(settings, search_radius_px=settings.fine_search_radius_px)
-    for tile in iter_tiles(rows, cols, fine.tile_cells()):
-        result = track_tile(tile, ref_pixels, sec_pixels, fine, matcher)
+    tiles = list(iter_tiles(rows, cols, fine.tile_cells()))
+    for tile, result in zip(tiles, run_tiles(tiles, ref_pixels, sec_pixels, fine, matcher)):
         for k, v in result.items():
             bands[k][tile.row0 : tile.row1, tile.col0 : tile.col1] = v
     dx, dy = bands.pop("dx_px"), bands.pop("dy_px")

@@ -85,3 +85,19 @@ def test_search_radius_from_speed():
     assert search_radius_px(1.5, 16, 15.0, geolocation_margin_px=1) == 4
     with pytest.raises(ValueError):
         search_radius_px(1.0, 0, 15.0)
+
+
+def test_tiles_give_the_same_field_on_dask_threads_and_one_after_another():
+    from gvfuse.testing import make_pair
+    from gvfuse.tracking.driver import iter_tiles, run_tiles
+
+    pair = make_pair("optical", (200, 200), seed=4, cloud_fraction=0.1)
+    ref, sec = np.array(pair.reference, "f4"), np.array(pair.secondary, "f4")
+    settings = TrackingSettings(window_px=32, step_px=4, search_radius_px=4)
+    tiles = list(iter_tiles(43, 43, 16))
+    assert len(tiles) == 9
+    threaded = run_tiles(tiles, ref, sec, settings, DenseNccMatcher(), scheduler="threads")
+    serial = run_tiles(tiles, ref, sec, settings, DenseNccMatcher(), scheduler="sync")
+    for a, b in zip(threaded, serial):
+        for name in a:
+            np.testing.assert_array_equal(a[name], b[name])
