@@ -93,18 +93,18 @@ def _one_pair(job, queue) -> None:
 
 
 def _dask_throughput(jobs, workers: int) -> float:
-    from dask.distributed import Client, LocalCluster
-
     from gvfuse.run import track_pairs
+    from gvfuse.run_command import dask_client
 
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with dask_client(None, workers) as client:
         t0 = time.perf_counter()
         outcomes = track_pairs(jobs, client=client)
         seconds = time.perf_counter() - t0
     failed = [o.error for o in outcomes if o.error]
     if failed:
         raise SystemExit(f"dask run failed: {failed[0]}")
+    per_pair = ", ".join(f"{o.seconds.get('track', float('nan')):.0f}" for o in outcomes)
+    print(f"dask, {workers} worker(s): {len(jobs)} pairs in {seconds:.0f} s (tracking s per pair: {per_pair})")
     return len(jobs) / seconds * 60.0
 
 

@@ -165,7 +165,8 @@ def track_pairs(jobs: Sequence[PairJob], client: Any = None,
         return outcomes
     from dask.distributed import as_completed
 
-    futures = client.map(process_pair, list(jobs), key=[f"pair-{j.key}" for j in jobs], pure=False)
+    # One dask key per output file: the same pair written to two caches is two tasks.
+    futures = client.map(process_pair, list(jobs), key=[f"pair-{j.cache_path}" for j in jobs], pure=False)
     for future in as_completed(futures):
         outcomes.append(future.result())
         if progress:

@@ -40,7 +40,13 @@ def dask_client(scheduler: str | None, workers: int) -> Iterator[Any]:
         with Client(scheduler) as client:
             yield client
         return
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    import dask
+
+    # dask sets MALLOC_TRIM_THRESHOLD_=65536 in its workers to hand memory back to the system sooner; the
+    # trackers allocate and free large arrays per tile, and with it they ran 2x slower (measured:
+    # 21.6 s against 9.8 s for one 1200 px pair). Workers keep glibc's default instead.
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}), \
+            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as client:
         yield client
 
