@@ -100,6 +100,13 @@ class WlsUavWeighting(Weighting):
             return fusion.FusionResult(result.field, {}, {**details, "fallback": self.fallback,
                                                           "weights_from": "no usable UAV data: fallback scheme"})
         cell_weights = fusion.renormalise(fusion.weights_vector(stack, weights), stack.valid)
+        # Where only sensors with weight 0 have a value, the fit says nothing: rather than a gap, those
+        # cells take the fallback scheme over the sensors present (counted in the details).
+        orphan = ~np.isfinite(cell_weights).all(axis=0) & stack.valid.any(axis=0)
+        if orphan.any():
+            fallback = FALLBACKS[self.fallback].cell_weights(stack)
+            cell_weights = np.where(orphan[None], fallback, cell_weights)
+        details["cells_filled_by_fallback"] = int(orphan.sum())
         return fusion.fusion_result(stack, cell_weights, dt_days=dt_days, weights=weights, details=details)
 
 

@@ -227,3 +227,14 @@ def test_wls_with_a_survey_that_misses_a_sensor_falls_back_and_says_why():
         fields, reference=field(tx, ty, 0.01))
     assert "only 0 cells" in result.details["fit_not_possible"]
     assert result.details["weights_from"] == "2023-05"
+
+
+def test_wls_cells_seen_only_by_zero_weight_sensors_take_the_fallback():
+    fields, _ = noisy_sensors({"a": 0.05, "b": 0.1}, {"a": 1.0, "b": 1.0})
+    vx = fields["a"].vx_m_per_day.copy()
+    vx[:5] = np.nan  # sensor a (all the weight) is missing on the first rows
+    fields["a"] = field(vx, fields["a"].vy_m_per_day, 0.05)
+    result = WlsUavWeighting(weights={"a": 1.0, "b": 0.0}, fallback="equal").fuse(fields)
+    np.testing.assert_allclose(result.field.vx_m_per_day[:5], fields["b"].vx_m_per_day[:5], rtol=1e-6)
+    np.testing.assert_allclose(result.field.vx_m_per_day[5:], fields["a"].vx_m_per_day[5:], rtol=1e-6)
+    assert result.details["cells_filled_by_fallback"] == 5 * 50
