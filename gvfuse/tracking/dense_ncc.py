@@ -29,9 +29,8 @@ import cv2
 import numpy as np
 
 from gvfuse.tracking.matching import MatchResult
-from gvfuse.tracking.outliers import fill_nearest, normalized_median_test
 from gvfuse.tracking.subpixel import quadratic_peak_2d
-from gvfuse.tracking.warping import SplineImage, field_to_pixels
+from gvfuse.tracking.warping import SplineImage, smooth_prior_warp
 
 
 def n_windows(length_px: int, *, origin_px: int, window_px: int, step_px: int) -> int:
@@ -496,28 +495,14 @@ class DenseNccMatcher:
         dx, dy, peak, snr = est.dx_px, est.dy_px, est.peak_correlation, est.snr
         rows, cols = dx.shape
         secondary = np.asarray(secondary, dtype=np.float32)
-        kw = dict(origin_px=r, step_px=step_px, window_px=window_px)
         failed = ~np.isfinite(dx)
         spline = SplineImage(secondary) if self.refine_iterations > 0 else None
         refined_peak = None
         for it in range(self.refine_iterations):
             if not np.isfinite(dx).any():
                 break
-            prior_x, prior_y = dx.copy(), dy.copy()
-            if it == 0:
-                bad = normalized_median_test(prior_x, prior_y)
-                prior_x[bad] = np.nan
-                prior_y[bad] = np.nan
-            prior_x, prior_y = fill_nearest(prior_x), fill_nearest(prior_y)
-            # a smooth warp: the remainder then measures the window average of (truth - warp),
-            # instead of chasing the per-window noise of the previous estimate
-            sigma = max(window_px / (4.0 * step_px), 0.5)
-            prior_x = cv2.GaussianBlur(prior_x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-            prior_y = cv2.GaussianBlur(prior_y, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-            px = field_to_pixels(prior_x, secondary.shape, **kw)
-            py = field_to_pixels(prior_y, secondary.shape, **kw)
-            warped = spline.warp(px, py)
-            del px, py
+            prior_x, prior_y, warped = smooth_prior_warp(spline, dx, dy, window_px=window_px, step_px=step_px,
+                                                         origin_px=r, reject_outliers=it == 0)
             rest_x, rest_y, refined_peak = _refinement_step(
                 reference, warped, window_px=window_px, step_px=step_px, origin_px=r, rows=rows, cols=cols,
                 min_valid_fraction=self.min_valid_fraction)

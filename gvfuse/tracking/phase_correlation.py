@@ -42,12 +42,10 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import fft as sfft
 
-import cv2
 
 from gvfuse.tracking.dense_ncc import _refinement_step, n_windows, ncc_score_stack, peak_from_stack, window_sums
 from gvfuse.tracking.matching import MatchResult
-from gvfuse.tracking.outliers import fill_nearest, normalized_median_test
-from gvfuse.tracking.warping import SplineImage, field_to_pixels
+from gvfuse.tracking.warping import SplineImage, smooth_prior_warp
 
 
 def raised_cosine_window(size_px: int, taper_fraction: float = 0.5) -> np.ndarray:
@@ -143,7 +141,6 @@ def fit_phase_plane(
     several-fold on noisy textures). Returns ``(dx, dy, coherence)``,
     coherence as in the module docstring, with the same weights.
     """
-    n = cross.shape[0]
     mag = np.abs(cross)
     ls = np.log10(mag + np.float32(1e-30))
     use = usable.copy()
@@ -282,20 +279,10 @@ class PhaseCorrelationMatcher:
         failed = ~np.isfinite(dx)
         if np.isfinite(dx).any():
             spline = SplineImage(sec)
-            kw = dict(origin_px=r, step_px=s, window_px=w)
             n_iter = max(1, self.refine_iterations)
             for it in range(n_iter):
-                prior_x, prior_y = dx.copy(), dy.copy()
-                if it == 0:
-                    bad = normalized_median_test(prior_x, prior_y)
-                    prior_x[bad] = np.nan
-                    prior_y[bad] = np.nan
-                prior_x, prior_y = fill_nearest(prior_x), fill_nearest(prior_y)
-                # a smooth warp: the fit then measures the window average of (truth - warp)
-                sigma = max(w / (4.0 * s), 0.5)
-                prior_x = cv2.GaussianBlur(prior_x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-                prior_y = cv2.GaussianBlur(prior_y, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-                warped = spline.warp(field_to_pixels(prior_x, sec.shape, **kw), field_to_pixels(prior_y, sec.shape, **kw))
+                prior_x, prior_y, warped = smooth_prior_warp(spline, dx, dy, window_px=w, step_px=s,
+                                                             origin_px=r, reject_outliers=it == 0)
                 if it < n_iter - 1:
                     # intermediate passes only bring the remainder down; the box-sum gradient step does that
                     # for a small fraction of the cost of two FFT stacks

@@ -74,3 +74,34 @@ def warp_by_field(image: np.ndarray, dx_px: np.ndarray, dy_px: np.ndarray) -> np
     Technol. 13:R1). NaN outside the image and next to no-data pixels.
     """
     return SplineImage(image).warp(dx_px, dy_px)
+
+
+def smooth_prior_warp(
+    spline: SplineImage, dx_px: np.ndarray, dy_px: np.ndarray, *, window_px: int, step_px: int, origin_px: int,
+    reject_outliers: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The secondary warped by a smooth version of the current per-window offsets.
+
+    Returns ``(prior_dx, prior_dy, warped)`` with the priors on the window grid.
+    The offsets are cleaned (normalized median test when ``reject_outliers``),
+    gap-filled and Gaussian-smoothed over about a window, so the next
+    measurement sees the window average of (truth - warp) instead of chasing
+    each window's noise.
+    """
+    import cv2
+
+    from gvfuse.tracking.outliers import fill_nearest, normalized_median_test
+
+    prior_x, prior_y = dx_px.copy(), dy_px.copy()
+    if reject_outliers:
+        bad = normalized_median_test(prior_x, prior_y)
+        prior_x[bad] = np.nan
+        prior_y[bad] = np.nan
+    prior_x, prior_y = fill_nearest(prior_x), fill_nearest(prior_y)
+    sigma = max(window_px / (4.0 * step_px), 0.5)
+    prior_x = cv2.GaussianBlur(prior_x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    prior_y = cv2.GaussianBlur(prior_y, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    kw = dict(origin_px=origin_px, step_px=step_px, window_px=window_px)
+    shape = spline.shape
+    warped = spline.warp(field_to_pixels(prior_x, shape, **kw), field_to_pixels(prior_y, shape, **kw))
+    return prior_x, prior_y, warped
