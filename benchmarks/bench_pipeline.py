@@ -8,7 +8,7 @@ Usage::
 
 It renders one synthetic pair of the sensor over the Gangrigab product area
 (`gvfuse.testing.make_pair`), writes it in the provider's layout, and runs
-`gvfuse.pair_processing.process_pair` on it exactly as `gvfuse run` does —
+`gvfuse.pipeline.pair.process_pair` on it exactly as `gvfuse run` does —
 reading both scenes onto the tracking grid, tracking with the reference
 method's tracker, regridding to the 30 m product grid and writing the cached
 result — in a fresh process each time, so peak memory (ru_maxrss) is that of
@@ -36,10 +36,10 @@ UTC = dt.timezone.utc
 
 def _make_inputs(folder: Path, sensor: str, scale: float) -> tuple[list, object]:
     from gvfuse.model import Grid
-    from gvfuse.pairing import OpticalRules, plan_month
+    from gvfuse.pipeline.pairing import OpticalRules, plan_month
     from gvfuse.plugins import get_plugins
     from gvfuse.product import load_product
-    from gvfuse.scan import scan
+    from gvfuse.pipeline.scan import scan
     from gvfuse.testing import make_pair
     from gvfuse.testing import provider_layouts as layouts
 
@@ -73,7 +73,7 @@ def _make_inputs(folder: Path, sensor: str, scale: float) -> tuple[list, object]
 
 def _job(pair, product_grid, sensor: str, cache: Path):
     from gvfuse.config import SENSOR_DEFAULTS
-    from gvfuse.pair_processing import PairJob, tracking_grid
+    from gvfuse.pipeline.pair import PairJob, tracking_grid
 
     d = SENSOR_DEFAULTS[sensor]
     pixel = 15.0 if sensor == "landsat" else 10.0
@@ -84,7 +84,7 @@ def _job(pair, product_grid, sensor: str, cache: Path):
 
 
 def _one_pair(job, queue) -> None:
-    from gvfuse.pair_processing import process_pair
+    from gvfuse.pipeline.pair import process_pair
 
     t0 = time.perf_counter()
     outcome = process_pair(job)
@@ -93,8 +93,8 @@ def _one_pair(job, queue) -> None:
 
 
 def _dask_throughput(jobs, workers: int) -> float:
-    from gvfuse.run import track_pairs
-    from gvfuse.run_command import dask_client
+    from gvfuse.pipeline.run import track_pairs
+    from gvfuse.cli.run import dask_client
 
     with dask_client(None, workers) as client:
         t0 = time.perf_counter()

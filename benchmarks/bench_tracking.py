@@ -43,7 +43,7 @@ import numpy as np
 from affine import Affine
 from scipy import ndimage
 
-from gvfuse.interfaces import Image
+from gvfuse.model import Image
 from gvfuse.model import Grid
 from gvfuse.tracking.dense_ncc import DenseNccMatcher
 from gvfuse.tracking.driver import TrackingSettings, track_images

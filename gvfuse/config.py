@@ -11,13 +11,17 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from gvfuse.errors import ConfigError
-from gvfuse.pairing import OpticalRules, Rules, SarRules, UavRules
+from gvfuse.model import Month
+from gvfuse.pipeline.pairing import OpticalRules, Rules, SarRules, UavRules
 from gvfuse.product import ProductDefinition, load_product
+
+if TYPE_CHECKING:
+    from gvfuse.plugins import PluginSet
 
 RULE_TYPES: Mapping[str, type] = {"optical": OpticalRules, "sar": SarRules, "uav": UavRules}
 
@@ -69,13 +73,16 @@ class RunConfig:
     product: ProductDefinition
     input_dir: Path
     output_dir: Path
-    months: tuple[str, ...]
+    months: tuple[Month, ...]
     sensors: Mapping[str, SensorConfig]
     weighting: str = "wls-uav"
     weighting_parameters: Mapping[str, Any] = attrs.field(factory=dict)
     validators: tuple[str, ...] = ("stable-ground", "uav", "strain-rate")
     stable_mask: Path | None = None
     on_ice_mask: Path | None = None
+    #: Further validator context entries (``[validation.context]``), as written; relative paths
+    #: are taken from the configuration's folder when a validator needs them as a mask or path.
+    validation_context: Mapping[str, Any] = attrs.field(factory=dict)
     publishers: tuple[str, ...] = ("stac-intake",)
     source: Path | None = None
 
@@ -87,6 +94,25 @@ class RunConfig:
     def reference_sensor(self) -> str | None:
         refs = [s.name for s in self.sensors.values() if s.role == "reference"]
         return refs[0] if refs else None
+
+    @property
+    def fused_sensors(self) -> tuple[str, ...]:
+        """The sensors that are fused (not the reference), sorted: the product's sensor legend."""
+        return tuple(sorted(n for n, s in self.sensors.items() if s.role == "fuse"))
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths of the configuration are taken from."""
+        return self.source.parent if self.source is not None else Path.cwd()
+
+    def context_entries(self) -> dict[str, Any]:
+        """Every configured validator context entry: the masks, then ``[validation.context]``."""
+        entries: dict[str, Any] = {}
+        if self.stable_mask is not None:
+            entries["stable_mask"] = self.stable_mask
+        if self.on_ice_mask is not None:
+            entries["on_ice_mask"] = self.on_ice_mask
+        return {**entries, **self.validation_context}
 
 
 def _sensor(name: str, raw: Mapping[str, Any], source: Path) -> SensorConfig:
@@ -126,8 +152,11 @@ def config_from_dict(raw: Mapping[str, Any], source: Path) -> RunConfig:
         raise ConfigError("missing key 'product' (a bundled product id or a product TOML path)", source=source)
     product_ref = str(raw["product"])
     product = load_product(product_ref if not product_ref.endswith(".toml") else here / product_ref)
-    months = tuple(raw.get("months") or product.months)
-    unknown_months = sorted(set(months) - set(product.months))
+    try:
+        months = tuple(Month.parse(m) for m in raw.get("months") or product.months)
+    except ValueError as exc:
+        raise ConfigError(str(exc), source=source, field="months") from None
+    unknown_months = sorted(str(m) for m in set(months) - set(product.months))
     if unknown_months:
         raise ConfigError(f"months {unknown_months} are outside the product's {product.first_month}.."
                           f"{product.last_month}", source=source, field="months")
@@ -150,13 +179,18 @@ def config_from_dict(raw: Mapping[str, Any], source: Path) -> RunConfig:
         validators=tuple(validation.get("validators", ("stable-ground", "uav", "strain-rate"))),
         stable_mask=(here / validation["stable_mask"]).resolve() if validation.get("stable_mask") else None,
         on_ice_mask=(here / validation["on_ice_mask"]).resolve() if validation.get("on_ice_mask") else None,
+        validation_context=dict(validation.get("context", {})),
         publishers=tuple(raw.get("publish", {}).get("publishers", ("stac-intake",))),
         source=source,
     )
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Read a run configuration TOML file."""
+def load_config(path: str | Path, plugins: PluginSet | None) -> RunConfig:
+    """Read a run configuration TOML file.
+
+    With a plugin set, the ``gvfuse_configure`` hook sees (and may amend) the
+    parsed file before it is interpreted; ``None`` reads the file as it is.
+    """
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -164,4 +198,6 @@ def load_config(path: str | Path) -> RunConfig:
         raise ConfigError("no such configuration file", source=path) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"not valid TOML: {exc}", source=path) from None
+    if plugins is not None:
+        plugins.notify("gvfuse_configure", config=raw, source=path.resolve())
     return config_from_dict(raw, path.resolve())

@@ -21,14 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import click
 import numpy as np
 
 from gvfuse.config import load_config
-from gvfuse.model import Grid, VelocityField
-from gvfuse.pairing import month_bounds
+from gvfuse.io.raster import write_bands
+from gvfuse.model import Grid, Month, VelocityField
+from gvfuse.plugins import PluginSet
 from gvfuse.product import Area, load_product
-from gvfuse.raster import write_bands
 
 UTC = dt.timezone.utc
 PRODUCT_ID = "gangrigab-2023-demo"
@@ -39,7 +38,7 @@ class DemoSize:
     """How much the demo makes: its area, months and acquisition schedules."""
 
     area: Area
-    months: tuple[str, ...]
+    months: tuple[Month, ...] = attrs.field(converter=lambda ms: tuple(Month.parse(m) for m in ms))
     landsat_revisit_days: int
     sentinel2_revisit_days: int
     sentinel1_revisit_days: int
@@ -50,7 +49,7 @@ class DemoSize:
 
 FULL = DemoSize(
     area=Area(west_deg=96.62, south_deg=29.20, east_deg=96.67, north_deg=29.245),
-    months=tuple(f"2023-{m:02d}" for m in range(1, 13)),
+    months=Month.span("2023-01", "2023-12"),
     landsat_revisit_days=8, sentinel2_revisit_days=10, sentinel1_revisit_days=12,
     uav_survey_dates=(dt.date(2023, 2, 18), dt.date(2023, 5, 14), dt.date(2023, 7, 9), dt.date(2023, 9, 3),
                       dt.date(2023, 11, 19)),
@@ -155,8 +154,7 @@ def _dates(first: dt.date, last: dt.date, every_days: int, hour: int, minute: in
 
 def _schedule_span(size: DemoSize) -> tuple[dt.date, dt.date]:
     """From a month before the first month to a month after the last: pairs may reach over the edges."""
-    start, _ = month_bounds(size.months[0])
-    _, end = month_bounds(size.months[-1])
+    start, end = size.months[0].start, size.months[-1].end
     return (start - dt.timedelta(days=31)).date(), (end + dt.timedelta(days=31)).date()
 
 
@@ -312,12 +310,12 @@ def summarise(result: Any, landscape: Any, grid: Grid, sensors: Sequence[str]) -
     ice = landscape.ice_mask(grid)
     rows = []
     for month in result.months:
-        row: dict[str, Any] = {"month": month.month}
+        row: dict[str, Any] = {"month": str(month.month)}
         if month.product is None:
             row["error"] = month.error
             rows.append(row)
             continue
-        start, end = month_bounds(month.month)
+        start, end = month.month.start, month.month.end
         tx, ty = landscape.mean_velocity_m_per_day(grid, start.replace(tzinfo=None), end.replace(tzinfo=None))
         p = month.product
         fused = VelocityField(p.vx_m_per_day, p.vy_m_per_day, grid, dt_days=30.0)
@@ -366,26 +364,27 @@ class DemoReport:
     table: str
     seconds: dict[str, float]
     problems: list[str]
-    failed_months: list[str]
+    failed_months: list[Month]
 
 
-def run_demo(folder: Path, size: DemoSize, *, client: Any = None, force: bool = False, seed: int = 2023,
+def run_demo(folder: Path, size: DemoSize, *, plugins: PluginSet, client: Any = None, force: bool = False,
+             seed: int = 2023,
              progress: Callable[[str], None] | None = None,
              pair_progress: Callable[[Any, int, int], None] | None = None) -> DemoReport:
     """Build the inputs (once), run the whole pipeline on them, and compare every month with the truth."""
-    from gvfuse.run import execute
-    from gvfuse.validate_command import write_plots
+    from gvfuse.pipeline.run import execute
+    from gvfuse.plots import validation_plots
 
     t0 = time.perf_counter()
     inputs = build_inputs(folder, size, seed=seed, progress=progress)
     t1 = time.perf_counter()
-    config = load_config(folder / "run.toml")
+    config = load_config(folder / "run.toml", plugins)
     if progress:
         progress("running the pipeline: scan, pairs, tracking, fusion, validation, publishing")
-    result = execute(config, client=client, force=force, progress=pair_progress)
+    result = execute(config, plugins=plugins, client=client, force=force, progress=pair_progress)
     t2 = time.perf_counter()
     grid = config.product.grid()
-    sensors = [n for n, s in sorted(config.sensors.items()) if s.role == "fuse"]
+    sensors = list(config.fused_sensors)
     rows = summarise(result, inputs.landscape, grid, [*sensors, "uav"])
     table = format_summary(rows, [*sensors, "uav"])
     stable = inputs.landscape.stable_mask(grid, margin_m=120.0)
@@ -393,7 +392,7 @@ def run_demo(folder: Path, size: DemoSize, *, client: Any = None, force: bool = 
         if month.product is not None:
             p = month.product
             reference = month.sensors.get("uav")
-            write_plots(folder / "plots" / p.file_stem, p.vx_m_per_day, p.vy_m_per_day, grid, stable_mask=stable,
+            validation_plots(folder / "plots" / p.month.stem, p.vx_m_per_day, p.vy_m_per_day, grid, stable_mask=stable,
                         reference=(reference.vx_m_per_day, reference.vy_m_per_day) if reference else None)
     (folder / "summary.md").write_text(
         "# gvfuse demo: fused monthly velocity against the known truth\n\n"
@@ -403,38 +402,3 @@ def run_demo(folder: Path, size: DemoSize, *, client: Any = None, force: bool = 
     (folder / "summary.json").write_text(json.dumps(rows, indent=2, default=float))
     seconds = {"inputs": t1 - t0, "pipeline": t2 - t1, "report": time.perf_counter() - t2}
     return DemoReport(folder, rows, table, seconds, result.problems, result.failed_months)
-
-
-
-@click.command("demo")
-@click.argument("directory", required=False, default="gvfuse-demo",
-                type=click.Path(file_okay=False, path_type=Path))
-@click.option("--size", "size_name", type=click.Choice(sorted(SIZES)), default="full", show_default=True,
-              help="full: 12 months of a ~5 x 5 km area; small: 2 months of a ~3 x 3 km area.")
-@click.option("--workers", type=click.IntRange(min=0), default=None,
-              help="Worker processes of the local dask cluster (default: one per core; 0: no dask).")
-@click.option("--force", is_flag=True, help="Replace products published from other inputs.")
-def demo_command(directory: Path, size_name: str, workers: int | None, force: bool) -> None:
-    """Synthetic Gangrigab 2023 end to end, into DIRECTORY (default ./gvfuse-demo).
-
-    Makes a year of Landsat 8/9, Sentinel-2, Sentinel-1 and UAV scenes in the
-    providers' folder layouts over glaciers with a known, seasonal flow; runs
-    scan, pairs, tracking, fusion, validation and publishing; prints how each
-    month's fused map, and each single sensor, compare with the truth.
-    Run again, it reuses the scenes and every finished pair.
-    """
-    from gvfuse.run import default_workers
-    from gvfuse.run_command import dask_client, finish, pair_progress_bar
-
-    def say(text: str) -> None:
-        click.echo(text, err=True)
-
-    with dask_client(None, default_workers() if workers is None else workers) as client, \
-            pair_progress_bar() as progress:
-        report = run_demo(directory, SIZES[size_name], client=client, force=force, progress=say,
-                          pair_progress=progress)
-    click.echo(report.table)
-    click.echo(f"\nproducts, STAC and intake catalog: {directory / 'products'}; plots: {directory / 'plots'}; "
-               f"summary: {directory / 'summary.md'}")
-    click.echo("time: " + ", ".join(f"{k} {v:.0f} s" for k, v in report.seconds.items()))
-    finish(report.problems, report.failed_months)

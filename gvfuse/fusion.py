@@ -24,43 +24,14 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import attrs
 import numpy as np
 from scipy.optimize import minimize
 
 from gvfuse.errors import InputError
-from gvfuse.model import Grid, Provenance, VelocityField, _frozen_mapping
-
-ERROR_BAND = "error_m_per_day"
+from gvfuse.model import ERROR_BAND, FusionResult, Provenance, SensorStack, VelocityField, WeightFit
 
 #: Tukey biweight tuning constant: 95 % efficiency under Gaussian errors (Holland & Welsch 1977).
 TUKEY_C = 4.685
-
-
-@attrs.frozen(eq=False)
-class SensorStack:
-    """Per-sensor vx, vy and 1-sigma error on one grid, stacked in sorted sensor order."""
-
-    sensors: tuple[str, ...]
-    vx: np.ndarray
-    vy: np.ndarray
-    sigma: np.ndarray
-    grid: Grid
-
-    @property
-    def valid(self) -> np.ndarray:
-        """(n_sensors, rows, cols) True where the sensor has a usable value and error."""
-        return np.isfinite(self.vx) & np.isfinite(self.vy) & np.isfinite(self.sigma) & (self.sigma > 0)
-
-
-@attrs.frozen(eq=False)
-class FusionResult:
-    """A fused month: the field (with ``v_error_m_per_day``, ``count`` and ``sensor_mask`` quality
-    bands), the scalar sensor weights when the scheme has them, and scheme details for provenance."""
-
-    field: VelocityField
-    weights: Mapping[str, float] = attrs.field(factory=dict, converter=_frozen_mapping)
-    details: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
 
 
 def stack_fields(fields: Mapping[str, VelocityField]) -> SensorStack:
@@ -139,14 +110,6 @@ def speed_error(vx: np.ndarray, vy: np.ndarray, sigma_vx: np.ndarray, sigma_vy: 
     return np.where(v > 0, linear, np.sqrt((sigma_vx**2 + sigma_vy**2) / 2))
 
 
-def sensor_mask_bits(stack: SensorStack, contributing: np.ndarray) -> np.ndarray:
-    """Bit ``i`` set where sensor ``stack.sensors[i]`` contributed (sorted sensor order)."""
-    bits = np.zeros(stack.grid.shape, dtype="uint32")
-    for i in range(len(stack.sensors)):
-        bits |= contributing[i].astype("uint32") << np.uint32(i)
-    return bits
-
-
 def fusion_result(
     stack: SensorStack,
     cell_weights: np.ndarray,
@@ -155,22 +118,19 @@ def fusion_result(
     weights: Mapping[str, float] | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> FusionResult:
-    """Combine with the given cell weights and package the fused field."""
+    """Combine with the given cell weights and package the fused field and where each sensor contributed."""
     vx, vy, svx, svy = combine(stack, cell_weights)
     contributing = stack.valid & np.isfinite(cell_weights) & (cell_weights > 0)
-    count = contributing.sum(axis=0).astype("float32")
     quality = {
         "v_error_m_per_day": speed_error(vx, vy, svx, svy).astype("float32"),
         "vx_error_m_per_day": svx.astype("float32"),
         "vy_error_m_per_day": svy.astype("float32"),
-        "count": np.where(count > 0, count, 0).astype("float32"),
-        "sensor_mask": sensor_mask_bits(stack, contributing).astype("float32"),
     }
     field = VelocityField(
         vx.astype("float32"), vy.astype("float32"), stack.grid, dt_days=dt_days, quality=quality,
         provenance=Provenance(parameters={"sensors": list(stack.sensors), **dict(details or {})}),
     )
-    return FusionResult(field, dict(weights or {}), dict(details or {}))
+    return FusionResult(field, dict(zip(stack.sensors, contributing)), dict(weights or {}), dict(details or {}))
 
 
 def equal_weights(stack: SensorStack) -> np.ndarray:
@@ -213,15 +173,6 @@ def robust_weights(stack: SensorStack, iterations: int = 10, c: float = TUKEY_C)
     return w
 
 
-@attrs.frozen
-class WeightFit:
-    """Sensor weights fitted against a reference (UAV) velocity."""
-
-    weights: Mapping[str, float] = attrs.field(converter=_frozen_mapping)
-    cells_used: int
-    residual_rms_m_per_day: float
-
-
 def fit_reference_weights(stack: SensorStack, reference_vx: np.ndarray, reference_vy: np.ndarray,
                           min_cells: int = 10) -> WeightFit:
     """Fit sensor weights by weighted least squares of the sensors' velocities to a reference.
@@ -256,20 +207,6 @@ def fit_reference_weights(stack: SensorStack, reference_vx: np.ndarray, referenc
     w = w / w.sum()
     residual = a @ w - b
     return WeightFit(dict(zip(stack.sensors, map(float, w))), n_cells, float(np.sqrt(np.mean(residual**2))))
-
-
-def nearest_month_weights(fits: Mapping[str, WeightFit], month: str) -> tuple[str, WeightFit] | None:
-    """The fit of the month nearest to ``month`` (``YYYY-MM``) among ``fits``; the earlier one on a tie."""
-    if not fits:
-        return None
-
-    def index(m: str) -> int:
-        year, mon = map(int, m.split("-"))
-        return year * 12 + mon
-
-    target = index(month)
-    best = min(fits, key=lambda m: (abs(index(m) - target), index(m)))
-    return best, fits[best]
 
 
 def weights_vector(stack: SensorStack, weights: Mapping[str, float]) -> np.ndarray:

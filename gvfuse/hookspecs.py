@@ -18,16 +18,22 @@ and the core uses the classes directly.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+if TYPE_CHECKING:
+    import pystac
+
+    from gvfuse.interfaces import Publisher, Reader, Tracker, Validator, Weighting
+    from gvfuse.model import MonthlyProduct
 
 hookspec = pluggy.HookspecMarker("gvfuse")
 hookimpl = pluggy.HookimplMarker("gvfuse")
 
 
 @hookspec
-def gvfuse_register_readers() -> list[type]:
+def gvfuse_register_readers() -> list[type[Reader]]:
     """Reader classes (subclasses of :class:`gvfuse.interfaces.Reader`) this plugin provides.
 
     Combined: all lists are concatenated; names must be unique.
@@ -35,7 +41,7 @@ def gvfuse_register_readers() -> list[type]:
 
 
 @hookspec
-def gvfuse_register_trackers() -> list[type]:
+def gvfuse_register_trackers() -> list[type[Tracker]]:
     """Tracker classes (subclasses of :class:`gvfuse.interfaces.Tracker`).
 
     Combined: all lists are concatenated; names must be unique.
@@ -43,7 +49,7 @@ def gvfuse_register_trackers() -> list[type]:
 
 
 @hookspec
-def gvfuse_register_weightings() -> list[type]:
+def gvfuse_register_weightings() -> list[type[Weighting]]:
     """Weighting classes (subclasses of :class:`gvfuse.interfaces.Weighting`).
 
     Combined: all lists are concatenated; names must be unique.
@@ -51,7 +57,7 @@ def gvfuse_register_weightings() -> list[type]:
 
 
 @hookspec
-def gvfuse_register_validators() -> list[type]:
+def gvfuse_register_validators() -> list[type[Validator]]:
     """Validator classes (subclasses of :class:`gvfuse.interfaces.Validator`).
 
     Combined: all lists are concatenated; names must be unique.
@@ -59,7 +65,7 @@ def gvfuse_register_validators() -> list[type]:
 
 
 @hookspec
-def gvfuse_register_publishers() -> list[type]:
+def gvfuse_register_publishers() -> list[type[Publisher]]:
     """Publisher classes (subclasses of :class:`gvfuse.interfaces.Publisher`).
 
     Combined: all lists are concatenated; names must be unique.
@@ -67,17 +73,19 @@ def gvfuse_register_publishers() -> list[type]:
 
 
 @hookspec
-def gvfuse_configure(config: dict[str, Any]) -> None:
-    """Called once with the run configuration (a mutable dict) before any work starts.
+def gvfuse_configure(config: dict[str, Any], source: Path) -> None:
+    """Called with a run configuration as read from its TOML file, before gvfuse interprets it.
 
-    Implementations may read it, add defaults of their own or check their
-    section; raising :class:`gvfuse.errors.ConfigError` stops the run with the
-    message. Every implementation is called.
+    ``config`` is the parsed file, a mutable dict: what an implementation
+    changes is what the run uses (add defaults to a sensor section, fill in
+    your own section, rewrite a path). ``source`` is the file. Raising
+    :class:`gvfuse.errors.ConfigError` stops with the message. Every
+    implementation is called, most recently registered first.
     """
 
 
 @hookspec
-def gvfuse_stac_item_ready(item: Any, product: Any) -> None:
+def gvfuse_stac_item_ready(item: pystac.Item, product: MonthlyProduct) -> None:
     """Called with a ``pystac.Item`` just before it is written, and the product it describes.
 
     Implementations amend the item in place (extra properties, links, assets).
@@ -86,8 +94,8 @@ def gvfuse_stac_item_ready(item: Any, product: Any) -> None:
 
 
 @hookspec
-def gvfuse_product_published(product: Any, paths: list[Path]) -> None:
-    """Called after a product and its metadata have been written, with the paths written.
+def gvfuse_product_published(product: MonthlyProduct, paths: list[Path]) -> None:
+    """Called once per month after every configured publisher has written it, with all the paths written.
 
     For notifications and side products; must not change the written files.
     Every implementation is called.

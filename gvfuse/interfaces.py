@@ -1,11 +1,29 @@
-"""The base classes that every registered plugin class follows.
+"""The contracts every registered plugin class follows.
 
 A plugin registers *classes* (``gvfuse_register_readers`` and friends); each
 class has a unique ``name`` that run configurations and the CLI use to pick it.
 The classes are thin: the numerical work lives in plain functions in
-``gvfuse`` (``gvfuse.tracking``, ...) so it can be tested on its own.
-Pixel work never goes through pluggy calls: the plugin manager is asked once
-for the classes, then the classes are used directly.
+``gvfuse`` (``gvfuse.tracking``, ``gvfuse.fusion``, ``gvfuse.quality``) so it
+can be tested on its own. Pixel work never goes through pluggy calls: the
+plugin manager is asked once for the classes, then the classes are used
+directly.
+
+What the core does with each kind, and so what a class may rely on:
+
+* :class:`Reader` — constructed with no arguments; ``detect``, ``open`` and
+  ``load`` are called by ``gvfuse scan``, ``gvfuse run`` and ``gvfuse track``.
+* :class:`Tracker` — constructed with the sensor's ``tracker_parameters``
+  (or the ``gvfuse track`` options) as keyword arguments, checked against
+  ``defaults``.
+* :class:`Weighting` — constructed with the ``[weighting] parameters`` as
+  keyword arguments. Each month, the core calls ``fit`` (on every month) and
+  then ``fuse`` with the month's own fit or, when it has none, the fit of the
+  nearest month that has one (``WeightFit.borrowed_from`` names it).
+* :class:`Validator` — constructed with no arguments; it declares the context
+  entries it ``needs`` and the core supplies them (or reports the validator
+  as skipped, with the reason, when one is missing).
+* :class:`Publisher` — constructed with ``definition=`` (the product
+  definition) and ``plugins=`` (the plugin set, for event hooks).
 """
 
 from __future__ import annotations
@@ -13,65 +31,27 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
-import attrs
 import numpy as np
 
-from gvfuse.model import Grid, Provenance, Scene, VelocityField, _frozen_mapping
+from gvfuse.model import FusionResult, Image, MonthlyProduct, OffsetField, Scene, VelocityField, WeightFit
 
+if TYPE_CHECKING:
+    from gvfuse.model import Grid
+    from gvfuse.plugins import PluginSet
+    from gvfuse.product import ProductDefinition
 
-@attrs.frozen(eq=False)
-class Image:
-    """One band of a scene on a grid: float32, NaN where there is no usable data.
-
-    Readers set clouds, borders and fill values to NaN, so trackers need no
-    other mask. ``source`` names where the pixels came from, for error messages.
-    """
-
-    pixels: np.ndarray
-    grid: Grid
-    source: str = ""
-
-    def __attrs_post_init__(self) -> None:
-        if self.pixels.ndim != 2 or self.pixels.shape != self.grid.shape:
-            raise ValueError(f"{self.source}: pixels {self.pixels.shape} do not match grid {self.grid.shape}")
-
-
-@attrs.frozen(eq=False)
-class OffsetField:
-    """Offsets measured by a tracker, in pixels of the image grid it tracked on.
-
-    ``dx_px`` is along columns, ``dy_px`` along rows of ``image_grid``;
-    ``grid`` is the output grid of window centres. ``quality`` holds per-cell
-    arrays such as ``peak_correlation`` and ``snr``. ``parameters`` records
-    what was used (window, step, search radius, filters, the stable-ground
-    correction) so it can be written into the output's tags.
-    """
-
-    dx_px: np.ndarray
-    dy_px: np.ndarray
-    grid: Grid
-    image_grid: Grid
-    quality: Mapping[str, np.ndarray] = attrs.field(factory=dict, converter=_frozen_mapping)
-    parameters: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
-
-    def __attrs_post_init__(self) -> None:
-        for name, arr in {"dx_px": self.dx_px, "dy_px": self.dy_px, **self.quality}.items():
-            if np.shape(arr) != self.grid.shape:
-                raise ValueError(f"{name} has shape {np.shape(arr)}, the output grid has {self.grid.shape}")
-
-    def to_velocity(self, dt_days: float, provenance: Provenance | None = None) -> VelocityField:
-        """East/north velocity in m/day, using the image grid's pixel size and orientation."""
-        east_m, north_m = self.image_grid.pixel_to_map_displacement(self.dx_px, self.dy_px)
-        return VelocityField(
-            vx_m_per_day=(east_m / dt_days).astype("float32"),
-            vy_m_per_day=(north_m / dt_days).astype("float32"),
-            grid=self.grid,
-            dt_days=dt_days,
-            quality=dict(self.quality),
-            provenance=provenance or Provenance(parameters=dict(self.parameters)),
-        )
+#: What a validator's context entry is, and so how the core supplies it:
+#:
+#: * ``"mask"``: a boolean array on the field's grid, from a raster (non-zero =
+#:   inside) or polygon file configured under that key;
+#: * ``"reference"``: the month's reference velocity (the UAV survey), a
+#:   :class:`~gvfuse.model.VelocityField` on the field's grid;
+#: * ``"path"``: the configured file path, made absolute;
+#: * ``"value"``: the configured value as it is.
+ContextKind = Literal["mask", "reference", "path", "value"]
+CONTEXT_KINDS: tuple[str, ...] = get_args(ContextKind)
 
 
 class Component(abc.ABC):
@@ -145,18 +125,43 @@ class Weighting(Component):
     """Fuses per-sensor velocity fields of one month (all on the product grid) into one field.
 
     Each input field carries a 1-sigma error per component in its quality band
-    ``error_m_per_day``. ``reference`` is an independent velocity on the same
-    grid (the UAV survey) for schemes that fit weights to it. The result is a
-    :class:`gvfuse.fusion.FusionResult`.
+    ``error_m_per_day`` (:data:`gvfuse.model.ERROR_BAND`).
+
+    A scheme that fits something — sensor weights against the reference
+    sensor, say — does it in :meth:`fit`; the core then hands the fit to
+    :meth:`fuse`, and lends it to the months that have none of their own, so
+    every fitted scheme gets "borrow the nearest month's fit" for free.
     """
 
+    def fit(self, fields: Mapping[str, VelocityField], reference: VelocityField | None) -> WeightFit | None:
+        """Fit this month's weights; ``None`` when the scheme fits nothing (the default).
+
+        ``reference`` is the month's reference velocity (the UAV survey) on the
+        same grid, or ``None``. Raise :class:`gvfuse.errors.InputError` when a
+        fit was attempted and is not possible this month: the reason is
+        recorded as ``details["fit_not_possible"]`` and the month borrows the
+        nearest fit.
+        """
+        return None
+
     @abc.abstractmethod
-    def fuse(self, fields: Mapping[str, VelocityField], reference: VelocityField | None = None) -> Any:
-        """Fuse ``fields`` (keyed by sensor name); return a ``gvfuse.fusion.FusionResult``."""
+    def fuse(self, fields: Mapping[str, VelocityField], *, fitted: WeightFit | None = None) -> FusionResult:
+        """Fuse ``fields`` (keyed by sensor name) with this month's or a borrowed ``fitted`` result."""
 
 
 class Validator(Component):
-    """Measures the quality of a velocity field; returns JSON-able figures."""
+    """Measures the quality of a velocity field; returns JSON-able figures.
+
+    ``needs`` declares the context entries ``validate`` receives, by key and
+    kind (:data:`ContextKind`). The core supplies exactly those; when one is
+    missing (no stable-ground mask configured, no UAV survey this month) the
+    validator is not run and the month records why. ``per_sensor = True``
+    runs the validator on every sensor's monthly map too, not only on the
+    fused one.
+    """
+
+    needs: ClassVar[Mapping[str, ContextKind]] = {}
+    per_sensor: ClassVar[bool] = False
 
     @abc.abstractmethod
     def validate(self, field: VelocityField, **context: Any) -> Mapping[str, Any]:
@@ -164,8 +169,18 @@ class Validator(Component):
 
 
 class Publisher(Component):
-    """Writes a monthly product somewhere (files, catalogs)."""
+    """Writes a monthly product somewhere (files, catalogs).
+
+    Constructed by the core as ``cls(definition=..., plugins=...)``: the
+    product definition the month belongs to, and the plugin set (for the
+    ``gvfuse_stac_item_ready`` event). Override ``__init__`` with the same
+    keyword arguments when a publisher needs more set-up.
+    """
+
+    def __init__(self, *, definition: ProductDefinition, plugins: PluginSet) -> None:
+        self.definition = definition
+        self.plugins = plugins
 
     @abc.abstractmethod
-    def publish(self, product: Any, destination: Path, *, force: bool = False) -> list[Path]:
+    def publish(self, product: MonthlyProduct, destination: Path, *, force: bool = False) -> list[Path]:
         """Write the product and return the paths written."""

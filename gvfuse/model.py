@@ -12,6 +12,7 @@ from __future__ import annotations
 import copyreg
 import datetime as dt
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -23,6 +24,9 @@ from affine import Affine
 from rasterio.crs import CRS
 
 SECONDS_PER_DAY = 86400.0
+
+#: The quality band of a velocity field holding its 1-sigma error per component (m/day).
+ERROR_BAND = "error_m_per_day"
 
 
 def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -57,6 +61,79 @@ def _utc(value: dt.datetime) -> dt.datetime:
     if value.tzinfo is None:
         raise ValueError(f"acquisition time {value.isoformat()} has no time zone; give it in UTC")
     return value.astimezone(dt.timezone.utc)
+
+
+@attrs.frozen(order=True)
+class Month:
+    """A calendar month, the product's unit of time: ``Month(2023, 7)``, written ``2023-07``.
+
+    It owns month arithmetic and naming: its instants (:attr:`start`,
+    :attr:`end`, :attr:`last_second`, all UTC), its file stem ``202307``, the
+    distance to another month and the months of a range. Months sort in time.
+    """
+
+    year: int = attrs.field(validator=attrs.validators.and_(attrs.validators.instance_of(int),
+                                                             attrs.validators.in_(range(1, 10000))))
+    number: int = attrs.field(validator=attrs.validators.and_(attrs.validators.instance_of(int),
+                                                               attrs.validators.in_(range(1, 13))))
+
+    @classmethod
+    def parse(cls, value: Month | str) -> Month:
+        """``Month`` from ``"YYYY-MM"`` (a ``Month`` is returned as it is); ``ValueError`` otherwise."""
+        if isinstance(value, Month):
+            return value
+        match = re.fullmatch(r"(\d{4})-(0[1-9]|1[0-2])", str(value))
+        if match is None:
+            raise ValueError(f"a month is written YYYY-MM, got {value!r}")
+        return cls(int(match[1]), int(match[2]))
+
+    @classmethod
+    def span(cls, first: Month | str, last: Month | str) -> tuple[Month, ...]:
+        """Every month from ``first`` to ``last``, both included (empty when ``last`` is earlier)."""
+        first, last = cls.parse(first), cls.parse(last)
+        return tuple(first.shifted(n) for n in range(last.index - first.index + 1))
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.number:02d}"
+
+    @property
+    def stem(self) -> str:
+        """``YYYYMM``: the month in file and item names."""
+        return f"{self.year:04d}{self.number:02d}"
+
+    @property
+    def index(self) -> int:
+        """Months since year 0: differences of indices count months."""
+        return self.year * 12 + self.number - 1
+
+    def shifted(self, months: int) -> Month:
+        """The month ``months`` later (earlier when negative)."""
+        year, number0 = divmod(self.index + months, 12)
+        return Month(year, number0 + 1)
+
+    def months_to(self, other: Month) -> int:
+        """How many months ``other`` is after this one (negative when before)."""
+        return other.index - self.index
+
+    @property
+    def start(self) -> dt.datetime:
+        """The first instant of the month, UTC."""
+        return dt.datetime(self.year, self.number, 1, tzinfo=dt.timezone.utc)
+
+    @property
+    def end(self) -> dt.datetime:
+        """The first instant of the next month, UTC: the month is ``[start, end)``."""
+        return self.shifted(1).start
+
+    @property
+    def last_second(self) -> dt.datetime:
+        """The month's last whole second, UTC (STAC's inclusive ``end_datetime``)."""
+        return self.end - dt.timedelta(seconds=1)
+
+    @property
+    def days(self) -> float:
+        """Length of the month in days."""
+        return (self.end - self.start).total_seconds() / SECONDS_PER_DAY
 
 
 @attrs.frozen
@@ -241,10 +318,154 @@ class VelocityField:
 
 
 @attrs.frozen(eq=False)
-class MonthlyProduct:
-    """One fused month: the bands of ``YYYYMM.tif`` and everything said about them."""
+class Image:
+    """One band of a scene on a grid: float32, NaN where there is no usable data.
 
-    month: str = attrs.field(validator=attrs.validators.matches_re(r"^\d{4}-(0[1-9]|1[0-2])$"))
+    Readers set clouds, borders and fill values to NaN, so trackers need no
+    other mask. ``source`` names where the pixels came from, for error messages.
+    """
+
+    pixels: np.ndarray
+    grid: Grid
+    source: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if self.pixels.ndim != 2 or self.pixels.shape != self.grid.shape:
+            raise ValueError(f"{self.source}: pixels {self.pixels.shape} do not match grid {self.grid.shape}")
+
+
+@attrs.frozen(eq=False)
+class OffsetField:
+    """Offsets measured by a tracker, in pixels of the image grid it tracked on.
+
+    ``dx_px`` is along columns, ``dy_px`` along rows of ``image_grid``;
+    ``grid`` is the output grid of window centres. ``quality`` holds per-cell
+    arrays such as ``peak_correlation`` and ``snr``. ``parameters`` records
+    what was used (window, step, search radius, filters, the stable-ground
+    correction) so it can be written into the output's tags.
+    """
+
+    dx_px: np.ndarray
+    dy_px: np.ndarray
+    grid: Grid
+    image_grid: Grid
+    quality: Mapping[str, np.ndarray] = attrs.field(factory=dict, converter=_frozen_mapping)
+    parameters: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+
+    def __attrs_post_init__(self) -> None:
+        for name, arr in {"dx_px": self.dx_px, "dy_px": self.dy_px, **self.quality}.items():
+            if np.shape(arr) != self.grid.shape:
+                raise ValueError(f"{name} has shape {np.shape(arr)}, the output grid has {self.grid.shape}")
+
+    def to_velocity(self, dt_days: float, provenance: Provenance | None = None) -> VelocityField:
+        """East/north velocity in m/day, using the image grid's pixel size and orientation."""
+        east_m, north_m = self.image_grid.pixel_to_map_displacement(self.dx_px, self.dy_px)
+        return VelocityField(
+            vx_m_per_day=(east_m / dt_days).astype("float32"),
+            vy_m_per_day=(north_m / dt_days).astype("float32"),
+            grid=self.grid,
+            dt_days=dt_days,
+            quality=dict(self.quality),
+            provenance=provenance or Provenance(parameters=dict(self.parameters)),
+        )
+
+
+@attrs.frozen
+class SensorLegend:
+    """The sensor bitmask codec: bit ``i`` of a ``sensor_mask`` stands for ``sensors[i]``.
+
+    A product keeps one legend for all its months, so a bit means the same
+    sensor in every file; fusion encodes with the sorted sensors of a stack.
+    """
+
+    sensors: tuple[str, ...] = attrs.field(converter=tuple)
+
+    @property
+    def bits(self) -> dict[str, int]:
+        """Each sensor's bit value, ``{sensors[i]: 1 << i}``."""
+        return {str(name): 1 << i for i, name in enumerate(self.sensors)}
+
+    def encode(self, contributing: Mapping[str, np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+        """A ``uint32`` bitmask from boolean arrays keyed by sensor; every key must be in the legend."""
+        unknown = sorted(set(contributing) - set(self.sensors))
+        if unknown:
+            raise ValueError(f"sensors {unknown} are not in the legend {list(self.sensors)}")
+        out = np.zeros(shape, dtype="uint32")
+        for name, used in contributing.items():
+            out |= np.asarray(used, dtype="uint32") << np.uint32(self.sensors.index(name))
+        return out
+
+    def decode(self, mask: np.ndarray) -> dict[str, np.ndarray]:
+        """Boolean arrays keyed by sensor from a bitmask (NaN counts as no sensor)."""
+        bits = np.nan_to_num(mask).astype("uint32")
+        return {name: (bits >> np.uint32(i)) & np.uint32(1) == 1 for i, name in enumerate(self.sensors)}
+
+
+@attrs.frozen(eq=False)
+class SensorStack:
+    """Per-sensor vx, vy and 1-sigma error on one grid, stacked in sorted sensor order."""
+
+    sensors: tuple[str, ...]
+    vx: np.ndarray
+    vy: np.ndarray
+    sigma: np.ndarray
+    grid: Grid
+
+    @property
+    def valid(self) -> np.ndarray:
+        """(n_sensors, rows, cols) True where the sensor has a usable value and error."""
+        return np.isfinite(self.vx) & np.isfinite(self.vy) & np.isfinite(self.sigma) & (self.sigma > 0)
+
+
+@attrs.frozen
+class WeightFit:
+    """Sensor weights fitted against a reference (UAV) velocity.
+
+    ``borrowed_from`` is empty for a month's own fit; the pipeline sets it to
+    the month the fit was made on when it lends the fit to a month without one.
+    """
+
+    weights: Mapping[str, float] = attrs.field(converter=_frozen_mapping)
+    cells_used: int
+    residual_rms_m_per_day: float
+    borrowed_from: str = ""
+
+
+@attrs.frozen(eq=False)
+class FusionResult:
+    """A fused month, as a weighting returns it.
+
+    ``field`` carries the fused vx, vy and the quality bands
+    ``v_error_m_per_day``, ``vx_error_m_per_day``, ``vy_error_m_per_day``;
+    ``contributing`` says, per input sensor, where it contributed (a boolean
+    array on the field's grid); ``weights`` are the scalar sensor weights when
+    the scheme has them; ``details`` describe the scheme's choices, for the
+    product's provenance.
+    """
+
+    field: VelocityField
+    contributing: Mapping[str, np.ndarray] = attrs.field(converter=_frozen_mapping)
+    weights: Mapping[str, float] = attrs.field(factory=dict, converter=_frozen_mapping)
+    details: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+
+    def __attrs_post_init__(self) -> None:
+        if "v_error_m_per_day" not in self.field.quality:
+            raise ValueError("the fused field has no 'v_error_m_per_day' quality band")
+        for name, used in self.contributing.items():
+            if np.shape(used) != self.field.grid.shape:
+                raise ValueError(f"contributing[{name!r}] has shape {np.shape(used)}, the grid has "
+                                 f"{self.field.grid.shape}")
+
+
+@attrs.frozen(eq=False)
+class MonthlyProduct:
+    """One fused month: the bands of ``YYYYMM.tif`` and everything said about them.
+
+    ``count`` is the number of pair observations behind each cell;
+    ``sensor_mask`` the contributing sensors, encoded with ``SensorLegend(sensors)``.
+    """
+
+    month: Month = attrs.field(converter=Month.parse)
     vx_m_per_day: np.ndarray
     vy_m_per_day: np.ndarray
     v_error_m_per_day: np.ndarray
@@ -266,6 +487,6 @@ class MonthlyProduct:
         return np.hypot(self.vx_m_per_day, self.vy_m_per_day)
 
     @property
-    def file_stem(self) -> str:
-        """``YYYYMM``, the product's file name without extension."""
-        return self.month.replace("-", "")
+    def legend(self) -> SensorLegend:
+        """The codec of ``sensor_mask``."""
+        return SensorLegend(self.sensors)

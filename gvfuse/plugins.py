@@ -14,8 +14,9 @@ import contextlib
 import functools
 import importlib.metadata
 import os
+import sys
 from collections.abc import Iterator, Mapping
-from types import ModuleType
+from types import ModuleType, TracebackType
 from typing import Any
 
 import attrs
@@ -23,11 +24,13 @@ import pluggy
 
 from gvfuse import hookspecs
 from gvfuse.errors import GvfuseError, PluginError, UnknownComponentError
-from gvfuse.interfaces import Publisher, Reader, Tracker, Validator, Weighting
+from gvfuse.interfaces import CONTEXT_KINDS, Publisher, Reader, Tracker, Validator, Weighting
 
 ENTRY_POINT_GROUP = "gvfuse"
 #: Comma-separated entry-point or distribution names that are not loaded.
 BLOCK_ENV = "GVFUSE_BLOCK_PLUGINS"
+#: When set (to anything but empty or 0), every hook call and its result is printed on standard error.
+TRACE_ENV = "GVFUSE_TRACE_PLUGINS"
 
 KINDS: Mapping[str, type] = {
     "readers": Reader,
@@ -96,6 +99,15 @@ class PluginSet:
         self.manager.add_hookspecs(hookspecs)
         self.plugins: list[PluginInfo] = []
         self.registry: dict[str, dict[str, Registration]] = {kind: {} for kind in KINDS}
+        if os.environ.get(TRACE_ENV, "") not in ("", "0"):
+            # pluggy's own tracing, as datasette's DATASETTE_TRACE_PLUGINS: every hook call, its arguments and result
+            self.manager.trace.root.setwriter(sys.stderr.write)
+            self.manager.enable_tracing()
+
+    @property
+    def hook(self) -> pluggy.HookRelay:
+        """pluggy's hook relay: ``plugins.hook.gvfuse_<name>(...)`` calls every implementation."""
+        return self.manager.hook
 
     @property
     def loaded(self) -> list[PluginInfo]:
@@ -127,6 +139,11 @@ class PluginSet:
         name = getattr(cls, "name", None)
         if not isinstance(name, str) or not name:
             raise PluginError(f"{cls.__qualname__} has no 'name' class attribute", plugin=info.name)
+        if issubclass(cls, Validator):
+            wrong = {key: kind_ for key, kind_ in dict(cls.needs).items() if kind_ not in CONTEXT_KINDS}
+            if wrong:
+                raise PluginError(f"validator {name!r} needs context of unknown kind(s) {wrong}; "
+                                  f"kinds are {list(CONTEXT_KINDS)}", plugin=info.name)
         existing = self.registry[kind].get(name)
         if existing is not None:
             raise PluginError(
@@ -145,16 +162,35 @@ class PluginSet:
             known = ", ".join(sorted(self.registry.get(kind, {}))) or "none"
             raise UnknownComponentError(f"no {kind[:-1]} named {name!r}; available: {known}") from None
 
-    def call_event(self, hook_name: str, **kwargs: Any) -> list[Any]:
-        """Call every implementation of an event hook; an exception names its plugin."""
+    def classes(self, kind: str) -> list[Any]:
+        """Every registered class of ``kind``, in name order."""
+        return [self.registry[kind][name].cls for name in sorted(self.registry[kind])]
+
+    def notify(self, hook_name: str, **kwargs: Any) -> list[Any]:
+        """Call an event hook through pluggy (so tracing and wrappers apply); an exception names its plugin.
+
+        Implementations run most recently registered first, as pluggy orders
+        them; the first unexpected exception stops the call and is re-raised as
+        :class:`PluginError` naming the plugin whose implementation raised it.
+        """
         hook = getattr(self.manager.hook, hook_name)
-        results = []
-        # Most recently registered first, as pluggy itself calls them.
-        for impl in reversed(hook.get_hookimpls()):
-            args = {name: kwargs[name] for name in impl.argnames}
-            with plugin_errors(impl.plugin_name, f"{hook_name}()"):
-                results.append(impl.function(**args))
-        return results
+        try:
+            return list(hook(**kwargs))
+        except GvfuseError:
+            raise
+        except Exception as exc:
+            plugin = _raising_plugin(hook.get_hookimpls(), exc.__traceback__)
+            raise PluginError(f"{hook_name}() failed: {type(exc).__name__}: {exc}", plugin=plugin) from exc
+
+
+def _raising_plugin(impls: list[pluggy.HookImpl], traceback: TracebackType | None) -> str | None:
+    """The plugin whose hook implementation appears deepest in ``traceback`` (None when none does)."""
+    codes = {getattr(impl.function, "__code__", None): impl.plugin_name for impl in impls}
+    found = None
+    while traceback is not None:
+        found = codes.get(traceback.tb_frame.f_code, found)
+        traceback = traceback.tb_next
+    return found
 
 
 def load_plugins(block: set[str] | None = None) -> PluginSet:

@@ -7,7 +7,6 @@ other by path.
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib.resources
 import tomllib
 from collections.abc import Mapping
@@ -18,16 +17,9 @@ import attrs
 from rasterio.warp import transform_bounds
 
 from gvfuse.errors import ConfigError
-from gvfuse.model import Grid
+from gvfuse.model import Grid, Month
 
 LONLAT = "EPSG:4326"
-
-
-def _check_month(instance: Any, attribute: attrs.Attribute, value: str) -> None:
-    try:
-        dt.date.fromisoformat(value + "-01")
-    except ValueError:
-        raise ValueError(f"{attribute.name} must be YYYY-MM, got {value!r}") from None
 
 
 @attrs.frozen
@@ -60,8 +52,8 @@ class ProductDefinition:
     area: Area
     crs: str
     resolution_m: float = attrs.field(validator=attrs.validators.gt(0))
-    first_month: str = attrs.field(validator=_check_month)
-    last_month: str = attrs.field(validator=_check_month)
+    first_month: Month = attrs.field(converter=Month.parse)
+    last_month: Month = attrs.field(converter=Month.parse)
     keywords: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     providers: tuple[Mapping[str, Any], ...] = attrs.field(default=(), converter=tuple)
     source: str = ""
@@ -71,14 +63,9 @@ class ProductDefinition:
             raise ValueError(f"last_month {self.last_month} is before first_month {self.first_month}")
 
     @property
-    def months(self) -> tuple[str, ...]:
-        """Every month from first to last, as ``YYYY-MM``."""
-        year, month = map(int, self.first_month.split("-"))
-        out = []
-        while f"{year:04d}-{month:02d}" <= self.last_month:
-            out.append(f"{year:04d}-{month:02d}")
-            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-        return tuple(out)
+    def months(self) -> tuple[Month, ...]:
+        """Every month from first to last."""
+        return Month.span(self.first_month, self.last_month)
 
     def grid(self) -> Grid:
         """The product's output grid: the area's extent in ``crs``, snapped to ``resolution_m``."""

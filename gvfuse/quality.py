@@ -31,9 +31,8 @@ import scipy.ndimage
 import scipy.stats
 
 from gvfuse.model import Grid
+from gvfuse.stats import nmad
 
-#: MAD → standard deviation for normally distributed data (1 / Φ⁻¹(3/4)).
-NMAD_FACTOR = 1.4826
 #: Normality tests run on at most this many points: with more, any real
 #: distribution fails them, and they get slow.
 NORMALITY_MAX_POINTS = 5000
@@ -191,18 +190,6 @@ def kde_threshold_spread(
 
 
 # --------------------------------------------------------------------------- stable ground
-
-
-def nmad(values: np.ndarray) -> float:
-    """Normalised median absolute deviation, 1.4826 · median(|v − median(v)|) (Höhle & Höhle 2009).
-
-    Non-finite values are ignored; NaN when none is left.
-    """
-    values = np.asarray(values, dtype="float64")
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return float("nan")
-    return float(NMAD_FACTOR * np.median(np.abs(values - np.median(values))))
 
 
 @attrs.frozen

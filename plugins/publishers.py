@@ -1,4 +1,4 @@
-"""Bundled publishers: thin classes around :mod:`gvfuse.publishing`.
+"""Bundled publishers: thin classes around :mod:`gvfuse.publish.month`.
 
 * ``stac-intake`` (the default): the month's COG, quick-look and thumbnail,
   its STAC item, the collection and the intake catalog, in one step, so the
@@ -11,14 +11,18 @@ Both refuse to replace a published month unless ``force=True``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from gvfuse.hookspecs import hookimpl
 from gvfuse.interfaces import Publisher
 from gvfuse.model import MonthlyProduct
 from gvfuse.plugins import PluginSet
-from gvfuse.product import ProductDefinition, load_product
-from gvfuse.publishing import DEFAULT_VERSION, publish_month, write_month_files
+from gvfuse.product import ProductDefinition
+from gvfuse.publish.month import DEFAULT_VERSION, publish_month, write_month_files
+
+
+def _check_product(publisher: str, product: object) -> None:
+    if not isinstance(product, MonthlyProduct):
+        raise TypeError(f"{publisher} publishes MonthlyProduct, got {type(product).__name__}")
 
 
 class StacIntakePublisher(Publisher):
@@ -27,20 +31,12 @@ class StacIntakePublisher(Publisher):
     name = "stac-intake"
     description = "YYYYMM.tif (COG), quick-looks, STAC collection and items, intake catalog.yaml"
 
-    def __init__(
-        self,
-        definition: ProductDefinition | str | Path,
-        *,
-        version: str = DEFAULT_VERSION,
-        plugins: PluginSet | None = None,
-    ) -> None:
-        self.definition = definition if isinstance(definition, ProductDefinition) else load_product(definition)
+    def __init__(self, *, definition: ProductDefinition, plugins: PluginSet, version: str = DEFAULT_VERSION) -> None:
+        super().__init__(definition=definition, plugins=plugins)
         self.version = version
-        self.plugins = plugins
 
-    def publish(self, product: Any, destination: Path, *, force: bool = False) -> list[Path]:
-        if not isinstance(product, MonthlyProduct):
-            raise TypeError(f"{self.name} publishes MonthlyProduct, got {type(product).__name__}")
+    def publish(self, product: MonthlyProduct, destination: Path, *, force: bool = False) -> list[Path]:
+        _check_product(self.name, product)
         return publish_month(product, self.definition, destination, force=force, version=self.version,
                              plugins=self.plugins)
 
@@ -51,15 +47,11 @@ class CogPublisher(Publisher):
     name = "cog"
     description = "YYYYMM.tif (COG) with quick-look and thumbnail PNGs, no catalogs"
 
-    def __init__(self, title: str = "") -> None:
-        self.title = title
-
-    def publish(self, product: Any, destination: Path, *, force: bool = False) -> list[Path]:
-        if not isinstance(product, MonthlyProduct):
-            raise TypeError(f"{self.name} publishes MonthlyProduct, got {type(product).__name__}")
-        return write_month_files(product, destination, force=force, title=self.title)
+    def publish(self, product: MonthlyProduct, destination: Path, *, force: bool = False) -> list[Path]:
+        _check_product(self.name, product)
+        return write_month_files(product, destination, force=force)
 
 
 @hookimpl
-def gvfuse_register_publishers() -> list[type]:
+def gvfuse_register_publishers() -> list[type[Publisher]]:
     return [StacIntakePublisher, CogPublisher]

@@ -6,7 +6,7 @@ Each class is a thin wrapper around the format functions of
 **How a reader is chosen** when several detect one path: every reader class has
 an integer ``priority`` class attribute (absent = 0); the detecting reader with
 the highest priority wins, ties broken by name
-(:func:`gvfuse.scan.choose_reader`). Provider formats with a precise signature
+(:func:`gvfuse.pipeline.scan.choose_reader`). Provider formats with a precise signature
 (Landsat, Sentinel-2, Sentinel-1: 100) win over the UAV heuristics (50), which
 win over the generic GeoTIFF fallback (0), which accepts any GeoTIFF.
 
@@ -33,7 +33,8 @@ from gvfuse.formats.containers import Container, container_kind
 from gvfuse.formats.geotiff import date_from_name, is_geotiff_name, lonlat_bounds, read_header
 from gvfuse.formats.loading import MaskBand, default_grid_for_gcps, load_band, load_gcp_band
 from gvfuse.hookspecs import hookimpl
-from gvfuse.interfaces import Image, Reader
+from gvfuse.interfaces import Reader
+from gvfuse.model import Image
 from gvfuse.model import Grid, Scene
 
 
@@ -312,5 +313,5 @@ READERS: tuple[type[Reader], ...] = (LandsatReader, Sentinel2Reader, Sentinel1Re
 
 
 @hookimpl
-def gvfuse_register_readers() -> list[type]:
+def gvfuse_register_readers() -> list[type[Reader]]:
     return list(READERS)

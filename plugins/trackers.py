@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from gvfuse.hookspecs import hookimpl
-from gvfuse.interfaces import Image, OffsetField, Tracker
+from gvfuse.interfaces import Tracker
+from gvfuse.model import Image, OffsetField
 from gvfuse.tracking.dense_ncc import DenseNccMatcher
 from gvfuse.tracking.driver import TrackingSettings, track_images
 from gvfuse.tracking.matching import Matcher

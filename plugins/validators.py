@@ -6,7 +6,7 @@ Thin classes over :mod:`gvfuse.quality`; the figures they return are the
 Context keys (``validate(field, **context)``):
 
 * ``stable-ground``: ``stable_mask`` — a boolean array on the field's grid, or
-  a path to a raster or vector mask (:func:`gvfuse.masks.load_mask`).
+  a path to a raster or vector mask (:func:`gvfuse.io.masks.load_mask`).
 * ``strain-rate``: ``on_ice_mask`` — the same kinds as ``stable_mask``.
 * ``uav``: ``reference`` — a :class:`~gvfuse.model.VelocityField` on the same
   grid; optional ``area`` (boolean array) restricting the comparison.
@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from gvfuse import hookimpl
 from gvfuse.errors import GridError, InputError
-from gvfuse.interfaces import Validator
-from gvfuse.masks import load_mask
+from gvfuse.interfaces import ContextKind, Validator
+from gvfuse.io.masks import load_mask
 from gvfuse.model import Grid, VelocityField
 from gvfuse.quality import compare_to_reference, stable_ground_statistics, strain_rate_metric
 
@@ -44,6 +44,7 @@ def _mask(context: Mapping[str, Any], key: str, grid: Grid, validator: str) -> t
 class StableGroundValidator(Validator):
     name = "stable-ground"
     description = "error on ice-free ground: mean, median, std, NMAD, normality, GLAFT metric 1 (δx, δy, wrong matches)"
+    needs: ClassVar[Mapping[str, ContextKind]] = {"stable_mask": "mask"}
 
     def validate(self, field: VelocityField, **context: Any) -> Mapping[str, Any]:
         mask, source = _mask(context, "stable_mask", field.grid, self.name)
@@ -56,6 +57,7 @@ class StableGroundValidator(Validator):
 class StrainRateValidator(Validator):
     name = "strain-rate"
     description = "GLAFT metric 2 on ice: spread of along-flow normal and shear strain rates (δx'x', δx'y')"
+    needs: ClassVar[Mapping[str, ContextKind]] = {"on_ice_mask": "mask"}
 
     def validate(self, field: VelocityField, **context: Any) -> Mapping[str, Any]:
         mask, source = _mask(context, "on_ice_mask", field.grid, self.name)
@@ -68,6 +70,8 @@ class StrainRateValidator(Validator):
 class UavValidator(Validator):
     name = "uav"
     description = "difference to a UAV (reference) velocity: bias, std, RMSE, NMAD per component and speed"
+    needs: ClassVar[Mapping[str, ContextKind]] = {"reference": "reference"}
+    per_sensor = True
 
     def validate(self, field: VelocityField, **context: Any) -> Mapping[str, Any]:
         reference = context.get("reference")
@@ -85,5 +89,5 @@ class UavValidator(Validator):
 
 
 @hookimpl
-def gvfuse_register_validators() -> list[type]:
+def gvfuse_register_validators() -> list[type[Validator]]:
     return [StableGroundValidator, UavValidator, StrainRateValidator]

@@ -8,10 +8,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from gvfuse import fusion
-from gvfuse.errors import ConfigError, InputError
+from gvfuse.errors import ConfigError
 from gvfuse.hookspecs import hookimpl
 from gvfuse.interfaces import Weighting
-from gvfuse.model import VelocityField
+from gvfuse.model import FusionResult, VelocityField, WeightFit
 
 
 def _mean_dt_days(fields: Mapping[str, VelocityField]) -> float:
@@ -23,7 +23,7 @@ class _CellWeighting(Weighting):
 
     cell_weights: ClassVar[Callable[[fusion.SensorStack], np.ndarray]]
 
-    def fuse(self, fields: Mapping[str, VelocityField], reference: VelocityField | None = None) -> fusion.FusionResult:
+    def fuse(self, fields: Mapping[str, VelocityField], *, fitted: WeightFit | None = None) -> FusionResult:
         stack = fusion.stack_fields(fields)
         return fusion.fusion_result(stack, type(self).cell_weights(stack), dt_days=_mean_dt_days(fields),
                                     details={"scheme": self.name})
@@ -55,50 +55,51 @@ FALLBACKS: dict[str, type[_CellWeighting]] = {
 class WlsUavWeighting(Weighting):
     """The reference method: sensor weights fitted to UAV velocities, re-normalised per cell.
 
-    With a ``reference`` (UAV) field, the weights are fitted on the cells where
-    the UAV and every sensor have a value (:func:`gvfuse.fusion.fit_reference_weights`).
-    Without one, or when too few cells allow the fit (``details["fit_not_possible"]``
-    says why), ``weights`` given at construction (fitted on the nearest month
-    with UAV data; ``weights_from`` says which) are used; failing those, the
-    ``fallback`` scheme.
+    :meth:`fit` fits the weights on the cells where the UAV and every sensor
+    have a value (:func:`gvfuse.fusion.fit_reference_weights`); it raises
+    :class:`~gvfuse.errors.InputError` when too few cells allow it. :meth:`fuse`
+    uses, in this order: the month's own fit, ``weights`` given in the
+    configuration, a fit borrowed from the nearest month, and failing all of
+    them the ``fallback`` scheme.
     """
 
     name = "wls-uav"
     description = "weights fitted by WLS to UAV velocities (non-negative, sum 1), mask re-normalised per cell"
 
     def __init__(self, fallback: str = "inverse-variance", weights: Mapping[str, float] | None = None,
-                 weights_from: str = "", min_cells: int = 10) -> None:
+                 min_cells: int = 10) -> None:
         if fallback not in FALLBACKS:
             raise ConfigError(f"unknown fallback {fallback!r}; choose one of {sorted(FALLBACKS)}",
                               source="weighting wls-uav", field="fallback")
         self.fallback = fallback
         self.weights = dict(weights or {})
-        self.weights_from = weights_from
         self.min_cells = min_cells
 
-    def fuse(self, fields: Mapping[str, VelocityField], reference: VelocityField | None = None) -> fusion.FusionResult:
+    def fit(self, fields: Mapping[str, VelocityField], reference: VelocityField | None) -> WeightFit | None:
+        if reference is None:
+            return None
+        return fusion.fit_reference_weights(fusion.stack_fields(fields), reference.vx_m_per_day,
+                                            reference.vy_m_per_day, min_cells=self.min_cells)
+
+    def fuse(self, fields: Mapping[str, VelocityField], *, fitted: WeightFit | None = None) -> FusionResult:
         stack = fusion.stack_fields(fields)
         dt_days = _mean_dt_days(fields)
         details: dict[str, Any] = {"scheme": self.name}
-        fit = None
-        if reference is not None:
-            try:
-                fit = fusion.fit_reference_weights(stack, reference.vx_m_per_day, reference.vy_m_per_day,
-                                                   min_cells=self.min_cells)
-            except InputError as exc:
-                # The survey does not overlap every sensor this month: as if there were no survey.
-                details["fit_not_possible"] = str(exc)
-        if fit is not None:
-            weights = dict(fit.weights)
-            details.update(weights_from="this month's UAV survey", cells_used=fit.cells_used,
-                           residual_rms_m_per_day=fit.residual_rms_m_per_day)
+        if fitted is not None and not fitted.borrowed_from:
+            weights = dict(fitted.weights)
+            details.update(weights_from="this month's UAV survey", cells_used=fitted.cells_used,
+                           residual_rms_m_per_day=fitted.residual_rms_m_per_day)
         elif self.weights:
             weights = self.weights
-            details.update(weights_from=self.weights_from or "given in the configuration")
+            details.update(weights_from="given in the configuration")
+        elif fitted is not None:
+            weights = dict(fitted.weights)
+            details.update(weights_from=f"fitted on {fitted.borrowed_from}")
         else:
             result = FALLBACKS[self.fallback]().fuse(fields)
-            return fusion.FusionResult(result.field, {}, {**details, "fallback": self.fallback,
-                                                          "weights_from": "no usable UAV data: fallback scheme"})
+            return FusionResult(result.field, result.contributing, {},
+                                {**details, "fallback": self.fallback,
+                                 "weights_from": "no usable UAV data: fallback scheme"})
         cell_weights = fusion.renormalise(fusion.weights_vector(stack, weights), stack.valid)
         # Where only sensors with weight 0 have a value, the fit says nothing: rather than a gap, those
         # cells take the fallback scheme over the sensors present (counted in the details).

@@ -3,29 +3,30 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import attrs
 import intake
 import numpy as np
 import pytest
 
-from gvfuse.catalog_check import verify
 from gvfuse.demo import SMALL, run_demo
-from gvfuse.raster import read_bands
-from gvfuse.scan import registered_readers, scan
+from gvfuse.io.raster import read_bands
+from gvfuse.model import Month
+from gvfuse.pipeline.scan import scan
+from gvfuse.publish.check import verify
+from tests.helpers import SCHEMAS
 
-ONE_MONTH = attrs.evolve(SMALL, months=("2023-07",))
+ONE_MONTH = attrs.evolve(SMALL, months=(Month(2023, 7),))
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
+def demo(tmp_path_factory, plugins):
     folder = tmp_path_factory.mktemp("demo")
-    return run_demo(folder, ONE_MONTH)
+    return run_demo(folder, ONE_MONTH, plugins=plugins)
 
 
-def test_inputs_are_in_the_providers_layouts(demo):
-    report = scan(demo.folder / "scenes", registered_readers())
+def test_inputs_are_in_the_providers_layouts(demo, plugins):
+    report = scan(demo.folder / "scenes", plugins.classes("readers"))
     sensors = {s.sensor for s in report.scenes}
     assert sensors == {"landsat", "sentinel-2", "sentinel-1", "uav"}
     assert not report.skipped
@@ -68,11 +69,8 @@ def test_provenance_names_every_input_scene(demo):
     assert (demo.folder / "summary.md").read_text().count("| 2023-07 |") == 1
 
 
-SCHEMAS = Path(__file__).resolve().parents[1].parent / "shared" / "stac-schemas"
-
-
 @pytest.mark.skipif(not SCHEMAS.is_dir(), reason=f"STAC extension schemas not found at {SCHEMAS}")
 def test_every_stac_item_of_the_demo_validates_offline(demo):
-    from gvfuse.stac_validation import validate_catalog
+    from gvfuse.publish.stac_validation import validate_catalog
 
     assert validate_catalog(demo.folder / "products", SCHEMAS) == []

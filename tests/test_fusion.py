@@ -5,57 +5,21 @@ import warnings
 import numpy as np
 import pytest
 from affine import Affine
+from gvfuse_plugins.weightings import (
+    EqualWeighting,
+    InverseVarianceWeighting,
+    RobustWeighting,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gvfuse import fusion
 from gvfuse.errors import InputError
-from gvfuse.model import Grid, VelocityField
-from gvfuse_plugins.weightings import (
-    EqualWeighting,
-    InverseVarianceWeighting,
-    RobustWeighting,
-    WlsUavWeighting,
-)
+from gvfuse.model import VelocityField
+from tests.helpers.fields import field, grid, noisy_sensors, rmse, truth
 
 SCHEMES = [EqualWeighting, InverseVarianceWeighting, RobustWeighting]
 CONVEX = [EqualWeighting, InverseVarianceWeighting, RobustWeighting]
-
-
-def grid(shape=(40, 50)) -> Grid:
-    return Grid(32647, Affine(30, 0, 250000, 0, -30, 3260000), shape)
-
-
-def truth(shape=(40, 50)) -> tuple[np.ndarray, np.ndarray]:
-    """A smooth glacier-like flow: fast in a band, slow outside (m/day)."""
-    rows, cols = np.mgrid[: shape[0], : shape[1]]
-    centre = shape[0] / 2 + 4 * np.sin(cols / 8)
-    speed = 1.5 * np.clip(1 - ((rows - centre) / 10) ** 2, 0, None)
-    angle = np.arctan(0.5 * np.cos(cols / 8))
-    return speed * np.cos(angle), -speed * np.sin(angle)
-
-
-def field(vx, vy, sigma, g=None) -> VelocityField:
-    g = g or grid(vx.shape)
-    return VelocityField(vx.astype("f4"), vy.astype("f4"), g, dt_days=16,
-                         quality={"error_m_per_day": np.broadcast_to(np.float32(sigma), g.shape).copy()})
-
-
-def noisy_sensors(sigmas, coverage, seed=0, shape=(40, 50)):
-    rng = np.random.default_rng(seed)
-    tx, ty = truth(shape)
-    fields = {}
-    for i, (name, sigma) in enumerate(sigmas.items()):
-        vx = tx + rng.normal(0, sigma, shape)
-        vy = ty + rng.normal(0, sigma, shape)
-        gap = rng.random(shape) > coverage[name]
-        vx[gap] = vy[gap] = np.nan
-        fields[name] = field(vx, vy, sigma, grid(shape))
-    return fields, (tx, ty)
-
-
-def rmse(f: VelocityField, tx, ty, where) -> float:
-    return float(np.sqrt(np.nanmean(((f.vx_m_per_day - tx) ** 2 + (f.vy_m_per_day - ty) ** 2)[where])))
 
 
 @pytest.mark.parametrize("scheme", [InverseVarianceWeighting, RobustWeighting])
@@ -63,21 +27,11 @@ def test_fused_map_beats_best_single_sensor_where_sensors_overlap(scheme):
     sigmas = {"landsat": 0.05, "sentinel-1": 0.06, "sentinel-2": 0.05}
     fields, (tx, ty) = noisy_sensors(sigmas, {"landsat": 0.7, "sentinel-1": 0.9, "sentinel-2": 0.7},
                                      shape=(120, 150))
-    fused = scheme().fuse(fields).field
-    overlap = fused.quality["count"] >= 2
+    result = scheme().fuse(fields)
+    fused = result.field
+    overlap = np.sum(list(result.contributing.values()), axis=0) >= 2
     best_single = min(rmse(f, tx, ty, overlap & np.isfinite(f.vx_m_per_day)) for f in fields.values())
     assert rmse(fused, tx, ty, overlap) <= 0.75 * best_single
-
-
-def test_wls_recovers_inverse_variance_weights_for_known_sensor_errors():
-    sigmas = {"landsat": 0.04, "sentinel-1": 0.08, "sentinel-2": 0.05}
-    fields, (tx, ty) = noisy_sensors(sigmas, dict.fromkeys(sigmas, 1.0), seed=3, shape=(150, 200))
-    uav = field(tx, ty, 0.01)
-    result = WlsUavWeighting().fuse(fields, reference=uav)
-    inv = {k: 1 / s**2 for k, s in sigmas.items()}
-    expected = {k: v / sum(inv.values()) for k, v in inv.items()}
-    assert result.weights == pytest.approx(expected, abs=0.02)
-    assert result.details["cells_used"] == 150 * 200
 
 
 def test_wls_recovers_weights_that_cancel_a_known_bias():
@@ -109,9 +63,10 @@ def test_error_propagation_of_inverse_variance_mean():
     g = grid((1, 1))
     fields = {"a": field(np.array([[1.0]]), np.array([[0.0]]), 0.1, g),
               "b": field(np.array([[1.0]]), np.array([[0.0]]), 0.2, g)}
-    f = InverseVarianceWeighting().fuse(fields).field
-    assert f.quality["vx_error_m_per_day"][0, 0] == pytest.approx((1 / 0.1**2 + 1 / 0.2**2) ** -0.5, rel=1e-6)
-    assert f.quality["count"][0, 0] == 2 and f.quality["sensor_mask"][0, 0] == 0b11
+    result = InverseVarianceWeighting().fuse(fields)
+    assert result.field.quality["vx_error_m_per_day"][0, 0] == pytest.approx((1 / 0.1**2 + 1 / 0.2**2) ** -0.5,
+                                                                             rel=1e-6)
+    assert result.contributing["a"][0, 0] and result.contributing["b"][0, 0]
 
 
 def test_fusion_needs_errors_and_one_grid():
@@ -122,23 +77,6 @@ def test_fusion_needs_errors_and_one_grid():
     other = field(tx[:10], ty[:10], 0.1)
     with pytest.raises(InputError, match="grid"):
         EqualWeighting().fuse({"a": field(tx, ty, 0.1), "b": other})
-
-
-def test_wls_without_uav_uses_given_weights_or_fallback():
-    fields, _ = noisy_sensors({"a": 0.05, "b": 0.1}, {"a": 1.0, "b": 1.0})
-    given_w = WlsUavWeighting(weights={"a": 0.9, "b": 0.1}, weights_from="2023-06").fuse(fields)
-    assert given_w.weights == {"a": 0.9, "b": 0.1} and given_w.details["weights_from"] == "2023-06"
-    fallback = WlsUavWeighting(fallback="equal").fuse(fields)
-    assert fallback.details["fallback"] == "equal"
-    expected = (fields["a"].vx_m_per_day + fields["b"].vx_m_per_day) / 2
-    np.testing.assert_allclose(fallback.field.vx_m_per_day, expected, rtol=1e-6)
-
-
-def test_nearest_month_weights_prefers_closest_then_earlier():
-    fits = {m: fusion.WeightFit({"a": 1.0}, 10, 0.0) for m in ("2023-03", "2023-07", "2023-11")}
-    assert fusion.nearest_month_weights(fits, "2023-05")[0] == "2023-03"  # tie: earlier
-    assert fusion.nearest_month_weights(fits, "2024-01")[0] == "2023-11"
-    assert fusion.nearest_month_weights({}, "2023-01") is None
 
 
 # --- properties -----------------------------------------------------------------------------------
@@ -216,25 +154,3 @@ def test_fitted_weights_are_non_negative_and_sum_to_one(seed, n):
     fit = fusion.fit_reference_weights(fusion.stack_fields(fields), rng.normal(size=shape), rng.normal(size=shape))
     w = np.array(list(fit.weights.values()))
     assert np.all(w >= 0) and w.sum() == pytest.approx(1.0)
-
-
-def test_wls_with_a_survey_that_misses_a_sensor_falls_back_and_says_why():
-    fields, (tx, ty) = noisy_sensors({"a": 0.05, "b": 0.1}, {"a": 1.0, "b": 1.0})
-    vx = fields["b"].vx_m_per_day.copy()
-    vx[:] = np.nan  # sensor b has no value anywhere the survey is
-    fields["b"] = field(vx, vx, 0.1)
-    result = WlsUavWeighting(weights={"a": 0.7, "b": 0.3}, weights_from="2023-05").fuse(
-        fields, reference=field(tx, ty, 0.01))
-    assert "only 0 cells" in result.details["fit_not_possible"]
-    assert result.details["weights_from"] == "2023-05"
-
-
-def test_wls_cells_seen_only_by_zero_weight_sensors_take_the_fallback():
-    fields, _ = noisy_sensors({"a": 0.05, "b": 0.1}, {"a": 1.0, "b": 1.0})
-    vx = fields["a"].vx_m_per_day.copy()
-    vx[:5] = np.nan  # sensor a (all the weight) is missing on the first rows
-    fields["a"] = field(vx, fields["a"].vy_m_per_day, 0.05)
-    result = WlsUavWeighting(weights={"a": 1.0, "b": 0.0}, fallback="equal").fuse(fields)
-    np.testing.assert_allclose(result.field.vx_m_per_day[:5], fields["b"].vx_m_per_day[:5], rtol=1e-6)
-    np.testing.assert_allclose(result.field.vx_m_per_day[5:], fields["a"].vx_m_per_day[5:], rtol=1e-6)
-    assert result.details["cells_filled_by_fallback"] == 5 * 50

@@ -7,7 +7,7 @@ from affine import Affine
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gvfuse.model import Grid, MonthlyProduct, Pair, Provenance, Scene, VelocityField
+from gvfuse.model import Grid, Month, MonthlyProduct, Pair, Provenance, Scene, SensorLegend, VelocityField
 
 UTC = dt.timezone.utc
 
@@ -112,9 +112,49 @@ def test_monthly_product_month_format_and_file_stem():
     g = Grid(32647, Affine(30, 0, 0, 0, -30, 0), (2, 2))
     z = np.zeros((2, 2), "f4")
     p = MonthlyProduct("2023-07", z, z, z, z, z, g, sensors=("landsat",))
-    assert p.file_stem == "202307"
+    assert p.month == Month(2023, 7) and p.month.stem == "202307" and str(p.month) == "2023-07"
     with pytest.raises(ValueError):
         MonthlyProduct("2023-13", z, z, z, z, z, g, sensors=())
+
+
+@pytest.mark.parametrize("text", ["2023-7", "2023-13", "2023-00", "23-07", "2023/07", "", "2023-07-01"])
+def test_month_rejects_anything_but_yyyy_mm(text):
+    with pytest.raises(ValueError, match="YYYY-MM"):
+        Month.parse(text)
+
+
+def test_month_instants_names_and_spans():
+    feb = Month.parse("2024-02")
+    assert (feb.start, feb.end) == (dt.datetime(2024, 2, 1, tzinfo=UTC), dt.datetime(2024, 3, 1, tzinfo=UTC))
+    assert feb.last_second == dt.datetime(2024, 2, 29, 23, 59, 59, tzinfo=UTC) and feb.days == 29
+    assert Month(2023, 12).shifted(1) == Month(2024, 1) and Month(2024, 1).shifted(-1) == Month(2023, 12)
+    assert [str(m) for m in Month.span("2022-11", "2023-02")] == ["2022-11", "2022-12", "2023-01", "2023-02"]
+    assert Month.span("2023-02", "2023-01") == ()
+    assert sorted([Month(2024, 1), Month(2023, 12)]) == [Month(2023, 12), Month(2024, 1)]
+
+
+@given(st.integers(1900, 2200), st.integers(1, 12), st.integers(-400, 400))
+def test_month_arithmetic_agrees_with_the_calendar(year, number, shift):
+    month = Month(year, number)
+    later = month.shifted(shift)
+    assert month.months_to(later) == shift and later.shifted(-shift) == month
+    assert Month.parse(str(later)) == later and later.stem == str(later).replace("-", "")
+    # the next month starts where this one ends, 28 to 31 days later
+    assert month.shifted(1).start == month.end and 28 <= month.days <= 31
+
+
+@given(st.lists(st.sampled_from(["landsat", "sentinel-1", "sentinel-2", "uav", "extra"]), min_size=1,
+                unique=True), st.integers(0, 2**16))
+def test_sensor_legend_decodes_what_it_encodes(sensors, seed):
+    legend = SensorLegend(sensors)
+    rng = np.random.default_rng(seed)
+    used = {name: rng.random((3, 4)) < 0.5 for name in sensors}
+    mask = legend.encode(used, (3, 4)).astype("float32")  # products store the bits as float32
+    decoded = legend.decode(mask)
+    assert all(np.array_equal(decoded[name], used[name]) for name in sensors)
+    assert legend.bits == {name: 1 << i for i, name in enumerate(sensors)}
+    with pytest.raises(ValueError, match="not in the legend"):
+        legend.encode({"lidar": used[sensors[0]]}, (3, 4))
 
 
 def test_values_with_read_only_metadata_pickle_for_worker_processes():

@@ -11,6 +11,7 @@ import pytest
 
 from gvfuse.errors import PluginError, UnknownComponentError
 from gvfuse.plugins import BLOCK_ENV, load_plugins
+from tests.helpers.plugins import fake_distribution
 
 PLUGIN_SOURCE = '''
 from gvfuse import hookimpl
@@ -34,26 +35,8 @@ def gvfuse_configure(config):
 '''
 
 
-def fake_distribution(root: Path, dist: str, module: str, body: str, version: str = "1.2.3") -> None:
-    """An installed distribution on ``root`` (a sys.path entry) with one entry point in group gvfuse."""
-    (root / f"{module}.py").write_text(textwrap.dedent(body))
-    info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-    (info / "entry_points.txt").write_text(f"[gvfuse]\n{module} = {module}\n")
-
-
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delenv(BLOCK_ENV, raising=False)
-    yield tmp_path
-    for name in [m for m in sys.modules if m.startswith("thirdparty_")]:
-        del sys.modules[name]
-
-
-def test_third_party_plugin_is_discovered_listed_and_callable(site):
-    fake_distribution(site, "gvfuse-count", "thirdparty_count",
+def test_third_party_plugin_is_discovered_listed_and_callable(plugin_site):
+    fake_distribution(plugin_site, "gvfuse-count", "thirdparty_count",
                       PLUGIN_SOURCE.format(name="count", module="thirdparty_count"))
     plugins = load_plugins()
     reg = plugins.get("validators", "count")
@@ -67,13 +50,13 @@ def test_third_party_plugin_is_discovered_listed_and_callable(site):
     vx = np.array([[1, np.nan], [2, 3]], "f4")
     assert reg.cls().validate(VelocityField(vx, vx, g, dt_days=1)) == {"valid_cells": 3}
     config: dict = {}
-    plugins.call_event("gvfuse_configure", config=config)
+    plugins.notify("gvfuse_configure", config=config, source=Path("run.toml"))
     assert config["seen_by"] == ["thirdparty_count"]
 
 
-def test_plugin_with_missing_dependency_is_skipped_with_reason(site):
-    fake_distribution(site, "gvfuse-broken", "thirdparty_broken", "import a_module_nobody_has\n")
-    fake_distribution(site, "gvfuse-count", "thirdparty_count",
+def test_plugin_with_missing_dependency_is_skipped_with_reason(plugin_site):
+    fake_distribution(plugin_site, "gvfuse-broken", "thirdparty_broken", "import a_module_nobody_has\n")
+    fake_distribution(plugin_site, "gvfuse-count", "thirdparty_count",
                       PLUGIN_SOURCE.format(name="count", module="thirdparty_count"))
     plugins = load_plugins()
     skipped = {p.name: p.skipped_reason for p in plugins.skipped}
@@ -81,8 +64,8 @@ def test_plugin_with_missing_dependency_is_skipped_with_reason(site):
     assert plugins.get("validators", "count")  # the others keep working
 
 
-def test_block_list_from_environment(site, monkeypatch):
-    fake_distribution(site, "gvfuse-count", "thirdparty_count",
+def test_block_list_from_environment(plugin_site, monkeypatch):
+    fake_distribution(plugin_site, "gvfuse-count", "thirdparty_count",
                       PLUGIN_SOURCE.format(name="count", module="thirdparty_count"))
     monkeypatch.setenv(BLOCK_ENV, "gvfuse-count, other")
     plugins = load_plugins()
@@ -90,15 +73,15 @@ def test_block_list_from_environment(site, monkeypatch):
     assert any(p.name == "thirdparty_count" and "blocked" in p.skipped_reason for p in plugins.skipped)
 
 
-def test_two_plugins_with_one_name_is_an_error_naming_both(site):
+def test_two_plugins_with_one_name_is_an_error_naming_both(plugin_site):
     for module in ("thirdparty_a", "thirdparty_b"):
-        fake_distribution(site, module.replace("_", "-"), module, PLUGIN_SOURCE.format(name="dup", module=module))
+        fake_distribution(plugin_site, module.replace("_", "-"), module, PLUGIN_SOURCE.format(name="dup", module=module))
     with pytest.raises(PluginError, match=r"'dup' is registered twice: by plugin 'thirdparty_a'.*'thirdparty_b'"):
         load_plugins()
 
 
-def test_exception_inside_a_plugin_names_the_plugin(site):
-    fake_distribution(site, "gvfuse-bad", "thirdparty_bad", '''
+def test_exception_inside_a_plugin_names_the_plugin(plugin_site):
+    fake_distribution(plugin_site, "gvfuse-bad", "thirdparty_bad", '''
         from gvfuse import hookimpl
         @hookimpl
         def gvfuse_configure(config):
@@ -106,11 +89,11 @@ def test_exception_inside_a_plugin_names_the_plugin(site):
     ''')
     plugins = load_plugins()
     with pytest.raises(PluginError, match=r"plugin 'thirdparty_bad': gvfuse_configure\(\) failed: KeyError"):
-        plugins.call_event("gvfuse_configure", config={})
+        plugins.notify("gvfuse_configure", config={}, source=Path("run.toml"))
 
 
-def test_registering_a_non_component_class_is_an_error(site):
-    fake_distribution(site, "gvfuse-odd", "thirdparty_odd", '''
+def test_registering_a_non_component_class_is_an_error(plugin_site):
+    fake_distribution(plugin_site, "gvfuse-odd", "thirdparty_odd", '''
         from gvfuse import hookimpl
         class NotATracker:
             name = "odd"
@@ -122,8 +105,8 @@ def test_registering_a_non_component_class_is_an_error(site):
         load_plugins()
 
 
-def test_unknown_hook_in_plugin_fails_check_pending(site):
-    fake_distribution(site, "gvfuse-typo", "thirdparty_typo", '''
+def test_unknown_hook_in_plugin_fails_check_pending(plugin_site):
+    fake_distribution(plugin_site, "gvfuse-typo", "thirdparty_typo", '''
         from gvfuse import hookimpl
         @hookimpl
         def gvfuse_register_trackerz():
@@ -133,8 +116,8 @@ def test_unknown_hook_in_plugin_fails_check_pending(site):
         load_plugins()
 
 
-def test_unknown_component_lists_available(site):
-    fake_distribution(site, "gvfuse-count", "thirdparty_count",
+def test_unknown_component_lists_available(plugin_site):
+    fake_distribution(plugin_site, "gvfuse-count", "thirdparty_count",
                       PLUGIN_SOURCE.format(name="count", module="thirdparty_count"))
     with pytest.raises(UnknownComponentError, match="available: .*count"):
         load_plugins().get("validators", "nope")
@@ -166,3 +149,58 @@ def test_pip_installed_plugin_appears_in_cli_listing(tmp_path):
     entry = listed[("validator", "demo-count")]
     assert (entry["plugin"], entry["distribution"], entry["version"]) == (
         "demo_count", "gvfuse-demo-plugin", "0.4.0")
+
+
+def test_events_go_through_pluggy_so_wrappers_and_tracing_see_them(plugin_site, monkeypatch, capsys):
+    fake_distribution(plugin_site, "gvfuse-count", "thirdparty_count",
+                      PLUGIN_SOURCE.format(name="count", module="thirdparty_count"))
+    fake_distribution(plugin_site, "gvfuse-wrap", "thirdparty_wrap", '''
+        from gvfuse import hookimpl
+        @hookimpl(wrapper=True)
+        def gvfuse_configure(config):
+            config["before"] = list(config.get("seen_by", []))
+            result = yield
+            config["after"] = list(config["seen_by"])
+            return result
+    ''')
+    monkeypatch.setenv("GVFUSE_TRACE_PLUGINS", "1")
+    plugins = load_plugins()
+    config: dict = {}
+    plugins.notify("gvfuse_configure", config=config, source=Path("run.toml"))
+    assert config == {"before": [], "seen_by": ["thirdparty_count"], "after": ["thirdparty_count"]}
+    assert "gvfuse_configure" in capsys.readouterr().err  # pluggy's trace of the call
+
+
+def test_configure_hook_amends_the_run_configuration_before_it_is_read(plugin_site, tmp_path):
+    from gvfuse.config import load_config
+
+    fake_distribution(plugin_site, "gvfuse-defaults", "thirdparty_defaults", '''
+        from gvfuse import hookimpl
+        @hookimpl
+        def gvfuse_configure(config, source):
+            config.setdefault("months", ["2023-03"])
+            config["sensors"]["landsat"].setdefault("max_speed_m_per_day", 7.5)
+    ''')
+    run = tmp_path / "run.toml"
+    run.write_text('product = "gangrigab-2023"\n[sensors.landsat]\n')
+    config = load_config(run, load_plugins())
+    assert [str(m) for m in config.months] == ["2023-03"]
+    assert config.sensors["landsat"].max_speed_m_per_day == 7.5
+    assert len(load_config(run, None).months) == 12  # without plugins, the file as it is
+
+
+def test_validator_declaring_an_unknown_context_kind_is_an_error(plugin_site):
+    fake_distribution(plugin_site, "gvfuse-odd", "thirdparty_odd", '''
+        from gvfuse import hookimpl
+        from gvfuse.interfaces import Validator
+        class Odd(Validator):
+            name = "odd"
+            needs = {"dem": "raster"}
+            def validate(self, field, **context):
+                return {}
+        @hookimpl
+        def gvfuse_register_validators():
+            return [Odd]
+    ''')
+    with pytest.raises(PluginError, match=r"thirdparty_odd.*unknown kind.*'dem': 'raster'"):
+        load_plugins()

@@ -34,7 +34,7 @@ from rasterio.warp import reproject, transform as transform_points
 from rasterio.windows import Window, from_bounds
 
 from gvfuse.errors import InputError
-from gvfuse.interfaces import Image
+from gvfuse.model import Image
 from gvfuse.model import Grid
 
 #: Extra source pixels read around the window: covers the cubic kernel (2 px) and rounding.

@@ -11,7 +11,7 @@ Where the acquisition time comes from, first match wins:
      ``"2023-07-15T11:30:00+06:00"``). Optional ``"platform"`` (``"DJI M300 RTK"``),
      ``"sensor"`` and ``"site"`` strings are copied into the scene metadata
      (``site`` names the surveyed area: the pair planner pairs UAV surveys of
-     the same site, :data:`gvfuse.pairing.FOOTPRINT_KEYS`).
+     the same site, :data:`gvfuse.pipeline.pairing.FOOTPRINT_KEYS`).
    * ``.txt``: the first line that is neither blank nor a ``#`` comment is the
      ISO 8601 date or date-time (same rules).
 

@@ -10,7 +10,7 @@ import attrs
 import numpy as np
 
 from gvfuse.model import Grid
-from gvfuse.raster import write_bands
+from gvfuse.io.raster import write_bands
 from gvfuse.testing.motion import MotionModel, pixel_centres
 from gvfuse.testing.warping import sample_bilinear
 

@@ -16,442 +16,28 @@ nor biases means and variances; the valid-pixel masks enter as a few extra box
 sums. A window is used when at least ``min_valid_fraction`` of it remains.
 
 Sub-pixel: a 2-D quadratic fit on the 3x3 neighbourhood of the integer peak,
-then ``refine_passes`` passes that warp the secondary by the current field
-(bicubic) and measure the small remainder with a ``±refine_radius_px`` search,
-which removes most of the pixel-locking bias (Scarano 2002, iterative image
-deformation).
+then ``refine_iterations`` passes that warp the secondary by the smoothed
+current field (cubic B-spline) and measure the small remainder with a
+least-squares gradient step (Lucas & Kanade 1981), which removes most of the
+pixel-locking bias (Scarano 2002, iterative image deformation).
+
+The box sums, the score stack, the peak fit and the gradient step are shared
+with the phase-correlation matcher and live in
+:mod:`gvfuse.tracking.correlation`; this module strings them into a matcher.
 """
 
 from __future__ import annotations
 
 import attrs
-import cv2
 import numpy as np
 
+from gvfuse.tracking.correlation import (
+    ncc_score_stack,
+    peak_from_stack,
+    refinement_step,
+)
 from gvfuse.tracking.matching import MatchResult
-from gvfuse.tracking.subpixel import quadratic_peak_2d
 from gvfuse.tracking.warping import SplineImage, smooth_prior_warp
-
-
-def n_windows(length_px: int, *, origin_px: int, window_px: int, step_px: int) -> int:
-    """Number of windows along an axis of ``length_px`` with ``origin_px`` of margin on both sides."""
-    return max(0, (length_px - 2 * origin_px - window_px) // step_px + 1)
-
-
-def window_sums(region: np.ndarray, *, window_px: int, step_px: int, rows: int, cols: int) -> np.ndarray:
-    """Sums of ``region`` over the windows ``[i*step, i*step+window) x [j*step, j*step+window)``.
-
-    ``region`` must hold at least ``(rows-1)*step + window`` rows (same for cols).
-    When the window is a multiple of the step, the region is first averaged in
-    ``step x step`` blocks (``cv2.resize`` with ``INTER_AREA``) and then box
-    filtered with a ``window/step`` kernel, which is the fastest path; otherwise
-    a float64 integral image is used.
-    """
-    w, s = window_px, step_px
-    ly, lx = (rows - 1) * s + w, (cols - 1) * s + w
-    region = region[:ly, :lx]
-    if w % s == 0:
-        if s > 1:
-            blocks = cv2.resize(region, (lx // s, ly // s), interpolation=cv2.INTER_AREA)
-        else:
-            blocks = region
-        k = w // s
-        box = cv2.boxFilter(blocks, -1, (k, k), anchor=(0, 0), normalize=False, borderType=cv2.BORDER_CONSTANT)
-        return box[:rows, :cols] * np.float32(s * s)
-    integral = cv2.integral(np.ascontiguousarray(region), sdepth=cv2.CV_64F)
-    ey, ex = (rows - 1) * s + 1, (cols - 1) * s + 1
-    out = (
-        integral[w : w + ey : s, w : w + ex : s]
-        - integral[0:ey:s, w : w + ex : s]
-        - integral[w : w + ey : s, 0:ex:s]
-        + integral[0:ey:s, 0:ex:s]
-    )
-    return out.astype(np.float32)
-
-
-def _all_pixel_box_sums(image: np.ndarray, window_px: int) -> np.ndarray:
-    """``out[y, x] = sum(image[y:y+w, x:x+w])`` for every top-left corner (float32)."""
-    full = cv2.boxFilter(image, -1, (window_px, window_px), anchor=(0, 0), normalize=False,
-                         borderType=cv2.BORDER_CONSTANT)
-    return full
-
-
-def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
-    """``[start, stop)`` of every run of True in a 1-D boolean array."""
-    padded = np.concatenate([[0], flags.astype(np.int8), [0]])
-    edges = np.flatnonzero(np.diff(padded))
-    return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
-
-
-def _cover(affected: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """Rectangles ``(i0, i1, j0, j1)`` of windows that together cover every True cell of ``affected``.
-
-    The common case is a tile on the image border, which the driver pads with
-    no-data: the affected windows are then whole bands of rows or columns, and
-    are returned as such (a bounding box would be the whole tile); whatever is
-    left (clouds, a diagonal scene edge) is covered by its bounding box.
-    """
-    rows, cols = affected.shape
-    left = affected.copy()
-    rects = []
-    for i0, i1 in _runs(affected.mean(axis=1) > 0.5):
-        rects.append((i0, i1, 0, cols))
-        left[i0:i1] = False
-    for j0, j1 in _runs(left.mean(axis=0) > 0.25):
-        rects.append((0, rows, j0, j1))
-        left[:, j0:j1] = False
-    if left.any():
-        ii, jj = np.nonzero(left)
-        rects.append((int(ii.min()), int(ii.max()) + 1, int(jj.min()), int(jj.max()) + 1))
-    return rects
-
-
-def _masked_scores(
-    r0: np.ndarray, s0: np.ndarray, mr0: np.ndarray, ms0: np.ndarray, out: np.ndarray, *,
-    y0: int, x0: int, window_px: int, step_px: int, search_radius_px: int,
-    min_count: float, var_floor: float,
-) -> None:
-    """Masked NCC (Padfield 2012) of the windows starting at ``(y0 + i*step, x0 + j*step)`` into ``out``.
-
-    ``r0``/``s0`` are the centred images with no-data set to 0, ``mr0``/``ms0``
-    their valid masks (float32); ``out`` is ``(side, side, rows, cols)``. For
-    every shift the means, variances and covariance run over the pixels valid
-    in both windows, from six box sums.
-    """
-    w, s, r = window_px, step_px, search_radius_px
-    rows, cols = out.shape[2:]
-    ly, lx = (rows - 1) * s + w, (cols - 1) * s + w
-    sums = dict(window_px=w, step_px=s, rows=rows, cols=cols)
-    ref_reg = r0[y0 : y0 + ly, x0 : x0 + lx]
-    mr_reg = mr0[y0 : y0 + ly, x0 : x0 + lx]
-    rr_reg = ref_reg * ref_reg
-    for dy in range(-r, r + 1):
-        for dx in range(-r, r + 1):
-            ys, xs = y0 + dy, x0 + dx
-            sec_reg = s0[ys : ys + ly, xs : xs + lx]
-            ms_reg = ms0[ys : ys + ly, xs : xs + lx]
-            count = window_sums(mr_reg * ms_reg, **sums)
-            sum_r = window_sums(ref_reg * ms_reg, **sums)
-            sum_rr = window_sums(rr_reg * ms_reg, **sums)
-            sec_m = sec_reg * mr_reg
-            sum_s = window_sums(sec_m, **sums)
-            sum_ss = window_sums(sec_m * sec_reg, **sums)
-            sum_rs = window_sums(ref_reg * sec_reg, **sums)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                inv_n = 1.0 / count
-                var_r = sum_rr - sum_r * sum_r * inv_n
-                var_s = sum_ss - sum_s * sum_s * inv_n
-                cov = sum_rs - sum_r * sum_s * inv_n
-                score = cov / np.sqrt(var_r * var_s)
-                bad = (count < min_count - 0.5) | (var_r <= var_floor * count) | (var_s <= var_floor * count)
-            score[bad] = np.nan
-            out[dy + r, dx + r] = score
-
-
-def ncc_score_stack(
-    reference: np.ndarray,
-    secondary: np.ndarray,
-    *,
-    window_px: int,
-    step_px: int,
-    search_radius_px: int,
-    origin_px: int | None = None,
-    min_valid_fraction: float = 0.6,
-    min_variance: float = 1e-6,
-) -> np.ndarray:
-    """Masked NCC of every window for every integer shift: array ``(2r+1, 2r+1, rows, cols)``.
-
-    Window ``(i, j)`` covers reference pixels ``[o + i*step, o + i*step + window)``
-    (``o = origin_px``, default ``search_radius_px``); entry ``[dy + r, dx + r, i, j]``
-    is the NCC of that patch with the secondary patch displaced by ``(dx, dy)``.
-    NaN where fewer than ``min_valid_fraction`` of the window's pixels are valid
-    in both images, or where either patch has (almost) no variance.
-    Pixels outside the arrays count as no data.
-
-    Cost: windows whose reference patch and secondary search area hold no
-    no-data take the fast path, one product image and one box sum per shift
-    (Lewis 1995), with the secondary's window means and inverse standard
-    deviations precomputed once at every pixel; only the windows that touch
-    no-data (typically bands along a padded tile border) take the masked path
-    with six box sums per shift.
-    """
-    w, s, r = int(window_px), int(step_px), int(search_radius_px)
-    o = r if origin_px is None else int(origin_px)
-    if o < r:
-        raise ValueError(f"origin_px ({o}) must be at least the search radius ({r})")
-    height, width = reference.shape
-    rows = n_windows(height, origin_px=o, window_px=w, step_px=s)
-    cols = n_windows(width, origin_px=o, window_px=w, step_px=s)
-    side = 2 * r + 1
-    if rows == 0 or cols == 0:
-        return np.full((side, side, rows, cols), np.nan, dtype=np.float32)
-    # every entry is written below (fast path everywhere, masked rectangles over the affected windows)
-    stack = np.empty((side, side, rows, cols), dtype=np.float32)
-    ly, lx = (rows - 1) * s + w, (cols - 1) * s + w
-
-    ref = np.asarray(reference, dtype=np.float32)
-    sec = np.asarray(secondary, dtype=np.float32)
-    valid_r = np.isfinite(ref)
-    valid_s = np.isfinite(sec)
-    # centre both images on their common level so that box-sum moments do not cancel badly
-    level_r = float(ref[valid_r].mean()) if valid_r.any() else 0.0
-    level_s = float(sec[valid_s].mean()) if valid_s.any() else 0.0
-    r0 = np.where(valid_r, ref - np.float32(level_r), np.float32(0.0))
-    s0 = np.where(valid_s, sec - np.float32(level_s), np.float32(0.0))
-    scale_r = float(np.sqrt(np.mean(r0[valid_r] ** 2))) if valid_r.any() else 1.0
-    scale_s = float(np.sqrt(np.mean(s0[valid_s] ** 2))) if valid_s.any() else 1.0
-    if scale_r > 0:
-        r0 /= np.float32(scale_r)
-    if scale_s > 0:
-        s0 /= np.float32(scale_s)
-    n_full = float(w * w)
-    var_floor = float(min_variance)
-    sums = dict(window_px=w, step_px=s, rows=rows, cols=cols)
-
-    # windows that see no-data: any invalid reference pixel, or any invalid secondary pixel in the search area
-    affected = window_sums((~valid_r[o : o + ly, o : o + lx]).astype(np.float32), **sums) > 0.5
-    if r > 0 or not valid_s.all():
-        inval_s = (~valid_s[o - r : o + ly + r, o - r : o + lx + r]).astype(np.float32)
-        affected |= window_sums(inval_s, window_px=w + 2 * r, step_px=s, rows=rows, cols=cols) > 0.5
-    if not affected.all():
-        ref_reg = r0[o : o + ly, o : o + lx]
-        sum_r = window_sums(ref_reg, **sums)
-        var_r = window_sums(ref_reg * ref_reg, **sums) - sum_r * sum_r / np.float32(n_full)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            inv_sd_r = np.where(var_r > var_floor * n_full, 1.0 / np.sqrt(var_r), np.nan).astype(np.float32)
-        # secondary window statistics at every top-left corner, sampled per shift with a strided view
-        full_s = _all_pixel_box_sums(s0, w)
-        var_s = _all_pixel_box_sums(s0 * s0, w) - full_s * full_s / np.float32(n_full)
-        mean_s = full_s / np.float32(n_full)
-        del full_s
-        with np.errstate(invalid="ignore", divide="ignore"):
-            inv_sd_s = np.where(var_s > var_floor * n_full, 1.0 / np.sqrt(var_s), np.nan).astype(np.float32)
-        del var_s
-        prod = np.empty((ly, lx), np.float32)
-        tmp = np.empty((rows, cols), np.float32)
-        for dy in range(-r, r + 1):
-            ys = slice(o + dy, o + dy + (rows - 1) * s + 1, s)
-            for dx in range(-r, r + 1):
-                xs = slice(o + dx, o + dx + (cols - 1) * s + 1, s)
-                np.multiply(ref_reg, s0[o + dy : o + dy + ly, o + dx : o + dx + lx], out=prod)
-                sum_rs = window_sums(prod, **sums)
-                # NCC = (sum_rs - sum_r * mean_s) / (sd_r * sd_s); NaN factors mark flat patches
-                np.multiply(sum_r, mean_s[ys, xs], out=tmp)
-                np.subtract(sum_rs, tmp, out=tmp)
-                tmp *= inv_sd_r
-                np.multiply(tmp, inv_sd_s[ys, xs], out=stack[dy + r, dx + r])
-        del prod, tmp, mean_s, inv_sd_s
-    if affected.any():
-        mr0, ms0 = valid_r.astype(np.float32), valid_s.astype(np.float32)
-        for i0, i1, j0, j1 in _cover(affected):
-            part = np.empty((side, side, i1 - i0, j1 - j0), np.float32)
-            _masked_scores(r0, s0, mr0, ms0, part, y0=o + i0 * s, x0=o + j0 * s, window_px=w, step_px=s,
-                           search_radius_px=r, min_count=min_valid_fraction * n_full, var_floor=var_floor)
-            stack[:, :, i0:i1, j0:j1] = part
-    np.clip(stack, -1.0, 1.0, out=stack)
-    return stack
-
-
-@attrs.frozen(eq=False)
-class PeakEstimate:
-    """Integer-plus-sub-pixel peak of each window's correlation surface."""
-
-    dx_px: np.ndarray
-    dy_px: np.ndarray
-    peak_correlation: np.ndarray
-    snr: np.ndarray
-
-
-#: Integer peaks at least this correlated are taken as exact whole-pixel matches (see :func:`peak_from_stack`).
-EXACT_PEAK_CORRELATION = 1.0 - 1e-6
-
-
-def peak_from_stack(
-    stack: np.ndarray, *, reject_edge_peaks: bool = True, exact_peak: float = EXACT_PEAK_CORRELATION
-) -> PeakEstimate:
-    """Best shift per window with a 2-D quadratic sub-pixel fit, peak value and SNR.
-
-    ``snr`` is the peak divided by the mean absolute correlation over the
-    search area (ImGRAFT's definition, Messerli & Grinsted 2015, GI 4:23).
-    Peaks on the edge of the search area are rejected (NaN): the true peak may
-    lie outside. Where the integer peak reaches ``exact_peak`` the secondary
-    patch is a copy of the reference patch (up to gain and offset) at that
-    whole-pixel shift, and the integer shift is returned as it is: the
-    correlation surface around an exact match is not symmetric (the
-    neighbouring lags see different content), so the quadratic fit would move
-    an exact answer by up to a few hundredths of a pixel.
-    """
-    side = stack.shape[0]
-    r = side // 2
-    rows, cols = stack.shape[2:]
-    n = rows * cols
-    flat = stack.reshape(side * side, n)
-    # one pass over the shifts with contiguous slices: numpy's argmax along the
-    # first axis of a (shifts, windows) array is several times slower
-    peak = np.full(n, -np.inf, np.float32)
-    best = np.zeros(n, np.intp)
-    abs_sum = np.zeros(n, np.float32)
-    count = np.zeros(n, np.float32)
-    better = np.empty(n, bool)
-    mag = np.empty(n, np.float32)
-    for k in range(side * side):
-        v = flat[k]
-        np.greater(v, peak, out=better)  # NaN never wins; ties keep the first shift, like argmax
-        np.copyto(peak, v, where=better)
-        np.copyto(best, k, where=better)
-        np.abs(v, out=mag)
-        count += mag == mag
-        abs_sum += np.fmax(mag, 0.0, out=mag)  # fmax drops NaN
-    has = np.isfinite(peak)
-    iy, ix = np.divmod(best, side)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        snr = peak / (abs_sum / np.maximum(count, 1.0))
-    ok = has.copy()
-    if reject_edge_peaks and r > 0:
-        ok &= (iy > 0) & (iy < side - 1) & (ix > 0) & (ix < side - 1)
-    if side >= 3:
-        cy, cx = np.clip(iy, 1, side - 2), np.clip(ix, 1, side - 2)
-        cell = np.arange(n)
-        nb = np.empty((3, 3, n), dtype=np.float32)
-        for a in (-1, 0, 1):
-            for b in (-1, 0, 1):
-                nb[a + 1, b + 1] = flat.ravel()[((cy + a) * side + (cx + b)) * n + cell]
-        ok &= np.isfinite(nb).all(axis=(0, 1))
-        fx, fy = quadratic_peak_2d(np.nan_to_num(nb, copy=False))
-        exact = peak >= np.float32(exact_peak)
-        dx = np.where(exact, ix - r, (cx - r) + fx)
-        dy = np.where(exact, iy - r, (cy - r) + fy)
-    else:
-        dx = np.zeros(n)
-        dy = np.zeros(n)
-    nan = np.float32(np.nan)
-    shape = (rows, cols)
-    return PeakEstimate(
-        dx_px=np.where(ok, dx, nan).astype(np.float32).reshape(shape),
-        dy_px=np.where(ok, dy, nan).astype(np.float32).reshape(shape),
-        peak_correlation=np.where(has, peak, nan).astype(np.float32).reshape(shape),
-        snr=np.where(has, snr, nan).astype(np.float32).reshape(shape),
-    )
-
-
-def _refinement_step(
-    reference: np.ndarray,
-    warped_secondary: np.ndarray,
-    *,
-    window_px: int,
-    step_px: int,
-    origin_px: int,
-    rows: int,
-    cols: int,
-    min_valid_fraction: float = 0.5,
-    with_ncc: bool = True,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gradient step ``(dx, dy)`` and NCC of each window with the warped secondary (see :func:`gradient_refinement`).
-
-    The offset ``b`` of the model is eliminated by centring the normal
-    equations on the window means (Schur complement), which leaves a 3x3
-    symmetric system per window solved in closed form (Cramer's rule) instead
-    of a batched LAPACK call. The system is written for the *change*
-    ``(dx, dy, a - 1)`` with the residual ``R - S`` as right-hand side, so that
-    an exact match (``R == S``) gives box sums of exact zeros and a step of
-    exactly zero, and a small residual is not lost to float32 cancellation
-    against ``a ~ 1``; the 3x3 solve runs in float64.
-
-    ``with_ncc=False`` skips the NCC (NaN) and its two box sums. Windows with
-    fewer than ``min_valid_fraction`` valid pixels are NaN.
-    """
-    w, s, o = window_px, step_px, origin_px
-    ly, lx = (rows - 1) * s + w, (cols - 1) * s + w
-    ref = np.asarray(reference, dtype=np.float32)
-    sec = np.asarray(warped_secondary, dtype=np.float32)
-    # centre and scale both images (global moments) so float32 box sums of products do not cancel
-    both_ok = np.isfinite(ref) & np.isfinite(sec)
-    if not both_ok.any():
-        nan = np.full((rows, cols), np.nan, np.float32)
-        return nan, nan.copy(), nan.copy()
-    level = np.float32(0.5 * (ref[both_ok].mean() + sec[both_ok].mean()))
-    scale = np.float32(max(float(np.std(ref[both_ok])), 1e-30))
-    ref = (ref - level) / scale
-    sec = (sec - level) / scale
-    mean_img = 0.5 * (ref + sec)
-    gx = np.full_like(mean_img, np.nan)
-    gy = np.full_like(mean_img, np.nan)
-    gx[:, 1:-1] = 0.5 * (mean_img[:, 2:] - mean_img[:, :-2])
-    gy[1:-1, :] = 0.5 * (mean_img[2:, :] - mean_img[:-2, :])
-    sl = (slice(o, o + ly), slice(o, o + lx))
-    ref_r, sec_r, gx_r, gy_r = ref[sl], sec[sl], gx[sl], gy[sl]
-    valid = np.isfinite(gx_r) & np.isfinite(gy_r) & np.isfinite(sec_r) & np.isfinite(ref_r)
-    zero = np.float32(0.0)
-    # the residual, computed before any rounding of the two images so that R == S gives exact zeros
-    resid = ref_r - sec_r
-    xs = [np.where(valid, c, zero) for c in (gx_r, gy_r, sec_r)]
-    z = np.where(valid, resid, zero)
-    kw = dict(window_px=w, step_px=s, rows=rows, cols=cols)
-    count = window_sums(valid.astype(np.float32), **kw).astype(np.float64)
-    first = [window_sums(c, **kw).astype(np.float64) for c in xs]
-    first_z = window_sums(z, **kw).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        inv_n = 1.0 / count
-
-        def cov(u: np.ndarray, v: np.ndarray, su: np.ndarray, sv: np.ndarray) -> np.ndarray:
-            return window_sums(u * v, **kw).astype(np.float64) - su * sv * inv_n
-
-        a11, a12, a13 = (cov(xs[0], xs[j], first[0], first[j]) for j in range(3))
-        a22, a23 = (cov(xs[1], xs[j], first[1], first[j]) for j in (1, 2))
-        a33 = cov(xs[2], xs[2], first[2], first[2])
-        b1, b2, b3 = (cov(xs[i], z, first[i], first_z) for i in range(3))
-        # R - S - mean = dx*gx + dy*gy + (a - 1)*(S - mean): centred 3x3 normal equations A theta = b
-        c11 = a22 * a33 - a23 * a23
-        c12 = a13 * a23 - a12 * a33
-        c13 = a12 * a23 - a13 * a22
-        det = a11 * c11 + a12 * c12 + a13 * c13
-        # theta_x and theta_y by Cramer's rule (column 1 or 2 replaced by b)
-        tx = (b1 * c11 + b2 * c12 + b3 * c13) / det
-        ty = (a11 * (b2 * a33 - a23 * b3) - b1 * (a12 * a33 - a23 * a13) + a13 * (a12 * b3 - b2 * a13)) / det
-        if with_ncc:
-            # from the sums already formed: cov(S, R) = var S + cov(S, R - S), var R = var S + 2 cov(S, R - S)
-            # + var(R - S), so the NCC costs one more box sum
-            cov_sr = a33 + b3
-            var_r = a33 + 2.0 * b3 + cov(z, z, first_z, first_z)
-            ncc = cov_sr / np.sqrt(a33 * var_r)
-    scale_a = np.maximum(np.maximum(np.abs(a11), np.abs(a22)), np.abs(a33))
-    singular = ~(np.abs(det) > 1e-9 * scale_a**3)
-    bad = ~(count >= min_valid_fraction * w * w - 0.5) | singular
-    nan = np.nan
-    # R(p) = S(p + d) ~ S(p) + d . g: the coefficients of g are the remaining offset
-    dx = np.where(bad, nan, tx).astype(np.float32)
-    dy = np.where(bad, nan, ty).astype(np.float32)
-    if not with_ncc:
-        return dx, dy, np.full((rows, cols), np.nan, np.float32)
-    ncc = np.where(bad | ~(a33 > 1e-6 * count) | ~(var_r > 1e-6 * count), nan, np.clip(ncc, -1, 1))
-    return dx, dy, ncc.astype(np.float32)
-
-
-def gradient_refinement(
-    reference: np.ndarray,
-    warped_secondary: np.ndarray,
-    *,
-    window_px: int,
-    step_px: int,
-    origin_px: int,
-    rows: int,
-    cols: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Remaining sub-pixel offset of each window after warping, by a least-squares gradient step.
-
-    Solves, per window and over its pixels valid in both images,
-    ``R(p) = a * S(p) + b + dx * gx(p) + dy * gy(p)`` in the least-squares
-    sense (Lucas & Kanade 1981, IJCAI, with a gain ``a`` and offset ``b`` as in
-    NCC), where ``S`` is the secondary already warped by the current estimate
-    and ``g`` the central-difference gradient of ``(R + S) / 2``. The normal
-    equations are assembled from box sums, so the cost is shared by overlapping
-    windows like the integer search. Symmetric in the two images: an exact
-    match gives exactly zero. NaN where the system is singular or fewer than
-    half the window's pixels are valid.
-    """
-    dx, dy, _ = _refinement_step(reference, warped_secondary, window_px=window_px, step_px=step_px,
-                                 origin_px=origin_px, rows=rows, cols=cols)
-    return dx, dy
 
 
 @attrs.frozen
@@ -461,9 +47,10 @@ class DenseNccMatcher:
     ``min_valid_fraction``: share of a window that must be valid in both images.
     ``refine_iterations``: warp-and-remeasure iterations after the integer search
     and quadratic peak fit (0 = quadratic fit only); each warps the secondary
-    by the current field (bicubic) and measures the remainder with
-    :func:`gradient_refinement`. A remainder above ``max_refine_step_px`` marks
-    the window as failed (NaN). Iterations stop early once no window moves by
+    by the smoothed current field (cubic B-spline) and measures the remainder
+    with :func:`gvfuse.tracking.correlation.gradient_refinement`. A remainder
+    above ``max_refine_step_px`` marks the window as failed (NaN). Iterations
+    stop early once no window moves by
     ``converged_step_px`` or more. The returned ``peak_correlation`` is the NCC of
     each window with the secondary warped by the field of the last iteration
     (the correlation at the sub-pixel peak, up to the last small update);
@@ -499,11 +86,11 @@ class DenseNccMatcher:
         spline = SplineImage(secondary) if self.refine_iterations > 0 else None
         refined_peak = None
         for it in range(self.refine_iterations):
-            if not np.isfinite(dx).any():
+            if spline is None or not np.isfinite(dx).any():
                 break
             prior_x, prior_y, warped = smooth_prior_warp(spline, dx, dy, window_px=window_px, step_px=step_px,
                                                          origin_px=r, reject_outliers=it == 0)
-            rest_x, rest_y, refined_peak = _refinement_step(
+            rest_x, rest_y, refined_peak = refinement_step(
                 reference, warped, window_px=window_px, step_px=step_px, origin_px=r, rows=rows, cols=cols,
                 min_valid_fraction=self.min_valid_fraction)
             del warped

@@ -20,6 +20,7 @@ import numpy as np
 
 from gvfuse.errors import GridError, InputError, TrackingError
 from gvfuse.interfaces import Image, OffsetField
+from gvfuse.tracking.correlation import n_windows, window_sums
 from gvfuse.tracking.matching import Matcher
 from gvfuse.tracking.outliers import normalized_median_test, quality_mask
 from gvfuse.tracking.prefilter import PREFILTERS, apply_prefilter, prefilter_margin_px
@@ -182,8 +183,6 @@ def _stable_mask_on_output(stable_mask: np.ndarray | None, image_shape: tuple[in
     if mask.shape == out_shape:
         return mask
     if mask.shape == image_shape:
-        from gvfuse.tracking.dense_ncc import window_sums
-
         share = window_sums(mask.astype(np.float32), window_px=settings.window_px, step_px=settings.step_px,
                             rows=out_shape[0], cols=out_shape[1]) / float(settings.window_px**2)
         return share >= 0.9
@@ -226,16 +225,16 @@ def coarse_prior(
     if min(ref_c.shape) < w:
         return None
     step = max(1, w // 4)
-    radius = max(2, int(math.ceil(settings.search_radius_px / f)) + 1)
+    radius = max(2, math.ceil(settings.search_radius_px / f) + 1)
     coarse = attrs.evolve(settings, window_px=w, step_px=step, search_radius_px=radius, coarse_to_fine=1,
                           correct_stable_ground=False)
-    rows = (ref_c.shape[0] - w) // step + 1
-    cols = (ref_c.shape[1] - w) // step + 1
+    rows = n_windows(ref_c.shape[0], origin_px=0, window_px=w, step_px=step)
+    cols = n_windows(ref_c.shape[1], origin_px=0, window_px=w, step_px=step)
     bands = {k: np.full((rows, cols), np.nan, np.float32) for k in ("dx_px", "dy_px")}
     for tile in iter_tiles(rows, cols, coarse.tile_cells()):
         result = track_tile(tile, ref_c, sec_c, coarse, matcher)
-        for k in bands:
-            bands[k][tile.row0 : tile.row1, tile.col0 : tile.col1] = result[k]
+        for k, band in bands.items():
+            band[tile.row0 : tile.row1, tile.col0 : tile.col1] = result[k]
     if not np.isfinite(bands["dx_px"]).any():
         return None
     from scipy import ndimage
@@ -293,8 +292,6 @@ def track_images(
             bands[k][tile.row0 : tile.row1, tile.col0 : tile.col1] = v
     dx, dy = bands.pop("dx_px"), bands.pop("dy_px")
     if prior is not None:
-        from gvfuse.tracking.dense_ncc import window_sums
-
         for band, p in ((dx, prior[0]), (dy, prior[1])):
             # What a window measures of the prior is its window mean.
             band += window_sums(p, window_px=settings.window_px, step_px=settings.step_px, rows=rows,

@@ -42,8 +42,13 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import fft as sfft
 
-
-from gvfuse.tracking.dense_ncc import _refinement_step, n_windows, ncc_score_stack, peak_from_stack, window_sums
+from gvfuse.tracking.correlation import (
+    n_windows,
+    ncc_score_stack,
+    peak_from_stack,
+    refinement_step,
+    window_sums,
+)
 from gvfuse.tracking.matching import MatchResult
 from gvfuse.tracking.warping import SplineImage, smooth_prior_warp
 
@@ -222,7 +227,7 @@ class PhaseCorrelationMatcher:
     """Phase-plane fit on the remainder after a dense-NCC start (Leprince et al. 2007).
 
     1. integer search and a 2-D quadratic peak fit on the dense NCC surface
-       (:func:`gvfuse.tracking.dense_ncc.ncc_score_stack`, shared box sums);
+       (:func:`gvfuse.tracking.correlation.ncc_score_stack`, shared box sums);
        this replaces the per-window inverse FFT of the phase-only correlation,
        which costs as much as the forward transforms and gives the same
        integer peak on textured windows;
@@ -233,7 +238,7 @@ class PhaseCorrelationMatcher:
        passes only shrink the remainder (so that the raised-cosine taper,
        which biases the slope towards zero in proportion to the in-window
        shift, acts on almost nothing) and use the box-sum gradient step of
-       :func:`gvfuse.tracking.dense_ncc.gradient_refinement`, which costs a
+       :func:`gvfuse.tracking.correlation.gradient_refinement`, which costs a
        small fraction of two FFT stacks.
 
     ``taper_fraction``: share of each window axis under the raised-cosine roll-off.
@@ -286,10 +291,10 @@ class PhaseCorrelationMatcher:
                 if it < n_iter - 1:
                     # intermediate passes only bring the remainder down; the box-sum gradient step does that
                     # for a small fraction of the cost of two FFT stacks
-                    rest_x, rest_y, _ = _refinement_step(ref, warped, window_px=w, step_px=s, origin_px=r,
-                                                         rows=rows, cols=cols,
-                                                         min_valid_fraction=self.min_valid_fraction,
-                                                         with_ncc=False)
+                    rest_x, rest_y, _ = refinement_step(ref, warped, window_px=w, step_px=s, origin_px=r,
+                                                        rows=rows, cols=cols,
+                                                        min_valid_fraction=self.min_valid_fraction,
+                                                        with_ncc=False)
                 else:
                     rest_x, rest_y, coh = self._fit_in_place(ref, warped, w, s, r, rows, cols)
                 del warped
@@ -300,7 +305,9 @@ class PhaseCorrelationMatcher:
         return MatchResult(np.where(failed, nan, dx).astype(np.float32), np.where(failed, nan, dy).astype(np.float32),
                            coh.astype(np.float32), snr.astype(np.float32))
 
-    def _fit_in_place(self, ref, sec, w, s, r, rows, cols):
+    def _fit_in_place(
+        self, ref: np.ndarray, sec: np.ndarray, w: int, s: int, r: int, rows: int, cols: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Phase-plane fit of windows cut at the same place in both images (small remaining shifts).
 
         Windows without no-data in either image (nearly all of them) take a
@@ -329,4 +336,4 @@ class PhaseCorrelationMatcher:
                 out[0][idx] = np.where(ok, fx, np.nan)
                 out[1][idx] = np.where(ok, fy, np.nan)
                 out[2][idx] = np.where(ok, coh, np.nan)
-        return tuple(o.reshape(rows, cols) for o in out)
+        return out[0].reshape(rows, cols), out[1].reshape(rows, cols), out[2].reshape(rows, cols)

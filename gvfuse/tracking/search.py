@@ -25,4 +25,4 @@ def search_radius_px(
     if max_speed_m_per_day < 0:
         raise ValueError(f"max_speed_m_per_day must be >= 0, got {max_speed_m_per_day}")
     motion = max_speed_m_per_day * dt_days / pixel_size_m
-    return max(int(min_radius_px), int(math.ceil(motion + geolocation_margin_px)) + 1)
+    return max(int(min_radius_px), math.ceil(motion + geolocation_margin_px) + 1)

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from gvfuse.quality import nmad
+from gvfuse.stats import nmad
 
 
 @attrs.frozen

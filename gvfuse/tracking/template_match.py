@@ -67,20 +67,20 @@ thresholds scale-free and keeps float32 OpenCV arithmetic well conditioned.
 from __future__ import annotations
 
 import warnings
-
 from collections.abc import Iterator
 from typing import Literal
 
 import cv2
 import numpy as np
 import scipy.fft
-from scipy import ndimage
 from numpy.lib.stride_tricks import sliding_window_view
+from scipy import ndimage
 
 from gvfuse.errors import TrackingError
+from gvfuse.tracking.correlation import central_gradient, n_windows
 from gvfuse.tracking.matching import MatchResult
 
-__all__ = ["template_match", "orientation_field", "METHODS"]
+__all__ = ["METHODS", "orientation_field", "template_match"]
 
 METHODS: tuple[str, ...] = ("ncc", "oc")
 
@@ -155,8 +155,8 @@ def template_match(
     sec = np.asarray(secondary, dtype=np.float64)
     w, s, r = int(window_px), int(step_px), int(search_radius_px)
     _check_arguments(ref, sec, w, s, r, method, max_nan_fraction, refine_iterations)
-    n_i = (ref.shape[0] - 2 * r - w) // s + 1
-    n_j = (ref.shape[1] - 2 * r - w) // s + 1
+    n_i = n_windows(ref.shape[0], origin_px=r, window_px=w, step_px=s)
+    n_j = n_windows(ref.shape[1], origin_px=r, window_px=w, step_px=s)
     if n_i < 1 or n_j < 1:
         raise TrackingError(
             f"a {w} px window with a ±{r} px search does not fit in arrays of shape {ref.shape}"
@@ -164,9 +164,10 @@ def template_match(
     shape = (n_i, n_j)
     out = {k: np.full(shape, np.nan, dtype=np.float32) for k in ("dx", "dy", "peak", "snr")}
 
-    ref, sec = _standardise(ref), _standardise(sec)
-    if ref is None or sec is None:  # all-NaN or constant input: nothing can be matched
+    ref_std, sec_std = _standardise(ref), _standardise(sec)
+    if ref_std is None or sec_std is None:  # all-NaN or constant input: nothing can be matched
         return MatchResult(out["dx"], out["dy"], out["peak"], out["snr"])
+    ref, sec = ref_std, sec_std
 
     # Window statistics of valid pixels, for every top-left position, from integral images.
     ref_count, ref_mean, ref_var = _box_stats(ref, w)
@@ -182,7 +183,9 @@ def template_match(
     # A lag is usable when the secondary patch there has enough data and some variance.
     lag_ok = (w * w - sec_count <= max_nan) & (sec_var > min_var)
 
-    f_ref = f_sec = ref_defined = None
+    f_ref: np.ndarray | None = None
+    f_sec: np.ndarray | None = None
+    ref_defined: np.ndarray | None = None
     if method == "oc":
         f_ref, f_sec = orientation_field(ref), orientation_field(sec)
         ref_defined = _gradient_defined(ref)
@@ -200,6 +203,7 @@ def template_match(
                                  search_mean[ii * s, jj * s], t_nan[ii, jj] > 0,
                                  search_count[ii * s, jj * s] < (w + 2 * r) ** 2)
         else:
+            assert f_ref is not None and f_sec is not None  # set above for "oc"
             surf = _oc_surfaces(f_ref, f_sec, ii, jj, w, s, r)
         surf[~lag_view[ii * s, jj * s]] = np.nan
         dx, dy, peak, snr, ok, perfect = _locate(surf, r)
@@ -215,8 +219,10 @@ def template_match(
             left = (r + jj[sel] * s) + dx[sel]
             h = _LAG_SPACING[min(it, len(_LAG_SPACING) - 1)]
             if method == "ncc":
+                assert tmpl is not None  # set above for "ncc"
                 nb = _ncc_neighbourhood(tmpl[sel], sec_pad, top, left, w, h)
             else:
+                assert f_ref is not None and ref_defined is not None  # set above for "oc"
                 f_t = _templates(f_ref, ii[sel], jj[sel], w, s, r, None)
                 d_t = _templates(ref_defined, ii[sel], jj[sel], w, s, r, None)
                 nb = _oc_neighbourhood(f_t, d_t, sec_pad, top, left, w, h)
@@ -249,12 +255,7 @@ def orientation_field(image: np.ndarray, *, min_gradient: float = OC_MIN_GRADIEN
     image's units per pixel), gets 0 so it drops out of orientation correlation
     (Fitch et al. 2002).
     """
-    img = np.asarray(image, dtype=np.float64)
-    gx = np.full(img.shape, np.nan)
-    gy = np.full(img.shape, np.nan)
-    # Central differences on the interior; the outer ring has no centred gradient.
-    gx[:, 1:-1] = 0.5 * (img[:, 2:] - img[:, :-2])
-    gy[1:-1, :] = 0.5 * (img[2:, :] - img[:-2, :])
+    gx, gy = central_gradient(np.asarray(image, dtype=np.float64))
     return _unit(gx, gy, min_gradient)
 
 

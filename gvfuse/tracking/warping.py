@@ -101,7 +101,7 @@ def smooth_prior_warp(
     sigma = max(window_px / (4.0 * step_px), 0.5)
     prior_x = cv2.GaussianBlur(prior_x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
     prior_y = cv2.GaussianBlur(prior_y, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-    kw = dict(origin_px=origin_px, step_px=step_px, window_px=window_px)
+    kw = {"origin_px": origin_px, "step_px": step_px, "window_px": window_px}
     shape = spline.shape
     warped = spline.warp(field_to_pixels(prior_x, shape, **kw), field_to_pixels(prior_y, shape, **kw))
     return prior_x, prior_y, warped

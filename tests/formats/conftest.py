@@ -1,15 +1,13 @@
-"""Fixtures for the format tests; the builders live in ``scene_builders.py`` (importable from any test)."""
+"""Fixtures for the format tests: provider scene folders built by :mod:`tests.helpers.scenes`."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tests.helpers.scenes import make_landsat_folder, make_s1_safe, make_s2_safe
 
-from scene_builders import make_landsat_folder, make_s1_safe, make_s2_safe  # noqa: E402
 
 @pytest.fixture
 def landsat_folder(tmp_path: Path) -> Path:

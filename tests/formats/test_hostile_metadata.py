@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from scene_builders import BILLION_LAUGHS, EXTERNAL_ENTITY, make_s1_safe, make_s2_safe, zip_folder
+from gvfuse_plugins.readers import Sentinel1Reader, Sentinel2Reader
 
 from gvfuse.errors import MetadataError
 from gvfuse.formats.safexml import parse_xml
-from gvfuse_plugins.readers import Sentinel1Reader, Sentinel2Reader
+from tests.helpers.scenes import (
+    BILLION_LAUGHS,
+    EXTERNAL_ENTITY,
+    make_s1_safe,
+    make_s2_safe,
+    zip_folder,
+)
 
 
 def _files(root):
@@ -41,8 +47,8 @@ def test_hostile_xml_inside_a_zip_names_the_member(tmp_path):
 
 def test_entities_without_doctype_are_refused_anyway():
     # Belt and braces: even when DTDs were allowed, defusedxml refuses entity declarations.
-    import defusedxml.ElementTree as safe_et
     import defusedxml
+    import defusedxml.ElementTree as safe_et
     with pytest.raises(defusedxml.EntitiesForbidden):
         safe_et.fromstring(BILLION_LAUGHS, forbid_dtd=False)
     with pytest.raises(MetadataError):

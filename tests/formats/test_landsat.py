@@ -7,15 +7,22 @@ import datetime as dt
 import numpy as np
 import pytest
 import rasterio
-from scene_builders import (LANDSAT_ID, landsat_groups, make_landsat_folder, make_landsat_tar, mtl_json, mtl_odl,
-                            mtl_xml)
+from affine import Affine
+from gvfuse_plugins.readers import LandsatReader
 
 from gvfuse.errors import MetadataError
 from gvfuse.formats import landsat
 from gvfuse.formats.containers import Container
 from gvfuse.model import Grid
-from gvfuse_plugins.readers import LandsatReader
-from affine import Affine
+from tests.helpers.scenes import (
+    LANDSAT_ID,
+    landsat_groups,
+    make_landsat_folder,
+    make_landsat_tar,
+    mtl_json,
+    mtl_odl,
+    mtl_xml,
+)
 
 
 def test_product_id_parts():

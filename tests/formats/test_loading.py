@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 from affine import Affine
-from scene_builders import textured, write_raster
 
 from gvfuse.formats.loading import load_band, window_for_grid
 from gvfuse.model import Grid
+from tests.helpers.scenes import textured, write_raster
 
 
 def test_window_covers_grid_plus_margin_only():

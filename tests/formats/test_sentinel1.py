@@ -8,15 +8,24 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from gvfuse_plugins.readers import Sentinel1Reader
 from rasterio.warp import transform as transform_points
-from scene_builders import (S1_MARKER, S1_PRODUCT, S1_SHAPE, make_s1_safe, s1_gcps, s1_lonlat, textured,
-                            write_raster, zip_folder)
 
 from gvfuse.errors import MetadataError
 from gvfuse.formats import sentinel1
 from gvfuse.formats.loading import gcp_window_for_grid
 from gvfuse.model import Grid
-from gvfuse_plugins.readers import Sentinel1Reader
+from tests.helpers.scenes import (
+    S1_MARKER,
+    S1_PRODUCT,
+    S1_SHAPE,
+    make_s1_safe,
+    s1_gcps,
+    s1_lonlat,
+    textured,
+    write_raster,
+    zip_folder,
+)
 
 
 @pytest.mark.parametrize("as_zip", [False, True])

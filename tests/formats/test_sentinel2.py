@@ -8,12 +8,18 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from scene_builders import S2_L1C, S2_L2A, make_s2_safe, s2_product_xml, zip_folder
+from gvfuse_plugins.readers import Sentinel2Reader
 
 from gvfuse.errors import MetadataError
 from gvfuse.formats import sentinel2
 from gvfuse.model import Grid
-from gvfuse_plugins.readers import Sentinel2Reader
+from tests.helpers.scenes import (
+    S2_L1C,
+    S2_L2A,
+    make_s2_safe,
+    s2_product_xml,
+    zip_folder,
+)
 
 
 def _band8(safe):

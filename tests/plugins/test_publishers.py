@@ -1,17 +1,15 @@
 import json
-from pathlib import Path
-
-import pytest
 
 import gvfuse_plugins.publishers as publishers
-from gvfuse.catalog_check import verify
+import pytest
+
 from gvfuse.errors import OutputExistsError
 from gvfuse.plugins import PluginInfo, PluginSet
 from gvfuse.product import load_product
-from gvfuse.stac_validation import validate_catalog
+from gvfuse.publish.check import verify
+from gvfuse.publish.stac_validation import validate_catalog
 from gvfuse.testing.products import synthetic_monthly_product
-
-SCHEMAS = Path(__file__).resolve().parents[2].parent / "shared" / "stac-schemas"
+from tests.helpers import SCHEMAS
 
 
 def _plugin_set() -> PluginSet:
@@ -28,8 +26,8 @@ def test_both_publishers_are_registered():
 
 def test_stac_intake_publisher_writes_a_verifiable_catalog_and_refuses_to_overwrite(tmp_path):
     plugins = _plugin_set()
-    publisher = plugins.get("publishers", "stac-intake").cls("gangrigab-2023", plugins=plugins)
-    assert publisher.definition == load_product("gangrigab-2023")
+    publisher = plugins.get("publishers", "stac-intake").cls(definition=load_product("gangrigab-2023"),
+                                                             plugins=plugins)
     paths = publisher.publish(synthetic_monthly_product("2023-03"), tmp_path)
     assert [p.name for p in paths] == ["202303.tif", "202303_quicklook.png", "202303_thumbnail.png",
                                        "gangrigab-2023-202303.json", "collection.json", "catalog.yaml"]
@@ -43,8 +41,9 @@ def test_stac_intake_publisher_writes_a_verifiable_catalog_and_refuses_to_overwr
 
 
 def test_cog_publisher_writes_product_files_only(tmp_path):
-    paths = publishers.CogPublisher().publish(synthetic_monthly_product(), tmp_path)
+    publisher = publishers.CogPublisher(definition=load_product("gangrigab-2023"), plugins=_plugin_set())
+    paths = publisher.publish(synthetic_monthly_product(), tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths) == [
         "202301.tif", "202301_quicklook.png", "202301_thumbnail.png"]
     with pytest.raises(TypeError, match="MonthlyProduct"):
-        publishers.CogPublisher().publish(object(), tmp_path)
+        publisher.publish(object(), tmp_path)  # type: ignore[arg-type]

@@ -23,8 +23,9 @@ from scipy import ndimage
 
 from gvfuse.formats import sentinel1 as s1_format
 from gvfuse.model import Grid
-from gvfuse.pairing import footprint
-from gvfuse.scan import FoundScene, registered_readers, scan
+from gvfuse.pipeline.pairing import footprint
+from gvfuse.pipeline.scan import FoundScene, scan
+from gvfuse.plugins import get_plugins
 from gvfuse.testing import provider_layouts as layouts
 
 UTC = dt.timezone.utc
@@ -33,14 +34,14 @@ X0, Y0 = 254010.0, 3246000.0  # inside the Gangrigab area
 
 
 def _scan_one(root: Path) -> FoundScene:
-    report = scan(root, registered_readers())
+    report = scan(root, get_plugins().classes("readers"))
     assert len(report.scenes) == 1, report.to_dict()
     assert not report.skipped, report.to_dict()
     return report.scenes[0]
 
 
 def _reader(name: str):
-    return {cls.name: cls for cls in registered_readers()}[name]()
+    return get_plugins().get("readers", name).cls()
 
 
 def _upsample(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -10,8 +10,8 @@ import pytest
 import rasterio
 from affine import Affine
 
+from gvfuse.io.raster import read_bands
 from gvfuse.model import Grid
-from gvfuse.raster import read_bands
 from gvfuse.testing import SyntheticPair, Translation, make_pair
 
 

@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gvfuse.testing import block_mean, cloud_cover, fractal_noise, make_pair, terrain_texture
+from gvfuse.testing import (
+    block_mean,
+    cloud_cover,
+    fractal_noise,
+    make_pair,
+    terrain_texture,
+)
 from gvfuse.testing.optical import render_optical
 from gvfuse.testing.sar import circular_speckle, sar_amplitude_pair, speckle_coherence
 

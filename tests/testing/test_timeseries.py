@@ -9,7 +9,11 @@ import pytest
 from scipy import ndimage
 
 from gvfuse.testing.glacier import ValleyGlacier
-from gvfuse.testing.timeseries import Landscape, render_series, series_speckle_correlation
+from gvfuse.testing.timeseries import (
+    Landscape,
+    render_series,
+    series_speckle_correlation,
+)
 
 # A long, straight, wide glacier with a plug-like profile: over a 32 px window
 # in its middle the motion is uniform to ~1e-5, so a whole-window shift

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gvfuse_plugins.trackers import FftPhaseTracker, NccTracker, TemplateTracker
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gvfuse.interfaces import Image
+from gvfuse.model import Image
 from gvfuse.testing import make_pair
 from gvfuse.testing.motion import Translation
-from gvfuse.tracking.dense_ncc import window_sums
+from gvfuse.tracking.correlation import window_sums
 from gvfuse.tracking.search import search_radius_px
-from gvfuse_plugins.trackers import FftPhaseTracker, NccTracker, TemplateTracker
 
 GEOLOCATION_SHIFT = (0.3, -0.2)
 

@@ -1,4 +1,4 @@
-"""The two paths of the dense NCC (gvfuse.tracking.dense_ncc.ncc_score_stack) against each other and a direct NCC.
+"""The two paths of the dense NCC (gvfuse.tracking.correlation.ncc_score_stack) against each other and a direct NCC.
 
 Windows without no-data take the fast path (Lewis 1995 box sums with the
 secondary's window statistics precomputed); windows that touch no-data take
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from textures import shifted_pair
 
-from gvfuse.tracking.dense_ncc import _masked_scores, ncc_score_stack
+from gvfuse.tracking.correlation import masked_ncc_scores, ncc_score_stack
 
 W, S, R = 32, 4, 3
 
@@ -25,8 +25,8 @@ def _masked_stack(ref: np.ndarray, sec: np.ndarray, rows: int, cols: int) -> np.
     r0 /= np.float32(np.sqrt(np.mean(r0[valid_r] ** 2)))
     s0 /= np.float32(np.sqrt(np.mean(s0[valid_s] ** 2)))
     out = np.empty((2 * R + 1, 2 * R + 1, rows, cols), np.float32)
-    _masked_scores(r0, s0, valid_r.astype(np.float32), valid_s.astype(np.float32), out, y0=R, x0=R,
-                   window_px=W, step_px=S, search_radius_px=R, min_count=0.6 * W * W, var_floor=1e-6)
+    masked_ncc_scores(r0, s0, valid_r.astype(np.float32), valid_s.astype(np.float32), out, y0=R, x0=R,
+                      window_px=W, step_px=S, search_radius_px=R, min_count=0.6 * W * W, var_floor=1e-6)
     return np.clip(out, -1.0, 1.0)
 
 

@@ -7,7 +7,7 @@ import pytest
 from textures import grid, images, shifted_pair
 
 from gvfuse.errors import GridError, InputError, TrackingError
-from gvfuse.interfaces import Image
+from gvfuse.model import Image
 from gvfuse.tracking.dense_ncc import DenseNccMatcher
 from gvfuse.tracking.driver import TrackingSettings, track_images
 from gvfuse.tracking.search import search_radius_px

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from textures import shifted_pair
 
-from gvfuse.tracking.dense_ncc import DenseNccMatcher, ncc_score_stack
+from gvfuse.tracking.correlation import ncc_score_stack
+from gvfuse.tracking.dense_ncc import DenseNccMatcher
 from gvfuse.tracking.phase_correlation import PhaseCorrelationMatcher
 
 MATCHERS = {"ncc": DenseNccMatcher(), "fft-phase": PhaseCorrelationMatcher()}

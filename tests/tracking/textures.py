@@ -6,8 +6,7 @@ import numpy as np
 from affine import Affine
 from scipy import ndimage
 
-from gvfuse.interfaces import Image
-from gvfuse.model import Grid
+from gvfuse.model import Grid, Image
 
 
 def smooth_noise(shape: tuple[int, int], *, sigma_px: float = 1.5, seed: int = 0) -> np.ndarray:

@@ -1,0 +1,41 @@
+"""``gvfuse check CATALOG_DIR``: every published file matches its STAC size and checksum."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from gvfuse.cli.common import Command, echo_json
+
+
+@click.command("check", cls=Command)
+@click.argument("catalog_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--schemas", "schema_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="Also validate the STAC JSON offline against the extension schemas in DIR.")
+@click.pass_context
+def check_command(ctx: click.Context, catalog_dir: Path, as_json: bool, schema_dir: Path | None) -> None:
+    """Verify a published catalog: every asset exists with its recorded size and checksum.
+
+    Exits with status 1 when anything is missing or changed.
+    """
+    import attrs
+
+    from gvfuse.publish.check import Problem, verify
+
+    report = verify(catalog_dir)
+    if schema_dir is not None:
+        from gvfuse.publish.stac_validation import validate_catalog
+
+        schema_problems = [Problem("schema", message) for message in validate_catalog(catalog_dir, schema_dir)]
+        report = attrs.evolve(report, problems=report.problems + tuple(schema_problems))
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        for problem in report.problems:
+            click.echo(str(problem))
+        status = "OK" if report.ok else f"{len(report.problems)} problem(s)"
+        click.echo(f"{report.items_checked} item(s), {report.assets_checked} asset(s) checked: {status}")
+    if not report.ok:
+        ctx.exit(1)

@@ -1,0 +1,53 @@
+"""``gvfuse track REF SEC -o OUT``: one image pair to one velocity GeoTIFF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from gvfuse.cli.common import Command, plugin_set
+
+
+@click.command("track", cls=Command)
+@click.argument("reference", type=click.Path(path_type=Path))
+@click.argument("secondary", type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Output velocity GeoTIFF (COG).")
+@click.option("--tracker", default="fft-phase", show_default=True, help="Tracker plugin (fft-phase, ncc, template, ...).")
+@click.option("--window", "window_px", type=int, help="Window size in pixels (tracker default if omitted).")
+@click.option("--step", "step_px", type=int, help="Output spacing in pixels (tracker default if omitted).")
+@click.option("--max-speed", "max_speed", type=float, default=5.0, show_default=True,
+              help="Expected maximum speed (m/day): with the baseline it sets the search radius.")
+@click.option("--dt", "dt_days", type=float, help="Time baseline in days, when the scenes' dates are unknown.")
+@click.option("--stable-mask", type=click.Path(path_type=Path),
+              help="Ice-free ground: raster (non-zero = stable) or polygons; default: the slowest 25 %.")
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+def track_command(
+    reference: Path,
+    secondary: Path,
+    output: Path,
+    tracker: str,
+    window_px: int | None,
+    step_px: int | None,
+    max_speed: float,
+    dt_days: float | None,
+    stable_mask: Path | None,
+    force: bool,
+) -> None:
+    """Track SECONDARY against REFERENCE and write velocities (m/day) to OUTPUT.
+
+    REFERENCE and SECONDARY are any scenes a reader understands (Landsat,
+    Sentinel-1/2, UAV, dated GeoTIFFs) or plain GeoTIFFs (then give --dt).
+    The secondary is resampled onto the reference grid. OUTPUT has bands vx,
+    vy (east, north), v, and the tracker's quality bands on the window-centre
+    grid, NaN where no trustworthy match exists.
+    """
+    from gvfuse.pipeline.pair import track_files
+
+    path, warnings = track_files(reference, secondary, output, plugins=plugin_set(), tracker=tracker,
+                                 window_px=window_px, step_px=step_px, max_speed_m_per_day=max_speed,
+                                 dt_days=dt_days, stable_mask=stable_mask, force=force)
+    for warning in warnings:
+        click.echo(f"gvfuse: warning: {warning}", err=True)
+    click.echo(f"wrote {path}")

@@ -1,0 +1,1 @@
+"""Files: atomic writes, gvfuse rasters, area masks and checksums."""

@@ -1,0 +1,441 @@
+"""One pair: the one way gvfuse tracks two images into velocities, for `gvfuse run` and `gvfuse track`.
+
+* :func:`track_pair` is the shared step: it builds the tracker from its
+  registration and parameters, sets the search radius from the expected
+  speed and the baseline, and tracks. Bad parameters and images are
+  :class:`~gvfuse.errors.InputError`; anything else a tracker raises is a
+  :class:`~gvfuse.errors.PluginError` naming it.
+* :func:`process_pair` is a pair of a run: a pure function of its
+  :class:`PairJob`. It loads both scenes onto the pair's tracking grid, tracks,
+  converts offsets to velocity, regrids onto the product grid and writes the
+  result under a key of all its inputs and parameters. A second call with the
+  same job finds the file and returns at once, so a killed run redoes only
+  unfinished pairs, and a dask worker can run any job in any order. The job
+  carries the reader and tracker registrations, so a worker needs no plugin
+  manager.
+* :func:`track_files` is ``gvfuse track``: two scene files (any registered
+  reader, or plain GeoTIFFs), the secondary loaded onto the reference grid,
+  the baseline from the scenes' dates or given, and a velocity COG on the
+  window-centre grid.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+from affine import Affine
+from rasterio.warp import transform_bounds
+
+from gvfuse import __version__
+from gvfuse.errors import GridError, GvfuseError, InputError, MetadataError, OutputExistsError, PluginError
+from gvfuse.interfaces import Reader, Tracker
+from gvfuse.io.masks import load_mask
+from gvfuse.io.raster import read_bands, write_bands
+from gvfuse.model import ERROR_BAND, SECONDS_PER_DAY, Grid, Image, OffsetField, Pair, Provenance, Scene, VelocityField
+from gvfuse.pipeline.regrid import regrid_field
+from gvfuse.pipeline.scan import choose_reader
+from gvfuse.plugins import PluginSet, Registration, plugin_errors
+from gvfuse.tracking.search import search_radius_px
+
+PathLike = str | os.PathLike[str]
+
+#: Used when a pair has too few stable-ground points to measure its own error (pixels).
+ASSUMED_ERROR_PX = 0.2
+#: Floor of a measured error: a residual spread below this is not believed (pixels).
+MIN_ERROR_PX = 0.05
+#: Relative disagreement between the scenes' dates and a given baseline above which a warning is given.
+DT_TOLERANCE = 0.01
+
+
+# --------------------------------------------------------------------------- the shared step
+
+
+def make_tracker(registration: Registration, parameters: Mapping[str, Any]) -> Tracker:
+    """An instance of a registered tracker; parameters it rejects are an :class:`InputError` naming it."""
+    try:
+        tracker: Tracker = registration.cls(**parameters)
+    except (TypeError, ValueError) as exc:
+        raise InputError(str(exc), source=f"tracker {registration.name!r}") from exc
+    except GvfuseError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"tracker {registration.name!r} failed: {type(exc).__name__}: {exc}",
+                          plugin=registration.plugin.name) from exc
+    return tracker
+
+
+def track_pair(
+    reference: Image,
+    secondary: Image,
+    *,
+    tracker: Registration,
+    parameters: Mapping[str, Any],
+    dt_days: float,
+    max_speed_m_per_day: float,
+    stable_mask: np.ndarray | None = None,
+) -> tuple[OffsetField, int]:
+    """Offsets of ``secondary`` against ``reference`` (same grid), and the search radius used.
+
+    The radius covers ``max_speed_m_per_day`` over the baseline
+    (:func:`gvfuse.tracking.search.search_radius_px`).
+    """
+    if not (math.isfinite(max_speed_m_per_day) and max_speed_m_per_day >= 0):
+        raise InputError(f"must be >= 0 m/day, got {max_speed_m_per_day}", source="maximum speed")
+    instance = make_tracker(tracker, parameters)
+    grid = reference.grid
+    window = int(instance.parameters.get("window_px", 0))
+    if window > min(grid.shape):
+        raise InputError(f"the {window} px window is larger than the {grid.rows} x {grid.cols} image",
+                         source=reference.source or "reference", field="window_px")
+    radius = search_radius_px(max_speed_m_per_day, dt_days, grid.pixel_size_m[0])
+    with plugin_errors(tracker.plugin.name, f"tracker {tracker.name!r}"):
+        try:
+            field = instance.track(reference, secondary, search_radius_px=radius, stable_mask=stable_mask)
+        except ValueError as exc:  # settings the tracker rejects (e.g. a window below 4 px)
+            raise InputError(str(exc), source=f"tracker {tracker.name!r}") from exc
+    return field, radius
+
+
+def pair_error_m_per_day(parameters: Mapping[str, Any], pixel_size_m: float, dt_days: float) -> tuple[float, str]:
+    """The pair's 1-sigma velocity error from its stable-ground residual spread.
+
+    RMS of the residual NMADs of the two offset components after the
+    stable-ground correction, floored at :data:`MIN_ERROR_PX`; when the
+    tracker found too few stable points, :data:`ASSUMED_ERROR_PX` (and says so).
+    """
+    nx, ny = parameters.get("stable_shift_residual_nmad_dx_px"), parameters.get("stable_shift_residual_nmad_dy_px")
+    count = parameters.get("stable_shift_count", 0) or 0
+    if count >= 30 and nx is not None and ny is not None and math.isfinite(nx) and math.isfinite(ny):
+        px, source = max(math.sqrt((nx**2 + ny**2) / 2), MIN_ERROR_PX), f"stable ground ({count} points)"
+    else:
+        px, source = ASSUMED_ERROR_PX, f"assumed {ASSUMED_ERROR_PX} px (only {count} stable points)"
+    return px * pixel_size_m / dt_days, source
+
+
+# --------------------------------------------------------------------------- a pair of a run
+
+
+@attrs.frozen
+class PairJob:
+    """Everything needed to turn one pair into a cached velocity field on the product grid."""
+
+    sensor: str
+    pair: Pair
+    reader: Registration
+    tracker: Registration
+    tracker_parameters: Mapping[str, Any]
+    max_speed_m_per_day: float
+    tracking_grid: Grid
+    product_grid: Grid
+    cache_dir: Path
+    stable_mask: Path | None = None
+
+    @property
+    def key(self) -> str:
+        """A digest of every input and parameter that can change the result."""
+        def scene_fingerprint(s: Scene) -> list[Any]:
+            path = Path(s.path)
+            size = path.stat().st_size if path.is_file() else sum(
+                p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else -1
+            return [s.scene_id, s.acquired_at.isoformat(), size]
+
+        def grid_fingerprint(g: Grid) -> list[Any]:
+            return [g.crs.to_wkt(), list(g.transform)[:6], list(g.shape)]
+
+        mask = None
+        if self.stable_mask is not None and self.stable_mask.exists():
+            mask = hashlib.sha256(self.stable_mask.read_bytes()).hexdigest()
+        payload = [__version__, self.sensor, self.reader.name, self.tracker.name,
+                   sorted(self.tracker_parameters.items()), self.max_speed_m_per_day,
+                   scene_fingerprint(self.pair.reference), scene_fingerprint(self.pair.secondary),
+                   grid_fingerprint(self.tracking_grid), grid_fingerprint(self.product_grid), mask]
+        return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()[:24]
+
+    @property
+    def cache_path(self) -> Path:
+        return self.cache_dir / self.sensor / f"{self.pair.pair_id}.{self.key}.tif"
+
+
+@attrs.frozen
+class PairOutcome:
+    """What became of one job: the cached file, or the error that stopped it."""
+
+    sensor: str
+    pair_id: str
+    path: Path | None
+    error: str = ""
+    cached: bool = False
+    seconds: Mapping[str, float] = attrs.field(factory=dict)
+
+
+def tracking_grid(product_grid: Grid, scenes: tuple[Scene, ...], resolution_m: float) -> Grid:
+    """The grid a pair is tracked on: the product area covered by both scenes, at ``resolution_m``.
+
+    Snapped to the product grid's cell edges, so that regridding averages whole
+    tracking cells into product cells. Scenes without a known grid are taken
+    to cover the whole area.
+    """
+    left, bottom, right, top = product_grid.bounds
+    for scene in scenes:
+        if scene.grid is None:
+            continue
+        sl, sb, sr, st = transform_bounds(scene.grid.crs, product_grid.crs, *scene.grid.bounds, densify_pts=21)
+        left, bottom, right, top = max(left, sl), max(bottom, sb), min(right, sr), min(top, st)
+    if left >= right or bottom >= top:
+        raise GridError("the scenes do not overlap each other inside the product area",
+                        source=" / ".join(s.scene_id for s in scenes))
+    cell = product_grid.pixel_size_m[0]
+    x0, y0 = product_grid.transform.c, product_grid.transform.f
+    left = x0 + math.floor((left - x0) / cell) * cell
+    right = x0 + math.ceil((right - x0) / cell) * cell
+    top = y0 - math.floor((y0 - top) / cell) * cell
+    bottom = y0 - math.ceil((y0 - bottom) / cell) * cell
+    cols = int(round((right - left) / resolution_m))
+    rows = int(round((top - bottom) / resolution_m))
+    return Grid(product_grid.crs, Affine(resolution_m, 0.0, left, 0.0, -resolution_m, top), (rows, cols))
+
+
+def _pair_tags(job: PairJob, parameters: Mapping[str, Any], error_m_per_day: float, error_source: str,
+               seconds: Mapping[str, float]) -> dict[str, Any]:
+    p = job.pair
+    return {
+        "gvfuse_version": __version__,
+        "sensor": job.sensor,
+        "pair_id": p.pair_id,
+        "reference": {"id": p.reference.scene_id, "sensor": p.reference.sensor,
+                      "datetime": p.reference.acquired_at.isoformat()},
+        "secondary": {"id": p.secondary.scene_id, "sensor": p.secondary.sensor,
+                      "datetime": p.secondary.acquired_at.isoformat()},
+        "dt_days": p.dt_days,
+        "reader": job.reader.name,
+        "tracker": job.tracker.name,
+        "tracker_parameters": dict(parameters),
+        "error_m_per_day": error_m_per_day,
+        "error_source": error_source,
+        "seconds": dict(seconds),
+    }
+
+
+def process_pair(job: PairJob) -> PairOutcome:
+    """Track one pair and cache its velocity on the product grid; errors are returned, not raised."""
+    pair_id = job.pair.pair_id
+    target = job.cache_path
+    if target.exists():
+        return PairOutcome(job.sensor, pair_id, target, cached=True)
+    seconds: dict[str, float] = {}
+    try:
+        t0 = time.perf_counter()
+        with plugin_errors(job.reader.plugin.name, f"reader {job.reader.name!r}"):
+            reader: Reader = job.reader.cls()
+            reference = reader.load(job.pair.reference, job.tracking_grid)
+            secondary = reader.load(job.pair.secondary, job.tracking_grid)
+        stable = None
+        if job.stable_mask is not None:
+            stable = load_mask(job.stable_mask, job.tracking_grid, what="stable-ground mask")
+        seconds["read"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        offsets, radius = track_pair(reference, secondary, tracker=job.tracker, parameters=job.tracker_parameters,
+                                     dt_days=job.pair.dt_days, max_speed_m_per_day=job.max_speed_m_per_day,
+                                     stable_mask=stable)
+        seconds["track"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        pixel_m = job.tracking_grid.pixel_size_m[0]
+        error, error_source = pair_error_m_per_day(offsets.parameters, pixel_m, job.pair.dt_days)
+        velocity = offsets.to_velocity(job.pair.dt_days)
+        velocity = VelocityField(velocity.vx_m_per_day, velocity.vy_m_per_day, velocity.grid, velocity.dt_days,
+                                 quality={ERROR_BAND: np.full(velocity.grid.shape, error, "float32")})
+        on_product = regrid_field(velocity, job.product_grid)
+        seconds["regrid"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        tags = _pair_tags(job, {**offsets.parameters, "search_radius_px": radius}, error, error_source, seconds)
+        write_bands(target, {"vx": on_product.vx_m_per_day, "vy": on_product.vy_m_per_day,
+                             ERROR_BAND: on_product.quality[ERROR_BAND], "count": on_product.quality["count"]},
+                    job.product_grid, units={"vx": "m/d", "vy": "m/d", ERROR_BAND: "m/d", "count": "1"},
+                    tags={"gvfuse_pair": tags}, cog=False, overwrite=True)
+        seconds["write"] = time.perf_counter() - t0
+        return PairOutcome(job.sensor, pair_id, target, seconds=seconds)
+    except GvfuseError as exc:
+        return PairOutcome(job.sensor, pair_id, None, error=str(exc), seconds=seconds)
+
+
+def read_pair_result(path: Path) -> tuple[VelocityField, dict[str, Any]]:
+    """A cached pair result: its field on the product grid and its provenance tags."""
+    bands, grid, tags = read_bands(path, ("vx", "vy", ERROR_BAND, "count"))
+    info = json.loads(tags["gvfuse_pair"])
+    field = VelocityField(bands["vx"], bands["vy"], grid, dt_days=float(info["dt_days"]),
+                          quality={ERROR_BAND: bands[ERROR_BAND], "count": np.nan_to_num(bands["count"])},
+                          provenance=Provenance(software_version=info["gvfuse_version"],
+                                                inputs=(info["reference"]["id"], info["secondary"]["id"]),
+                                                parameters=info))
+    return field, info
+
+
+# --------------------------------------------------------------------------- two files (gvfuse track)
+
+
+@attrs.frozen
+class LoadedScene:
+    """A scene's tracking band and what is known of it."""
+
+    image: Image
+    path: Path
+    reader: str
+    acquired_at: dt.datetime | None
+
+
+def load_scene(path: PathLike, plugins: PluginSet, grid: Grid | None = None) -> LoadedScene:
+    """The tracking band of the scene at ``path`` (on ``grid`` when given) and its acquisition time if known.
+
+    The registered reader that detects the file reads it; a GeoTIFF that no
+    reader dates (or no reader detects) is read as it is, without a date.
+    """
+    from gvfuse.formats.loading import load_band
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError("does not exist", source=path)
+    cls = choose_reader(path, plugins.classes("readers"))
+    if cls is not None:
+        reader = cls()
+        try:
+            scene = reader.open(path)
+        except MetadataError:
+            if cls.name != "geotiff":
+                raise
+        else:
+            return LoadedScene(reader.load(scene, grid), path, reader.name, scene.acquired_at)
+    # the fallback reader only lacks a date: read the raster as it is
+    return LoadedScene(load_band(str(path), grid, source=str(path)), path, "raster", None)
+
+
+def load_pair(reference: PathLike, secondary: PathLike, plugins: PluginSet) -> tuple[LoadedScene, LoadedScene]:
+    """Both scenes, the secondary warped onto the reference grid; an error names a pair that does not overlap."""
+    ref = load_scene(reference, plugins)
+    sec = load_scene(secondary, plugins, ref.image.grid)
+    if not np.isfinite(sec.image.pixels).any():
+        raise GridError("does not overlap the reference (no valid pixel on its grid)", source=secondary)
+    return ref, sec
+
+
+def time_baseline_days(ref: LoadedScene, sec: LoadedScene, dt_days: float | None) -> tuple[float, str, str | None]:
+    """``(dt_days, source, warning)``: from the scenes' dates when both are known, else ``dt_days``.
+
+    Raises :class:`InputError` when neither is available or the baseline is not positive.
+    """
+    if dt_days is not None and not (math.isfinite(dt_days) and dt_days > 0):
+        raise InputError(f"the time baseline must be positive, got {dt_days} days", source="--dt")
+    if ref.acquired_at is not None and sec.acquired_at is not None:
+        from_dates = (sec.acquired_at - ref.acquired_at).total_seconds() / SECONDS_PER_DAY
+        if from_dates <= 0:
+            raise InputError(
+                f"the secondary is not later than the reference ({ref.acquired_at:%Y-%m-%d} -> "
+                f"{sec.acquired_at:%Y-%m-%d}): time baseline {from_dates:g} days; swap REF and SEC",
+                source=sec.path,
+            )
+        warning = None
+        if dt_days is not None and abs(dt_days - from_dates) > DT_TOLERANCE * from_dates:
+            warning = (f"--dt {dt_days:g} days disagrees with the scenes' dates ({from_dates:g} days); "
+                       "using the dates")
+        return from_dates, "scene dates", warning
+    if dt_days is None:
+        undated = ref.path if ref.acquired_at is None else sec.path
+        raise InputError("no acquisition date known for this scene; give the time baseline with --dt DAYS",
+                         source=undated)
+    return float(dt_days), "--dt", None
+
+
+def velocity_bands(field: OffsetField, dt_days: float) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """``vx``, ``vy`` (east, north), ``v`` in m/day and the quality bands, float32 with NaN; and their units."""
+    velocity = field.to_velocity(dt_days)
+    vx, vy = velocity.vx_m_per_day.astype(np.float32), velocity.vy_m_per_day.astype(np.float32)
+    bands = {"vx": vx, "vy": vy, "v": np.hypot(vx, vy).astype(np.float32)}
+    units = {"vx": "m/d", "vy": "m/d", "v": "m/d"}
+    for name, values in field.quality.items():
+        bands[name] = np.asarray(values, dtype=np.float32)
+        units[name] = "1"
+    return bands, units
+
+
+def _split_stable_parameters(field: OffsetField) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The tracker parameters, and the stable-ground correction's figures without their prefix."""
+    prefix = "stable_shift_"
+    parameters = {k: v for k, v in field.parameters.items() if not k.startswith(prefix)}
+    stable = {k[len(prefix):]: v for k, v in field.parameters.items() if k.startswith(prefix)}
+    return parameters, stable
+
+
+def track_files(
+    reference: PathLike,
+    secondary: PathLike,
+    output: PathLike,
+    *,
+    plugins: PluginSet,
+    tracker: str = "fft-phase",
+    window_px: int | None = None,
+    step_px: int | None = None,
+    max_speed_m_per_day: float = 5.0,
+    dt_days: float | None = None,
+    stable_mask: PathLike | None = None,
+    force: bool = False,
+) -> tuple[Path, list[str]]:
+    """Everything ``gvfuse track`` does; returns the written path and the warnings to show.
+
+    The output is a velocity COG on the window-centre grid (atomic; refused
+    when it exists unless ``force``, and never one of the inputs).
+    """
+    output = Path(output)
+    for given in (reference, secondary):
+        if Path(given).exists() and output.exists() and output.resolve() == Path(given).resolve():
+            raise InputError("the output would replace an input scene; choose another -o", source=output)
+    if output.exists() and not force:
+        raise OutputExistsError(f"{output} exists; refusing to overwrite it (use --force)")
+    for value, option in ((window_px, "--window"), (step_px, "--step")):
+        if value is not None and value < 1:
+            raise InputError(f"must be >= 1, got {value}", source=option)
+    try:
+        registration = plugins.get("trackers", tracker)
+    except GvfuseError as exc:
+        raise InputError(str(exc), source="--tracker") from exc
+    if not (math.isfinite(max_speed_m_per_day) and max_speed_m_per_day >= 0):
+        raise InputError(f"must be >= 0 m/day, got {max_speed_m_per_day}", source="--max-speed")
+    warnings: list[str] = []
+    ref, sec = load_pair(reference, secondary, plugins)
+    baseline, baseline_source, warning = time_baseline_days(ref, sec, dt_days)
+    if warning:
+        warnings.append(warning)
+    mask = load_mask(stable_mask, ref.image.grid, what="stable-ground mask") if stable_mask is not None else None
+    parameters: dict[str, Any] = {}
+    if window_px is not None:
+        parameters["window_px"] = int(window_px)
+    if step_px is not None:
+        parameters["step_px"] = int(step_px)
+    field, radius = track_pair(ref.image, sec.image, tracker=registration, parameters=parameters,
+                               dt_days=baseline, max_speed_m_per_day=max_speed_m_per_day, stable_mask=mask)
+    tracker_parameters, stable = _split_stable_parameters(field)
+    tags = {
+        "gvfuse_command": "track",
+        "tracker": tracker,
+        "parameters": {**tracker_parameters, "search_radius_px": radius, "max_speed_m_per_day": max_speed_m_per_day},
+        "dt_days": baseline,
+        "dt_source": baseline_source,
+        "reference": str(ref.path),
+        "secondary": str(sec.path),
+        "reference_reader": ref.reader,
+        "secondary_reader": sec.reader,
+        "reference_time": ref.acquired_at.isoformat() if ref.acquired_at else None,
+        "secondary_time": sec.acquired_at.isoformat() if sec.acquired_at else None,
+        "stable_mask": str(stable_mask) if stable_mask is not None else None,
+        "stable_ground_correction": stable,
+    }
+    bands, units = velocity_bands(field, baseline)
+    return write_bands(output, bands, field.grid, units=units, tags=tags, cog=True, overwrite=force), warnings

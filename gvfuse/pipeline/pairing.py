@@ -1,0 +1,197 @@
+"""Choosing image pairs per sensor and month, as the reference product did.
+
+* **Optical** (Landsat, Sentinel-2): a reference near the start and a secondary
+  near the end of the month, both clear enough; when clouds leave no usable
+  pair, the search window is widened step by step beyond the month's edges.
+* **SAR** (Sentinel-1): pairs of the same relative orbit on a 24- or 36-day
+  baseline (12-day repeat), whose mid-time falls in the month.
+* **UAV**: consecutive surveys of the same site, for every month their
+  interval overlaps.
+
+Scenes pair only with scenes of the same footprint (WRS path/row, MGRS tile,
+relative orbit, UAV site). A month without a usable pair is reported with the
+reason, never invented.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+
+import attrs
+
+from gvfuse.model import Month, Pair, Scene
+
+#: Scene metadata keys that identify a footprint, in the order they are tried.
+FOOTPRINT_KEYS = (("wrs_path", "wrs_row"), ("mgrs_tile",), ("relative_orbit",), ("site",))
+
+
+@attrs.frozen
+class OpticalRules:
+    """Pair rules for optical sensors. Days are calendar days."""
+
+    max_cloud_cover_percent: float = 60.0
+    #: How far from the month's first/last day a reference/secondary may be, before any widening.
+    edge_window_days: float = 10.0
+    #: Widening step and limit when clouds leave no pair.
+    widen_step_days: float = 8.0
+    max_widen_days: float = 32.0
+    min_dt_days: float = 8.0
+    max_dt_days: float = 64.0
+    max_pairs_per_month: int = 2
+
+
+@attrs.frozen
+class SarRules:
+    """Pair rules for Sentinel-1: baselines (days) and the tolerance on them."""
+
+    baselines_days: tuple[float, ...] = attrs.field(default=(24.0, 36.0), converter=tuple)
+    tolerance_days: float = 1.0
+    max_pairs_per_month: int = 3
+
+
+@attrs.frozen
+class UavRules:
+    """Pair rules for UAV surveys."""
+
+    min_dt_days: float = 1.0
+    max_dt_days: float = 120.0
+
+
+Rules = OpticalRules | SarRules | UavRules
+
+
+@attrs.frozen
+class MonthPlan:
+    """The pairs chosen for one sensor and month, or why there are none."""
+
+    sensor: str
+    month: Month = attrs.field(converter=Month.parse)
+    pairs: tuple[Pair, ...] = attrs.field(converter=tuple)
+    note: str = ""
+
+
+def footprint(scene: Scene) -> str:
+    """The footprint key of a scene (``""`` when its metadata has none: pairs with any)."""
+    for keys in FOOTPRINT_KEYS:
+        values = [scene.metadata.get(k) for k in keys]
+        if all(v not in (None, "") for v in values):
+            return ",".join(f"{k}={v}" for k, v in zip(keys, values))
+    return ""
+
+
+def _midpoint(pair: Pair) -> dt.datetime:
+    return pair.reference.acquired_at + (pair.secondary.acquired_at - pair.reference.acquired_at) / 2
+
+
+def _by_footprint(scenes: Iterable[Scene]) -> dict[str, list[Scene]]:
+    groups: dict[str, list[Scene]] = defaultdict(list)
+    for scene in sorted(scenes, key=lambda s: (s.acquired_at, s.scene_id)):
+        groups[footprint(scene)].append(scene)
+    return groups
+
+
+def deduplicate(scenes: Iterable[Scene]) -> tuple[list[Scene], list[Scene]]:
+    """Scenes with distinct ids (first seen kept) and the duplicates dropped."""
+    kept: dict[str, Scene] = {}
+    dropped = []
+    for scene in scenes:
+        if scene.scene_id in kept:
+            dropped.append(scene)
+        else:
+            kept[scene.scene_id] = scene
+    return list(kept.values()), dropped
+
+
+def optical_pairs(scenes: Sequence[Scene], month: Month, rules: OpticalRules) -> tuple[list[Pair], str]:
+    """Start-of-month / end-of-month pairs, widening the window when clouds leave none."""
+    start, end = month.start, month.end
+    usable = [s for s in scenes
+              if s.cloud_cover_percent is None or s.cloud_cover_percent <= rules.max_cloud_cover_percent]
+    if not usable:
+        return [], f"no scene with cloud cover <= {rules.max_cloud_cover_percent} %"
+    widen = 0.0
+    while widen <= rules.max_widen_days:
+        reach = dt.timedelta(days=rules.edge_window_days + widen)
+        candidates = []
+        for group in _by_footprint(usable).values():
+            for i, ref in enumerate(group):
+                if abs(ref.acquired_at - start) > reach:
+                    continue
+                for sec in group[i + 1:]:
+                    if abs(sec.acquired_at - end) > reach:
+                        continue
+                    pair = Pair(ref, sec)
+                    if rules.min_dt_days <= pair.dt_days <= rules.max_dt_days and start <= _midpoint(pair) < end:
+                        candidates.append(pair)
+        if candidates:
+            # Best first: the pair whose ends are closest to the month's edges, then clearest.
+            def score(p: Pair) -> tuple[float, float]:
+                edges = abs((p.reference.acquired_at - start).total_seconds()) + abs(
+                    (p.secondary.acquired_at - end).total_seconds())
+                clouds = (p.reference.cloud_cover_percent or 0) + (p.secondary.cloud_cover_percent or 0)
+                return (edges, clouds)
+
+            chosen = sorted(candidates, key=score)[: rules.max_pairs_per_month]
+            note = f"window widened by {widen:g} days" if widen else ""
+            return chosen, note
+        widen += rules.widen_step_days
+    return [], (f"no pair of clear scenes near the month's start and end, even with the window "
+                f"widened by {rules.max_widen_days:g} days")
+
+
+def sar_pairs(scenes: Sequence[Scene], month: Month, rules: SarRules) -> tuple[list[Pair], str]:
+    """Same-orbit pairs on the allowed baselines whose mid-time falls in the month."""
+    start, end = month.start, month.end
+    candidates = []
+    for group in _by_footprint(scenes).values():
+        for i, ref in enumerate(group):
+            for sec in group[i + 1:]:
+                pair = Pair(ref, sec)
+                if any(abs(pair.dt_days - b) <= rules.tolerance_days for b in rules.baselines_days) and (
+                        start <= _midpoint(pair) < end):
+                    candidates.append(pair)
+    if not candidates:
+        return [], f"no same-orbit pair on a {'/'.join(f'{b:g}' for b in rules.baselines_days)}-day baseline"
+    mid = start + (end - start) / 2
+    chosen = sorted(candidates, key=lambda p: (p.dt_days, abs((_midpoint(p) - mid).total_seconds())))
+    return chosen[: rules.max_pairs_per_month], ""
+
+
+def uav_pairs(scenes: Sequence[Scene], month: Month, rules: UavRules) -> tuple[list[Pair], str]:
+    """Per site, the pair of consecutive surveys whose interval covers most of the month."""
+    start, end = month.start, month.end
+    chosen = []
+    for group in _by_footprint(scenes).values():
+        best: tuple[dt.timedelta, Pair] | None = None
+        for ref, sec in zip(group, group[1:]):
+            if ref.acquired_at == sec.acquired_at:
+                continue
+            pair = Pair(ref, sec)
+            covered = min(sec.acquired_at, end) - max(ref.acquired_at, start)
+            if rules.min_dt_days <= pair.dt_days <= rules.max_dt_days and covered > dt.timedelta(0) and (
+                    best is None or covered > best[0]):
+                best = (covered, pair)
+        if best:
+            chosen.append(best[1])
+    return chosen, "" if chosen else "no two surveys of one site around this month"
+
+
+def plan_month(sensor: str, scenes: Sequence[Scene], month: Month | str, rules: Rules) -> MonthPlan:
+    """The pairs of one sensor for one month under its rules."""
+    month = Month.parse(month)
+    if isinstance(rules, OpticalRules):
+        pairs, note = optical_pairs(scenes, month, rules)
+    elif isinstance(rules, SarRules):
+        pairs, note = sar_pairs(scenes, month, rules)
+    else:
+        pairs, note = uav_pairs(scenes, month, rules)
+    return MonthPlan(sensor, month, tuple(pairs), note)
+
+
+def plan(scenes_by_sensor: Mapping[str, Sequence[Scene]], months: Sequence[Month],
+         rules_by_sensor: Mapping[str, Rules]) -> list[MonthPlan]:
+    """Every sensor's plan for every month (sensors in sorted order)."""
+    return [plan_month(sensor, scenes_by_sensor.get(sensor, ()), month, rules_by_sensor[sensor])
+            for month in months for sensor in sorted(rules_by_sensor)]

@@ -1,0 +1,108 @@
+"""Publishing one month: product files, STAC item and collection, intake catalog, event hooks.
+
+:func:`publish_month` writes, in this order, so that no metadata ever points
+at a file that does not exist yet:
+
+1. ``YYYYMM.tif``, ``YYYYMM_quicklook.png``, ``YYYYMM_thumbnail.png``;
+2. ``items/<product-id>-YYYYMM.json`` (checksums of the files of step 1),
+   after the ``gvfuse_stac_item_ready`` event lets plugins amend the item;
+3. ``collection.json`` (links every item in ``items/``);
+4. ``catalog.yaml`` (intake, rebuilt from the items);
+
+after the ``gvfuse_stac_item_ready`` event (step 2). Every file is written atomically. A
+month that exists (any of its files or its item) is refused with
+:class:`~gvfuse.errors.OutputExistsError` before anything is written, unless
+``force=True``. The collection and the intake catalog are indexes of what is
+published and are rewritten every time. Publishing the same product again
+(with ``force=True``) gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gvfuse.io.atomic import write_text_atomic
+from gvfuse.io.checksums import file_fields
+from gvfuse.errors import OutputExistsError
+from gvfuse.publish.intake import write_intake_catalog
+from gvfuse.model import Month, MonthlyProduct
+from gvfuse.plugins import PluginSet
+from gvfuse.product import ProductDefinition
+from gvfuse.publish.provenance import provenance_block
+from gvfuse.publish.cog import cog_name, quicklook_name, thumbnail_name, write_product_cog
+from gvfuse.publish.quicklook import write_quicklooks
+from gvfuse.publish.stac import (
+    COLLECTION_FILE,
+    MonthFiles,
+    build_collection,
+    build_item,
+    item_path,
+    published_item_ids,
+    stac_json,
+)
+
+DEFAULT_VERSION = "1"
+
+
+def month_files(month: Month) -> MonthFiles:
+    """The month's product file names, relative to the publication folder."""
+    return MonthFiles(cog=cog_name(month), quicklook=quicklook_name(month), thumbnail=thumbnail_name(month))
+
+
+def refuse_existing(destination: Path, paths: list[Path]) -> None:
+    """Raise :class:`OutputExistsError` naming every path of ``paths`` that exists."""
+    existing = [p for p in paths if p.exists()]
+    if existing:
+        names = ", ".join(str(p.relative_to(destination)) for p in existing)
+        raise OutputExistsError(f"{destination}: already published ({names}); use --force to replace")
+
+
+def write_month_files(
+    product: MonthlyProduct, destination: str | Path, *, force: bool = False, title: str = ""
+) -> list[Path]:
+    """Step 1 only: the COG, quick-look and thumbnail (for the ``cog`` publisher)."""
+    destination = Path(destination)
+    files = month_files(product.month)
+    targets = [destination / files.cog, destination / files.quicklook, destination / files.thumbnail]
+    if not force:
+        refuse_existing(destination, targets)
+    cog = write_product_cog(product, destination, force=force)
+    quicklook, thumbnail = write_quicklooks(product, targets[1], targets[2], force=force, title=title)
+    return [cog, quicklook, thumbnail]
+
+
+def write_collection(definition: ProductDefinition, destination: str | Path, *, version: str = DEFAULT_VERSION) -> Path:
+    """(Re)write ``collection.json`` linking every item present in ``items/``."""
+    collection = build_collection(definition, published_item_ids(destination), version=version)
+    return write_text_atomic(Path(destination) / COLLECTION_FILE, stac_json(collection), overwrite=True)
+
+
+def publish_month(
+    product: MonthlyProduct,
+    definition: ProductDefinition,
+    destination: str | Path,
+    *,
+    force: bool = False,
+    plugins: PluginSet,
+    version: str = DEFAULT_VERSION,
+) -> list[Path]:
+    """Publish one month (files, STAC, intake) into ``destination``; return the paths written.
+
+    ``plugins`` receive the ``gvfuse_stac_item_ready`` event before the item is written.
+    """
+    destination = Path(destination)
+    files = month_files(product.month)
+    item_file = item_path(destination, definition.id, product.month)
+    if not force:
+        refuse_existing(destination, [destination / files.cog, destination / files.quicklook,
+                                      destination / files.thumbnail, item_file])
+    title = f"{definition.title}: {product.month}"
+    written = write_month_files(product, destination, force=force, title=title)
+    block = provenance_block(product)
+    file_info = {name: file_fields(destination / name) for name in (files.cog, files.quicklook, files.thumbnail)}
+    item = build_item(product, definition, block, files, file_info, version=version)
+    plugins.notify("gvfuse_stac_item_ready", item=item, product=product)
+    written.append(write_text_atomic(item_file, stac_json(item), overwrite=force))
+    written.append(write_collection(definition, destination, version=version))
+    written.append(write_intake_catalog(destination, title=definition.title))
+    return written

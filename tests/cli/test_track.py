@@ -1,0 +1,155 @@
+"""``gvfuse track``: output format, time baseline, grids, masks, and bad input that leaves no file behind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from click.testing import CliRunner
+
+from gvfuse.cli.track import track_command
+from gvfuse.io.raster import write_bands
+from gvfuse.testing import make_pair
+
+SHAPE = (128, 128)
+
+
+@pytest.fixture(scope="module")
+def pair():
+    return make_pair("optical", SHAPE, seed=3, max_speed_m_per_day=1.5, cloud_fraction=0.0,
+                     geolocation_shift_px=(0.3, 0.0))
+
+
+@pytest.fixture()
+def files(pair, tmp_path) -> dict[str, Path]:
+    return pair.write_geotiffs(tmp_path / "in")
+
+
+def run(*args: object) -> object:
+    return CliRunner().invoke(track_command, [str(a) for a in args])
+
+
+def test_writes_a_described_cog_with_tags(pair, files, tmp_path):
+    out = tmp_path / "v.tif"
+    result = run(files["reference"], files["secondary"], "-o", out, "--dt", pair.dt_days, "--max-speed", 2,
+                 "--tracker", "ncc", "--window", 32, "--step", 4)
+    assert result.exit_code == 0, result.output
+    with rasterio.open(out) as src:
+        assert src.descriptions[:3] == ("vx", "vy", "v")
+        assert {"peak_correlation", "snr", "valid"} <= set(src.descriptions)
+        assert src.dtypes[0] == "float32" and np.isnan(src.nodata)
+        assert src.profile.get("tiled") and src.overviews(1) is not None  # COG layout
+        tags = src.tags()
+        assert src.tags(1)["unit"] == "m/d"
+        vx, vy, v = src.read(1), src.read(2), src.read(3)
+        grid_transform = src.transform
+    assert tags["tracker"] == "ncc" and float(tags["dt_days"]) == pair.dt_days
+    params = json.loads(tags["parameters"])
+    assert params["window_px"] == 32 and params["step_px"] == 4 and params["search_radius_px"] >= 2
+    stable = json.loads(tags["stable_ground_correction"])
+    assert stable["source"] == "slowest-fraction" and stable["dx_px"] == pytest.approx(0.3, abs=0.03)
+    assert tags["reference"].endswith("synthetic_reference.tif")
+    # window-centre grid at the step spacing, east/north velocity against the truth
+    out_grid = pair.grid.window_centre_grid(4, 32)
+    assert tuple(grid_transform)[:6] == pytest.approx(tuple(out_grid.transform)[:6])
+    tvx, tvy = pair.true_velocity_on(out_grid, window_px=32)
+    ok = np.isfinite(vx)
+    assert ok.mean() > 0.9
+    scale = pair.pixel_size_m / pair.dt_days  # 1 px in m/day
+    assert np.sqrt(np.mean((vx[ok] - tvx[ok]) ** 2 + (vy[ok] - tvy[ok]) ** 2)) < 0.15 * scale
+    np.testing.assert_allclose(v[ok], np.hypot(vx[ok], vy[ok]), rtol=1e-5)
+
+
+def test_existing_output_refused_without_force(pair, files, tmp_path):
+    out = tmp_path / "v.tif"
+    out.write_bytes(b"keep me")
+    result = run(files["reference"], files["secondary"], "-o", out, "--dt", 16)
+    assert result.exit_code != 0 and "--force" in result.output and out.read_bytes() == b"keep me"
+    result = run(files["reference"], files["secondary"], "-o", out, "--dt", 16, "--tracker", "ncc",
+                 "--window", 32, "--step", 8, "--force")
+    assert result.exit_code == 0, result.output
+    with rasterio.open(out) as src:
+        assert src.count >= 3
+
+
+def test_baseline_from_dated_scenes_and_warning_on_disagreement(pair, tmp_path):
+    ref = write_bands(tmp_path / "ref_20230105.tif", {"B8": pair.reference}, pair.grid, cog=False)
+    sec = write_bands(tmp_path / "sec_20230121.tif", {"B8": pair.secondary}, pair.grid, cog=False)
+    out = tmp_path / "v.tif"
+    result = run(ref, sec, "-o", out, "--tracker", "ncc", "--window", 32, "--step", 8, "--dt", 30)
+    assert result.exit_code == 0, result.output
+    assert "disagrees" in result.output
+    with rasterio.open(out) as src:
+        assert float(src.tags()["dt_days"]) == pytest.approx(16.0) and src.tags()["dt_source"] == "scene dates"
+    # reversed order: negative baseline from the dates
+    bad = tmp_path / "bad.tif"
+    result = run(sec, ref, "-o", bad, "--tracker", "ncc", "--window", 32)
+    assert result.exit_code != 0 and "not later" in result.output and not bad.exists()
+
+
+def test_secondary_in_another_crs_is_loaded_onto_the_reference_grid(pair, files, tmp_path):
+    from rasterio.warp import calculate_default_transform, reproject
+
+    dst_crs = "EPSG:32646"
+    with rasterio.open(files["secondary"]) as src:
+        transform, width, height = calculate_default_transform(src.crs, dst_crs, src.width, src.height, *src.bounds)
+        data = np.full((height, width), np.nan, np.float32)
+        reproject(src.read(1), data, src_transform=src.transform, src_crs=src.crs, dst_transform=transform,
+                  dst_crs=dst_crs, src_nodata=np.nan, dst_nodata=np.nan)
+    from gvfuse.model import Grid
+
+    sec = write_bands(tmp_path / "sec_utm46.tif", {"B8": data}, Grid(dst_crs, transform, (height, width)), cog=False)
+    out = tmp_path / "v.tif"
+    result = run(files["reference"], sec, "-o", out, "--dt", 16, "--tracker", "ncc", "--window", 32, "--step", 8)
+    assert result.exit_code == 0, result.output
+    with rasterio.open(out) as src:
+        assert src.crs == pair.grid.crs
+        assert np.isfinite(src.read(1)).mean() > 0.5
+
+
+def test_stable_mask_raster_is_used(pair, files, tmp_path):
+    mask = write_bands(tmp_path / "stable.tif", {"stable": pair.stable_mask.astype(np.float32)}, pair.grid, cog=False)
+    out = tmp_path / "v.tif"
+    result = run(files["reference"], files["secondary"], "-o", out, "--dt", 16, "--tracker", "ncc",
+                 "--window", 32, "--step", 8, "--stable-mask", mask)
+    assert result.exit_code == 0, result.output
+    with rasterio.open(out) as src:
+        tags = src.tags()
+    assert json.loads(tags["stable_ground_correction"])["source"] == "mask"
+    assert tags["stable_mask"].endswith("stable.tif")
+
+
+def _bad_input_cases(pair, files, tmp: Path) -> dict[str, tuple[list[object], str]]:
+    far = make_pair("optical", SHAPE, seed=3, origin=(400000.0, 3100000.0))
+    far_sec = write_bands(tmp / "far.tif", {"B8": far.secondary}, far.grid, cog=False)
+    nan_img = write_bands(tmp / "nan.tif", {"B8": np.full(SHAPE, np.nan, np.float32)}, pair.grid, cog=False)
+    const = write_bands(tmp / "const.tif", {"B8": np.full(SHAPE, 7.0, np.float32)}, pair.grid, cog=False)
+    ref, sec = files["reference"], files["secondary"]
+    return {
+        "no overlap": ([ref, far_sec, "--dt", 16], "far.tif"),
+        "zero baseline": ([ref, sec, "--dt", 0], "--dt"),
+        "negative baseline": ([ref, sec, "--dt", -3], "--dt"),
+        "no baseline": ([ref, sec], "--dt"),
+        "all-NaN reference": ([nan_img, sec, "--dt", 16], "nan.tif"),
+        "all-NaN secondary": ([ref, nan_img, "--dt", 16], "nan.tif"),
+        "constant secondary": ([ref, const, "--dt", 16], "const.tif"),
+        "window larger than image": ([ref, sec, "--dt", 16, "--window", 256], "window"),
+        "unknown tracker": ([ref, sec, "--dt", 16, "--tracker", "cosi-corr"], "cosi-corr"),
+        "missing file": ([tmp / "nope.tif", sec, "--dt", 16], "nope.tif"),
+        "bad stable mask": ([ref, sec, "--dt", 16, "--stable-mask", tmp / "nomask.gpkg"], "nomask.gpkg"),
+    }
+
+
+def test_bad_input_one_clear_line_and_no_output(pair, files, tmp_path):
+    for name, (args, named) in _bad_input_cases(pair, files, tmp_path).items():
+        out = tmp_path / f"{name.replace(' ', '_')}.tif"
+        result = run(*args, "-o", out, "--tracker", "ncc") if "--tracker" not in args else run(*args, "-o", out)
+        assert result.exit_code != 0, name
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("gvfuse: error:"), (name, result.output)
+        assert named in lines[0], (name, lines[0])
+        assert not out.exists(), name
+        assert not list(out.parent.glob(f".{out.name}.*")), name  # no temporary left either

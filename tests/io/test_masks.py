@@ -1,0 +1,99 @@
+"""Area masks: vector files in any CRS and rasters, burnt with pixel-centre semantics."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio.warp
+import shapely
+from affine import Affine
+
+from gvfuse.errors import InputError
+from gvfuse.io.masks import load_mask
+from gvfuse.io.raster import write_bands
+from gvfuse.model import Grid
+from tests.helpers import SHARED
+
+DEMO = SHARED / "data" / "glaft-kaskawulsh-demo"
+
+RES = 60.0
+GRID = Grid(32607, Affine(RES, 0, 600000.0, 0, -RES, 6740000.0), (50, 40))
+
+
+def _write_polygons(path: Path, polygons: list, crs: str, driver: str) -> Path:
+    import pyogrio.raw
+
+    pyogrio.raw.write(path, geometry=shapely.to_wkb(polygons), field_data=[], fields=[], crs=crs,
+                      driver=driver, geometry_type="Polygon")
+    return path
+
+
+def _rectangle_in(crs: str, left: float, bottom: float, right: float, top: float) -> shapely.Polygon:
+    """A UTM 7N rectangle, densified, with its vertices transformed to ``crs``."""
+    ring = shapely.segmentize(shapely.box(left, bottom, right, top), 20.0).exterior.coords
+    xs, ys = zip(*ring)
+    tx, ty = rasterio.warp.transform("EPSG:32607", crs, xs, ys)
+    return shapely.Polygon(zip(tx, ty))
+
+
+def _expected(left, bottom, right, top) -> np.ndarray:
+    rows, cols = np.mgrid[0:GRID.rows, 0:GRID.cols]
+    x = GRID.transform.c + RES * (cols + 0.5)
+    y = GRID.transform.f - RES * (rows + 0.5)
+    return (x > left) & (x < right) & (y > bottom) & (y < top)
+
+
+# edges a quarter of a cell away from the cell centres: no ambiguity after reprojection
+BOX = (600000 + 5.25 * RES, 6740000 - 30.75 * RES, 600000 + 22.75 * RES, 6740000 - 10.25 * RES)
+
+
+@pytest.mark.parametrize(("crs", "driver", "suffix"), [
+    ("EPSG:4326", "GeoJSON", ".geojson"),
+    ("EPSG:3857", "GPKG", ".gpkg"),
+    ("EPSG:32607", "ESRI Shapefile", ".shp"),
+])
+def test_vector_mask_in_another_crs_burns_cells_whose_centre_is_inside(tmp_path, crs, driver, suffix):
+    path = _write_polygons(tmp_path / f"area{suffix}", [_rectangle_in(crs, *BOX)], crs, driver)
+    mask = load_mask(path, GRID)
+    expected = _expected(*BOX)
+    assert expected.sum() == 18 * 21
+    np.testing.assert_array_equal(mask, expected)
+
+
+def test_raster_mask_on_the_same_and_on_a_coarser_grid(tmp_path):
+    expected = _expected(*BOX)
+    same = write_bands(tmp_path / "same.tif", {"stable": expected.astype("float32")}, GRID)
+    np.testing.assert_array_equal(load_mask(same, GRID), expected)
+    coarse_grid = Grid(GRID.crs, Affine(2 * RES, 0, GRID.transform.c, 0, -2 * RES, GRID.transform.f), (25, 20))
+    coarse = np.zeros(coarse_grid.shape, dtype="float32")
+    coarse[5:15, 3:11] = 1.0
+    path = write_bands(tmp_path / "coarse.tif", {"stable": coarse}, coarse_grid)
+    mask = load_mask(path, GRID)
+    assert mask.sum() == 4 * coarse.sum()
+    assert mask[10:30, 6:22].all()
+
+
+def test_empty_and_disjoint_masks_are_errors_naming_the_file(tmp_path):
+    far = (700000.0, 6000000.0, 710000.0, 6010000.0)
+    path = _write_polygons(tmp_path / "far.geojson", [_rectangle_in("EPSG:4326", *far)], "EPSG:4326", "GeoJSON")
+    with pytest.raises(InputError, match="far.geojson.*does not overlap"):
+        load_mask(path, GRID)
+    # overlaps the grid but contains no cell centre
+    sliver = (600000 + 5.6 * RES, 6740000 - 5.9 * RES, 600000 + 5.9 * RES, 6740000 - 5.6 * RES)
+    path = _write_polygons(tmp_path / "sliver.gpkg", [_rectangle_in("EPSG:32607", *sliver)], "EPSG:32607", "GPKG")
+    with pytest.raises(InputError, match="sliver.gpkg.*selects no cell"):
+        load_mask(path, GRID)
+    empty = write_bands(tmp_path / "zeros.tif", {"m": np.zeros(GRID.shape, dtype="float32")}, GRID)
+    with pytest.raises(InputError, match="zeros.tif"):
+        load_mask(empty, GRID)
+    with pytest.raises(InputError, match="missing.shp.*does not exist"):
+        load_mask(tmp_path / "missing.shp", GRID)
+
+
+@pytest.mark.skipif(not DEMO.is_dir(), reason=f"GLAFT demo data not found at {DEMO}")
+def test_glaft_demo_polygons_select_the_documented_cell_counts():
+    from gvfuse.io.raster import read_single_band
+
+    _, grid = read_single_band(DEMO / "20180304-20180405_velo-raw_vx.tif")
+    assert load_mask(DEMO / "bedrock_V2.shp", grid).sum() == 47823
+    assert load_mask(DEMO / "glacier_V1_Kaskawulsh_s_inwardBuffer600m.shp", grid).sum() == 36906

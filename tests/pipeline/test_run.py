@@ -1,0 +1,145 @@
+"""The run pipeline end to end on small synthetic inputs: plan, track, fuse, validate, publish, resume, dask."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from rasterio.warp import transform_bounds
+
+from gvfuse.cli import main
+from gvfuse.config import load_config
+from gvfuse.io.raster import read_bands, write_bands
+from gvfuse.pipeline.run import build_plan, execute
+from gvfuse.testing import make_pair
+
+MONTHS = {"2023-01": ("20230101", "20230130"), "2023-03": ("20230301", "20230330")}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    """Two months of a 15 m optical pair each, as dated GeoTIFFs, with a product and run definition."""
+    root = tmp_path_factory.mktemp("run")
+    scenes = root / "scenes"
+    scenes.mkdir()
+    for i, (month, (first, last)) in enumerate(MONTHS.items()):
+        pair = make_pair("optical", (160, 160), dt_days=29, max_speed_m_per_day=0.5, cloud_fraction=0.0,
+                         geolocation_shift_px=(0.2, -0.1), seed=10 + i)
+        write_bands(scenes / f"optical_{first}.tif", {"B8": pair.reference}, pair.grid, cog=False)
+        write_bands(scenes / f"optical_{last}.tif", {"B8": pair.secondary}, pair.grid, cog=False)
+    masks = root / "masks"
+    write_bands(masks / "stable.tif", {"stable": pair.stable_mask.astype("f4")}, pair.grid, cog=False)
+    write_bands(masks / "ice.tif", {"ice": pair.ice_mask.astype("f4")}, pair.grid, cog=False)
+    (scenes / "notes.txt").write_text("not a scene")
+    west, south, east, north = transform_bounds(pair.grid.crs, "EPSG:4326", *pair.grid.bounds)
+    (root / "product.toml").write_text(f'''
+id = "run-test"
+title = "run test"
+description = "two months"
+license = "CC-BY-4.0"
+[area]
+west_deg = {west + 0.001}
+south_deg = {south + 0.001}
+east_deg = {east - 0.001}
+north_deg = {north - 0.001}
+[grid]
+crs = "EPSG:32647"
+resolution_m = 30.0
+[time]
+first_month = "2023-01"
+last_month = "2023-05"
+''')
+    (root / "run.toml").write_text('''
+product = "product.toml"
+input_dir = "scenes"
+output_dir = "out"
+months = ["2023-01", "2023-03"]
+[sensors.optical]
+reader = "geotiff"
+pairing = "optical"
+tracker = "ncc"
+tracker_parameters = { window_px = 32, step_px = 2 }
+max_speed_m_per_day = 1.0
+[weighting]
+name = "inverse-variance"
+[validation]
+validators = ["stable-ground", "strain-rate", "uav"]
+stable_mask = "masks/stable.tif"
+on_ice_mask = "masks/ice.tif"
+''')
+    return root
+
+
+def test_plan_pairs_each_month_start_to_end(workspace, plugins):
+    plan = build_plan(load_config(workspace / "run.toml", plugins), plugins)
+    assert [(str(m.month), len(m.pairs)) for m in plan.months] == [("2023-01", 1), ("2023-03", 1)]
+    assert all(j.tracking_grid.pixel_size_m == (15.0, 15.0) for j in plan.jobs)
+    result = CliRunner().invoke(main, ["pairs", str(workspace / "run.toml")])
+    assert result.exit_code == 0 and "2023-01 optical" in result.output and "2 distinct pair(s)" in result.output
+
+
+def test_run_publishes_months_close_to_truth_and_resumes(workspace, tmp_path, plugins):
+    config = load_config(workspace / "run.toml", plugins)
+    result = execute(config, plugins=plugins)
+    assert not result.failed_months, result.problems
+    assert all(not o.error for o in result.pairs)
+    product = config.output_dir / "202301.tif"
+    bands, grid, _ = read_bands(product, ("vx", "vy", "v_error", "count"))
+    valid = np.isfinite(bands["vx"])
+    assert valid.mean() > 0.5
+    # The month's stable ground is near zero after the tracker's correction.
+    stable = result.months[0].figures["stable-ground"]["fused"]
+    assert abs(stable["vx_median_m_per_day"]) < 0.01 and abs(stable["vy_median_m_per_day"]) < 0.01
+    assert result.months[0].figures["uav"] == {"skipped": "no reference for this month"}
+    item = json.loads((config.output_dir / "items" / "run-test-202301.json").read_text())
+    assert {i["id"] for i in item["properties"]["gvfuse:provenance"]["inputs"]} >= {"optical_20230101"}
+    before = product.read_bytes()
+    # Again: everything cached, nothing republished, identical bytes.
+    again = execute(config, plugins=plugins)
+    assert all(o.cached for o in again.pairs) and product.read_bytes() == before
+    # Lose one pair's cache: only that pair is tracked again, and the product is identical.
+    lost = result.pairs[0].path
+    lost.unlink()
+    third = execute(config, plugins=plugins)
+    assert [o.cached for o in third.pairs] == [False, True] and product.read_bytes() == before
+
+
+def test_dask_local_cluster_gives_the_serial_result(workspace, tmp_path, plugins):
+    from dask.distributed import Client, LocalCluster
+
+    text = (workspace / "run.toml").read_text()
+    serial_cfg = workspace / "serial.toml"
+    dask_cfg = workspace / "dask.toml"
+    serial_cfg.write_text(text.replace('output_dir = "out"', 'output_dir = "out-serial"'))
+    dask_cfg.write_text(text.replace('output_dir = "out"', 'output_dir = "out-dask"'))
+    serial = execute(load_config(serial_cfg, plugins), plugins=plugins)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        distributed = execute(load_config(dask_cfg, plugins), plugins=plugins, client=client)
+    assert not serial.failed_months and not distributed.failed_months
+    for month in ("202301", "202303"):
+        a, _, _ = read_bands(workspace / "out-serial" / f"{month}.tif")
+        b, _, _ = read_bands(workspace / "out-dask" / f"{month}.tif")
+        for name in a:
+            np.testing.assert_array_equal(a[name], b[name])
+
+
+def test_bad_scene_in_the_middle_is_reported_and_run_goes_on(workspace):
+    text = (workspace / "run.toml").read_text().replace('output_dir = "out"', 'output_dir = "out-bad"')
+    cfg = workspace / "bad.toml"
+    cfg.write_text(text.replace('months = ["2023-01", "2023-03"]', 'months = ["2023-01", "2023-03", "2023-05"]')
+                   .replace('input_dir = "scenes"', 'input_dir = "scenes-bad"'))
+    bad = workspace / "scenes-bad"
+    bad.mkdir()
+    for scene in (workspace / "scenes").glob("*.tif"):
+        (bad / scene.name).write_bytes(scene.read_bytes())
+    (bad / "optical_20230115.tif").write_bytes(b"II*\x00 truncated download")
+    result = CliRunner().invoke(main, ["run", str(cfg), "--workers", "0"])
+    # May has no scenes: reported, the run goes on, exit status 1 because a requested month is missing.
+    assert result.exit_code == 1
+    assert "2023-05: FAILED" in result.output and "2023-01: 6 file(s)" in result.output
+    assert "optical_20230115.tif" in result.output  # the unreadable file is named in the problems
+    assert (workspace / "out-bad" / "202303.tif").exists()

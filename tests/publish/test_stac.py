@@ -1,0 +1,120 @@
+import json
+
+import pytest
+
+from gvfuse.hookspecs import hookimpl
+from gvfuse.io.checksums import sha256_multihash
+from gvfuse.plugins import PluginInfo, PluginSet
+from gvfuse.product import load_product
+from gvfuse.publish.month import publish_month
+from gvfuse.model import Month
+from gvfuse.publish.stac import ITEM_EXTENSIONS
+from gvfuse.publish.stac_validation import (
+    offline_validator,
+    validate_catalog,
+    validate_stac_dict,
+)
+from gvfuse.testing.products import synthetic_monthly_product
+from tests.helpers import SCHEMAS
+
+needs_schemas = pytest.mark.skipif(not SCHEMAS.is_dir(), reason=f"STAC extension schemas not found at {SCHEMAS}")
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pub")
+    definition = load_product("gangrigab-2023")
+    for month in ("2023-01", "2023-02"):
+        publish_month(synthetic_monthly_product(month), definition, root, plugins=PluginSet())
+    return root
+
+
+def _item(root, month="202301"):
+    return json.loads((root / "items" / f"gangrigab-2023-{month}.json").read_text())
+
+
+@needs_schemas
+def test_items_and_collection_validate_offline_with_every_extension(published):
+    assert validate_catalog(published, SCHEMAS) == []
+    item = _item(published)
+    assert item["stac_extensions"] == list(ITEM_EXTENSIONS)
+    validator = offline_validator(SCHEMAS)
+    assert all(uri in validator.schema_cache for uri in ITEM_EXTENSIONS)
+
+
+@needs_schemas
+def test_offline_validation_reports_an_invalid_item_and_a_missing_schema(published):
+    validator = offline_validator(SCHEMAS)
+    item = _item(published)
+    item["assets"]["data"]["proj:shape"] = [60]
+    item["assets"]["data"]["file:checksum"] = "not hex!"
+    problems = validate_stac_dict(item, validator)
+    assert len(problems) == 1 and "gangrigab-2023-202301" in problems[0]
+    item = _item(published)
+    item["stac_extensions"].append("https://stac-extensions.github.io/eo/v2.0.0/schema.json")
+    assert "no offline schema" in validate_stac_dict(item, validator)[0]
+
+
+def test_item_fields_projection_raster_file_processing_version(published):
+    item = _item(published)
+    props, data = item["properties"], item["assets"]["data"]
+    assert item["id"] == "gangrigab-2023-202301" and item["collection"] == "gangrigab-2023"
+    assert props["datetime"] is None
+    assert (props["start_datetime"], props["end_datetime"]) == ("2023-01-01T00:00:00Z", "2023-01-31T23:59:59Z")
+    assert data["proj:code"] == "EPSG:32647" and data["proj:shape"] == [60, 80]
+    assert data["proj:transform"] == [30.0, 0.0, 300000.0, 0.0, -30.0, 3250000.0]
+    assert data["proj:bbox"] == [300000.0, 3248200.0, 302400.0, 3250000.0]
+    assert [b["name"] for b in data["bands"]] == ["vx", "vy", "v", "v_error", "count", "sensor_mask"]
+    assert {b["nodata"] for b in data["bands"]} == {"nan"} and {b["data_type"] for b in data["bands"]} == {"float32"}
+    assert [b["unit"] for b in data["bands"]] == ["m/d", "m/d", "m/d", "m/d", "1", "bitmask"]
+    assert data["bands"][5]["gvfuse:sensor_mask_bits"] == {"landsat": 1, "sentinel-1": 2, "sentinel-2": 4}
+    for asset in item["assets"].values():
+        path = (published / "items" / asset["href"]).resolve()
+        assert asset["file:checksum"] == sha256_multihash(path) and asset["file:size"] == path.stat().st_size
+    assert props["processing:software"] == {"gvfuse": "0.1.0", "trackers": "0.1.0", "weightings": "0.1.0"}
+    assert "6 image pair(s)" in props["processing:lineage"] and props["version"] == "1"
+    west, south, east, north = item["bbox"]
+    assert 96.9 < west < east < 97.0 and 29.3 < south < north < 29.4
+
+
+def test_provenance_block_names_every_input_pair_tracker_weight_validation_and_plugin(published):
+    product = synthetic_monthly_product()
+    block = _item(published)["properties"]["gvfuse:provenance"]
+    assert {s["id"] for s in block["inputs"]} == set(product.provenance.inputs)
+    assert all(s["sensor"] and s["datetime"].endswith("Z") for s in block["inputs"])
+    pairs = product.provenance.parameters["pairs"]
+    assert [p["pair_id"] for p in block["pairs"]] == sorted(p["pair_id"] for p in pairs)
+    assert {(p["tracker"], p["tracker_parameters"]["step_px"]) for p in block["pairs"]} == {
+        ("fft-phase", 2), ("fft-phase", 3), ("ncc", 3)}
+    assert block["weights"] == dict(product.weights)
+    assert block["validation"]["stable_ground"]["std_m_per_day"] == 0.0098
+    assert block["plugins"] == {"trackers": "0.1.0", "weightings": "0.1.0"}
+    assert block["parameters"] == {"grid_resolution_m": 30.0, "weighting": "wls-uav"}
+
+
+def test_collection_from_definition_links_every_published_month(published):
+    collection = json.loads((published / "collection.json").read_text())
+    assert collection["id"] == "gangrigab-2023" and collection["license"] == "CC-BY-4.0"
+    assert collection["extent"]["temporal"]["interval"] == [["2023-01-01T00:00:00Z", "2023-12-31T23:59:59Z"]]
+    assert collection["extent"]["spatial"]["bbox"] == [[96.3333333333, 29.0, 97.0, 29.5]]
+    assert "glacier" in collection["keywords"] and collection["providers"][0]["name"] == "gvfuse"
+    assert [link["href"] for link in collection["links"] if link["rel"] == "item"] == [
+        "./items/gangrigab-2023-202301.json", "./items/gangrigab-2023-202302.json"]
+
+
+def test_month_last_second_handles_december_and_leap_february():
+    assert Month.parse("2023-12").last_second.isoformat() == "2023-12-31T23:59:59+00:00"
+    assert Month.parse("2024-02").last_second.day == 29
+
+
+class _Amender:
+    @hookimpl
+    def gvfuse_stac_item_ready(self, item, product):
+        item.properties["test:amended_month"] = str(product.month)
+
+
+def test_stac_item_ready_hook_amends_the_item_before_it_is_written(tmp_path):
+    plugins = PluginSet()
+    plugins.add(_Amender(), PluginInfo("amender", "test", "0", "tests"))
+    publish_month(synthetic_monthly_product(), load_product("gangrigab-2023"), tmp_path, plugins=plugins)
+    assert _item(tmp_path)["properties"]["test:amended_month"] == "2023-01"
