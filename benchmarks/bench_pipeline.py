@@ -65,8 +65,7 @@ def _make_inputs(folder: Path, sensor: str, scale: float) -> tuple[list, object]
             layouts.write_sentinel2_scene(folder, pixels_b08=image * 2.0e-5 - 0.1, grid=pair.grid, acquired_at=at,
                                           mgrs_tile="47RQQ", relative_orbit=133, level="L2A",
                                           cloud_cover_percent=100.0 * float(clouds.mean()), cloud_mask=clouds)
-    readers = [r.cls for r in get_plugins().registry["readers"].values()]
-    scenes = [f.scene for f in scan(folder, readers).scenes]
+    scenes = [f.scene for f in scan(folder, get_plugins().classes("readers")).scenes]
     plan = plan_month(sensor, scenes, "2023-07", OpticalRules(edge_window_days=20))
     return list(plan.pairs), product_grid
 
@@ -74,10 +73,13 @@ def _make_inputs(folder: Path, sensor: str, scale: float) -> tuple[list, object]
 def _job(pair, product_grid, sensor: str, cache: Path):
     from gvfuse.config import SENSOR_DEFAULTS
     from gvfuse.pipeline.pair import PairJob, tracking_grid
+    from gvfuse.plugins import get_plugins
 
     d = SENSOR_DEFAULTS[sensor]
     pixel = 15.0 if sensor == "landsat" else 10.0
-    return PairJob(sensor=sensor, pair=pair, reader=d["reader"], tracker=d["tracker"],
+    plugins = get_plugins()
+    return PairJob(sensor=sensor, pair=pair, reader=plugins.get("readers", d["reader"]),
+                   tracker=plugins.get("trackers", d["tracker"]),
                    tracker_parameters=dict(d["tracker_parameters"]), max_speed_m_per_day=1.5,
                    tracking_grid=tracking_grid(product_grid, (pair.reference, pair.secondary), pixel),
                    product_grid=product_grid, cache_dir=cache)
@@ -93,8 +95,7 @@ def _one_pair(job, queue) -> None:
 
 
 def _dask_throughput(jobs, workers: int) -> float:
-    from gvfuse.pipeline.run import track_pairs
-    from gvfuse.cli.run import dask_client
+    from gvfuse.pipeline.run import dask_client, track_pairs
 
     with dask_client(None, workers) as client:
         t0 = time.perf_counter()

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 RULE_TYPES: Mapping[str, type] = {"optical": OpticalRules, "sar": SarRules, "uav": UavRules}
 
+#: The tracker ``gvfuse track`` uses unless told otherwise: the reference method's optical tracker.
+DEFAULT_TRACKER = "fft-phase"
+
 #: The reference method's per-sensor settings (GUIDE section 1). ``role = "reference"``
 #: marks the sensor whose velocities weight and validate the others instead of being fused.
 SENSOR_DEFAULTS: Mapping[str, Mapping[str, Any]] = {

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
 import numpy as np
 
-from gvfuse.model import FusionResult, Image, MonthlyProduct, OffsetField, Scene, VelocityField, WeightFit
+from gvfuse.model import FusionResult, Image, Month, MonthlyProduct, OffsetField, Scene, VelocityField, WeightFit
 
 if TYPE_CHECKING:
     from gvfuse.model import Grid
@@ -73,6 +73,9 @@ class Reader(Component):
     #: When several readers detect one path, the highest priority wins (ties: by name).
     #: Provider formats with a precise signature use 100, heuristics 50, catch-alls 0.
     priority: ClassVar[int] = 0
+    #: A catch-all for generic rasters: when its ``open`` cannot date a file, ``gvfuse track``
+    #: reads the raster as it is (and asks for ``--dt``) instead of failing.
+    catch_all: ClassVar[bool] = False
 
     @classmethod
     @abc.abstractmethod
@@ -133,8 +136,9 @@ class Weighting(Component):
     every fitted scheme gets "borrow the nearest month's fit" for free.
     """
 
-    def fit(self, fields: Mapping[str, VelocityField], reference: VelocityField | None) -> WeightFit | None:
-        """Fit this month's weights; ``None`` when the scheme fits nothing (the default).
+    def fit(self, fields: Mapping[str, VelocityField], reference: VelocityField | None, *,
+            month: Month) -> WeightFit | None:
+        """Fit ``month``'s weights; ``None`` when the scheme fits nothing (the default).
 
         ``reference`` is the month's reference velocity (the UAV survey) on the
         same grid, or ``None``. Raise :class:`gvfuse.errors.InputError` when a
@@ -166,6 +170,14 @@ class Validator(Component):
     @abc.abstractmethod
     def validate(self, field: VelocityField, **context: Any) -> Mapping[str, Any]:
         """Figures such as bias, spread and invalid share, keyed by name."""
+
+    @classmethod
+    def summarise(cls, figures: Mapping[str, Any]) -> list[str]:
+        """Readable lines of this validator's figures (``gvfuse validate``'s text output).
+
+        The default lists them key by key; override it to lay them out.
+        """
+        return [f"{cls.name}:"] + [f"  {key}: {value}" for key, value in figures.items()]
 
 
 class Publisher(Component):

@@ -292,6 +292,7 @@ class GeoTiffReader(Reader):
     sensor = "geotiff"
     description = "Generic GeoTIFF (fallback): band 1, acquisition date from the file name (YYYYMMDD, YYYY-MM-DD)"
     priority: ClassVar[int] = 0
+    catch_all: ClassVar[bool] = True
 
     @classmethod
     def detect(cls, path: Path) -> bool:

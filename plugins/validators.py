@@ -53,6 +53,27 @@ class StableGroundValidator(Validator):
         except ValueError as exc:
             raise InputError(str(exc), source=source) from exc
 
+    @classmethod
+    def summarise(cls, figures: Mapping[str, Any]) -> list[str]:
+        sg = figures
+        lines = [
+            f"stable ground: {sg['valid_count']} valid of {sg['cell_count']} cells "
+            f"({sg['invalid_percent']:.1f} % invalid)",
+            "            mean      median    std       NMAD     (m/day)",
+        ]
+        for c in ("vx", "vy"):
+            lines.append(f"  {c}   " + "".join(f"{sg[f'{c}_{k}_m_per_day']:>+10.4f}"
+                                               for k in ("mean", "median", "std", "nmad")))
+        for c in ("vx", "vy"):
+            if f"{c}_normality_p_value" in sg:
+                verdict = "normal" if sg[f"{c}_normal_at_5_percent"] else "not normal"
+                lines.append(f"  {c} D'Agostino-Pearson K2 = {sg[f'{c}_normality_statistic']:.1f}, "
+                             f"p = {sg[f'{c}_normality_p_value']:.3g} ({verdict} at 5 %)")
+        lines.append(f"  GLAFT metric 1: dx = {sg['delta_x_m_per_day']:.4f}, dy = {sg['delta_y_m_per_day']:.4f} "
+                     f"m/day, KDE peak ({sg['kde_peak_vx_m_per_day']:+.4f}, {sg['kde_peak_vy_m_per_day']:+.4f}) "
+                     f"m/day, {sg['wrong_match_percent']:.1f} % wrong matches")
+        return lines
+
 
 class StrainRateValidator(Validator):
     name = "strain-rate"
@@ -65,6 +86,16 @@ class StrainRateValidator(Validator):
             return strain_rate_metric(field.vx_m_per_day, field.vy_m_per_day, field.grid, mask).to_dict()
         except ValueError as exc:
             raise InputError(str(exc), source=source) from exc
+
+    @classmethod
+    def summarise(cls, figures: Mapping[str, Any]) -> list[str]:
+        sr = figures
+        return [
+            f"strain rate on ice: {sr['valid_count']} of {sr['cell_count']} cells",
+            f"  GLAFT metric 2: dx'x' = {sr['delta_xx_per_day']:.3e}, dx'y' = {sr['delta_xy_per_day']:.3e} 1/day "
+            f"(GLAFT's unnormalised-Sobel convention: {sr['delta_xx_glaft_per_day']:.3e}, "
+            f"{sr['delta_xy_glaft_per_day']:.3e})",
+        ]
 
 
 class UavValidator(Validator):
@@ -86,6 +117,15 @@ class UavValidator(Validator):
             ).to_dict()
         except ValueError as exc:
             raise InputError(str(exc), source=self.name) from exc
+
+    @classmethod
+    def summarise(cls, figures: Mapping[str, Any]) -> list[str]:
+        lines = [f"UAV reference: {figures['count']} common cells",
+                 "            bias      std       RMSE      NMAD     (m/day)"]
+        for c in ("vx", "vy", "speed"):
+            lines.append(f"  {c:<6}" + "".join(f"{figures[f'{c}_{k}_m_per_day']:>+10.4f}"
+                                              for k in ("bias", "std", "rmse", "nmad")))
+        return lines
 
 
 @hookimpl

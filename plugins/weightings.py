@@ -11,7 +11,7 @@ from gvfuse import fusion
 from gvfuse.errors import ConfigError
 from gvfuse.hookspecs import hookimpl
 from gvfuse.interfaces import Weighting
-from gvfuse.model import FusionResult, VelocityField, WeightFit
+from gvfuse.model import FusionResult, Month, VelocityField, WeightFit
 
 
 def _mean_dt_days(fields: Mapping[str, VelocityField]) -> float:
@@ -75,7 +75,8 @@ class WlsUavWeighting(Weighting):
         self.weights = dict(weights or {})
         self.min_cells = min_cells
 
-    def fit(self, fields: Mapping[str, VelocityField], reference: VelocityField | None) -> WeightFit | None:
+    def fit(self, fields: Mapping[str, VelocityField], reference: VelocityField | None, *,
+            month: Month) -> WeightFit | None:
         if reference is None:
             return None
         return fusion.fit_reference_weights(fusion.stack_fields(fields), reference.vx_m_per_day,

@@ -14,7 +14,7 @@ from gvfuse.cli.common import Command, plugin_set
 @click.argument("secondary", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Output velocity GeoTIFF (COG).")
-@click.option("--tracker", default="fft-phase", show_default=True, help="Tracker plugin (fft-phase, ncc, template, ...).")
+@click.option("--tracker", help="Tracker plugin (default: the reference method's optical tracker, fft-phase).")
 @click.option("--window", "window_px", type=int, help="Window size in pixels (tracker default if omitted).")
 @click.option("--step", "step_px", type=int, help="Output spacing in pixels (tracker default if omitted).")
 @click.option("--max-speed", "max_speed", type=float, default=5.0, show_default=True,
@@ -27,7 +27,7 @@ def track_command(
     reference: Path,
     secondary: Path,
     output: Path,
-    tracker: str,
+    tracker: str | None,
     window_px: int | None,
     step_px: int | None,
     max_speed: float,
@@ -43,9 +43,10 @@ def track_command(
     vy (east, north), v, and the tracker's quality bands on the window-centre
     grid, NaN where no trustworthy match exists.
     """
+    from gvfuse.config import DEFAULT_TRACKER
     from gvfuse.pipeline.pair import track_files
 
-    path, warnings = track_files(reference, secondary, output, plugins=plugin_set(), tracker=tracker,
+    path, warnings = track_files(reference, secondary, output, plugins=plugin_set(), tracker=tracker or DEFAULT_TRACKER,
                                  window_px=window_px, step_px=step_px, max_speed_m_per_day=max_speed,
                                  dt_days=dt_days, stable_mask=stable_mask, force=force)
     for warning in warnings:

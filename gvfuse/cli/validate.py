@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gvfuse.cli.common import Command, echo_json, plugin_set
 
-#: Validators whose figures the summary lays out as a table; the others are listed key by key.
-_LAID_OUT = ("stable-ground", "uav", "strain-rate")
-
+if TYPE_CHECKING:
+    from gvfuse.plugins import PluginSet
 
 def _context_entry(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
     entries = {}
@@ -24,46 +23,13 @@ def _context_entry(ctx: click.Context, param: click.Parameter, values: tuple[str
     return entries
 
 
-def format_summary(figures: Mapping[str, Mapping[str, Any]]) -> str:
-    """A readable summary of each validator's figures (the bundled ones laid out, others as key: value)."""
+def format_summary(figures: Mapping[str, Mapping[str, Any]], plugins: PluginSet) -> str:
+    """A readable summary: each validator's own layout of its figures, then the ones skipped and why."""
     lines: list[str] = []
     for name, result in figures.items():
-        if "skipped" in result:
-            lines.append(f"{name}: skipped ({result['skipped']})")
-    sg = figures.get("stable-ground")
-    if sg and "skipped" not in sg:
-        lines += [
-            f"stable ground: {sg['valid_count']} valid of {sg['cell_count']} cells "
-            f"({sg['invalid_percent']:.1f} % invalid)",
-            "            mean      median    std       NMAD     (m/day)",
-        ]
-        for c in ("vx", "vy"):
-            lines.append(f"  {c}   " + "".join(f"{sg[f'{c}_{k}_m_per_day']:>+10.4f}" for k in ("mean", "median", "std", "nmad")))
-        for c in ("vx", "vy"):
-            if f"{c}_normality_p_value" in sg:
-                verdict = "normal" if sg[f"{c}_normal_at_5_percent"] else "not normal"
-                lines.append(f"  {c} D'Agostino-Pearson K2 = {sg[f'{c}_normality_statistic']:.1f}, "
-                             f"p = {sg[f'{c}_normality_p_value']:.3g} ({verdict} at 5 %)")
-        lines.append(f"  GLAFT metric 1: dx = {sg['delta_x_m_per_day']:.4f}, dy = {sg['delta_y_m_per_day']:.4f} m/day, "
-                     f"KDE peak ({sg['kde_peak_vx_m_per_day']:+.4f}, {sg['kde_peak_vy_m_per_day']:+.4f}) m/day, "
-                     f"{sg['wrong_match_percent']:.1f} % wrong matches")
-    uav = figures.get("uav")
-    if uav and "skipped" not in uav:
-        lines += [f"UAV reference: {uav['count']} common cells", "            bias      std       RMSE      NMAD     (m/day)"]
-        for c in ("vx", "vy", "speed"):
-            lines.append(f"  {c:<6}" + "".join(f"{uav[f'{c}_{k}_m_per_day']:>+10.4f}" for k in ("bias", "std", "rmse", "nmad")))
-    sr = figures.get("strain-rate")
-    if sr and "skipped" not in sr:
-        lines += [
-            f"strain rate on ice: {sr['valid_count']} of {sr['cell_count']} cells",
-            f"  GLAFT metric 2: dx'x' = {sr['delta_xx_per_day']:.3e}, dx'y' = {sr['delta_xy_per_day']:.3e} 1/day "
-            f"(GLAFT's unnormalised-Sobel convention: {sr['delta_xx_glaft_per_day']:.3e}, "
-            f"{sr['delta_xy_glaft_per_day']:.3e})",
-        ]
-    for name, result in figures.items():
-        if name not in _LAID_OUT and "skipped" not in result:
-            lines.append(f"{name}:")
-            lines += [f"  {key}: {value}" for key, value in result.items()]
+        if "skipped" not in result:
+            lines += plugins.get("validators", name).cls.summarise(result)
+    lines += [f"{name}: skipped ({result['skipped']})" for name, result in figures.items() if "skipped" in result]
     return "\n".join(lines) if lines else "no figures: no validator is registered"
 
 
@@ -113,7 +79,8 @@ def validate_command(
     if on_ice_mask is not None:
         entries["on_ice_mask"] = on_ice_mask
     ref = read_reference(reference, field.grid) if reference else None
-    figures = validate_map(plugin_set(), field, names=validators or None, entries=entries, reference=ref)
+    plugins = plugin_set()
+    figures = validate_map(plugins, field, names=validators or None, entries=entries, reference=ref)
     written: list[Path] = []
     if plots:
         stable = load_mask(stable_mask, field.grid, what="stable-ground mask") if stable_mask else None
@@ -122,6 +89,6 @@ def validate_command(
     if as_json:
         echo_json(figures)
         return
-    click.echo(format_summary(figures))
+    click.echo(format_summary(figures, plugins))
     for path in written:
         click.echo(f"wrote {path}")

@@ -99,7 +99,7 @@ def fit_months(weighting: ConfiguredWeighting, sensors: Mapping[Month, Mapping[s
             continue
         try:
             with weighting.guarded():
-                fits[month] = MonthFit(weighting.instance.fit(maps, references.get(month)))
+                fits[month] = MonthFit(weighting.instance.fit(maps, references.get(month), month=month))
         except InputError as exc:
             fits[month] = MonthFit(reason=str(exc))
         except GvfuseError as exc:

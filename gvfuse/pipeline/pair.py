@@ -37,6 +37,7 @@ from affine import Affine
 from rasterio.warp import transform_bounds
 
 from gvfuse import __version__
+from gvfuse.config import DEFAULT_TRACKER
 from gvfuse.errors import GridError, GvfuseError, InputError, MetadataError, OutputExistsError, PluginError
 from gvfuse.interfaces import Reader, Tracker
 from gvfuse.io.masks import load_mask
@@ -296,8 +297,9 @@ class LoadedScene:
 def load_scene(path: PathLike, plugins: PluginSet, grid: Grid | None = None) -> LoadedScene:
     """The tracking band of the scene at ``path`` (on ``grid`` when given) and its acquisition time if known.
 
-    The registered reader that detects the file reads it; a GeoTIFF that no
-    reader dates (or no reader detects) is read as it is, without a date.
+    The registered reader that detects the file reads it; a raster that only a
+    catch-all reader detects and cannot date, or that no reader detects, is
+    read as it is, without a date.
     """
     from gvfuse.formats.loading import load_band
 
@@ -310,7 +312,7 @@ def load_scene(path: PathLike, plugins: PluginSet, grid: Grid | None = None) -> 
         try:
             scene = reader.open(path)
         except MetadataError:
-            if cls.name != "geotiff":
+            if not cls.catch_all:
                 raise
         else:
             return LoadedScene(reader.load(scene, grid), path, reader.name, scene.acquired_at)
@@ -380,7 +382,7 @@ def track_files(
     output: PathLike,
     *,
     plugins: PluginSet,
-    tracker: str = "fft-phase",
+    tracker: str = DEFAULT_TRACKER,
     window_px: int | None = None,
     step_px: int | None = None,
     max_speed_m_per_day: float = 5.0,

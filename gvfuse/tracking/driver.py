@@ -19,7 +19,7 @@ import attrs
 import numpy as np
 
 from gvfuse.errors import GridError, InputError, TrackingError
-from gvfuse.interfaces import Image, OffsetField
+from gvfuse.model import Image, OffsetField
 from gvfuse.tracking.correlation import n_windows, window_sums
 from gvfuse.tracking.matching import Matcher
 from gvfuse.tracking.outliers import normalized_median_test, quality_mask

@@ -86,3 +86,40 @@ def test_errors_name_the_file_and_exit_non_zero(files):
     assert result.exit_code == 1 and "empty.tif" in result.output and "no cell" in result.output
     result = runner.invoke(validate_command, ["--vx", str(files["product"])])
     assert result.exit_code == 1 and "--vy" in result.output
+
+
+def test_a_registered_third_party_validator_runs_with_its_own_context(files, plugin_site, monkeypatch):
+    import gvfuse.plugins
+    from tests.helpers.plugins import fake_distribution
+
+    fake_distribution(plugin_site, "gvfuse-fast", "thirdparty_fast", '''
+        import numpy as np
+        from gvfuse import hookimpl
+        from gvfuse.interfaces import Validator
+
+        class FastShare(Validator):
+            name = "fast-share"
+            needs = {"ice_outline": "mask", "fast_m_per_day": "value"}
+
+            def validate(self, field, **context):
+                inside = context["ice_outline"] & np.isfinite(field.vx_m_per_day)
+                return {"fast_share": float((field.speed_m_per_day[inside] > float(context["fast_m_per_day"])).mean())}
+
+        @hookimpl
+        def gvfuse_register_validators():
+            return [FastShare]
+    ''')
+    plugins = gvfuse.plugins.load_plugins()
+    monkeypatch.setattr(gvfuse.plugins, "get_plugins", lambda: plugins)
+    runner = CliRunner()
+    args = [str(files["product"]), "--context", f"ice_outline={files['ice']}", "--context", "fast_m_per_day=0.737"]  # the middle column
+    result = runner.invoke(validate_command, [*args, "--validator", "fast-share", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"fast-share": {"fast_share": pytest.approx(0.5, abs=0.1)}}
+    text = runner.invoke(validate_command, args)  # every registered validator: bundled ones skip without input
+    assert text.exit_code == 0, text.output
+    assert "fast-share:\n  fast_share: 0." in text.output and "stable-ground: skipped (no stable mask given)" in text.output
+    missing = runner.invoke(validate_command, [str(files["product"]), "--validator", "fast-share", "--json"])
+    assert json.loads(missing.output) == {"fast-share": {"skipped": "no ice outline given"}}
+    bad = runner.invoke(validate_command, [str(files["product"]), "--context", "no-equals-sign"])
+    assert bad.exit_code == 2 and "KEY=VALUE" in bad.output

@@ -12,6 +12,7 @@ from rasterio.warp import transform_bounds
 
 from gvfuse.cli import main
 from gvfuse.config import load_config
+from gvfuse.errors import ConfigError
 from gvfuse.io.raster import read_bands, write_bands
 from gvfuse.pipeline.run import build_plan, execute
 from gvfuse.testing import make_pair
@@ -143,3 +144,91 @@ def test_bad_scene_in_the_middle_is_reported_and_run_goes_on(workspace):
     assert "2023-05: FAILED" in result.output and "2023-01: 6 file(s)" in result.output
     assert "optical_20230115.tif" in result.output  # the unreadable file is named in the problems
     assert (workspace / "out-bad" / "202303.tif").exists()
+
+
+THIRD_PARTY = '''
+import numpy as np
+
+from gvfuse import fusion, hookimpl
+from gvfuse.errors import InputError
+from gvfuse.interfaces import Validator, Weighting
+from gvfuse.model import WeightFit
+
+
+class FastShare(Validator):
+    """Share of the ice outline faster than a threshold: needs a context key gvfuse does not know."""
+
+    name = "fast-share"
+    needs = {"ice_outline": "mask", "fast_m_per_day": "value"}
+    per_sensor = True
+
+    def validate(self, field, **context):
+        inside = context["ice_outline"] & np.isfinite(field.vx_m_per_day)
+        fast = field.speed_m_per_day[inside] > float(context["fast_m_per_day"])
+        return {"fast_share": float(fast.mean()), "cells": int(inside.sum())}
+
+
+class CalibratedInJanuary(Weighting):
+    """A fitted scheme whose fit is only possible in January: the other months must borrow it."""
+
+    name = "calibrated-in-january"
+
+    def fit(self, fields, reference, *, month):
+        if month.number != 1:
+            raise InputError("no calibration data this month", source=self.name)
+        return WeightFit({name: 1.0 / len(fields) for name in fields}, cells_used=7, residual_rms_m_per_day=0.0)
+
+    def fuse(self, fields, *, fitted=None):
+        stack = fusion.stack_fields(fields)
+        weights = fusion.weights_vector(stack, fitted.weights)
+        return fusion.fusion_result(stack, fusion.renormalise(weights, stack.valid), dt_days=29.0,
+                                    weights=dict(fitted.weights),
+                                    details={"scheme": self.name, "borrowed_from": fitted.borrowed_from})
+
+
+@hookimpl
+def gvfuse_register_validators():
+    return [FastShare]
+
+
+@hookimpl
+def gvfuse_register_weightings():
+    return [CalibratedInJanuary]
+'''
+
+
+def test_third_party_validator_context_and_fitted_weighting_work_in_a_run(workspace, plugin_site):
+    from gvfuse.plugins import load_plugins
+    from tests.helpers.plugins import fake_distribution
+
+    fake_distribution(plugin_site, "gvfuse-thirdparty", "thirdparty_run", THIRD_PARTY)
+    plugins = load_plugins()
+    text = (workspace / "run.toml").read_text().replace('output_dir = "out"', 'output_dir = "out-thirdparty"')
+    text = text.replace('name = "inverse-variance"', 'name = "calibrated-in-january"')
+    text = text.replace('validators = ["stable-ground", "strain-rate", "uav"]', 'validators = ["fast-share", "uav"]')
+    config_path = workspace / "thirdparty.toml"
+    config_path.write_text(text + '[validation.context]\nice_outline = "masks/ice.tif"\nfast_m_per_day = 0.2\n')
+    result = execute(load_config(config_path, plugins), plugins=plugins)
+    assert not result.failed_months, result.problems
+    january, march = (m.product for m in result.months)
+    share = january.validation["fast-share"]
+    assert 0 < share["fused"]["fast_share"] < 1 and share["fused"]["cells"] > 100
+    assert share["optical"] == share["fused"]  # per sensor too; one sensor: the same map
+    assert january.validation["uav"] == {"skipped": "no reference for this month"}
+    assert january.validation["weighting"]["borrowed_from"] == ""
+    assert march.validation["weighting"]["borrowed_from"] == "2023-01"
+    assert march.validation["weighting"]["fit_not_possible"] == "calibrated-in-january: no calibration data this month"
+    item = json.loads((workspace / "out-thirdparty" / "items" / "run-test-202303.json").read_text())
+    assert item["properties"]["gvfuse:provenance"]["validation"]["fast-share"]["fused"]["cells"] > 100
+
+
+def test_unknown_component_names_fail_before_any_pair_is_tracked(workspace, plugins):
+    text = (workspace / "run.toml").read_text()
+    for old, new, field in (('tracker = "ncc"', 'tracker = "nosuch"', "sensors.optical.tracker"),
+                            ('reader = "geotiff"', 'reader = "nosuch"', "sensors.optical.reader"),
+                            ('name = "inverse-variance"', 'name = "nosuch"', "weighting.name"),
+                            ('validators = ["stable-ground"', 'validators = ["nosuch"', "validation.validators")):
+        bad = workspace / "bad-name.toml"
+        bad.write_text(text.replace(old, new))
+        with pytest.raises(ConfigError, match=rf"\[{field}\].*no \w+ named 'nosuch'"):
+            build_plan(load_config(bad, plugins), plugins)

@@ -5,7 +5,7 @@ import pytest
 from gvfuse_plugins.weightings import WlsUavWeighting
 
 from gvfuse.errors import InputError
-from gvfuse.model import WeightFit
+from gvfuse.model import Month, WeightFit
 from tests.helpers.fields import field, noisy_sensors
 
 
@@ -13,7 +13,7 @@ def test_wls_recovers_inverse_variance_weights_for_known_sensor_errors():
     sigmas = {"landsat": 0.04, "sentinel-1": 0.08, "sentinel-2": 0.05}
     fields, (tx, ty) = noisy_sensors(sigmas, dict.fromkeys(sigmas, 1.0), seed=3, shape=(150, 200))
     scheme = WlsUavWeighting()
-    fit = scheme.fit(fields, field(tx, ty, 0.01))
+    fit = scheme.fit(fields, field(tx, ty, 0.01), month=Month(2023, 7))
     result = scheme.fuse(fields, fitted=fit)
     inv = {k: 1 / s**2 for k, s in sigmas.items()}
     expected = {k: v / sum(inv.values()) for k, v in inv.items()}
@@ -24,7 +24,7 @@ def test_wls_recovers_inverse_variance_weights_for_known_sensor_errors():
 
 def test_wls_without_a_fit_uses_configured_then_borrowed_weights_then_the_fallback():
     fields, _ = noisy_sensors({"a": 0.05, "b": 0.1}, {"a": 1.0, "b": 1.0})
-    assert WlsUavWeighting().fit(fields, None) is None  # no survey, nothing to fit
+    assert WlsUavWeighting().fit(fields, None, month=Month(2023, 7)) is None  # no survey, nothing to fit
     borrowed = WeightFit({"a": 0.6, "b": 0.4}, 10, 0.0, borrowed_from="2023-06")
     given_w = WlsUavWeighting(weights={"a": 0.9, "b": 0.1}).fuse(fields, fitted=borrowed)
     assert given_w.weights == {"a": 0.9, "b": 0.1} and given_w.details["weights_from"] == "given in the configuration"
@@ -42,7 +42,7 @@ def test_wls_fit_is_not_possible_when_the_survey_misses_a_sensor():
     vx[:] = np.nan  # sensor b has no value anywhere the survey is
     fields["b"] = field(vx, vx, 0.1)
     with pytest.raises(InputError, match="only 0 cells"):
-        WlsUavWeighting().fit(fields, field(tx, ty, 0.01))
+        WlsUavWeighting().fit(fields, field(tx, ty, 0.01), month=Month(2023, 7))
 
 
 def test_wls_cells_seen_only_by_zero_weight_sensors_take_the_fallback():
