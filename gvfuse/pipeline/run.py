@@ -313,6 +313,9 @@ def build_months(plan_: RunPlan, outcomes: Sequence[PairOutcome], *, plugins: Pl
 
 def _provenance(plugins: PluginSet, config: RunConfig, pairs: list[dict[str, Any]]) -> Provenance:
     inputs = sorted({p["reference"]["id"] for p in pairs} | {p["secondary"]["id"] for p in pairs})
+    # how long a pair took is the run's business, not the product's: with it, two runs of the same
+    # inputs published different bytes
+    pairs = [{k: v for k, v in p.items() if k != "seconds"} for p in pairs]
     return Provenance(
         software="gvfuse", software_version=__version__,
         plugins={p.name: f"{p.distribution} {p.version}" for p in plugins.loaded},
