@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 import attrs
-from affine import Affine
 
 UTC = dt.timezone.utc
 
@@ -37,9 +36,9 @@ UTC = dt.timezone.utc
 def _make_inputs(folder: Path, sensor: str, scale: float) -> tuple[list, object]:
     from gvfuse.model import Grid
     from gvfuse.pipeline.pairing import OpticalRules, plan_month
+    from gvfuse.pipeline.scan import scan
     from gvfuse.plugins import get_plugins
     from gvfuse.product import load_product
-    from gvfuse.pipeline.scan import scan
     from gvfuse.testing import make_pair
     from gvfuse.testing import provider_layouts as layouts
 

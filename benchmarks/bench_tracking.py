@@ -43,8 +43,7 @@ import numpy as np
 from affine import Affine
 from scipy import ndimage
 
-from gvfuse.model import Image
-from gvfuse.model import Grid
+from gvfuse.model import Grid, Image
 from gvfuse.tracking.dense_ncc import DenseNccMatcher
 from gvfuse.tracking.driver import TrackingSettings, track_images
 from gvfuse.tracking.phase_correlation import PhaseCorrelationMatcher
@@ -190,7 +189,7 @@ class PeakRss:
     synthetic scene (float64 temporaries) rather than the tracking.
     """
 
-    def __enter__(self) -> "PeakRss":
+    def __enter__(self) -> PeakRss:
         import threading
 
         self.start_mb = self.peak_mb = _rss_mb()

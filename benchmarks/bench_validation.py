@@ -27,8 +27,8 @@ PUBLISHED = {"delta_x (m/d)": 0.1501, "delta_y (m/d)": 0.1598, "wrong matches (%
 
 def run_gvfuse(demo: Path) -> tuple[dict[str, float], float, float]:
     from gvfuse.io.masks import load_mask
-    from gvfuse.quality import stable_ground_statistics, strain_rate_metric
     from gvfuse.io.raster import read_single_band
+    from gvfuse.quality import stable_ground_statistics, strain_rate_metric
 
     start = time.perf_counter()
     vx, grid = read_single_band(demo / VX)

@@ -34,8 +34,7 @@ from gvfuse.formats.geotiff import date_from_name, is_geotiff_name, lonlat_bound
 from gvfuse.formats.loading import MaskBand, default_grid_for_gcps, load_band, load_gcp_band
 from gvfuse.hookspecs import hookimpl
 from gvfuse.interfaces import Reader
-from gvfuse.model import Image
-from gvfuse.model import Grid, Scene
+from gvfuse.model import Grid, Image, Scene
 
 
 def _crs_text(grid: Grid | None) -> str | None:

@@ -27,7 +27,6 @@ from gvfuse.tracking.matching import Matcher
 from gvfuse.tracking.phase_correlation import PhaseCorrelationMatcher
 from gvfuse.tracking.template_match import METHODS, template_match
 
-
 #: Matching parameters of the template tracker (the rest go to the driver).
 _TEMPLATE_MATCHER_KEYS: tuple[str, ...] = ("method", "max_nan_fraction", "min_std_fraction", "refine_iterations")
 

@@ -4,18 +4,17 @@ import warnings
 
 import numpy as np
 import pytest
-from affine import Affine
-from gvfuse_plugins.weightings import (
-    EqualWeighting,
-    InverseVarianceWeighting,
-    RobustWeighting,
-)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gvfuse import fusion
 from gvfuse.errors import InputError
 from gvfuse.model import VelocityField
+from gvfuse_plugins.weightings import (
+    EqualWeighting,
+    InverseVarianceWeighting,
+    RobustWeighting,
+)
 from tests.helpers.fields import field, grid, noisy_sensors, rmse, truth
 
 SCHEMES = [EqualWeighting, InverseVarianceWeighting, RobustWeighting]

@@ -7,7 +7,16 @@ from affine import Affine
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gvfuse.model import Grid, Month, MonthlyProduct, Pair, Provenance, Scene, SensorLegend, VelocityField
+from gvfuse.model import (
+    Grid,
+    Month,
+    MonthlyProduct,
+    Pair,
+    Provenance,
+    Scene,
+    SensorLegend,
+    VelocityField,
+)
 
 UTC = dt.timezone.utc
 

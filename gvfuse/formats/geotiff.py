@@ -74,7 +74,7 @@ def read_header(path: Path | str) -> GeoTiffHeader:
             # EXIF ones live in their own domain when present.
             try:
                 tags.update({k: v for k, v in src.tags(ns="EXIF").items()})
-            except Exception:  # noqa: BLE001 - the EXIF domain is optional and driver dependent
+            except Exception:
                 pass
             grid = None
             if src.crs is not None and not src.transform.is_identity:

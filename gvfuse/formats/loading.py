@@ -30,12 +30,12 @@ from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
 from rasterio.transform import GCPTransformer
-from rasterio.warp import reproject, transform as transform_points
+from rasterio.warp import reproject
+from rasterio.warp import transform as transform_points
 from rasterio.windows import Window, from_bounds
 
 from gvfuse.errors import InputError
-from gvfuse.model import Image
-from gvfuse.model import Grid
+from gvfuse.model import Grid, Image
 
 #: Extra source pixels read around the window: covers the cubic kernel (2 px) and rounding.
 DEFAULT_MARGIN_PX = 4

@@ -32,8 +32,15 @@ from affine import Affine
 
 from gvfuse.errors import MetadataError
 from gvfuse.formats.containers import Container
-from gvfuse.formats.safexml import (find_named, iter_named, local_name, optional_text, parse_xml,
-                                    required_float, required_text)
+from gvfuse.formats.safexml import (
+    find_named,
+    iter_named,
+    local_name,
+    optional_text,
+    parse_xml,
+    required_float,
+    required_text,
+)
 from gvfuse.model import Grid
 
 #: S2A_MSIL1C_20240101T102431_N0510_R065_T30NWM_20240101T122107(.SAFE) (PSD, "Product naming").

@@ -23,8 +23,8 @@ import rasterio.warp
 from rasterio.enums import Resampling
 
 from gvfuse.errors import InputError
-from gvfuse.model import Grid
 from gvfuse.io.raster import open_raster
+from gvfuse.model import Grid
 
 #: File suffixes read as rasters; anything else is tried as a vector file.
 RASTER_SUFFIXES = frozenset({".tif", ".tiff", ".vrt", ".img", ".nc", ".jp2"})

@@ -29,7 +29,15 @@ from gvfuse import __version__
 from gvfuse.config import RunConfig
 from gvfuse.errors import ConfigError, GvfuseError, UnknownComponentError
 from gvfuse.model import Grid, Month, MonthlyProduct, Provenance, Scene, VelocityField
-from gvfuse.pipeline.month import ConfiguredWeighting, MonthFit, fit_for, fit_months, fuse_month, monthly_product, sensor_month
+from gvfuse.pipeline.month import (
+    ConfiguredWeighting,
+    MonthFit,
+    fit_for,
+    fit_months,
+    fuse_month,
+    monthly_product,
+    sensor_month,
+)
 from gvfuse.pipeline.pair import PairJob, PairOutcome, process_pair, read_pair_result, tracking_grid
 from gvfuse.pipeline.pairing import MonthPlan, deduplicate, plan
 from gvfuse.pipeline.scan import scan

@@ -17,7 +17,6 @@ Companion files of a found scene (``<stem>.json``/``.txt`` sidecars,
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -96,7 +95,7 @@ def choose_reader(path: Path, readers: Iterable[type[Reader]]) -> type[Reader] |
         try:
             if cls.detect(path):
                 return cls
-        except Exception:  # noqa: BLE001 - a third-party detect must not take the scan down
+        except Exception:
             continue
     return None
 
@@ -185,7 +184,7 @@ def scan(directory: Path | str, readers: Iterable[type[Reader]], product: Produc
         except GvfuseError as exc:
             skipped.append(SkippedFile(str(path), SKIP_MALFORMED, str(exc), reader_cls.name))
             return
-        except Exception as exc:  # noqa: BLE001 - report, never crash the scan
+        except Exception as exc:
             skipped.append(SkippedFile(str(path), SKIP_FAILED, f"{type(exc).__name__}: {exc}", reader_cls.name))
             return
         scene_paths.add(path)

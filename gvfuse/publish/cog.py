@@ -19,9 +19,9 @@ from typing import Any
 import attrs
 import numpy as np
 
+from gvfuse.io.raster import write_bands
 from gvfuse.model import Month, MonthlyProduct
 from gvfuse.publish.provenance import provenance_block
-from gvfuse.io.raster import write_bands
 
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 PNG_MEDIA_TYPE = "image/png"

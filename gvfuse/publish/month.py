@@ -21,15 +21,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gvfuse.errors import OutputExistsError
 from gvfuse.io.atomic import write_text_atomic
 from gvfuse.io.checksums import file_fields
-from gvfuse.errors import OutputExistsError
-from gvfuse.publish.intake import write_intake_catalog
 from gvfuse.model import Month, MonthlyProduct
 from gvfuse.plugins import PluginSet
 from gvfuse.product import ProductDefinition
-from gvfuse.publish.provenance import provenance_block
 from gvfuse.publish.cog import cog_name, quicklook_name, thumbnail_name, write_product_cog
+from gvfuse.publish.intake import write_intake_catalog
+from gvfuse.publish.provenance import provenance_block
 from gvfuse.publish.quicklook import write_quicklooks
 from gvfuse.publish.stac import (
     COLLECTION_FILE,

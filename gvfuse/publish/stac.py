@@ -28,7 +28,6 @@ items the publication can point at.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -41,8 +40,8 @@ from rasterio.warp import transform as transform_points
 
 from gvfuse.model import Grid, Month, MonthlyProduct
 from gvfuse.product import ProductDefinition
-from gvfuse.publish.provenance import lineage_text, software_versions
 from gvfuse.publish.cog import COG_MEDIA_TYPE, PNG_MEDIA_TYPE, PRODUCT_BANDS, product_band_arrays
+from gvfuse.publish.provenance import lineage_text, software_versions
 
 COLLECTION_FILE = "collection.json"
 ITEMS_DIR = "items"

@@ -21,8 +21,8 @@ from gvfuse.testing.motion import (
 )
 from gvfuse.testing.pair import SyntheticPair
 from gvfuse.testing.scene import PRESETS, make_pair
-from gvfuse.testing.timeseries import Landscape, RenderedScene, render_series
 from gvfuse.testing.texture import block_mean, fractal_noise, terrain_texture
+from gvfuse.testing.timeseries import Landscape, RenderedScene, render_series
 from gvfuse.testing.warping import sample_bilinear, warp
 
 __all__ = [

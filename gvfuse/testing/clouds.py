@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import attrs
 import numpy as np
+
 from gvfuse.testing.texture import fractal_noise
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import attrs
 import numpy as np
 
-from gvfuse.model import Grid
 from gvfuse.io.raster import write_bands
+from gvfuse.model import Grid
 from gvfuse.testing.motion import MotionModel, pixel_centres
 from gvfuse.testing.warping import sample_bilinear
 

@@ -60,8 +60,8 @@ from rasterio.warp import transform as transform_points
 
 from gvfuse.formats import landsat as landsat_format
 from gvfuse.formats import sentinel1 as sentinel1_format
-from gvfuse.model import Grid
 from gvfuse.io.raster import write_bands
+from gvfuse.model import Grid
 
 __all__ = [
     "LANDSAT_REFLECTANCE_ADD",

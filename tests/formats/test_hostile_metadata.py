@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from gvfuse_plugins.readers import Sentinel1Reader, Sentinel2Reader
 
 from gvfuse.errors import MetadataError
 from gvfuse.formats.safexml import parse_xml
+from gvfuse_plugins.readers import Sentinel1Reader, Sentinel2Reader
 from tests.helpers.scenes import (
     BILLION_LAUGHS,
     EXTERNAL_ENTITY,

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from gvfuse_plugins.readers import LandsatReader
 
 from gvfuse.errors import MetadataError
 from gvfuse.formats import landsat
 from gvfuse.formats.containers import Container
 from gvfuse.model import Grid
+from gvfuse_plugins.readers import LandsatReader
 from tests.helpers.scenes import (
     LANDSAT_ID,
     landsat_groups,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from gvfuse_plugins.readers import Sentinel2Reader
 
 from gvfuse.formats import landsat, sentinel1, sentinel2
+from gvfuse_plugins.readers import Sentinel2Reader
 from tests.helpers.scenes import SAMPLES, make_s2_safe
 
 pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"provider metadata samples not found at {SAMPLES}")

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from gvfuse_plugins.readers import Sentinel1Reader
 from rasterio.warp import transform as transform_points
 
 from gvfuse.errors import MetadataError
 from gvfuse.formats import sentinel1
 from gvfuse.formats.loading import gcp_window_for_grid
 from gvfuse.model import Grid
+from gvfuse_plugins.readers import Sentinel1Reader
 from tests.helpers.scenes import (
     S1_MARKER,
     S1_PRODUCT,

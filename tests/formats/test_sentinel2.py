@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from gvfuse_plugins.readers import Sentinel2Reader
 
 from gvfuse.errors import MetadataError
 from gvfuse.formats import sentinel2
 from gvfuse.model import Grid
+from gvfuse_plugins.readers import Sentinel2Reader
 from tests.helpers.scenes import (
     S2_L1C,
     S2_L2A,

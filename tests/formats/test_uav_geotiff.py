@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from gvfuse_plugins.readers import GeoTiffReader, UavReader
 
 from gvfuse.errors import MetadataError
 from gvfuse.formats.geotiff import date_from_name
 from gvfuse.model import Grid
+from gvfuse_plugins.readers import GeoTiffReader, UavReader
 from tests.helpers.scenes import textured, write_raster
 
 UTM = Affine(0.1, 0, 260000, 0, -0.1, 3240000)  # 10 cm drone pixels

@@ -6,12 +6,12 @@ import json
 import shutil
 from pathlib import Path
 
-import gvfuse_plugins.readers as readers_module
 import pytest
 from affine import Affine
 from click.testing import CliRunner
 
 import gvfuse.plugins
+import gvfuse_plugins.readers as readers_module
 from gvfuse.cli.scan import scan_command
 from gvfuse.pipeline.scan import (
     SKIP_MALFORMED,

@@ -1,8 +1,8 @@
 import json
 
-import gvfuse_plugins.publishers as publishers
 import pytest
 
+import gvfuse_plugins.publishers as publishers
 from gvfuse.errors import OutputExistsError
 from gvfuse.plugins import PluginInfo, PluginSet
 from gvfuse.product import load_product

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gvfuse_plugins.readers as readers_module
-
 from gvfuse.interfaces import Reader
 from gvfuse.plugins import PluginInfo, PluginSet
 

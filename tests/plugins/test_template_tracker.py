@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from affine import Affine
-from gvfuse_plugins.trackers import TemplateTracker, gvfuse_register_trackers
 from scipy import ndimage
 
 from gvfuse.interfaces import Tracker
 from gvfuse.model import Grid, Image
+from gvfuse_plugins.trackers import TemplateTracker, gvfuse_register_trackers
 
 
 def _pair(n: int = 128, dy: float = 0.6, dx: float = -1.3) -> tuple[Image, Image]:

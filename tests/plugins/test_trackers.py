@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from affine import Affine
-from gvfuse_plugins import trackers
 
 from gvfuse.interfaces import Tracker
 from gvfuse.model import Grid, Image
+from gvfuse_plugins import trackers
 
 
 def test_hook_returns_tracker_classes_with_unique_names():

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 from affine import Affine
-from gvfuse_plugins import validators
 
 from gvfuse.errors import GridError, InputError
 from gvfuse.model import Grid, VelocityField
 from gvfuse.plugins import PluginInfo, PluginSet
+from gvfuse_plugins import validators
 
 GRID = Grid(32647, Affine(30.0, 0, 400000, 0, -30.0, 3250000), (60, 80))
 

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from gvfuse_plugins.weightings import WlsUavWeighting
 
 from gvfuse.errors import InputError
 from gvfuse.model import Month, WeightFit
+from gvfuse_plugins.weightings import WlsUavWeighting
 from tests.helpers.fields import field, noisy_sensors
 
 

@@ -3,9 +3,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from gvfuse.cli.check import check_command
 from gvfuse.plugins import PluginSet
 from gvfuse.product import load_product
-from gvfuse.cli.check import check_command
 from gvfuse.publish.check import verify
 from gvfuse.publish.month import publish_month
 from gvfuse.testing.products import synthetic_monthly_product

@@ -4,10 +4,10 @@ import pytest
 
 from gvfuse.hookspecs import hookimpl
 from gvfuse.io.checksums import sha256_multihash
+from gvfuse.model import Month
 from gvfuse.plugins import PluginInfo, PluginSet
 from gvfuse.product import load_product
 from gvfuse.publish.month import publish_month
-from gvfuse.model import Month
 from gvfuse.publish.stac import ITEM_EXTENSIONS
 from gvfuse.publish.stac_validation import (
     offline_validator,

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gvfuse_plugins.trackers import FftPhaseTracker, NccTracker, TemplateTracker
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +28,7 @@ from gvfuse.testing import make_pair
 from gvfuse.testing.motion import Translation
 from gvfuse.tracking.correlation import window_sums
 from gvfuse.tracking.search import search_radius_px
+from gvfuse_plugins.trackers import FftPhaseTracker, NccTracker, TemplateTracker
 
 GEOLOCATION_SHIFT = (0.3, -0.2)
 

@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
-from gvfuse_plugins.trackers import FftPhaseTracker, NccTracker, TemplateTracker
 
 from gvfuse.errors import TrackingError
 from gvfuse.model import Image
 from gvfuse.testing import make_pair
+from gvfuse_plugins.trackers import FftPhaseTracker, NccTracker, TemplateTracker
 
 
 @pytest.mark.parametrize("tracker", [FftPhaseTracker(), NccTracker(), NccTracker(window_px=32), TemplateTracker()],

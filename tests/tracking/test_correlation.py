@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from textures import shifted_pair
 
 from gvfuse.tracking.correlation import (
     EXACT_PEAK_CORRELATION,
@@ -18,6 +17,7 @@ from gvfuse.tracking.correlation import (
     refinement_step,
     window_sums,
 )
+from tests.helpers.textures import shifted_pair
 
 
 def brute_window_sums(region: np.ndarray, w: int, s: int, rows: int, cols: int) -> np.ndarray:

@@ -10,9 +10,9 @@ of the valid pixels.
 from __future__ import annotations
 
 import numpy as np
-from textures import shifted_pair
 
 from gvfuse.tracking.correlation import masked_ncc_scores, ncc_score_stack
+from tests.helpers.textures import shifted_pair
 
 W, S, R = 32, 4, 3
 

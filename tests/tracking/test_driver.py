@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from textures import grid, images, shifted_pair
 
 from gvfuse.errors import GridError, InputError, TrackingError
 from gvfuse.model import Image
@@ -12,6 +11,7 @@ from gvfuse.tracking.dense_ncc import DenseNccMatcher
 from gvfuse.tracking.driver import TrackingSettings, track_images
 from gvfuse.tracking.search import search_radius_px
 from gvfuse.tracking.stable_ground import estimate_stable_shift, remove_stable_shift
+from tests.helpers.textures import grid, images, shifted_pair
 
 SETTINGS = TrackingSettings(window_px=32, step_px=4, search_radius_px=4, prefilter="wallis")
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from textures import shifted_pair
 
 from gvfuse.tracking.correlation import ncc_score_stack
 from gvfuse.tracking.dense_ncc import DenseNccMatcher
 from gvfuse.tracking.phase_correlation import PhaseCorrelationMatcher
+from tests.helpers.textures import shifted_pair
 
 MATCHERS = {"ncc": DenseNccMatcher(), "fft-phase": PhaseCorrelationMatcher()}
 R = 4
