@@ -26,3 +26,34 @@ def test_plugins_json_lists_components_with_their_distribution():
 def test_unknown_command_exits_non_zero():
     result = CliRunner().invoke(main, ["no-such-command"])
     assert result.exit_code == 2
+
+
+def test_help_and_version_load_no_library_module():
+    """``gvfuse --help`` and every ``gvfuse CMD --help`` import neither the pipeline nor numpy, rasterio or dask."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from gvfuse.cli import COMMANDS, main\n"
+        "for args in (['--help'], ['--version'], *([name, '--help'] for name in COMMANDS)):\n"
+        "    assert CliRunner().invoke(main, args).exit_code == 0, args\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('numpy', 'rasterio', 'dask', 'distributed',\n"
+        "    'scipy', 'pystac', 'matplotlib') or m.startswith(('gvfuse.pipeline', 'gvfuse.model', 'gvfuse.publish')))\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_bad_input_is_one_line_and_status_1_usage_errors_status_2(tmp_path):
+    runner = CliRunner()
+    bad_config = tmp_path / "run.toml"
+    bad_config.write_text("product = ")
+    for args in (["pairs", str(bad_config)], ["run", str(bad_config)]):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 1 and result.output.startswith("gvfuse: error: ") and "run.toml" in result.output
+        assert len(result.output.strip().splitlines()) == 1
+    assert runner.invoke(main, ["run", "--workers", "-1", str(bad_config)]).exit_code == 2
+    assert runner.invoke(main, ["validate", "--no-such-option"]).exit_code == 2
