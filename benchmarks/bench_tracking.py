@@ -267,8 +267,8 @@ def main() -> None:
         row = min(rows, key=lambda x: x["seconds"])
         label = name if name != "openpiv" else f"openpiv@{a.piv_size}"
         print(f"{label:<12} {row['windows']:>9} {row['seconds']:>8.2f} {row['windows_per_s']:>10.0f} "
-              f"{row['peak_mem_mb']:>8.0f} {row['tracking_mem_mb']:>6.0f} {row['rmse_px']:>8.3f} {row['gt1px_percent']:>7.2f} "
-              f"{row['coverage_percent']:>8.1f}", flush=True)
+              f"{row['peak_mem_mb']:>8.0f} {row['tracking_mem_mb']:>6.0f} {row['rmse_px']:>8.3f} "
+              f"{row['gt1px_percent']:>7.2f} {row['coverage_percent']:>8.1f}", flush=True)
 
 
 if __name__ == "__main__":

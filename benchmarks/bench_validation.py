@@ -39,7 +39,8 @@ def run_gvfuse(demo: Path) -> tuple[dict[str, float], float, float]:
     end = time.perf_counter()
     figures = {"delta_x (m/d)": stable.kde.delta_x, "delta_y (m/d)": stable.kde.delta_y,
                "wrong matches (%)": stable.kde.outside_percent,
-               "delta_x'x' (1/d)": strain["delta_xx_glaft_per_day"], "delta_x'y' (1/d)": strain["delta_xy_glaft_per_day"]}
+               "delta_x'x' (1/d)": strain["delta_xx_glaft_per_day"],
+               "delta_x'y' (1/d)": strain["delta_xy_glaft_per_day"]}
     return figures, middle - start, end - middle
 
 

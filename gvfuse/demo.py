@@ -16,7 +16,7 @@ import datetime as dt
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +33,16 @@ UTC = dt.timezone.utc
 PRODUCT_ID = "gangrigab-2023-demo"
 
 
+def _months(values: Iterable[Month | str]) -> tuple[Month, ...]:
+    return tuple(Month.parse(m) for m in values)
+
+
 @attrs.frozen
 class DemoSize:
     """How much the demo makes: its area, months and acquisition schedules."""
 
     area: Area
-    months: tuple[Month, ...] = attrs.field(converter=lambda ms: tuple(Month.parse(m) for m in ms))
+    months: tuple[Month, ...] = attrs.field(converter=_months)
     landsat_revisit_days: int
     sentinel2_revisit_days: int
     sentinel1_revisit_days: int
@@ -73,7 +77,8 @@ def product_toml(size: DemoSize) -> str:
     return f'''# A small part of the Gangrigab area, for the synthetic demo (made by `gvfuse demo`).
 id = "{PRODUCT_ID}"
 title = "Synthetic demo: monthly glacier surface velocity, Gangrigab area, 2023"
-description = "Synthetic Landsat 8/9, Sentinel-2, Sentinel-1 and UAV scenes of a part of the Gangrigab area with a known, seasonally varying glacier flow, processed by gvfuse."
+description = "Synthetic Landsat 8/9, Sentinel-2, Sentinel-1 and UAV scenes of a part of the Gangrigab area \
+with a known, seasonally varying glacier flow, processed by gvfuse."
 license = "CC-BY-4.0"
 keywords = ["glacier", "surface velocity", "synthetic", "demo"]
 
@@ -237,7 +242,7 @@ def build_inputs(folder: Path, size: DemoSize, *, seed: int = 2023,
         return list(np.where(heavy, rng.uniform(0.65, 0.95, n), rng.uniform(0.0, 0.2, n)))
 
     def shifts(n: int, sigma_px: float) -> list[tuple[float, float]]:
-        return [tuple(map(float, s)) for s in rng.normal(0.0, sigma_px, (n, 2))]
+        return [(float(x), float(y)) for x, y in rng.normal(0.0, sigma_px, (n, 2))]
 
     def say(text: str) -> None:
         if progress:

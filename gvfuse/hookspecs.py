@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 hookspec = pluggy.HookspecMarker("gvfuse")
 hookimpl = pluggy.HookimplMarker("gvfuse")
 
+# pluggy reads a spec's signature and never calls it; the registration specs raise rather than fall
+# through, so that their bodies agree with the lists they declare.
+
 
 @hookspec
 def gvfuse_register_readers() -> list[type[Reader]]:
@@ -38,6 +41,7 @@ def gvfuse_register_readers() -> list[type[Reader]]:
 
     Combined: all lists are concatenated; names must be unique.
     """
+    raise NotImplementedError
 
 
 @hookspec
@@ -46,6 +50,7 @@ def gvfuse_register_trackers() -> list[type[Tracker]]:
 
     Combined: all lists are concatenated; names must be unique.
     """
+    raise NotImplementedError
 
 
 @hookspec
@@ -54,6 +59,7 @@ def gvfuse_register_weightings() -> list[type[Weighting]]:
 
     Combined: all lists are concatenated; names must be unique.
     """
+    raise NotImplementedError
 
 
 @hookspec
@@ -62,6 +68,7 @@ def gvfuse_register_validators() -> list[type[Validator]]:
 
     Combined: all lists are concatenated; names must be unique.
     """
+    raise NotImplementedError
 
 
 @hookspec
@@ -70,6 +77,7 @@ def gvfuse_register_publishers() -> list[type[Publisher]]:
 
     Combined: all lists are concatenated; names must be unique.
     """
+    raise NotImplementedError
 
 
 @hookspec

@@ -13,10 +13,10 @@ import copyreg
 import datetime as dt
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, SupportsInt
 
 import attrs
 import numpy as np
@@ -29,7 +29,7 @@ SECONDS_PER_DAY = 86400.0
 ERROR_BAND = "error_m_per_day"
 
 
-def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+def _frozen_mapping(value: Mapping[str, Any] | None) -> MappingProxyType[str, Any]:
     return MappingProxyType(dict(value or {}))
 
 
@@ -50,6 +50,10 @@ def _check_transform(instance: Any, attribute: attrs.Attribute, value: Affine) -
         raise TypeError(f"{attribute.name} must be an affine.Affine, got {type(value).__name__}")
     if value.determinant == 0 or not all(math.isfinite(c) for c in value[:6]):
         raise ValueError(f"{attribute.name} is degenerate: {tuple(value[:6])}")
+
+
+def _shape(value: Iterable[SupportsInt]) -> tuple[int, ...]:
+    return tuple(int(n) for n in value)
 
 
 def _check_shape(instance: Any, attribute: attrs.Attribute, value: tuple[int, int]) -> None:
@@ -136,15 +140,18 @@ class Month:
         return (self.end - self.start).total_seconds() / SECONDS_PER_DAY
 
 
+def parse_month(value: Month | str) -> Month:
+    """:meth:`Month.parse` as a plain function: the form of attrs converter that type checkers read."""
+    return Month.parse(value)
+
+
 @attrs.frozen
 class Grid:
     """A north-up or rotated raster grid: CRS, affine transform and (rows, cols) shape."""
 
     crs: CRS = attrs.field(converter=_to_crs)
     transform: Affine = attrs.field(validator=_check_transform)
-    shape: tuple[int, int] = attrs.field(
-        converter=lambda s: tuple(int(n) for n in s), validator=_check_shape
-    )
+    shape: tuple[int, int] = attrs.field(converter=_shape, validator=_check_shape)
 
     @property
     def rows(self) -> int:
@@ -266,7 +273,7 @@ class Provenance:
     software: str = "gvfuse"
     software_version: str = ""
     plugins: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping)
-    inputs: tuple[str, ...] = attrs.field(factory=tuple, converter=tuple)
+    inputs: tuple[str, ...] = attrs.field(factory=tuple, converter=tuple[str, ...])
     parameters: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
 
     def to_dict(self) -> dict[str, Any]:
@@ -378,7 +385,7 @@ class SensorLegend:
     sensor in every file; fusion encodes with the sorted sensors of a stack.
     """
 
-    sensors: tuple[str, ...] = attrs.field(converter=tuple)
+    sensors: tuple[str, ...] = attrs.field(converter=tuple[str, ...])
 
     @property
     def bits(self) -> dict[str, int]:
@@ -465,14 +472,14 @@ class MonthlyProduct:
     ``sensor_mask`` the contributing sensors, encoded with ``SensorLegend(sensors)``.
     """
 
-    month: Month = attrs.field(converter=Month.parse)
+    month: Month = attrs.field(converter=parse_month)
     vx_m_per_day: np.ndarray
     vy_m_per_day: np.ndarray
     v_error_m_per_day: np.ndarray
     count: np.ndarray
     sensor_mask: np.ndarray
     grid: Grid
-    sensors: tuple[str, ...] = attrs.field(converter=tuple)
+    sensors: tuple[str, ...] = attrs.field(converter=tuple[str, ...])
     weights: Mapping[str, float] = attrs.field(factory=dict, converter=_frozen_mapping)
     validation: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
     provenance: Provenance = attrs.field(factory=Provenance)

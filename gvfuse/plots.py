@@ -39,7 +39,7 @@ def speed_limit_m_per_day(speed: np.ndarray) -> float:
 
 
 def _arrow_step(shape: tuple[int, int], arrows_across: int = 25) -> int:
-    return max(1, int(round(max(shape) / arrows_across)))
+    return max(1, round(max(shape) / arrows_across))
 
 
 def render_quicklook_png(product: MonthlyProduct, title: str = "") -> bytes:
@@ -75,8 +75,8 @@ def render_quicklook_png(product: MonthlyProduct, title: str = "") -> bytes:
     if ok.any():
         if north_up:
             t = product.grid.transform
-            xs = (t.c + t.a * (cc + 0.5) + t.b * (rr + 0.5)) / 1000
-            ys = (t.f + t.d * (cc + 0.5) + t.e * (rr + 0.5)) / 1000
+            xs: np.ndarray = (t.c + t.a * (cc + 0.5) + t.b * (rr + 0.5)) / 1000
+            ys: np.ndarray = (t.f + t.d * (cc + 0.5) + t.e * (rr + 0.5)) / 1000
             u_plot, v_plot = u, v
         else:
             xs, ys = cc + 0.5, rr + 0.5
@@ -106,7 +106,8 @@ def render_thumbnail_png(product: MonthlyProduct, max_px: int = THUMBNAIL_MAX_PX
     rgba = colormaps[COLORMAP](np.clip(np.nan_to_num(speed, nan=0.0) / vmax, 0.0, 1.0))
     rgba[..., 3] = np.where(np.isfinite(speed), 1.0, 0.0)
     buffer = io.BytesIO()
-    imsave(buffer, rgba, format="png", metadata=_PNG_METADATA)
+    # matplotlib's stubs want str values; None is how its PNG writer drops a default key.
+    imsave(buffer, rgba, format="png", metadata=_PNG_METADATA)  # type: ignore[arg-type]
     return buffer.getvalue()
 
 

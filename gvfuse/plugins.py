@@ -24,7 +24,7 @@ import pluggy
 
 from gvfuse import hookspecs
 from gvfuse.errors import GvfuseError, PluginError, UnknownComponentError
-from gvfuse.interfaces import CONTEXT_KINDS, Publisher, Reader, Tracker, Validator, Weighting
+from gvfuse.interfaces import CONTEXT_KINDS, Component, Publisher, Reader, Tracker, Validator, Weighting
 
 ENTRY_POINT_GROUP = "gvfuse"
 #: Comma-separated entry-point or distribution names that are not loaded.
@@ -32,7 +32,7 @@ BLOCK_ENV = "GVFUSE_BLOCK_PLUGINS"
 #: When set (to anything but empty or 0), every hook call and its result is printed on standard error.
 TRACE_ENV = "GVFUSE_TRACE_PLUGINS"
 
-KINDS: Mapping[str, type] = {
+KINDS: Mapping[str, type[Component]] = {
     "readers": Reader,
     "trackers": Tracker,
     "weightings": Weighting,
@@ -58,7 +58,7 @@ class Registration:
 
     kind: str
     name: str
-    cls: type
+    cls: type[Component]
     plugin: PluginInfo
 
 
@@ -132,7 +132,7 @@ class PluginSet:
                 for cls in classes:
                     self._register(kind, base, cls, info)
 
-    def _register(self, kind: str, base: type, cls: Any, info: PluginInfo) -> None:
+    def _register(self, kind: str, base: type[Component], cls: Any, info: PluginInfo) -> None:
         if not (isinstance(cls, type) and issubclass(cls, base)):
             raise PluginError(f"registered {cls!r} as one of its {kind}, but it is not a subclass of "
                               f"gvfuse.interfaces.{base.__name__}", plugin=info.name)

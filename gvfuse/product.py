@@ -17,7 +17,7 @@ import attrs
 from rasterio.warp import transform_bounds
 
 from gvfuse.errors import ConfigError
-from gvfuse.model import Grid, Month
+from gvfuse.model import Grid, Month, parse_month
 
 LONLAT = "EPSG:4326"
 
@@ -52,10 +52,10 @@ class ProductDefinition:
     area: Area
     crs: str
     resolution_m: float = attrs.field(validator=attrs.validators.gt(0))
-    first_month: Month = attrs.field(converter=Month.parse)
-    last_month: Month = attrs.field(converter=Month.parse)
-    keywords: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    providers: tuple[Mapping[str, Any], ...] = attrs.field(default=(), converter=tuple)
+    first_month: Month = attrs.field(converter=parse_month)
+    last_month: Month = attrs.field(converter=parse_month)
+    keywords: tuple[str, ...] = attrs.field(default=(), converter=tuple[str, ...])
+    providers: tuple[Mapping[str, Any], ...] = attrs.field(default=(), converter=tuple[Mapping[str, Any], ...])
     source: str = ""
 
     def __attrs_post_init__(self) -> None:

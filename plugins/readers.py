@@ -140,7 +140,8 @@ class Sentinel2Reader(Reader):
                 "mgrs_tile": meta.mgrs_tile, "relative_orbit": meta.relative_orbit,
                 "orbit_direction": meta.orbit_direction, "band8_offset_dn": meta.band8_offset_dn,
                 "quantification_value": meta.quantification_value, "crs": f"EPSG:{meta.crs_epsg}",
-                "resolution_m": meta.band8_grid.pixel_size_m[0], "footprint_lonlat_bounds": meta.footprint_lonlat_bounds,
+                "resolution_m": meta.band8_grid.pixel_size_m[0],
+                "footprint_lonlat_bounds": meta.footprint_lonlat_bounds,
                 "container": str(container.path), "band_member": meta.band8_member, "scl_member": meta.scl_member,
             },
         )

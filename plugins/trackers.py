@@ -74,7 +74,7 @@ class _DrivenTracker(Tracker):
         if not (search_radius_px >= 0 and math.isfinite(search_radius_px)):
             raise ValueError(f"search_radius_px must be finite and >= 0, got {search_radius_px}")
         settings = TrackingSettings(
-            search_radius_px=max(self.min_search_radius_px, int(math.ceil(search_radius_px))),
+            search_radius_px=max(self.min_search_radius_px, math.ceil(search_radius_px)),
             **self.driver_parameters(),
         )
         extra = {k: v for k, v in self.parameters.items() if k not in _DRIVER_KEYS}
@@ -105,7 +105,9 @@ class FftPhaseTracker(_DrivenTracker):
     """
 
     name: ClassVar[str] = "fft-phase"
-    description: ClassVar[str] = "Phase correlation with masked phase-plane fit (Leprince et al. 2007; COSI-Corr's method)"
+    description: ClassVar[str] = (
+        "Phase correlation with masked phase-plane fit (Leprince et al. 2007; COSI-Corr's method)"
+    )
     defaults: ClassVar[Mapping[str, Any]] = {
         "window_px": 32,
         "step_px": 2,

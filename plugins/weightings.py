@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -21,7 +21,7 @@ def _mean_dt_days(fields: Mapping[str, VelocityField]) -> float:
 class _CellWeighting(Weighting):
     """A scheme defined by a function from the sensor stack to cell weights."""
 
-    cell_weights: ClassVar[Callable[[fusion.SensorStack], np.ndarray]]
+    cell_weights: ClassVar[staticmethod[[fusion.SensorStack], np.ndarray]]
 
     def fuse(self, fields: Mapping[str, VelocityField], *, fitted: WeightFit | None = None) -> FusionResult:
         stack = fusion.stack_fields(fields)

@@ -54,7 +54,7 @@ def test_products_load_through_intake_equal_to_the_cogs_and_checksums_match(demo
     catalog = intake.from_yaml_file(str(products / "catalog.yaml"))
     (name,) = list(catalog)
     data = catalog[name].read()
-    loaded = np.asarray(data[list(data.data_vars)[0]]).squeeze()
+    loaded = np.asarray(data[next(iter(data.data_vars))]).squeeze()
     np.testing.assert_array_equal(loaded, bands["vx"])
 
 

@@ -32,7 +32,7 @@ def _design_tree() -> set[str]:
             continue
         if not (name.endswith("/") or "." in name):
             continue  # a continuation line of a description
-        stack = stack[:depth] + [name.rstrip("/")]
+        stack = [*stack[:depth], name.rstrip("/")]
         if not name.endswith("/"):
             paths.add("/".join(stack))
     return paths

@@ -75,7 +75,8 @@ def test_block_list_from_environment(plugin_site, monkeypatch):
 
 def test_two_plugins_with_one_name_is_an_error_naming_both(plugin_site):
     for module in ("thirdparty_a", "thirdparty_b"):
-        fake_distribution(plugin_site, module.replace("_", "-"), module, PLUGIN_SOURCE.format(name="dup", module=module))
+        fake_distribution(plugin_site, module.replace("_", "-"), module,
+                          PLUGIN_SOURCE.format(name="dup", module=module))
     with pytest.raises(PluginError, match=r"'dup' is registered twice: by plugin 'thirdparty_a'.*'thirdparty_b'"):
         load_plugins()
 

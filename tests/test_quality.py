@@ -41,7 +41,7 @@ def demo():
 
 @needs_demo
 def test_metric1_agrees_with_glaft_published_values(demo):
-    vx, vy, grid, stable, _ = demo
+    vx, vy, _grid, stable, _ = demo
     stats = stable_ground_statistics(vx, vy, stable)
     assert stats.kde.delta_x == pytest.approx(GLAFT_PUBLISHED["delta_x"], rel=0.02)
     assert stats.kde.delta_y == pytest.approx(GLAFT_PUBLISHED["delta_y"], rel=0.02)
@@ -169,7 +169,7 @@ def test_uniform_along_flow_strain_is_recovered(flow_deg):
 
 def test_strain_rate_metric_peaks_at_the_true_strain_rate():
     grid = _grid(120, 120)
-    x, y = _coordinates(grid)
+    x, _y = _coordinates(grid)
     e = 2e-3
     rng = np.random.default_rng(5)
     vx = 0.3 + e * (x - x.mean()) + rng.normal(0, 0.002, grid.shape)

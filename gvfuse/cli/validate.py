@@ -25,10 +25,14 @@ def _context_entry(ctx: click.Context, param: click.Parameter, values: tuple[str
 
 def format_summary(figures: Mapping[str, Mapping[str, Any]], plugins: PluginSet) -> str:
     """A readable summary: each validator's own layout of its figures, then the ones skipped and why."""
+    from gvfuse.interfaces import Validator
+
     lines: list[str] = []
     for name, result in figures.items():
         if "skipped" not in result:
-            lines += plugins.get("validators", name).cls.summarise(result)
+            cls = plugins.get("validators", name).cls
+            assert issubclass(cls, Validator)  # checked when the plugin registered it
+            lines += cls.summarise(result)
     lines += [f"{name}: skipped ({result['skipped']})" for name, result in figures.items() if "skipped" in result]
     return "\n".join(lines) if lines else "no figures: no validator is registered"
 
@@ -39,7 +43,8 @@ def format_summary(figures: Mapping[str, Mapping[str, Any]], plugins: PluginSet)
 @click.option("--vy", "vy_path", type=click.Path(dir_okay=False, path_type=Path), help="Single-band vy raster (m/day).")
 @click.option("--stable-mask", type=click.Path(path_type=Path),
               help="Ice-free ground: raster (non-zero = stable) or polygons (shapefile, GeoPackage, GeoJSON).")
-@click.option("--on-ice-mask", type=click.Path(path_type=Path), help="On-ice area for strain rates (raster or polygons).")
+@click.option("--on-ice-mask", type=click.Path(path_type=Path),
+              help="On-ice area for strain rates (raster or polygons).")
 @click.option("--reference", type=click.Path(dir_okay=False, path_type=Path),
               help="Reference (UAV) velocity GeoTIFF with bands vx, vy on the same grid.")
 @click.option("--context", "context", multiple=True, metavar="KEY=VALUE", callback=_context_entry,

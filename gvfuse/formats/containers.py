@@ -40,11 +40,15 @@ def container_kind(path: Path) -> str | None:
     return None
 
 
+def _absolute(path: Path | str) -> Path:
+    return Path(path).absolute()
+
+
 @attrs.frozen
 class Container:
     """Read access to one folder or archive, without extracting it."""
 
-    path: Path = attrs.field(converter=lambda p: Path(p).absolute())
+    path: Path = attrs.field(converter=_absolute)
     kind: str = attrs.field(validator=attrs.validators.in_(("folder", "zip", "tar")))
 
     @classmethod

@@ -91,4 +91,4 @@ def lonlat_bounds(grid: Grid) -> tuple[float, float, float, float]:
     """A grid's extent as (west, south, east, north) degrees."""
     from rasterio.warp import transform_bounds
 
-    return tuple(transform_bounds(grid.crs, "EPSG:4326", *grid.bounds, densify_pts=21))  # type: ignore[return-value]
+    return tuple(transform_bounds(grid.crs, "EPSG:4326", *grid.bounds, densify_pts=21))

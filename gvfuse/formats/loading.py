@@ -70,7 +70,7 @@ def _grid_edge_points(grid: Grid, points_per_edge: int = 21) -> tuple[np.ndarray
                            np.zeros_like(steps)])
     rows = np.concatenate([np.zeros_like(steps), steps * grid.rows, np.full_like(steps, grid.rows),
                            steps[::-1] * grid.rows])
-    xs, ys = grid.transform @ (cols, rows)
+    xs, ys = grid.transform @ (cols, rows)  # type: ignore[operator]  # affine's stubs take no arrays
     return np.asarray(xs), np.asarray(ys)
 
 

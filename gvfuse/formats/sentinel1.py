@@ -26,6 +26,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TypedDict
 
 import attrs
 
@@ -86,7 +87,34 @@ class Sentinel1Metadata:
     annotations: Mapping[str, str]  # polarisation -> annotation XML member
 
 
-def parse_manifest(data: bytes, source: object) -> dict[str, object]:
+class ManifestFields(TypedDict):
+    """What :func:`parse_manifest` reads from ``manifest.safe``."""
+
+    platform: str
+    mode: str
+    product_type: str
+    start_time: dt.datetime
+    stop_time: dt.datetime
+    pass_direction: str
+    polarisations: tuple[str, ...]
+    relative_orbit: int
+    absolute_orbit: int | None
+    mission_data_take_id: int | None
+    footprint_lonlat_bounds: tuple[float, float, float, float] | None
+
+
+class AnnotationFields(TypedDict):
+    """What :func:`parse_annotation` reads from a product annotation."""
+
+    mission: str
+    polarisation: str
+    start_time: dt.datetime
+    stop_time: dt.datetime
+    pass_direction: str
+    pixel_spacing_m: float | None
+
+
+def parse_manifest(data: bytes, source: object) -> ManifestFields:
     """Fields of ``manifest.safe`` (XFDU) as a typed dict."""
     root = parse_xml(data, source)
     if local_name(root.tag) != "XFDU":
@@ -99,6 +127,7 @@ def parse_manifest(data: bytes, source: object) -> dict[str, object]:
     number = required_text(platform, "number", source, field="platform/number")
     relative = next((e for e in iter_named(root, "relativeOrbitNumber") if e.get("type", "start") == "start"), None)
     absolute = next((e for e in iter_named(root, "orbitNumber") if e.get("type", "start") == "start"), None)
+    absolute_text = (absolute.text or "").strip() if absolute is not None else ""
     try:
         relative_orbit = int((relative.text or "").strip()) if relative is not None else None
     except ValueError:
@@ -107,7 +136,7 @@ def parse_manifest(data: bytes, source: object) -> dict[str, object]:
         raise MetadataError("<safe:relativeOrbitNumber> is missing or not a number", source=source,
                             field="relativeOrbitNumber")
     datatake = optional_text(root, "missionDataTakeID")
-    footprint = None
+    footprint: tuple[float, float, float, float] | None = None
     coordinates = optional_text(root, "coordinates")
     if coordinates:
         try:
@@ -128,15 +157,16 @@ def parse_manifest(data: bytes, source: object) -> dict[str, object]:
         "start_time": _utc(required_text(root, "startTime", source), source, "startTime"),
         "stop_time": _utc(required_text(root, "stopTime", source), source, "stopTime"),
         "pass_direction": pass_direction,
-        "polarisations": tuple((e.text or "").strip().upper() for e in iter_named(root, "transmitterReceiverPolarisation")),
+        "polarisations": tuple((e.text or "").strip().upper()
+                               for e in iter_named(root, "transmitterReceiverPolarisation")),
         "relative_orbit": relative_orbit,
-        "absolute_orbit": int(absolute.text) if absolute is not None and (absolute.text or "").strip().isdigit() else None,
+        "absolute_orbit": int(absolute_text) if absolute_text.isdigit() else None,
         "mission_data_take_id": int(datatake) if datatake and datatake.isdigit() else None,
         "footprint_lonlat_bounds": footprint,
     }
 
 
-def parse_annotation(data: bytes, source: object) -> dict[str, object]:
+def parse_annotation(data: bytes, source: object) -> AnnotationFields:
     """Fields of a product annotation ``annotation/s1?-iw-grd-<pol>-...xml``."""
     root = parse_xml(data, source)
     if local_name(root.tag) != "product":
@@ -168,7 +198,7 @@ def read_sentinel1(container: Container) -> Sentinel1Metadata:
     members = container.members()
     annotations: dict[str, str] = {}
     measurements: dict[str, str] = {}
-    pixel_spacing = None
+    pixel_spacing: float | None = None
     for member in members:
         if member.startswith(prefix + "annotation/") and member.count("/") == prefix.count("/") + 1 \
                 and member.endswith(".xml"):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, TypedDict
 
 import attrs
 import numpy as np
@@ -42,6 +43,9 @@ from gvfuse.formats.safexml import (
     required_text,
 )
 from gvfuse.model import Grid
+
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
 
 #: S2A_MSIL1C_20240101T102431_N0510_R065_T30NWM_20240101T122107(.SAFE) (PSD, "Product naming").
 PRODUCT_NAME_RE = re.compile(
@@ -92,7 +96,7 @@ def _iso_utc(text: str, source: object, field: str) -> dt.datetime:
     return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 
 
-def _footprint(root, source: object) -> tuple[float, float, float, float] | None:
+def _footprint(root: Element, source: object) -> tuple[float, float, float, float] | None:
     text = optional_text(root, "EXT_POS_LIST")
     if text is None:
         return None
@@ -108,7 +112,7 @@ def _footprint(root, source: object) -> tuple[float, float, float, float] | None
     return (min(lons), min(lats), max(lons), max(lats))
 
 
-def _band8_offset(root, level: str, baseline: str, source: object) -> float:
+def _band8_offset(root: Element, level: str, baseline: str, source: object) -> float:
     list_name, item_name = (("BOA_ADD_OFFSET_VALUES_LIST", "BOA_ADD_OFFSET") if level == "L2A"
                             else ("Radiometric_Offset_List", "RADIO_ADD_OFFSET"))
     offsets = find_named(root, list_name)
@@ -127,7 +131,24 @@ def _band8_offset(root, level: str, baseline: str, source: object) -> float:
     raise MetadataError(f"no {item_name} for band_id {BAND8_ID} (B8)", source=source, field=item_name)
 
 
-def parse_product_metadata(data: bytes, source: object) -> dict[str, object]:
+class ProductFields(TypedDict):
+    """What :func:`parse_product_metadata` reads from ``MTD_MSIL1C.xml``/``MTD_MSIL2A.xml``."""
+
+    level: str
+    product_uri: str
+    acquired_at: dt.datetime
+    spacecraft: str
+    processing_baseline: str
+    cloud_cover_percent: float
+    quantification_value: float
+    band8_offset_dn: float
+    relative_orbit: int | None
+    orbit_direction: str | None
+    footprint_lonlat_bounds: tuple[float, float, float, float] | None
+    image_files: list[str]
+
+
+def parse_product_metadata(data: bytes, source: object) -> ProductFields:
     """Fields of ``MTD_MSIL1C.xml``/``MTD_MSIL2A.xml`` as a plain dict (checked, typed)."""
     root = parse_xml(data, source)
     kind = local_name(root.tag)

@@ -98,9 +98,9 @@ def time_from_tags(tags: Mapping[str, str]) -> tuple[dt.datetime, str] | None:
         match = re.match(r"^\s*(\d{4})[:-](\d{2})[:-](\d{2})(?:[ T](\d{2}):(\d{2}):(\d{2}))?", value)
         if match is None:
             continue
-        numbers = [int(v) if v is not None else 0 for v in match.groups()]
+        year, month, day, hour, minute, second = (int(v) if v is not None else 0 for v in match.groups())
         try:
-            return dt.datetime(*numbers, tzinfo=dt.timezone.utc), name
+            return dt.datetime(year, month, day, hour, minute, second, tzinfo=dt.timezone.utc), name
         except ValueError:
             continue
     return None

@@ -110,7 +110,9 @@ def grid_of(src: rasterio.DatasetReader) -> Grid:
     return Grid(src.crs, src.transform, (src.height, src.width))
 
 
-def read_bands(path: str | os.PathLike[str], names: tuple[str, ...] | None = None) -> tuple[dict[str, np.ndarray], Grid, dict[str, str]]:
+def read_bands(
+    path: str | os.PathLike[str], names: tuple[str, ...] | None = None
+) -> tuple[dict[str, np.ndarray], Grid, dict[str, str]]:
     """Read described bands as float32 arrays with NaN for no data.
 
     Returns ``(bands, grid, tags)``; bands are keyed by description (``band1`` ...

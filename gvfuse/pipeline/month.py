@@ -67,6 +67,7 @@ class ConfiguredWeighting:
     def create(cls, plugins: PluginSet, name: str, parameters: Mapping[str, Any]) -> ConfiguredWeighting:
         """The registered weighting ``name``, constructed with the configured ``parameters``."""
         registration = plugins.get("weightings", name)
+        assert issubclass(registration.cls, Weighting)  # checked when the plugin registered it
         with plugin_errors(registration.plugin.name, f"weighting {name!r}"):
             return cls(registration, registration.cls(**parameters))
 

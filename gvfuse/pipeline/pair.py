@@ -63,8 +63,9 @@ DT_TOLERANCE = 0.01
 
 def make_tracker(registration: Registration, parameters: Mapping[str, Any]) -> Tracker:
     """An instance of a registered tracker; parameters it rejects are an :class:`InputError` naming it."""
+    assert issubclass(registration.cls, Tracker)  # checked when the plugin registered it
     try:
-        tracker: Tracker = registration.cls(**parameters)
+        tracker = registration.cls(**parameters)
     except (TypeError, ValueError) as exc:
         raise InputError(str(exc), source=f"tracker {registration.name!r}") from exc
     except GvfuseError:
@@ -201,8 +202,8 @@ def tracking_grid(product_grid: Grid, scenes: tuple[Scene, ...], resolution_m: f
     right = x0 + math.ceil((right - x0) / cell) * cell
     top = y0 - math.floor((y0 - top) / cell) * cell
     bottom = y0 - math.ceil((y0 - bottom) / cell) * cell
-    cols = int(round((right - left) / resolution_m))
-    rows = int(round((top - bottom) / resolution_m))
+    cols = round((right - left) / resolution_m)
+    rows = round((top - bottom) / resolution_m)
     return Grid(product_grid.crs, Affine(resolution_m, 0.0, left, 0.0, -resolution_m, top), (rows, cols))
 
 
@@ -237,7 +238,8 @@ def process_pair(job: PairJob) -> PairOutcome:
     try:
         t0 = time.perf_counter()
         with plugin_errors(job.reader.plugin.name, f"reader {job.reader.name!r}"):
-            reader: Reader = job.reader.cls()
+            assert issubclass(job.reader.cls, Reader)  # checked when the plugin registered it
+            reader = job.reader.cls()
             reference = reader.load(job.pair.reference, job.tracking_grid)
             secondary = reader.load(job.pair.secondary, job.tracking_grid)
         stable = None

@@ -16,12 +16,13 @@ reason, never invented.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
-from gvfuse.model import Month, Pair, Scene
+from gvfuse.model import Month, Pair, Scene, parse_month
 
 #: Scene metadata keys that identify a footprint, in the order they are tried.
 FOOTPRINT_KEYS = (("wrs_path", "wrs_row"), ("mgrs_tile",), ("relative_orbit",), ("site",))
@@ -46,7 +47,7 @@ class OpticalRules:
 class SarRules:
     """Pair rules for Sentinel-1: baselines (days) and the tolerance on them."""
 
-    baselines_days: tuple[float, ...] = attrs.field(default=(24.0, 36.0), converter=tuple)
+    baselines_days: tuple[float, ...] = attrs.field(default=(24.0, 36.0), converter=tuple[float, ...])
     tolerance_days: float = 1.0
     max_pairs_per_month: int = 3
 
@@ -67,8 +68,8 @@ class MonthPlan:
     """The pairs chosen for one sensor and month, or why there are none."""
 
     sensor: str
-    month: Month = attrs.field(converter=Month.parse)
-    pairs: tuple[Pair, ...] = attrs.field(converter=tuple)
+    month: Month = attrs.field(converter=parse_month)
+    pairs: tuple[Pair, ...] = attrs.field(converter=tuple[Pair, ...])
     note: str = ""
 
 
@@ -165,7 +166,7 @@ def uav_pairs(scenes: Sequence[Scene], month: Month, rules: UavRules) -> tuple[l
     chosen = []
     for group in _by_footprint(scenes).values():
         best: tuple[dt.timedelta, Pair] | None = None
-        for ref, sec in zip(group, group[1:]):
+        for ref, sec in itertools.pairwise(group):
             if ref.acquired_at == sec.acquired_at:
                 continue
             pair = Pair(ref, sec)

@@ -28,6 +28,7 @@ import attrs
 from gvfuse import __version__
 from gvfuse.config import RunConfig
 from gvfuse.errors import ConfigError, GvfuseError, UnknownComponentError
+from gvfuse.interfaces import Publisher
 from gvfuse.model import Grid, Month, MonthlyProduct, Provenance, Scene, VelocityField
 from gvfuse.pipeline.month import (
     ConfiguredWeighting,
@@ -156,19 +157,20 @@ def build_plan(config: RunConfig, plugins: PluginSet) -> RunPlan:
     months = plan(scenes, config.months, {n: s.rules for n, s in config.sensors.items()})
     jobs: dict[str, PairJob] = {}
     for mp in months:
-        sensor = config.sensors[mp.sensor]
+        sensor_config = config.sensors[mp.sensor]
         for pair in mp.pairs:
             if pair.pair_id in jobs:
                 continue
             try:
-                resolution = sensor.resolution_m or _native_resolution(pair.reference)
+                resolution = sensor_config.resolution_m or _native_resolution(pair.reference)
                 grid = tracking_grid(product_grid, (pair.reference, pair.secondary), resolution)
             except GvfuseError as exc:
                 problems.append(f"pair {pair.pair_id}: {exc}")
                 continue
             jobs[pair.pair_id] = PairJob(
                 sensor=mp.sensor, pair=pair, reader=readers[mp.sensor], tracker=trackers[mp.sensor],
-                tracker_parameters=dict(sensor.tracker_parameters), max_speed_m_per_day=sensor.max_speed_m_per_day,
+                tracker_parameters=dict(sensor_config.tracker_parameters),
+                max_speed_m_per_day=sensor_config.max_speed_m_per_day,
                 tracking_grid=grid, product_grid=product_grid, cache_dir=config.cache_dir,
                 stable_mask=config.stable_mask,
             )
@@ -347,6 +349,7 @@ def publish(plugins: PluginSet, publishers: Sequence[str], definition: ProductDe
     paths: list[Path] = []
     for name in publishers:
         reg = plugins.get("publishers", name)
+        assert issubclass(reg.cls, Publisher)  # checked when the plugin registered it
         with plugin_errors(reg.plugin.name, f"publisher {name!r}"):
             publisher = reg.cls(definition=definition, plugins=plugins)
             paths += publisher.publish(product, destination, force=force)
@@ -376,8 +379,8 @@ def publish_once(plugins: PluginSet, config: RunConfig, product: MonthlyProduct,
     published from other inputs is refused unless ``force``.
     """
     state_file = config.cache_dir / "months" / f"{product.month}.json"
-    state = json.loads(state_file.read_text()) if state_file.exists() else None
-    same_inputs = state is not None and state.get("key") == key
+    state: dict[str, Any] = json.loads(state_file.read_text()) if state_file.exists() else {}
+    same_inputs = state.get("key") == key
     if same_inputs and state.get("state") == "done" and all(Path(p).exists() for p in state.get("paths", [])):
         return [Path(p) for p in state["paths"]]
     state_file.parent.mkdir(parents=True, exist_ok=True)

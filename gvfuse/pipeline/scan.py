@@ -78,8 +78,8 @@ class ScanReport:
 
     directory: str
     product: str | None
-    scenes: tuple[FoundScene, ...] = attrs.field(converter=tuple)
-    skipped: tuple[SkippedFile, ...] = attrs.field(converter=tuple)
+    scenes: tuple[FoundScene, ...] = attrs.field(converter=tuple[FoundScene, ...])
+    skipped: tuple[SkippedFile, ...] = attrs.field(converter=tuple[SkippedFile, ...])
 
     def to_dict(self) -> dict[str, Any]:
         return {"directory": self.directory, "product": self.product,
@@ -152,7 +152,9 @@ def _is_companion(path: Path, scene_paths: set[Path]) -> bool:
     return False
 
 
-def scan(directory: Path | str, readers: Iterable[type[Reader]], product: ProductDefinition | None = None) -> ScanReport:
+def scan(
+    directory: Path | str, readers: Iterable[type[Reader]], product: ProductDefinition | None = None
+) -> ScanReport:
     """Walk ``directory``: open every detected scene's metadata, report the rest as skipped.
 
     Scenes whose footprint misses the product area (when ``product`` is given)

@@ -94,7 +94,8 @@ def run_validators(plugins: PluginSet, names: Sequence[str], fused: VelocityFiel
     figures: dict[str, Any] = {}
     for name in names:
         registration = plugins.get("validators", name)
-        cls: type[Validator] = registration.cls
+        cls = registration.cls
+        assert issubclass(cls, Validator)  # checked when the plugin registered it
         supplied, missing = context.supply(cls.needs, fused.grid, reference)
         if missing:
             figures[name] = {"skipped": missing}

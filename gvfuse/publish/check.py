@@ -44,7 +44,7 @@ class CheckReport:
     catalog_dir: str
     items_checked: int
     assets_checked: int
-    problems: tuple[Problem, ...] = attrs.field(converter=tuple)
+    problems: tuple[Problem, ...] = attrs.field(converter=tuple[Problem, ...])
 
     @property
     def ok(self) -> bool:

@@ -48,7 +48,7 @@ def cloud_cover(
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"cloud fraction must be within 0..1, got {fraction}")
     size = shape[0] * shape[1]
-    covered = int(round(fraction * size))
+    covered = round(fraction * size)
     if covered == 0:
         zeros = np.zeros(shape, dtype=np.float32)
         return CloudCover(zeros, zeros.astype(bool))

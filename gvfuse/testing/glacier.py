@@ -32,11 +32,17 @@ coordinates), so the same glaciers can be rendered at any resolution.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import attrs
 import numpy as np
 
 CHUNK_ELEMENTS = 1 << 17
+
+
+def float_pair(value: Sequence[float]) -> tuple[float, float]:
+    """An (x, y) or (width, height) in metres as two floats (the attrs converter of such fields)."""
+    return (float(value[0]), float(value[1]))
 
 
 def _positive(instance: object, attribute: attrs.Attribute, value: float) -> None:
@@ -48,8 +54,8 @@ def _positive(instance: object, attribute: attrs.Attribute, value: float) -> Non
 class ValleyGlacier:
     """One glacier's geometry (scene metres) and speed (m/day)."""
 
-    head_m: tuple[float, float] = attrs.field(converter=lambda v: (float(v[0]), float(v[1])))
-    terminus_m: tuple[float, float] = attrs.field(converter=lambda v: (float(v[0]), float(v[1])))
+    head_m: tuple[float, float] = attrs.field(converter=float_pair)
+    terminus_m: tuple[float, float] = attrs.field(converter=float_pair)
     half_width_m: float = attrs.field(validator=_positive)
     max_speed_m_per_day: float = attrs.field(validator=attrs.validators.ge(0.0))
     meander_amplitude_m: float = 0.0
@@ -173,7 +179,7 @@ class GlacierFlow:
     keep glaciers apart).
     """
 
-    glaciers: tuple[ValleyGlacier, ...] = attrs.field(converter=tuple)
+    glaciers: tuple[ValleyGlacier, ...] = attrs.field(converter=tuple[ValleyGlacier, ...])
     pixel_size_m: float = attrs.field(validator=_positive)
     dt_days: float = attrs.field(validator=_positive)
 

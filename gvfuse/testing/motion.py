@@ -69,8 +69,9 @@ def max_displacement_gradient(dx_px: np.ndarray, dy_px: np.ndarray) -> float:
         d_dx_row, d_dx_col = np.gradient(dx_px[lo:hi].astype(np.float64))
         d_dy_row, d_dy_col = np.gradient(dy_px[lo:hi].astype(np.float64))
         keep = slice(top - lo, top - lo + min(256, rows - top))
-        frobenius2 = (d_dx_row**2 + d_dx_col**2 + d_dy_row**2 + d_dy_col**2)[keep]
-        det = (d_dx_col * d_dy_row - d_dx_row * d_dy_col)[keep]
+        # numpy's stubs type np.gradient of an N-d array as `1-d array | Any`, so its parts look like scalars.
+        frobenius2 = (d_dx_row**2 + d_dx_col**2 + d_dy_row**2 + d_dy_col**2)[keep]  # type: ignore[index]
+        det = (d_dx_col * d_dy_row - d_dx_row * d_dy_col)[keep]  # type: ignore[index]
         # Largest singular value of a 2 x 2 matrix from its Frobenius norm and determinant.
         sigma2 = 0.5 * (frobenius2 + np.sqrt(np.maximum(frobenius2**2 - 4 * det**2, 0.0)))
         largest = max(largest, float(sigma2.max(initial=0.0)))

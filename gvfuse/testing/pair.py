@@ -102,7 +102,7 @@ class SyntheticPair:
     def _cell_centres_in_pixels(self, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
         rows, cols = pixel_centres(grid.shape)
         rows, cols = np.broadcast_arrays(rows, cols)
-        x, y = grid.transform * (cols, rows)
+        x, y = grid.transform * (cols, rows)  # type: ignore[operator]  # affine's stubs take no arrays
         col_px, row_px = ~self.grid.transform * (x, y)
         return np.asarray(row_px), np.asarray(col_px)
 

@@ -115,14 +115,18 @@ def _utm_zone(grid: Grid, what: str, south_allowed: bool = True) -> tuple[int, b
         return epsg - 32600, False
     if south_allowed and 32701 <= epsg <= 32760:
         return epsg - 32700, True
-    raise ValueError(f"{what} needs a WGS 84 / UTM grid (EPSG:326zz{'/327zz' if south_allowed else ''}), got {grid.crs}")
+    raise ValueError(f"{what} needs a WGS 84 / UTM grid (EPSG:326zz{'/327zz' if south_allowed else ''}), "
+                     f"got {grid.crs}")
 
 
 def _pixel_centre_corners_lonlat(grid: Grid) -> dict[str, tuple[float, float]]:
     """Longitude/latitude of the UL, UR, LL, LR pixel *centres*."""
     cols = [0.5, grid.cols - 0.5, 0.5, grid.cols - 0.5]
     rows = [0.5, 0.5, grid.rows - 0.5, grid.rows - 0.5]
-    xs, ys = grid.transform @ (np.array(cols), np.array(rows))
+    # affine's stubs apply a transform to floats only, not to arrays.
+    xs: np.ndarray
+    ys: np.ndarray
+    xs, ys = grid.transform @ (np.array(cols), np.array(rows))  # type: ignore[operator, assignment]
     lons, lats = transform_points(grid.crs, "EPSG:4326", list(xs), list(ys))
     return {c: (lon, lat) for c, lon, lat in zip(("UL", "UR", "LL", "LR"), lons, lats)}
 
@@ -130,7 +134,10 @@ def _pixel_centre_corners_lonlat(grid: Grid) -> dict[str, tuple[float, float]]:
 def _outer_corners_lonlat(grid: Grid) -> list[tuple[float, float]]:
     """Longitude/latitude of the grid's outer corners, clockwise from the upper left."""
     cols, rows = np.array([0, grid.cols, grid.cols, 0]), np.array([0, 0, grid.rows, grid.rows])
-    xs, ys = grid.transform @ (cols, rows)
+    # affine's stubs apply a transform to floats only, not to arrays.
+    xs: np.ndarray
+    ys: np.ndarray
+    xs, ys = grid.transform @ (cols, rows)  # type: ignore[operator, assignment]
     lons, lats = transform_points(grid.crs, "EPSG:4326", list(xs), list(ys))
     return list(zip(lons, lats))
 
@@ -156,7 +163,9 @@ def _block_reduce(mask: np.ndarray, factor: int, how: str) -> np.ndarray:
     padded = np.full((out_rows * factor, out_cols * factor), how == "all", dtype=bool)
     padded[:rows, :cols] = mask
     blocks = padded.reshape(out_rows, factor, out_cols, factor)
-    return blocks.any(axis=(1, 3)) if how == "any" else blocks.all(axis=(1, 3))
+    reduced = blocks.any(axis=(1, 3)) if how == "any" else blocks.all(axis=(1, 3))
+    assert isinstance(reduced, np.ndarray)  # numpy's stubs cannot tell that two of four axes are left
+    return reduced
 
 
 def _dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
@@ -537,7 +546,8 @@ def sentinel2_product_xml(level: str, product_name: str, *, acquired_at: dt.date
     generated = when + S2_PROCESSING_DELAY[level]
     if level == "L2A":
         root, xsd = "Level-2A_User_Product", "User_Product_Level-2A.xsd"
-        files = "".join(f"<IMAGE_FILE>{granule}R10m/{tile_time}_{b}_10m</IMAGE_FILE>" for b in ("B02", "B03", "B04", "B08"))
+        files = "".join(f"<IMAGE_FILE>{granule}R10m/{tile_time}_{b}_10m</IMAGE_FILE>"
+                        for b in ("B02", "B03", "B04", "B08"))
         files += f"<IMAGE_FILE>{granule}R20m/{tile_time}_SCL_20m</IMAGE_FILE>"
         quant = (f'<QUANTIFICATION_VALUES_LIST><BOA_QUANTIFICATION_VALUE unit="none">{S2_QUANTIFICATION}'
                  '</BOA_QUANTIFICATION_VALUE><AOT_QUANTIFICATION_VALUE unit="none">1000.0</AOT_QUANTIFICATION_VALUE>'
@@ -554,13 +564,14 @@ def sentinel2_product_xml(level: str, product_name: str, *, acquired_at: dt.date
             for i, n in enumerate(scl_names)) + "</Scene_Classification_List>")
     else:
         root, xsd = "Level-1C_User_Product", "User_Product_Level-1C.xsd"
-        files = "".join(f"<IMAGE_FILE>{granule}{tile_time}_{b}</IMAGE_FILE>" for b in ("B02", "B03", "B04", "B08", "B8A"))
+        files = "".join(f"<IMAGE_FILE>{granule}{tile_time}_{b}</IMAGE_FILE>"
+                        for b in ("B02", "B03", "B04", "B08", "B8A"))
         quant = f'<QUANTIFICATION_VALUE unit="none">{S2_QUANTIFICATION}</QUANTIFICATION_VALUE>'
         offsets = ("<Radiometric_Offset_List>" + "".join(
             f'<RADIO_ADD_OFFSET band_id="{i}">{S2_OFFSET_DN}</RADIO_ADD_OFFSET>' for i in range(13))
             + "</Radiometric_Offset_List>") if with_offsets else ""
         scl_list = ""
-    ring = list(footprint_lonlat) + [footprint_lonlat[0]]
+    ring = [*footprint_lonlat, footprint_lonlat[0]]
     pos_list = " ".join(f"{lat:.9f} {lon:.9f}" for lon, lat in ring)
     return f"""<?xml version="1.0" encoding="UTF-8" standalone="no"?>
 <n1:{root} xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/{xsd}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
@@ -584,7 +595,10 @@ def sentinel2_product_xml(level: str, product_name: str, *, acquired_at: dt.date
                 <SENSING_ORBIT_DIRECTION>{orbit_direction}</SENSING_ORBIT_DIRECTION>
             </Datatake>
             <Query_Options completeSingleTile="true"><PRODUCT_FORMAT>SAFE_COMPACT</PRODUCT_FORMAT></Query_Options>
-            <Product_Organisation><Granule_List><Granule datastripIdentifier="S{_s2_unit(spacecraft)}_OPER_MSI_{level}_DS_{granule_id.split('_')[-1]}" granuleIdentifier="{granule_id}" imageFormat="JPEG2000">{files}</Granule></Granule_List></Product_Organisation>
+            <Product_Organisation><Granule_List>\
+<Granule datastripIdentifier="S{_s2_unit(spacecraft)}_OPER_MSI_{level}_DS_{granule_id.split('_')[-1]}" \
+granuleIdentifier="{granule_id}" imageFormat="JPEG2000">{files}</Granule>\
+</Granule_List></Product_Organisation>
         </Product_Info>
         <Product_Image_Characteristics>
             <Special_Values><SPECIAL_VALUE_TEXT>NODATA</SPECIAL_VALUE_TEXT><SPECIAL_VALUE_INDEX>0</SPECIAL_VALUE_INDEX></Special_Values>
@@ -599,7 +613,8 @@ def sentinel2_product_xml(level: str, product_name: str, *, acquired_at: dt.date
         <Product_Footprint><Product_Footprint><Global_Footprint>
             <EXT_POS_LIST>{pos_list} </EXT_POS_LIST>
         </Global_Footprint></Product_Footprint><RASTER_CS_TYPE>POINT</RASTER_CS_TYPE><PIXEL_ORIGIN>1</PIXEL_ORIGIN></Product_Footprint>
-        <Coordinate_Reference_System><GEO_TABLES version="1">EPSG</GEO_TABLES><HORIZONTAL_CS_TYPE>GEOGRAPHIC</HORIZONTAL_CS_TYPE></Coordinate_Reference_System>
+        <Coordinate_Reference_System><GEO_TABLES version="1">EPSG</GEO_TABLES>\
+<HORIZONTAL_CS_TYPE>GEOGRAPHIC</HORIZONTAL_CS_TYPE></Coordinate_Reference_System>
     </n1:Geometric_Info>
     <n1:Quality_Indicators_Info>
         <Cloud_Coverage_Assessment>{cloud_cover_percent!r}</Cloud_Coverage_Assessment>
@@ -622,7 +637,8 @@ def sentinel2_tile_xml(level: str, *, grid: Grid, tile_id: str, sensing_time: dt
 <n1:Level-{level[1:]}_Tile_ID xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/S2_PDI_Level-{level[1:]}_Tile_Metadata.xsd">
   <n1:General_Info>
     <TILE_ID metadataLevel="Brief">{tile_id}</TILE_ID>
-    <SENSING_TIME metadataLevel="Standard">{_utc(sensing_time):%Y-%m-%dT%H:%M:%S}.{_utc(sensing_time).microsecond:06d}Z</SENSING_TIME>
+    <SENSING_TIME metadataLevel="Standard">\
+{_utc(sensing_time):%Y-%m-%dT%H:%M:%S}.{_utc(sensing_time).microsecond:06d}Z</SENSING_TIME>
   </n1:General_Info>
   <n1:Geometric_Info>
     <Tile_Geocoding metadataLevel="Brief">
@@ -638,14 +654,26 @@ def sentinel2_tile_xml(level: str, *, grid: Grid, tile_id: str, sensing_time: dt
 def sentinel2_manifest_xml(level: str, *, acquired_at: dt.datetime, spacecraft: str) -> str:
     """``manifest.safe`` (XFDU): acquisition period, platform and the product metadata data object."""
     return f"""<?xml version="1.0" encoding="UTF-8" standalone="no"?>
-<xfdu:XFDU xmlns:gml="http://www.opengis.net/gml" xmlns:safe="http://www.esa.int/safe/sentinel/1.1" xmlns:xfdu="urn:ccsds:schema:xfdu:1" version="esa/safe/sentinel/1.1/sentinel-2/msi/archive_l{level[1:].lower()}_user_product">
-  <informationPackageMap><xfdu:contentUnit unitType="Product_Level-{level[1:]}" textInfo="SENTINEL-2 MSI Level-{level[1:]} User Product"/></informationPackageMap>
+<xfdu:XFDU xmlns:gml="http://www.opengis.net/gml" xmlns:safe="http://www.esa.int/safe/sentinel/1.1" \
+xmlns:xfdu="urn:ccsds:schema:xfdu:1" \
+version="esa/safe/sentinel/1.1/sentinel-2/msi/archive_l{level[1:].lower()}_user_product">
+  <informationPackageMap><xfdu:contentUnit unitType="Product_Level-{level[1:]}" \
+textInfo="SENTINEL-2 MSI Level-{level[1:]} User Product"/></informationPackageMap>
   <metadataSection>
-    <metadataObject ID="acquisitionPeriod" classification="DESCRIPTION" category="DMD"><metadataWrap mimeType="text/xml" vocabularyName="SAFE" textInfo="Acquisition Period"><xmlData><safe:acquisitionPeriod><safe:startTime>{_s2_time(_utc(acquired_at))}</safe:startTime></safe:acquisitionPeriod></xmlData></metadataWrap></metadataObject>
-    <metadataObject ID="platform" classification="DESCRIPTION" category="DMD"><metadataWrap mimeType="text/xml" vocabularyName="SAFE" textInfo="Platform Description"><xmlData><safe:platform><safe:nssdcIdentifier>{'2015-028A' if spacecraft.endswith('A') else '2017-013A'}</safe:nssdcIdentifier><safe:familyName>SENTINEL</safe:familyName><safe:number>{_s2_unit(spacecraft)}</safe:number><safe:instrument><safe:familyName abbreviation="MSI">Multi-Spectral Instrument</safe:familyName></safe:instrument></safe:platform></xmlData></metadataWrap></metadataObject>
+    <metadataObject ID="acquisitionPeriod" classification="DESCRIPTION" category="DMD">\
+<metadataWrap mimeType="text/xml" vocabularyName="SAFE" textInfo="Acquisition Period"><xmlData>\
+<safe:acquisitionPeriod><safe:startTime>{_s2_time(_utc(acquired_at))}</safe:startTime></safe:acquisitionPeriod>\
+</xmlData></metadataWrap></metadataObject>
+    <metadataObject ID="platform" classification="DESCRIPTION" category="DMD">\
+<metadataWrap mimeType="text/xml" vocabularyName="SAFE" textInfo="Platform Description"><xmlData><safe:platform>\
+<safe:nssdcIdentifier>{'2015-028A' if spacecraft.endswith('A') else '2017-013A'}</safe:nssdcIdentifier>\
+<safe:familyName>SENTINEL</safe:familyName><safe:number>{_s2_unit(spacecraft)}</safe:number>\
+<safe:instrument><safe:familyName abbreviation="MSI">Multi-Spectral Instrument</safe:familyName></safe:instrument>\
+</safe:platform></xmlData></metadataWrap></metadataObject>
   </metadataSection>
   <dataObjectSection>
-    <dataObject ID="S2_Level-{level[1:]}_Product_Metadata"><byteStream mimeType="text/xml"><fileLocation href="./MTD_MSI{level}.xml" locatorType="URL"/></byteStream></dataObject>
+    <dataObject ID="S2_Level-{level[1:]}_Product_Metadata"><byteStream mimeType="text/xml">\
+<fileLocation href="./MTD_MSI{level}.xml" locatorType="URL"/></byteStream></dataObject>
   </dataObjectSection>
 </xfdu:XFDU>
 """
@@ -872,9 +900,13 @@ def _s1_manifest(name: str, *, platform: str, start: dt.datetime, stop: dt.datet
     coordinates = " ".join(f"{lat:.6f},{lon:.6f}" for lat, lon in footprint_latlon)
     cycle = (absolute_orbit - sentinel1_format.ORBIT_OFFSET[platform]) // 175 + 1
     return f"""<?xml version="1.0" encoding="UTF-8"?>
-<xfdu:XFDU xmlns:xfdu="urn:ccsds:schema:xfdu:1" xmlns:s1sarl1="http://www.esa.int/safe/sentinel-1.0/sentinel-1/sar/level-1" xmlns:s1="http://www.esa.int/safe/sentinel-1.0/sentinel-1" xmlns:safe="http://www.esa.int/safe/sentinel-1.0" xmlns:gml="http://www.opengis.net/gml" version="esa/safe/sentinel-1.0/sentinel-1/sar/level-1/standard/iwdp">
+<xfdu:XFDU xmlns:xfdu="urn:ccsds:schema:xfdu:1" \
+xmlns:s1sarl1="http://www.esa.int/safe/sentinel-1.0/sentinel-1/sar/level-1" \
+xmlns:s1="http://www.esa.int/safe/sentinel-1.0/sentinel-1" xmlns:safe="http://www.esa.int/safe/sentinel-1.0" \
+xmlns:gml="http://www.opengis.net/gml" version="esa/safe/sentinel-1.0/sentinel-1/sar/level-1/standard/iwdp">
   <metadataSection>
-    <metadataObject ID="platform" classification="DESCRIPTION" category="DMD"><metadataWrap mimeType="text/xml" vocabularyName="SAFE" textInfo="Platform Description"><xmlData>
+    <metadataObject ID="platform" classification="DESCRIPTION" category="DMD">\
+<metadataWrap mimeType="text/xml" vocabularyName="SAFE" textInfo="Platform Description"><xmlData>
       <safe:platform>
         <safe:nssdcIdentifier>{'2014-016A' if platform == 'S1A' else '2016-025A'}</safe:nssdcIdentifier>
         <safe:familyName>SENTINEL-1</safe:familyName>
@@ -883,7 +915,8 @@ def _s1_manifest(name: str, *, platform: str, start: dt.datetime, stop: dt.datet
           <safe:extension><s1sarl1:instrumentMode><s1sarl1:mode>IW</s1sarl1:mode><s1sarl1:swath>IW</s1sarl1:swath></s1sarl1:instrumentMode></safe:extension>
         </safe:instrument>
       </safe:platform></xmlData></metadataWrap></metadataObject>
-    <metadataObject ID="measurementOrbitReference" classification="DESCRIPTION" category="DMD"><metadataWrap mimeType="text/xml" vocabularyName="SAFE" textInfo="Orbit Reference"><xmlData>
+    <metadataObject ID="measurementOrbitReference" classification="DESCRIPTION" category="DMD">\
+<metadataWrap mimeType="text/xml" vocabularyName="SAFE" textInfo="Orbit Reference"><xmlData>
       <safe:orbitReference>
         <safe:orbitNumber type="start">{absolute_orbit}</safe:orbitNumber>
         <safe:orbitNumber type="stop">{absolute_orbit}</safe:orbitNumber>
@@ -892,7 +925,8 @@ def _s1_manifest(name: str, *, platform: str, start: dt.datetime, stop: dt.datet
         <safe:cycleNumber>{cycle}</safe:cycleNumber>
         <safe:extension><s1:orbitProperties><s1:pass>{pass_direction}</s1:pass></s1:orbitProperties></safe:extension>
       </safe:orbitReference></xmlData></metadataWrap></metadataObject>
-    <metadataObject ID="generalProductInformation" classification="DESCRIPTION" category="DMD"><metadataWrap mimeType="text/xml" vocabularyName="SAFE" textInfo="General Product Information"><xmlData>
+    <metadataObject ID="generalProductInformation" classification="DESCRIPTION" category="DMD">\
+<metadataWrap mimeType="text/xml" vocabularyName="SAFE" textInfo="General Product Information"><xmlData>
       <s1sarl1:standAloneProductInformation>
         <s1sarl1:productConsolidation>SLICE</s1sarl1:productConsolidation>
         <s1sarl1:instrumentConfigurationID>7</s1sarl1:instrumentConfigurationID>
@@ -901,10 +935,12 @@ def _s1_manifest(name: str, *, platform: str, start: dt.datetime, stop: dt.datet
         <s1sarl1:productClass>S</s1sarl1:productClass>
         <s1sarl1:productType>GRD</s1sarl1:productType>
       </s1sarl1:standAloneProductInformation></xmlData></metadataWrap></metadataObject>
-    <metadataObject ID="acquisitionPeriod" classification="DESCRIPTION" category="DMD"><metadataWrap mimeType="text/xml" vocabularyName="SAFE" textInfo="Acquisition Period"><xmlData>
+    <metadataObject ID="acquisitionPeriod" classification="DESCRIPTION" category="DMD">\
+<metadataWrap mimeType="text/xml" vocabularyName="SAFE" textInfo="Acquisition Period"><xmlData>
       <safe:acquisitionPeriod><safe:startTime>{_s1_time(start)}</safe:startTime><safe:stopTime>{_s1_time(stop)}</safe:stopTime></safe:acquisitionPeriod>
     </xmlData></metadataWrap></metadataObject>
-    <metadataObject ID="measurementFrameSet" classification="DESCRIPTION" category="DMD"><metadataWrap mimeType="text/xml" vocabularyName="SAFE" textInfo="Frame Set"><xmlData>
+    <metadataObject ID="measurementFrameSet" classification="DESCRIPTION" category="DMD">\
+<metadataWrap mimeType="text/xml" vocabularyName="SAFE" textInfo="Frame Set"><xmlData>
       <safe:frameSet><safe:frame><safe:footPrint srsName="http://www.opengis.net/gml/srs/epsg.xml#4326">
         <gml:coordinates>{coordinates}</gml:coordinates>
       </safe:footPrint></safe:frame></safe:frameSet>

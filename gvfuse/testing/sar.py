@@ -102,7 +102,7 @@ def sar_amplitude_pair(
     backscatter: np.ndarray,
     warp_bands: Callable[[np.ndarray], np.ndarray],
     crop: tuple[slice, slice],
-    coherence: np.ndarray | float,
+    coherence: np.ndarray | np.floating | float,
     *,
     rng: np.random.Generator,
     looks: int = 1,

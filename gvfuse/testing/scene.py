@@ -149,8 +149,8 @@ def _upsample_linear(image: np.ndarray, factor: int) -> np.ndarray:
         out = np.empty(out_shape, dtype=np.float32)
         step = np.empty(image.shape, dtype=np.float32)
 
-        def along(start: int, stop: int, stride: int = 1) -> tuple[slice, ...]:
-            return (slice(None),) * axis + (slice(start, stop, stride),)
+        def along(start: int, stop: int | None, stride: int = 1) -> tuple[slice, ...]:
+            return (slice(None),) * axis + (slice(start, stop, stride),)  # noqa: B023 - called within this pass only
 
         for j in range(factor):
             # Fine pixel j of coarse pixel i sits at coarse index i + (j + 0.5) / factor - 0.5.
@@ -259,6 +259,7 @@ def make_pair(
 
     dx, dy, ice = (np.ascontiguousarray(a[crop]) for a in (dx_pad, dy_pad, ice_pad))
     no_clouds = np.zeros(shape, dtype=bool)
+    rho: np.ndarray | np.floating | None
     cloud_masks, rho = (no_clouds, no_clouds.copy()), None
     if kind == "sar":
         rho = np.float32(coherence) if coherence is not None else speckle_coherence(np.hypot(dx, dy), dt_days)

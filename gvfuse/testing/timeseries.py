@@ -55,7 +55,7 @@ share the glaciers and their motion, not one pixel-identical surface.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 
 import attrs
@@ -64,7 +64,7 @@ from affine import Affine
 
 from gvfuse.model import Grid
 from gvfuse.testing.clouds import cloud_cover, smooth_field
-from gvfuse.testing.glacier import GlacierFlow, ValleyGlacier
+from gvfuse.testing.glacier import GlacierFlow, ValleyGlacier, float_pair
 from gvfuse.testing.motion import MotionModel, stable_ground_mask
 from gvfuse.testing.optical import LANDSAT_RADIOMETRY, UAV_RADIOMETRY, render_optical, surface_reflectance
 from gvfuse.testing.sar import SIGMA0_CALIBRATION, backscatter_amplitude, circular_speckle, speckle_coherence
@@ -127,11 +127,9 @@ class Landscape:
     docstring for the speed model.
     """
 
-    glaciers: tuple[ValleyGlacier, ...] = attrs.field(converter=tuple)
-    size_m: tuple[float, float] = attrs.field(converter=lambda v: (float(v[0]), float(v[1])))
-    origin_m: tuple[float, float] = attrs.field(
-        default=GANGRIGAB_ORIGIN, converter=lambda v: (float(v[0]), float(v[1]))
-    )
+    glaciers: tuple[ValleyGlacier, ...] = attrs.field(converter=tuple[ValleyGlacier, ...])
+    size_m: tuple[float, float] = attrs.field(converter=float_pair)
+    origin_m: tuple[float, float] = attrs.field(default=GANGRIGAB_ORIGIN, converter=float_pair)
     crs: str | int = "EPSG:32647"
     seed: int = 0
     seasonal_amplitude: float = attrs.field(default=0.3, validator=_amplitude_below_one)
@@ -367,14 +365,14 @@ def render_series(
 
 def _render_sar(
     backscatter: np.ndarray,
-    move,
+    move: Callable[[np.ndarray, int], np.ndarray],
     crop: tuple[slice, slice],
     dates: list[datetime],
     *,
     seed: int,
     resolution_px: float,
     oversample: int,
-):
+) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(index, amplitude)`` per date in time order: speckle from the chain described in the module docstring."""
     k = oversample
     coarse = (backscatter.shape[0] // k, backscatter.shape[1] // k)

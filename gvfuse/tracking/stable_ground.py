@@ -106,8 +106,10 @@ def estimate_stable_shift(
         rows, cols = np.nonzero(use)
         px = _fit(dx_px[use].astype(np.float64), rows.astype(float), cols.astype(float), model)
         py = _fit(dy_px[use].astype(np.float64), rows.astype(float), cols.astype(float), model)
-        centre = (px[0], py[0]) if model == "constant" else (float(np.median(dx_px[use] - (px[1] * cols + px[2] * rows))),
-                                                             float(np.median(dy_px[use] - (py[1] * cols + py[2] * rows))))
+        centre = (px[0], py[0]) if model == "constant" else (
+            float(np.median(dx_px[use] - (px[1] * cols + px[2] * rows))),
+            float(np.median(dy_px[use] - (py[1] * cols + py[2] * rows))),
+        )
     rx = dx_px[use] - (px[0] + px[1] * cols + px[2] * rows)
     ry = dy_px[use] - (py[0] + py[1] * cols + py[2] * rows)
     centre_r, centre_c = (dx_px.shape[0] - 1) / 2.0, (dx_px.shape[1] - 1) / 2.0

@@ -58,7 +58,8 @@ def test_real_l1c_metadata_inside_a_fixture_safe(tmp_path):
 def test_sentinel1_manifest_and_annotation():
     folder = SAMPLES / "sentinel1-grd"
     manifest = sentinel1.parse_manifest((folder / "manifest.safe").read_bytes(), folder / "manifest.safe")
-    assert (manifest["platform"], manifest["pass_direction"], manifest["relative_orbit"]) == ("sentinel-1a", "ASCENDING", 59)
+    assert (manifest["platform"], manifest["pass_direction"], manifest["relative_orbit"]) == (
+        "sentinel-1a", "ASCENDING", 59)
     assert manifest["polarisations"] == ("VV", "VH") and manifest["mission_data_take_id"] == 302867
     annotation = next(folder.glob("s1a-iw-grd-vv-*.xml"))
     info = sentinel1.parse_annotation(annotation.read_bytes(), annotation)

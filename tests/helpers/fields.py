@@ -31,7 +31,7 @@ def noisy_sensors(sigmas, coverage, seed=0, shape=(40, 50)):
     rng = np.random.default_rng(seed)
     tx, ty = truth(shape)
     fields = {}
-    for i, (name, sigma) in enumerate(sigmas.items()):
+    for name, sigma in sigmas.items():
         vx = tx + rng.normal(0, sigma, shape)
         vy = ty + rng.normal(0, sigma, shape)
         gap = rng.random(shape) > coverage[name]

@@ -127,7 +127,8 @@ def s2_product_xml(level: str, product: str, *, baseline: str = "05.09", with_of
     """The fixture's ``MTD_MSIL1C.xml``/``MTD_MSIL2A.xml`` text (tests cut elements out of it)."""
     return layouts.sentinel2_product_xml(
         level, product, acquired_at=S2_TIME, spacecraft="Sentinel-2B", baseline=baseline, relative_orbit=33,
-        cloud_cover_percent=7.5, footprint_lonlat=[(96.48, 29.33), (96.511, 29.331), (96.511, 29.303), (96.481, 29.302)],
+        cloud_cover_percent=7.5,
+        footprint_lonlat=[(96.48, 29.33), (96.511, 29.331), (96.511, 29.303), (96.481, 29.302)],
         granule_id=f"{level}_T47RLQ_A033333_20230715T044000", tile_time="T47RLQ_20230715T043709",
         with_offsets=with_offsets)
 

@@ -26,7 +26,7 @@ def workspace(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("run")
     scenes = root / "scenes"
     scenes.mkdir()
-    for i, (month, (first, last)) in enumerate(MONTHS.items()):
+    for i, (first, last) in enumerate(MONTHS.values()):
         pair = make_pair("optical", (160, 160), dt_days=29, max_speed_m_per_day=0.5, cloud_fraction=0.0,
                          geolocation_shift_px=(0.2, -0.1), seed=10 + i)
         write_bands(scenes / f"optical_{first}.tif", {"B8": pair.reference}, pair.grid, cog=False)
@@ -88,7 +88,7 @@ def test_run_publishes_months_close_to_truth_and_resumes(workspace, tmp_path, pl
     assert not result.failed_months, result.problems
     assert all(not o.error for o in result.pairs)
     product = config.output_dir / "202301.tif"
-    bands, grid, _ = read_bands(product, ("vx", "vy", "v_error", "count"))
+    bands, _grid, _ = read_bands(product, ("vx", "vy", "v_error", "count"))
     valid = np.isfinite(bands["vx"])
     assert valid.mean() > 0.5
     # The month's stable ground is near zero after the tracker's correction.

@@ -19,7 +19,8 @@ def test_module_registers_all_readers():
 
 def test_generic_geotiff_has_the_lowest_priority():
     priorities = {cls.name: cls.priority for cls in readers_module.READERS}
-    assert priorities["geotiff"] < priorities["uav"] < min(priorities[n] for n in ("landsat", "sentinel-1", "sentinel-2"))
+    providers = min(priorities[n] for n in ("landsat", "sentinel-1", "sentinel-2"))
+    assert priorities["geotiff"] < priorities["uav"] < providers
 
 
 def test_detect_is_false_for_unrelated_paths(tmp_path):

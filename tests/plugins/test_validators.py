@@ -51,7 +51,7 @@ def test_uav_validator_gives_the_bias(registry):
 
 
 def test_strain_rate_validator_on_a_stretching_glacier(registry):
-    rows, cols = np.mgrid[0:GRID.rows, 0:GRID.cols]
+    _rows, cols = np.mgrid[0:GRID.rows, 0:GRID.cols]
     x = 30.0 * cols
     rng = np.random.default_rng(2)
     vx = 0.5 + 1e-4 * x + rng.normal(0, 1e-3, GRID.shape)

@@ -9,6 +9,7 @@ from gvfuse.product import load_product
 from gvfuse.publish.check import verify
 from gvfuse.publish.month import publish_month
 from gvfuse.testing.products import synthetic_monthly_product
+from tests.helpers import SCHEMAS
 
 
 @pytest.fixture
@@ -47,9 +48,6 @@ def test_missing_item_and_missing_collection_are_reported(published):
     (published / "collection.json").unlink()
     assert [p.kind for p in verify(published).problems] == ["missing-collection"]
     assert CliRunner().invoke(check_command, [str(published)]).exit_code == 1
-
-
-from tests.helpers import SCHEMAS
 
 
 @pytest.mark.skipif(not SCHEMAS.is_dir(), reason=f"STAC extension schemas not found at {SCHEMAS}")

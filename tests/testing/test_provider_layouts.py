@@ -109,7 +109,8 @@ def test_landsat_round_trip(tmp_path, flavour, as_tar):
     assert path.name == product_id + (".tar" if as_tar else "")
     found = _scan_one(tmp_path)
     scene = found.scene
-    assert (found.reader, found.sensor, found.platform, found.scene_id) == ("landsat", "landsat", "landsat-9", product_id)
+    assert (found.reader, found.sensor, found.platform, found.scene_id) == (
+        "landsat", "landsat", "landsat-9", product_id)
     assert found.acquired_at == when and found.cloud_cover_percent == pytest.approx(23.46)
     assert scene.grid == grid and found.crs == UTM47 and found.resolution_m == 15.0
     assert footprint(scene) == "wrs_path=135,wrs_row=40"
@@ -137,7 +138,8 @@ def test_landsat_qa_pixel_values_follow_collection2():
 def test_landsat_rejects_a_grid_the_mtl_cannot_describe(tmp_path):
     grid, pixels, _, _ = _landsat_inputs()
     with pytest.raises(ValueError, match="15 m"):
-        layouts.write_landsat_scene(tmp_path, pixels_b8=pixels, grid=Grid(UTM47, Affine(30, 0, X0, 0, -30, Y0), grid.shape),
+        layouts.write_landsat_scene(tmp_path, pixels_b8=pixels,
+                                    grid=Grid(UTM47, Affine(30, 0, X0, 0, -30, Y0), grid.shape),
                                     acquired_at=dt.datetime(2023, 3, 14, tzinfo=UTC), wrs_path=135, wrs_row=40,
                                     cloud_cover_percent=0.0)
 
@@ -250,8 +252,8 @@ def test_sentinel1_grd_safe_round_trip(tmp_path):
     assert found.scene_id == path.stem and found.acquired_at == when and found.platform == "sentinel-1a"
     assert (m["relative_orbit"], m["absolute_orbit"], m["pass_direction"], m["polarisations"], m["polarisation"]) == (
         20, absolute, "ASCENDING", ["VV", "VH"], "VV")
-    assert m["band_member"].endswith("-vv-20230210t234512-20230210t234537-%06d-%s-001.tiff"
-                                     % (absolute, path.stem.split("_")[7].lower()))
+    assert m["band_member"].endswith(f"-vv-20230210t234512-20230210t234537-{absolute:06d}-"
+                                     f"{path.stem.split('_')[7].lower()}-001.tiff")
     assert footprint(found.scene) == "relative_orbit=20"
     image = _reader("sentinel-1").load(found.scene)
     assert image.grid.crs.to_epsg() == 32647
@@ -286,7 +288,7 @@ def test_uav_round_trip(tmp_path, crs, pixel):
 
 
 def test_writers_are_deterministic(tmp_path):
-    grid, pixels, cloud, shadow = _landsat_inputs()
+    grid, pixels, cloud, _shadow = _landsat_inputs()
     when = dt.datetime(2023, 3, 14, 4, 21, 7, tzinfo=UTC)
     s2_grid = Grid(UTM47, Affine(10, 0, X0, 0, -10, Y0), (8, 8))
     for root in (tmp_path / "a", tmp_path / "b"):

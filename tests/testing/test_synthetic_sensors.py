@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -34,7 +35,7 @@ def test_fractal_noise_has_the_requested_power_law() -> None:
     radius = np.hypot(fx, fy)
     bands = np.geomspace(0.01, 0.4, 12)
     centres, means = [], []
-    for lo, hi in zip(bands[:-1], bands[1:]):
+    for lo, hi in itertools.pairwise(bands):
         ring = (radius >= lo) & (radius < hi)
         centres.append(math.sqrt(lo * hi))
         means.append(power[ring].mean())

@@ -133,7 +133,8 @@ def test_grids_and_glaciers_agree_across_sensors_and_extents() -> None:
     # A sub-extent (a UAV survey) sees exactly the same cells as the full grid at that resolution.
     extent = (200.0, 600.0, 800.0, 600.0)  # across the glacier's western margin
     uav = render_series(LANDSCAPE, "uav", 10.0, [JUNE], extent_m=extent)[0]
-    assert (uav.grid.transform.c, uav.grid.transform.f) == (LANDSCAPE.origin_m[0] + 200.0, LANDSCAPE.origin_m[1] - 600.0)
+    assert (uav.grid.transform.c, uav.grid.transform.f) == (
+        LANDSCAPE.origin_m[0] + 200.0, LANDSCAPE.origin_m[1] - 600.0)
     assert uav.pixels.shape == (60, 80)
     full = LANDSCAPE.ice_mask(sentinel)
     assert np.array_equal(LANDSCAPE.ice_mask(uav.grid), full[60:120, 20:100])

@@ -34,7 +34,8 @@ GEOLOCATION_SHIFT = (0.3, -0.2)
 
 
 def _share(mask: np.ndarray, window: int, step: int, shape: tuple[int, int]) -> np.ndarray:
-    return window_sums(mask.astype(np.float32), window_px=window, step_px=step, rows=shape[0], cols=shape[1]) / window**2
+    sums = window_sums(mask.astype(np.float32), window_px=window, step_px=step, rows=shape[0], cols=shape[1])
+    return sums / window**2
 
 
 def accuracy(pair, field, window: int, step: int) -> dict[str, float]:

@@ -138,12 +138,12 @@ def test_central_gradient_matches_numpy_inside_and_is_nan_on_the_ring():
     assert np.isnan(gx[:, [0, -1]]).all() and np.isnan(gy[[0, -1], :]).all()
 
 
-W, S, O = 32, 8, 2
+W, S, ORIGIN = 32, 8, 2
 
 
 def _grid(size: int) -> dict[str, int]:
-    rows = n_windows(size, origin_px=O, window_px=W, step_px=S)
-    return {"window_px": W, "step_px": S, "origin_px": O, "rows": rows, "cols": rows}
+    rows = n_windows(size, origin_px=ORIGIN, window_px=W, step_px=S)
+    return {"window_px": W, "step_px": S, "origin_px": ORIGIN, "rows": rows, "cols": rows}
 
 
 def test_gradient_refinement_of_identical_images_is_exactly_zero():

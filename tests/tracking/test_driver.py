@@ -72,7 +72,7 @@ def test_errors_name_the_input():
 
 
 def test_stable_ground_plane_fit_and_stats():
-    rows, cols = np.indices((50, 60))
+    _rows, cols = np.indices((50, 60))
     dx = (0.3 + 0.001 * cols).astype(np.float32)
     dy = np.full((50, 60), -0.2, np.float32)
     corr = estimate_stable_shift(dx, dy, np.ones((50, 60), bool), model="plane")
