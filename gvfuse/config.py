@@ -17,13 +17,14 @@ import attrs
 
 from gvfuse.errors import ConfigError
 from gvfuse.model import Month
-from gvfuse.pipeline.pairing import OpticalRules, Rules, SarRules, UavRules
+from gvfuse.pipeline.pairing import NetworkRules, OpticalRules, Rules, SarRules, UavRules
 from gvfuse.product import ProductDefinition, load_product
 
 if TYPE_CHECKING:
     from gvfuse.plugins import PluginSet
 
-RULE_TYPES: Mapping[str, type] = {"optical": OpticalRules, "sar": SarRules, "uav": UavRules}
+RULE_TYPES: Mapping[str, type] = {"optical": OpticalRules, "sar": SarRules, "uav": UavRules,
+                                  "network": NetworkRules}
 
 #: The tracker ``gvfuse track`` uses unless told otherwise: the reference method's optical tracker.
 DEFAULT_TRACKER = "fft-phase"
@@ -80,6 +81,9 @@ class RunConfig:
     sensors: Mapping[str, SensorConfig]
     weighting: str = "wls-uav"
     weighting_parameters: Mapping[str, Any] = attrs.field(factory=dict)
+    #: A fusion over time (``[fusion] name``); when given it fuses every month instead of the weighting.
+    fusion: str | None = None
+    fusion_parameters: Mapping[str, Any] = attrs.field(factory=dict)
     validators: tuple[str, ...] = ("stable-ground", "uav", "strain-rate")
     stable_mask: Path | None = None
     on_ice_mask: Path | None = None
@@ -170,6 +174,12 @@ def config_from_dict(raw: Mapping[str, Any], source: Path) -> RunConfig:
     if sum(s.role == "reference" for s in sensors.values()) > 1:
         raise ConfigError("more than one sensor has role = 'reference'", source=source, field="sensors")
     weighting = raw.get("weighting", {})
+    fusion = raw.get("fusion", {})
+    if weighting and fusion:
+        raise ConfigError("give [fusion] (fusion over time) or [weighting] (month by month), not both",
+                          source=source, field="fusion")
+    if fusion and not fusion.get("name"):
+        raise ConfigError("missing key 'name'", source=source, field="fusion")
     validation = raw.get("validation", {})
     return RunConfig(
         product=product,
@@ -179,6 +189,8 @@ def config_from_dict(raw: Mapping[str, Any], source: Path) -> RunConfig:
         sensors=sensors,
         weighting=str(weighting.get("name", "wls-uav")),
         weighting_parameters=dict(weighting.get("parameters", {})),
+        fusion=str(fusion["name"]) if fusion else None,
+        fusion_parameters=dict(fusion.get("parameters", {})),
         validators=tuple(validation.get("validators", ("stable-ground", "uav", "strain-rate"))),
         stable_mask=(here / validation["stable_mask"]).resolve() if validation.get("stable_mask") else None,
         on_ice_mask=(here / validation["on_ice_mask"]).resolve() if validation.get("on_ice_mask") else None,

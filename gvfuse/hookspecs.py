@@ -25,7 +25,7 @@ import pluggy
 if TYPE_CHECKING:
     import pystac
 
-    from gvfuse.interfaces import Publisher, Reader, Tracker, Validator, Weighting
+    from gvfuse.interfaces import Fusion, Publisher, Reader, Tracker, Validator, Weighting
     from gvfuse.model import MonthlyProduct
 
 hookspec = pluggy.HookspecMarker("gvfuse")
@@ -60,6 +60,15 @@ def gvfuse_register_weightings() -> list[type[Weighting]]:
     Combined: all lists are concatenated; names must be unique.
     """
     raise NotImplementedError
+
+
+@hookspec
+def gvfuse_register_fusions() -> list[type[Fusion]]:
+    """Fusion-over-time classes (subclasses of :class:`gvfuse.interfaces.Fusion`).
+
+    Combined: all lists are concatenated; names must be unique.
+    """
+    raise NotImplementedError  # a specification: pluggy never calls it
 
 
 @hookspec

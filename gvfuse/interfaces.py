@@ -19,6 +19,9 @@ What the core does with each kind, and so what a class may rely on:
   keyword arguments. Each month, the core calls ``fit`` (on every month) and
   then ``fuse`` with the month's own fit or, when it has none, the fit of the
   nearest month that has one (``WeightFit.borrowed_from`` names it).
+* :class:`Fusion` — constructed with the ``[fusion] parameters``; a fusion
+  over time gets every pair observation of the product period at once and
+  returns every month (it replaces the per-month weighting when configured).
 * :class:`Validator` — constructed with no arguments; it declares the context
   entries it ``needs`` and the core supplies them (or reports the validator
   as skipped, with the reason, when one is missing).
@@ -29,16 +32,26 @@ What the core does with each kind, and so what a class may rely on:
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
 import numpy as np
 
-from gvfuse.model import FusionResult, Image, Month, MonthlyProduct, OffsetField, Scene, VelocityField, WeightFit
+from gvfuse.model import (
+    FusionResult,
+    Grid,
+    Image,
+    Month,
+    MonthlyProduct,
+    OffsetField,
+    PairObservation,
+    Scene,
+    VelocityField,
+    WeightFit,
+)
 
 if TYPE_CHECKING:
-    from gvfuse.model import Grid
     from gvfuse.plugins import PluginSet
     from gvfuse.product import ProductDefinition
 
@@ -151,6 +164,28 @@ class Weighting(Component):
     @abc.abstractmethod
     def fuse(self, fields: Mapping[str, VelocityField], *, fitted: WeightFit | None = None) -> FusionResult:
         """Fuse ``fields`` (keyed by sensor name) with this month's or a borrowed ``fitted`` result."""
+
+
+class Fusion(Component):
+    """Fuses every pair observation of the product period into one map per month: fusion over time.
+
+    Where a :class:`Weighting` combines each month's per-sensor maps, a fusion
+    sees each pair as what it is — a measurement of the mean velocity over its
+    own interval, with its per-cell error — so pairs that span a month's edges
+    inform both months, and the whole network constrains every month.
+    """
+
+    @abc.abstractmethod
+    def fuse_period(self, observations: Sequence[PairObservation], months: Sequence[Month], grid: Grid, *,
+                    references: Sequence[PairObservation] = ()) -> Mapping[Month, FusionResult]:
+        """The fused map of every month in ``months`` on ``grid`` (months it cannot make are left out).
+
+        ``observations`` are the pairs of the fused sensors; ``references``
+        those of the reference sensor (the UAV), which a fusion uses only when
+        told to (they then no longer check it independently, and its details
+        must say so). Each :class:`~gvfuse.model.FusionResult` should carry
+        ``count``, the pair observations behind each cell.
+        """
 
 
 class Validator(Component):

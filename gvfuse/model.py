@@ -440,7 +440,7 @@ class WeightFit:
 
 @attrs.frozen(eq=False)
 class FusionResult:
-    """A fused month, as a weighting returns it.
+    """A fused month, as a weighting or a fusion over time returns it.
 
     ``field`` carries the fused vx, vy and the quality bands
     ``v_error_m_per_day``, ``vx_error_m_per_day``, ``vy_error_m_per_day``;
@@ -454,14 +454,51 @@ class FusionResult:
     contributing: Mapping[str, np.ndarray] = attrs.field(converter=_frozen_mapping)
     weights: Mapping[str, float] = attrs.field(factory=dict, converter=_frozen_mapping)
     details: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+    #: Pair observations behind each cell, when the scheme counts them itself (a fusion over time);
+    #: ``None``: the pipeline counts the pairs of the contributing sensors' monthly maps.
+    count: np.ndarray | None = None
 
     def __attrs_post_init__(self) -> None:
         if "v_error_m_per_day" not in self.field.quality:
             raise ValueError("the fused field has no 'v_error_m_per_day' quality band")
-        for name, used in self.contributing.items():
+        for name, used in {**self.contributing, **({"count": self.count} if self.count is not None else {})}.items():
             if np.shape(used) != self.field.grid.shape:
-                raise ValueError(f"contributing[{name!r}] has shape {np.shape(used)}, the grid has "
-                                 f"{self.field.grid.shape}")
+                raise ValueError(f"{name!r} has shape {np.shape(used)}, the grid has {self.field.grid.shape}")
+
+
+@attrs.frozen
+class PairObservation:
+    """One tracked pair on the product grid, as a fusion over time sees it.
+
+    ``start`` and ``end`` are the acquisition times of the reference and the
+    secondary: the pair measured the mean velocity over that interval.
+    ``path`` is its cached result on the product grid (bands ``vx``, ``vy``,
+    ``error_m_per_day`` and ``count``); :meth:`read` reads all or a block of it,
+    so a fusion can work tile by tile on grids too large for memory.
+    """
+
+    sensor: str
+    pair_id: str
+    start: dt.datetime = attrs.field(converter=_utc)
+    end: dt.datetime = attrs.field(converter=_utc)
+    path: Path = attrs.field(converter=Path)
+
+    def __attrs_post_init__(self) -> None:
+        if self.end <= self.start:
+            raise ValueError(f"pair {self.pair_id}: end {self.end.isoformat()} is not after start "
+                             f"{self.start.isoformat()}")
+
+    @property
+    def dt_days(self) -> float:
+        return (self.end - self.start).total_seconds() / SECONDS_PER_DAY
+
+    def read(self, window: tuple[slice, slice] | None = None) -> VelocityField:
+        """The pair's velocity (with its ``error_m_per_day`` and ``count`` bands), whole or a block of it."""
+        from gvfuse.io.raster import read_bands  # the raster module builds on this one
+
+        bands, grid, _ = read_bands(self.path, ("vx", "vy", ERROR_BAND, "count"), window=window)
+        return VelocityField(bands["vx"], bands["vy"], grid, self.dt_days,
+                             quality={ERROR_BAND: bands[ERROR_BAND], "count": np.nan_to_num(bands["count"])})
 
 
 @attrs.frozen(eq=False)

@@ -24,7 +24,7 @@ import pluggy
 
 from gvfuse import hookspecs
 from gvfuse.errors import GvfuseError, PluginError, UnknownComponentError
-from gvfuse.interfaces import CONTEXT_KINDS, Component, Publisher, Reader, Tracker, Validator, Weighting
+from gvfuse.interfaces import CONTEXT_KINDS, Component, Fusion, Publisher, Reader, Tracker, Validator, Weighting
 
 ENTRY_POINT_GROUP = "gvfuse"
 #: Comma-separated entry-point or distribution names that are not loaded.
@@ -36,6 +36,7 @@ KINDS: Mapping[str, type[Component]] = {
     "readers": Reader,
     "trackers": Tracker,
     "weightings": Weighting,
+    "fusions": Fusion,
     "validators": Validator,
     "publishers": Publisher,
 }

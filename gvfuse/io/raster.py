@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import rasterio
+from rasterio.windows import Window
 
 from gvfuse.errors import InputError, OutputExistsError
 from gvfuse.model import Grid
@@ -111,13 +112,15 @@ def grid_of(src: rasterio.DatasetReader) -> Grid:
 
 
 def read_bands(
-    path: str | os.PathLike[str], names: tuple[str, ...] | None = None
+    path: str | os.PathLike[str], names: tuple[str, ...] | None = None,
+    window: tuple[slice, slice] | None = None,
 ) -> tuple[dict[str, np.ndarray], Grid, dict[str, str]]:
     """Read described bands as float32 arrays with NaN for no data.
 
     Returns ``(bands, grid, tags)``; bands are keyed by description (``band1`` ...
     when a band has none). ``names`` restricts and orders the bands; a missing
-    name is an :class:`InputError` naming the file.
+    name is an :class:`InputError` naming the file. ``window`` (rows, cols)
+    reads only that block; the grid returned is then the block's.
     """
     with open_raster(path) as src:
         described = {(d or f"band{i}"): i for i, d in enumerate(src.descriptions, start=1)}
@@ -127,8 +130,15 @@ def read_bands(
             raise InputError(
                 f"no band described {missing}; bands are {list(described)}", source=path, field="band descriptions"
             )
-        bands = {name: src.read(described[name], masked=True).astype("float32").filled(np.nan) for name in wanted}
-        return bands, grid_of(src), dict(src.tags())
+        if window is None:
+            bands = {name: src.read(described[name], masked=True).astype("float32").filled(np.nan)
+                     for name in wanted}
+            return bands, grid_of(src), dict(src.tags())
+        block = Window.from_slices(*window, height=src.height, width=src.width)
+        bands = {name: src.read(described[name], window=block, masked=True).astype("float32").filled(np.nan)
+                 for name in wanted}
+        grid = Grid(src.crs, src.window_transform(block), (int(block.height), int(block.width)))
+        return bands, grid, dict(src.tags())
 
 
 def read_single_band(path: str | os.PathLike[str], band: int = 1) -> tuple[np.ndarray, Grid]:

@@ -7,6 +7,8 @@
   baseline (12-day repeat), whose mid-time falls in the month.
 * **UAV**: consecutive surveys of the same site, for every month their
   interval overlaps.
+* **Network** (for fusion over time, any sensor): every pair of usable scenes
+  on an allowed baseline, a few per scene, each in the month of its mid-time.
 
 Scenes pair only with scenes of the same footprint (WRS path/row, MGRS tile,
 relative orbit, UAV site). A month without a usable pair is reported with the
@@ -60,7 +62,35 @@ class UavRules:
     max_dt_days: float = 120.0
 
 
-Rules = OpticalRules | SarRules | UavRules
+@attrs.frozen
+class NetworkRules:
+    """A redundant pair network over the whole period, for fusion over time.
+
+    Every pair of usable scenes of one footprint whose baseline is allowed —
+    between ``min_dt_days`` and ``max_dt_days``, or, when ``baselines_days``
+    is given (SAR: 12, 24, 36), within ``tolerance_days`` of one of them. Each
+    scene is the reference of at most ``max_pairs_per_scene`` pairs, the
+    shortest baselines first (they decorrelate least). A pair belongs to the
+    month that holds its mid-time; pairs that span a month's edges inform both
+    months in a fusion over time. Scenes cloudier than
+    ``max_cloud_cover_percent`` (when known) are not used.
+    """
+
+    min_dt_days: float = 8.0
+    max_dt_days: float = 48.0
+    baselines_days: tuple[float, ...] = attrs.field(default=(), converter=tuple[float, ...])
+    tolerance_days: float = 1.0
+    max_cloud_cover_percent: float = 60.0
+    max_pairs_per_scene: int = attrs.field(default=4, validator=attrs.validators.ge(1))
+
+    def allows(self, dt_days: float) -> bool:
+        """Whether a baseline of ``dt_days`` is one this network uses."""
+        if self.baselines_days:
+            return any(abs(dt_days - b) <= self.tolerance_days for b in self.baselines_days)
+        return self.min_dt_days <= dt_days <= self.max_dt_days
+
+
+Rules = OpticalRules | SarRules | UavRules | NetworkRules
 
 
 @attrs.frozen
@@ -179,6 +209,22 @@ def uav_pairs(scenes: Sequence[Scene], month: Month, rules: UavRules) -> tuple[l
     return chosen, "" if chosen else "no two surveys of one site around this month"
 
 
+def network_pairs(scenes: Sequence[Scene], month: Month, rules: NetworkRules) -> tuple[list[Pair], str]:
+    """The network's pairs whose mid-time falls in the month (the network itself does not depend on the month)."""
+    start, end = month.start, month.end
+    usable = [s for s in scenes
+              if s.cloud_cover_percent is None or s.cloud_cover_percent <= rules.max_cloud_cover_percent]
+    chosen = []
+    for group in _by_footprint(usable).values():
+        for i, ref in enumerate(group):
+            candidates = [Pair(ref, sec) for sec in group[i + 1:] if sec.acquired_at > ref.acquired_at]
+            allowed = sorted((p for p in candidates if rules.allows(p.dt_days)), key=lambda p: p.dt_days)
+            chosen += [p for p in allowed[: rules.max_pairs_per_scene] if start <= _midpoint(p) < end]
+    if not chosen:
+        return [], "no usable pair of the network has its mid-time in this month"
+    return sorted(chosen, key=lambda p: (p.reference.acquired_at, p.dt_days, p.pair_id)), ""
+
+
 def plan_month(sensor: str, scenes: Sequence[Scene], month: Month | str, rules: Rules) -> MonthPlan:
     """The pairs of one sensor for one month under its rules."""
     month = Month.parse(month)
@@ -186,6 +232,8 @@ def plan_month(sensor: str, scenes: Sequence[Scene], month: Month | str, rules: 
         pairs, note = optical_pairs(scenes, month, rules)
     elif isinstance(rules, SarRules):
         pairs, note = sar_pairs(scenes, month, rules)
+    elif isinstance(rules, NetworkRules):
+        pairs, note = network_pairs(scenes, month, rules)
     else:
         pairs, note = uav_pairs(scenes, month, rules)
     return MonthPlan(sensor, month, tuple(pairs), note)

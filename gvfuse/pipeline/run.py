@@ -14,6 +14,7 @@ rest. It fails only when a requested month could not be produced.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -28,8 +29,8 @@ import attrs
 from gvfuse import __version__
 from gvfuse.config import RunConfig
 from gvfuse.errors import ConfigError, GvfuseError, UnknownComponentError
-from gvfuse.interfaces import Publisher
-from gvfuse.model import Grid, Month, MonthlyProduct, Provenance, Scene, VelocityField
+from gvfuse.interfaces import Fusion, Publisher
+from gvfuse.model import FusionResult, Grid, Month, MonthlyProduct, PairObservation, Provenance, Scene, VelocityField
 from gvfuse.pipeline.month import (
     ConfiguredWeighting,
     MonthFit,
@@ -136,7 +137,10 @@ def build_plan(config: RunConfig, plugins: PluginSet) -> RunPlan:
                for name, s in config.sensors.items()}
     trackers = {name: _registration(plugins, "trackers", s.tracker, config, f"sensors.{name}.tracker")
                 for name, s in config.sensors.items()}
-    _registration(plugins, "weightings", config.weighting, config, "weighting.name")
+    if config.fusion is not None:
+        _registration(plugins, "fusions", config.fusion, config, "fusion.name")
+    else:
+        _registration(plugins, "weightings", config.weighting, config, "weighting.name")
     for name in config.validators:
         _registration(plugins, "validators", name, config, "validation.validators")
     for name in config.publishers:
@@ -280,34 +284,88 @@ def month_inputs(plan_: RunPlan, outcomes: Iterable[PairOutcome]) -> dict[Month,
     return out
 
 
+def _fuse_by_month(plugins: PluginSet, config: RunConfig,
+                   inputs: dict[Month, MonthInputs]) -> dict[Month, FusionResult | str]:
+    """The weighting's fusion of each month's sensor maps: its fits, lent to months without one."""
+    weighting = ConfiguredWeighting.create(plugins, config.weighting, config.weighting_parameters)
+    fits = fit_months(weighting, {m: i.sensors for m, i in inputs.items()}, {m: i.reference for m, i in inputs.items()})
+    fused: dict[Month, FusionResult | str] = {}
+    for month in config.months:
+        own = fits.get(month, MonthFit())
+        if not inputs[month].sensors:
+            fused[month] = "no sensor produced a velocity map for this month"
+        elif own.error:
+            fused[month] = own.error
+        else:
+            try:
+                fused[month] = fuse_month(weighting, inputs[month].sensors, fit_for(month, fits), own.reason)
+            except GvfuseError as exc:
+                fused[month] = str(exc)
+    return fused
+
+
+def _fuse_over_time(plugins: PluginSet, plan_: RunPlan,
+                    outcomes: Sequence[PairOutcome]) -> dict[Month, FusionResult | str]:
+    """The configured fusion over time, given every tracked pair of the period at once."""
+    config = plan_.config
+    assert config.fusion is not None
+    registration = plugins.get("fusions", config.fusion)
+    done = {o.pair_id: o.path for o in outcomes if o.path is not None}
+    seen: set[str] = set()
+    observations: list[PairObservation] = []
+    references: list[PairObservation] = []
+    for mp in plan_.months:
+        for pair in mp.pairs:
+            path = done.get(pair.pair_id)
+            if path is None or pair.pair_id in seen:
+                continue
+            seen.add(pair.pair_id)
+            observation = PairObservation(mp.sensor, pair.pair_id, pair.reference.acquired_at,
+                                          pair.secondary.acquired_at, path)
+            (references if mp.sensor == config.reference_sensor else observations).append(observation)
+    fused: dict[Month, FusionResult | str] = {}
+    if not observations:
+        return {month: "no pair of a fused sensor was tracked" for month in config.months}
+    with plugin_errors(registration.plugin.name, f"fusion {config.fusion!r}"):
+        fusion = registration.cls(**config.fusion_parameters)
+        assert isinstance(fusion, Fusion)
+        results = fusion.fuse_period(observations, config.months, plan_.product_grid, references=references)
+    for month in config.months:
+        result = results.get(month)
+        fused[month] = result if result is not None else "the fusion over time made no map for this month"
+    return fused
+
+
 def build_months(plan_: RunPlan, outcomes: Sequence[PairOutcome], *, plugins: PluginSet,
                  publish_to: Path | None = None, force: bool = False) -> list[MonthOutcome]:
-    """Fit, fuse, validate and (when ``publish_to`` is given) publish every month of the plan.
+    """Fuse, validate and (when ``publish_to`` is given) publish every month of the plan.
 
-    The weighting fits every month it can; a month without a fit of its own
-    borrows the nearest month's (:func:`gvfuse.pipeline.month.fit_for`).
+    With a weighting, each month fuses its sensors' monthly maps (a month
+    without a fit of its own borrows the nearest month's,
+    :func:`gvfuse.pipeline.month.fit_for`); with a fusion over time, every
+    pair of the period is fused at once. Either way each sensor's monthly map
+    is made too, for the validators that compare sensors and for reports.
     """
     config = plan_.config
-    weighting = ConfiguredWeighting.create(plugins, config.weighting, config.weighting_parameters)
     inputs = month_inputs(plan_, outcomes)
-    fits = fit_months(weighting, {m: i.sensors for m, i in inputs.items()}, {m: i.reference for m, i in inputs.items()})
+    if config.fusion is not None:
+        fused = _fuse_over_time(plugins, plan_, outcomes)
+    else:
+        fused = _fuse_by_month(plugins, config, inputs)
     context = ValidationContext(config.context_entries(), config.base_dir)
     results = []
     for month in config.months:
         month_in = inputs[month]
-        if not month_in.sensors:
-            results.append(MonthOutcome(month, error="no sensor produced a velocity map for this month"))
-            continue
-        own = fits.get(month, MonthFit())
-        if own.error:
-            results.append(MonthOutcome(month, error=own.error))
+        result = fused[month]
+        if isinstance(result, str):
+            results.append(MonthOutcome(month, error=result))
             continue
         try:
-            result = fuse_month(weighting, month_in.sensors, fit_for(month, fits), own.reason)
             figures = run_validators(plugins, config.validators, result.field, month_in.sensors, context,
                                      month_in.reference)
+            pairs = _month_pairs(plan_, inputs, month) if config.fusion is not None else month_in.pairs
             product = monthly_product(month, result, month_in.sensors, config.fused_sensors, figures,
-                                      _provenance(plugins, config, month_in.pairs))
+                                      _provenance(plugins, config, pairs))
             paths: tuple[Path, ...] = ()
             if publish_to is not None:
                 paths = tuple(publish_once(plugins, config, product, publish_to, key=_month_key(plan_, month),
@@ -321,6 +379,22 @@ def build_months(plan_: RunPlan, outcomes: Sequence[PairOutcome], *, plugins: Pl
     return results
 
 
+def _month_pairs(plan_: RunPlan, inputs: dict[Month, MonthInputs], month: Month) -> list[dict[str, Any]]:
+    """The provenance of the pairs a fusion over time used for a month: every fused pair overlapping it,
+    and the month's reference pairs."""
+    every = {info["pair_id"]: info for month_in in inputs.values() for info in month_in.pairs}
+    reference = plan_.config.reference_sensor
+    out = []
+    for info in every.values():
+        start, end = (dt.datetime.fromisoformat(info[side]["datetime"]) for side in ("reference", "secondary"))
+        if info["sensor"] == reference:
+            if any(info is i for i in inputs[month].pairs):
+                out.append(info)
+        elif start < month.end and end > month.start:
+            out.append(info)
+    return out
+
+
 def _provenance(plugins: PluginSet, config: RunConfig, pairs: list[dict[str, Any]]) -> Provenance:
     inputs = sorted({p["reference"]["id"] for p in pairs} | {p["secondary"]["id"] for p in pairs})
     # how long a pair took is the run's business, not the product's: with it, two runs of the same
@@ -330,8 +404,10 @@ def _provenance(plugins: PluginSet, config: RunConfig, pairs: list[dict[str, Any
         software="gvfuse", software_version=__version__,
         plugins={p.name: f"{p.distribution} {p.version}" for p in plugins.loaded},
         inputs=tuple(inputs),
-        parameters={"pairs": sorted(pairs, key=lambda p: p["pair_id"]), "weighting": config.weighting,
-                    "weighting_parameters": dict(config.weighting_parameters),
+        parameters={"pairs": sorted(pairs, key=lambda p: p["pair_id"]),
+                    **({"fusion": config.fusion, "fusion_parameters": dict(config.fusion_parameters)}
+                       if config.fusion is not None else
+                       {"weighting": config.weighting, "weighting_parameters": dict(config.weighting_parameters)}),
                     "configuration": str(config.source) if config.source else ""},
     )
 
@@ -359,10 +435,15 @@ def publish(plugins: PluginSet, publishers: Sequence[str], definition: ProductDe
 
 def _month_key(plan_: RunPlan, month: Month) -> str:
     """A digest of everything a month's product depends on: its pairs' keys and the run's settings."""
-    keys = sorted(j.key for j in plan_.jobs for mp in plan_.months
-                  if mp.month == month and j.pair in mp.pairs)
+    if plan_.config.fusion is not None:  # a fusion over time: every pair of the period informs every month
+        keys = sorted(j.key for j in plan_.jobs)
+    else:
+        keys = sorted(j.key for j in plan_.jobs for mp in plan_.months
+                      if mp.month == month and j.pair in mp.pairs)
     c = plan_.config
-    payload = [__version__, keys, c.weighting, sorted(c.weighting_parameters.items()), list(c.validators),
+    method = ([c.weighting, sorted(c.weighting_parameters.items())] if c.fusion is None else
+              [c.fusion, sorted((k, str(v)) for k, v in c.fusion_parameters.items())])
+    payload = [__version__, keys, *method, list(c.validators),
                [str(p) for p in (c.stable_mask, c.on_ice_mask)], list(c.publishers)]
     if c.validation_context:
         payload.append(sorted((k, str(v)) for k, v in c.validation_context.items()))

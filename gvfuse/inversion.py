@@ -1,0 +1,878 @@
+"""Velocity time series per cell from a network of overlapping pair observations.
+
+Each image pair ``p`` measured the mean velocity over its own interval
+``[t0_p, t1_p]``. Time is cut into bins of ``bin_days``; the unknowns are the
+velocities ``u_k`` of the bins (constant within a bin), and
+
+    d_p = sum_k a_pk u_k + e_p,    a_pk = |[t0_p, t1_p] ∩ bin_k| / (t1_p - t0_p),
+
+with ``e_p`` of standard deviation ``sigma_p``. The estimate minimises, per
+cell and per velocity component,
+
+    sum_p w_p (d_p - a_p . u)^2  +  lam * sum_k (u_(k-1) - 2 u_k + u_(k+1))^2,   w_p = 1 / sigma_p^2,
+
+a weighted least-squares inversion of the pair network (Berardino et al. 2002,
+IEEE TGRS 40(11), for interferogram networks; Charrier et al. 2022, IEEE TGRS
+60:4302810, and Charrier et al. 2025, The Cryosphere 19:4555, "TICOI", for
+glacier velocity pairs of several sensors) regularised by second differences
+in time (Tikhonov; Hansen 1998, *Rank-deficient and discrete ill-posed
+problems*), which bridges bins no pair constrains alone and damps noise
+without assuming a seasonal shape. The regularisation weight is chosen by
+K-fold cross-validation over pairs (:func:`cross_validate`), blunders are
+down-weighted by Tukey's biweight (Holland & Welsch 1977; TICOI does the same),
+and a mean over any interval (a calendar month, a UAV survey's interval)
+comes with its error from the inverse normal matrix.
+
+Per cell the normal matrix ``A^T W A + lam D^T D`` is banded (a pair spans a
+few bins), so it is factorised by a banded Cholesky decomposition vectorised
+over cells (:func:`banded_cholesky`): the cost grows with cells x bins x band²,
+not with bins³.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import warnings
+from collections.abc import Sequence
+
+import attrs
+import numpy as np
+import scipy.sparse as sp
+
+from gvfuse.model import ERROR_BAND, SECONDS_PER_DAY, Grid, Month, PairObservation
+
+#: Tukey biweight tuning constant: 95 % efficiency under Gaussian errors (Holland & Welsch 1977).
+TUKEY_C = 4.685
+#: Keeps the normal matrix positive definite where the data leave a direction free (a ridge of this
+#: size relative to the matrix's mean diagonal).
+RIDGE = 1e-9
+
+
+@attrs.frozen
+class TimeBins:
+    """Equal time bins from ``start``: bin ``k`` is ``[start + k * bin_days, start + (k + 1) * bin_days)``."""
+
+    start: dt.datetime
+    bin_days: float = attrs.field(validator=attrs.validators.gt(0))
+    count: int = attrs.field(validator=attrs.validators.ge(3))
+
+    @classmethod
+    def covering(cls, start: dt.datetime, end: dt.datetime, bin_days: float) -> TimeBins:
+        """Bins from ``start`` that cover ``[start, end]``."""
+        span = (end - start).total_seconds() / SECONDS_PER_DAY
+        return cls(start, bin_days, max(3, math.ceil(span / bin_days - 1e-9)))
+
+    def days(self, when: dt.datetime) -> float:
+        """Days from the first bin's start."""
+        return (when - self.start).total_seconds() / SECONDS_PER_DAY
+
+    @property
+    def edges_days(self) -> np.ndarray:
+        return np.arange(self.count + 1) * self.bin_days
+
+    def overlaps(self, starts_days: np.ndarray, ends_days: np.ndarray) -> np.ndarray:
+        """Days of each interval ``[starts, ends]`` (days from ``start``) inside each bin: ``(n, count)``."""
+        edges = self.edges_days
+        lo = np.maximum(np.asarray(starts_days, float)[:, None], edges[None, :-1])
+        hi = np.minimum(np.asarray(ends_days, float)[:, None], edges[None, 1:])
+        return np.clip(hi - lo, 0.0, None)
+
+    def averaging(self, start: dt.datetime, end: dt.datetime) -> np.ndarray:
+        """Weights of the bins whose weighted sum is the mean velocity over ``[start, end]`` (they sum to 1)."""
+        days = self.overlaps(np.array([self.days(start)]), np.array([self.days(end)]))[0]
+        total = days.sum()
+        if total <= 0:
+            raise ValueError(f"[{start.isoformat()}, {end.isoformat()}] lies outside the time bins")
+        return np.asarray(days / total)
+
+
+def design_matrix(bins: TimeBins, starts_days: np.ndarray, ends_days: np.ndarray) -> sp.csr_matrix:
+    """``a_pk``: the share of pair ``p``'s interval in bin ``k`` (rows sum to 1 inside the bins)."""
+    days = bins.overlaps(starts_days, ends_days)
+    length = np.asarray(ends_days, float) - np.asarray(starts_days, float)
+    return sp.csr_matrix(days / length[:, None])
+
+
+def second_difference(count: int) -> sp.csr_matrix:
+    """The ``(count - 2, count)`` second-difference operator."""
+    return sp.diags([1.0, -2.0, 1.0], [0, 1, 2], shape=(count - 2, count), format="csr")
+
+
+def bandwidth(matrix: sp.spmatrix) -> int:
+    """How far from the diagonal ``matrix^T matrix`` reaches: the largest column span of a row."""
+    coo = sp.coo_matrix(matrix)
+    if coo.nnz == 0:
+        return 0
+    rows = sp.csr_matrix(coo)
+    spans = [int(rows.indices[a:b].max() - rows.indices[a:b].min()) for a, b in
+             zip(rows.indptr[:-1], rows.indptr[1:]) if b > a]
+    return max(spans)
+
+
+def normal_bands(design: sp.csr_matrix, weights: np.ndarray, band: int) -> np.ndarray:
+    """``A^T diag(w_n) A`` of every cell ``n`` in upper band storage: ``out[n, k, j] = M[k, k + j]``.
+
+    ``weights`` is ``(cells, pairs)``; the products of the design's columns are
+    sparse, so the cost is cells x non-zeros, not cells x pairs x bins.
+    """
+    cells, count = weights.shape[0], design.shape[1]
+    out = np.zeros((cells, count, band + 1))
+    csc = sp.csc_matrix(design)
+    for j in range(band + 1):
+        product = csc[:, : count - j].multiply(csc[:, j:])  # (pairs, count - j): a_pk a_p(k+j)
+        out[:, : count - j, j] = np.asarray((sp.csr_matrix(product).T @ weights.T).T)
+    return out
+
+
+def operator_bands(operator: sp.csr_matrix, band: int) -> np.ndarray:
+    """``D^T D`` of a (regularisation) operator in the upper band storage of :func:`normal_bands`."""
+    gram = (operator.T @ operator).toarray()
+    count = gram.shape[0]
+    out = np.zeros((count, band + 1))
+    for j in range(min(band, count - 1) + 1):
+        out[: count - j, j] = np.diagonal(gram, j)
+    return out
+
+
+def banded_cholesky(bands: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factors of symmetric positive-definite banded matrices, one per cell.
+
+    ``bands[n, k, j] = M_n[k, k + j]``; returns ``L[n, i, j] = L_n[i, i - j]``
+    with ``M_n = L_n L_n^T``. Vectorised over cells (the loops run over bins and
+    the band only). A non-positive pivot is set to NaN (that cell's solution is NaN).
+    """
+    _cells, count, width = bands.shape
+    band = width - 1
+    lower = np.zeros_like(bands)
+    for k in range(count):
+        pivot = bands[:, k, 0] - np.einsum("nq,nq->n", lower[:, k, 1:], lower[:, k, 1:])
+        with np.errstate(invalid="ignore"):
+            lower[:, k, 0] = np.sqrt(np.where(pivot > 0, pivot, np.nan))
+        for d in range(1, min(band, count - 1 - k) + 1):
+            i = k + d
+            shared = band - d  # earlier columns where rows i and k both have factors
+            dot = np.einsum("nq,nq->n", lower[:, i, d + 1 : d + 1 + shared], lower[:, k, 1 : 1 + shared])
+            lower[:, i, d] = (bands[:, k, d] - dot) / lower[:, k, 0]
+    return lower
+
+
+def forward_substitution(lower: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve ``L y = b`` per cell; ``rhs`` is ``(cells, bins)`` or ``(cells, bins, columns)``."""
+    _cells, count, width = lower.shape
+    y = np.zeros(rhs.shape)
+    for k in range(count):
+        acc = rhs[:, k].astype(float)
+        for q in range(1, min(width - 1, k) + 1):
+            acc = acc - (lower[:, k, q] * y[:, k - q].T).T
+        y[:, k] = (acc.T / lower[:, k, 0]).T
+    return y
+
+
+def back_substitution(lower: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve ``L^T x = y`` per cell (``rhs`` as in :func:`forward_substitution`)."""
+    _cells, count, width = lower.shape
+    x = np.zeros(rhs.shape)
+    for k in range(count - 1, -1, -1):
+        acc = rhs[:, k].astype(float)
+        for d in range(1, min(width - 1, count - 1 - k) + 1):
+            acc = acc - (lower[:, k + d, d] * x[:, k + d].T).T
+        x[:, k] = (acc.T / lower[:, k, 0]).T
+    return x
+
+
+@attrs.frozen(eq=False)
+class Network:
+    """The pair network in one frame of time: bins, the design matrix and its regularisation."""
+
+    bins: TimeBins
+    design: sp.csr_matrix
+    band: int
+    smoothing: np.ndarray  # D^T D in band storage
+    starts_days: np.ndarray
+    ends_days: np.ndarray
+
+    @classmethod
+    def build(cls, bins: TimeBins, starts: Sequence[dt.datetime], ends: Sequence[dt.datetime]) -> Network:
+        starts_days = np.array([bins.days(t) for t in starts])
+        ends_days = np.array([bins.days(t) for t in ends])
+        design = design_matrix(bins, starts_days, ends_days)
+        band = max(bandwidth(design), 2)
+        return cls(bins, design, band, operator_bands(second_difference(bins.count), band), starts_days, ends_days)
+
+    def overlapping(self, start: dt.datetime, end: dt.datetime) -> np.ndarray:
+        """Which pairs' intervals overlap ``[start, end)``."""
+        return np.asarray((self.starts_days < self.bins.days(end)) & (self.ends_days > self.bins.days(start)))
+
+    @property
+    def pairs(self) -> int:
+        return int(self.design.shape[0])
+
+
+@attrs.frozen(eq=False)
+class Solution:
+    """Per-cell bin velocities of both components and the factor of the normal matrix they came from."""
+
+    vx: np.ndarray  # (cells, bins)
+    vy: np.ndarray
+    lower: np.ndarray  # Cholesky factor, (cells, bins, band + 1)
+    robust_weights: np.ndarray  # (cells, pairs), 1 = kept, 0 = rejected, NaN where no observation
+
+    def mean(self, averaging: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The mean velocity ``sum_k f_k u_k`` of every cell, for bin weights ``f``."""
+        return self.vx @ averaging, self.vy @ averaging
+
+    def mean_error(self, averaging: np.ndarray) -> np.ndarray:
+        """1-sigma of that mean per component: ``sqrt(f^T M^-1 f)`` (the same for vx and vy)."""
+        f = np.broadcast_to(averaging, self.vx.shape)
+        y = forward_substitution(self.lower, f)
+        return np.asarray(np.sqrt(np.sum(y * y, axis=1)))
+
+
+def _predict(design: sp.csr_matrix, u: np.ndarray) -> np.ndarray:
+    """``A u`` of every cell: ``(cells, pairs)``."""
+    return np.asarray((design @ u.T).T)
+
+
+def reference_weight(sigma: np.ndarray) -> float:
+    """The median weight ``1 / sigma^2`` of the valid observations: the unit regularisation weights are given in."""
+    valid = np.isfinite(sigma) & (sigma > 0)
+    return float(np.median(1.0 / sigma[valid] ** 2)) if valid.any() else 1.0
+
+
+def solve(network: Network, vx: np.ndarray, vy: np.ndarray, sigma: np.ndarray, smoothing: float, *,
+          robust_iterations: int = 3) -> Solution:
+    """Invert the pair velocities of every cell into bin velocities.
+
+    ``vx``, ``vy``, ``sigma`` are ``(cells, pairs)``, NaN where a pair has no
+    value. ``smoothing`` is ``lam`` itself, in the units of the weights
+    ``1 / sigma^2``: the same for every cell, so that a cell with more or
+    better pairs leans less on the regularisation. Each
+    robust iteration re-weights by Tukey's biweight of the residuals in units of
+    their robust spread (never below the stated errors).
+    """
+    valid = np.isfinite(vx) & np.isfinite(vy) & np.isfinite(sigma) & (sigma > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        base = np.where(valid, 1.0 / np.where(valid, sigma, 1.0) ** 2, 0.0)
+    dx, dy = np.where(valid, vx, 0.0), np.where(valid, vy, 0.0)
+    robust = np.where(valid, 1.0, np.nan)
+    weights = base
+    for iteration in range(robust_iterations + 1):
+        bands = normal_bands(network.design, weights, network.band)
+        bands += smoothing * network.smoothing[None]
+        bands[:, :, 0] += RIDGE * np.maximum(bands[:, :, 0].mean(axis=1), 1e-30)[:, None]
+        lower = banded_cholesky(bands)
+        rhs = np.stack([np.asarray((network.design.T @ (weights * d).T).T) for d in (dx, dy)], axis=-1)
+        u = back_substitution(lower, forward_substitution(lower, rhs))
+        if iteration == robust_iterations:
+            break
+        rx = (dx - _predict(network.design, u[..., 0])) * np.sqrt(base)
+        ry = (dy - _predict(network.design, u[..., 1])) * np.sqrt(base)
+        residual = np.where(valid, np.hypot(rx, ry) / math.sqrt(2.0), np.nan)
+        with np.errstate(all="ignore"):
+            # the median of a 2-D Gaussian residual's norm over sqrt(2) is sqrt(ln 2) sigma
+            scale = np.maximum(np.nanmedian(residual, axis=1) / math.sqrt(math.log(2.0)), 1.0)
+        scaled = residual / scale[:, None]
+        robust = np.where(valid, np.where(scaled < TUKEY_C, (1 - (scaled / TUKEY_C) ** 2) ** 2, 0.0), np.nan)
+        weights = base * np.nan_to_num(robust)
+    return Solution(u[..., 0], u[..., 1], lower, robust)
+
+
+def coverage(network: Network, valid: np.ndarray, averaging_days: np.ndarray) -> np.ndarray:
+    """Share of an interval (its days per bin: ``averaging_days``) in bins some valid pair of the cell overlaps."""
+    touched = (sp.csr_matrix(network.design > 0).T @ valid.T.astype(float)).T > 0  # (cells, bins)
+    total = averaging_days.sum()
+    return np.asarray((touched * averaging_days[None, :]).sum(axis=1) / total)
+
+
+@attrs.frozen
+class CrossValidation:
+    """The regularisation weight chosen by K-fold cross-validation, and every weight's score."""
+
+    smoothing_weight: float
+    scores: tuple[tuple[float, float], ...]  # (weight, mean squared held-out residual in units of the errors)
+    folds: int
+    cells: int
+    #: Mean squared held-out residual (in units of the stated errors) of each sensor at the chosen
+    #: weight: how much larger (> 1) or smaller the sensor's real errors are than stated.
+    variance_factors: tuple[tuple[str, float], ...] = ()
+    #: The same for each pair (NaN where too few of its cells were sampled).
+    pair_variance_factors: np.ndarray = attrs.field(factory=lambda: np.zeros(0), eq=False)
+    #: The held-out residuals at the chosen weight, ``(cells, pairs)``, in units of the stated errors.
+    held_residuals: np.ndarray = attrs.field(factory=lambda: np.zeros((0, 0)), eq=False)
+    #: The median observation weight the candidate weights are relative to (:func:`reference_weight`).
+    unit_weight: float = 1.0
+
+    @property
+    def smoothing(self) -> float:
+        """The chosen regularisation weight in the units of the observation weights."""
+        return self.smoothing_weight * self.unit_weight
+
+
+def cross_validate(network: Network, vx: np.ndarray, vy: np.ndarray, sigma: np.ndarray, sensors: Sequence[str],
+                   candidates: Sequence[float], *, folds: int = 5, robust_iterations: int = 1,
+                   by_sensor: bool = False) -> CrossValidation:
+    """Choose the regularisation weight that best predicts held-out pairs (K-fold over pairs).
+
+    Pair ``p`` is held out in fold ``p mod folds``; for each candidate weight the
+    cells are inverted without the fold and the held-out pairs are predicted.
+    The score is the mean squared held-out residual in units of the pairs'
+    stated errors (robust: residuals beyond Tukey's constant count as that
+    constant, so a blunder cannot choose the weight). At the chosen weight the
+    same residuals, per sensor, give each sensor's variance factor.
+    """
+    valid = np.isfinite(vx) & np.isfinite(vy) & np.isfinite(sigma) & (sigma > 0)
+    unit = reference_weight(sigma)
+    if by_sensor:  # leave one sensor out: its pairs share no scene, so no scene error leaks into the prediction
+        legend = sorted(set(sensors))
+        pair_fold = np.array([legend.index(s) for s in sensors])
+        folds = len(legend)
+    else:
+        pair_fold = np.arange(network.pairs) % folds
+    results = []
+    residuals_at: dict[float, np.ndarray] = {}
+    for weight in candidates:
+        held = np.full(vx.shape, np.nan)
+        for fold in range(folds):
+            out = pair_fold == fold
+            if not (valid[:, out]).any():
+                continue
+            train_sigma = np.where(out[None, :], np.nan, sigma)
+            fit = solve(network, vx, vy, train_sigma, weight * unit, robust_iterations=robust_iterations)
+            px, py = _predict(network.design, fit.vx), _predict(network.design, fit.vy)
+            r = np.hypot(vx - px, vy - py) / math.sqrt(2.0)
+            held[:, out] = np.where(valid[:, out], r[:, out] / sigma[:, out], np.nan)
+        clipped = np.minimum(held, TUKEY_C)
+        results.append((float(weight), float(np.nanmean(clipped**2))))
+        residuals_at[float(weight)] = held
+    best = min(results, key=lambda r: (r[1], -r[0]))[0]
+    held = residuals_at[best]
+    names = np.asarray(sensors)
+    factors = []
+    # robust: the median of the squared residual norm over its chi-square(2)/2 median (ln 2) estimates
+    # the variance factor, blunders or not
+    for name in sorted(set(sensors)):
+        values = held[:, names == name]
+        values = values[np.isfinite(values)]
+        if values.size >= 30:
+            factors.append((name, float(np.median(values**2) / math.log(2.0))))
+    enough = np.isfinite(held).sum(axis=0) >= 30
+    with np.errstate(all="ignore"):
+        per_pair = np.where(enough, np.nanmedian(held**2, axis=0) / math.log(2.0), np.nan)
+    return CrossValidation(best, tuple(results), folds, int(vx.shape[0]), tuple(factors), per_pair, held, unit)
+
+
+# --------------------------------------------------------------------------- on a product grid, month by month
+
+
+@attrs.frozen
+class InversionSettings:
+    """How :func:`invert_period` inverts a product period (the ``time-series`` fusion's parameters)."""
+
+    bin_days: float = attrs.field(default=6.0, validator=attrs.validators.gt(0))
+    #: Regularisation weights tried by cross-validation (relative to an observation's typical weight).
+    smoothing_candidates: tuple[float, ...] = attrs.field(default=(0.3, 3.0, 30.0, 300.0, 3000.0),
+                                                          converter=tuple[float, ...])
+    folds: int = attrs.field(default=5, validator=attrs.validators.ge(2))
+    #: Cells sampled (in blocks spread over the grid) for cross-validation and the error factors ...
+    sample_cells: int = attrs.field(default=4096, validator=attrs.validators.ge(64))
+    #: ... and for the speed scales, which need many cells of fast ice (three solves, no folds).
+    scale_sample_cells: int = attrs.field(default=16384, validator=attrs.validators.ge(64))
+    robust_iterations: int = attrs.field(default=3, validator=attrs.validators.ge(0))
+    #: A month is published where valid pairs cover at least this share of it.
+    min_month_coverage: float = attrs.field(default=0.5, validator=attrs.validators.and_(
+        attrs.validators.ge(0.0), attrs.validators.le(1.0)))
+    min_observations: int = attrs.field(default=3, validator=attrs.validators.ge(1))
+    #: Rescale each pair's stated errors (cross-validation, three-cornered hat; see :func:`calibrate`).
+    calibrate_errors: bool = True
+    #: Speed-proportional bias: "auto" scales every sensor to the one with the smallest errors, a sensor
+    #: name to that one, "none" leaves them as they are.
+    scale_reference: str = "auto"
+    #: Block side (cells) of the tiles the grid is inverted in.
+    block_cells: int = attrs.field(default=128, validator=attrs.validators.ge(8))
+
+
+@attrs.frozen
+class Observations:
+    """Pair observations as arrays for a set of cells: ``(cells, pairs)`` each, and each cell's shear."""
+
+    vx: np.ndarray
+    vy: np.ndarray
+    sigma: np.ndarray
+    #: (cells,) the norm of the gradient of the cell's median pair velocity (1/day): see :func:`shear`.
+    shear: np.ndarray
+
+    def select(self, cells: np.ndarray) -> Observations:
+        return Observations(self.vx[cells], self.vy[cells], self.sigma[cells], self.shear[cells])
+
+    def with_sigma(self, sigma: np.ndarray) -> Observations:
+        return attrs.evolve(self, sigma=sigma)
+
+
+def shear(vx: np.ndarray, vy: np.ndarray, shape: tuple[int, int], cell_m: float) -> np.ndarray:
+    """Per cell of a block of ``shape``, the norm of the gradient (1/day) of the pairs' median velocity.
+
+    Where the flow shears (glacier margins, bends) a tracking window averages
+    different velocities, and errs by how much depends on its size: the
+    feature by which each sensor's errors are modelled to grow (0 where a cell
+    or a neighbour has no median velocity).
+    """
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mx = np.nanmedian(vx, axis=1).reshape(shape)
+        my = np.nanmedian(vy, axis=1).reshape(shape)
+    if min(shape) < 2:
+        return np.zeros(shape[0] * shape[1])
+    parts = [*np.gradient(mx, cell_m), *np.gradient(my, cell_m)]
+    return np.nan_to_num(np.sqrt(sum(p**2 for p in parts))).ravel()
+
+
+def read_block(observations: Sequence[PairObservation], window: tuple[slice, slice],
+               grid: Grid) -> Observations:
+    """Every observation's vx, vy and error in a block of the product grid, as ``(cells, pairs)``, and its shear.
+
+    The block is read with a one-cell border (inside the grid) so that the
+    shear at its edges is that of the whole grid, then cropped.
+    """
+    outer = (slice(max(window[0].start - 1, 0), min(window[0].stop + 1, grid.rows)),
+             slice(max(window[1].start - 1, 0), min(window[1].stop + 1, grid.cols)))
+    columns = [obs.read(outer) for obs in observations]
+    shape = (outer[0].stop - outer[0].start, outer[1].stop - outer[1].start)
+    crop = (slice(window[0].start - outer[0].start, window[0].stop - outer[0].start),
+            slice(window[1].start - outer[1].start, window[1].stop - outer[1].start))
+
+    def stack(arrays: list[np.ndarray]) -> np.ndarray:
+        return np.stack([a[crop].ravel() for a in arrays], axis=1).astype(float)
+
+    vx = np.stack([f.vx_m_per_day.ravel() for f in columns], axis=1).astype(float)
+    vy = np.stack([f.vy_m_per_day.ravel() for f in columns], axis=1).astype(float)
+    feature = shear(vx, vy, shape, grid.pixel_size_m[0]).reshape(shape)[crop].ravel()
+    return Observations(stack([f.vx_m_per_day for f in columns]), stack([f.vy_m_per_day for f in columns]),
+                        stack([np.asarray(f.quality[ERROR_BAND]) for f in columns]), feature)
+
+
+def sample_windows(grid: Grid, cells: int, side: int = 16) -> list[tuple[slice, slice]]:
+    """Blocks of ``side`` x ``side`` cells spread evenly over the grid, about ``cells`` cells in all."""
+    count = max(1, cells // (side * side))
+    per_axis = max(1, math.ceil(math.sqrt(count)))
+    rows = np.linspace(0, max(grid.rows - side, 0), per_axis).astype(int)
+    cols = np.linspace(0, max(grid.cols - side, 0), per_axis).astype(int)
+    return [(slice(r, min(r + side, grid.rows)), slice(c, min(c + side, grid.cols))) for r in rows for c in cols]
+
+
+@attrs.frozen(eq=False)
+class Calibration:
+    """What the sample taught: the regularisation weight, each pair's error factor, each sensor's speed scale."""
+
+    cross_validation: CrossValidation
+    error_factors: dict[str, float]  # a sensor's typical factor on its stated errors (reported)
+    pair_error_factors: np.ndarray  # (pairs,) multiply each pair's stated errors by this
+    scale_factors: dict[str, float]  # multiply a sensor's velocities (and errors) by this
+    scale_reference: str | None
+    shear_classes: ShearClasses | None = None
+    #: Multiplies the inversion's posterior errors of a monthly mean (see :func:`posterior_error_scale`).
+    posterior_error_scale: float = 1.0
+
+    def to_dict(self) -> dict[str, object]:
+        cv = self.cross_validation
+        factors = self.pair_error_factors
+        return {"smoothing_weight": cv.smoothing_weight, "smoothing_per_weight_unit": cv.unit_weight,
+                "cross_validation_scores": [list(s) for s in cv.scores],
+                "cross_validation_folds": cv.folds, "cross_validation_cells": cv.cells,
+                "error_factors": dict(self.error_factors),
+                "pair_error_factor_range": [float(np.min(factors)), float(np.max(factors))] if factors.size else [],
+                "scale_factors": dict(self.scale_factors), "scale_reference": self.scale_reference,
+                "posterior_error_scale": self.posterior_error_scale,
+                **({"shear_class_edges_per_day": list(self.shear_classes.edges),
+                    "shear_class_error_factors": self.shear_classes.factors} if self.shear_classes else {})}
+
+
+def _scaled(data: Observations, sensors: Sequence[str], pair_error: np.ndarray,
+            scale: dict[str, float]) -> Observations:
+    k = np.array([scale.get(s, 1.0) for s in sensors])
+    e = pair_error if pair_error.size else np.ones(len(sensors))
+    return Observations(data.vx * k, data.vy * k, data.sigma * e * k, data.shear)
+
+
+def speed_scales(network: Network, data: Observations, sensors: Sequence[str], smoothing: float,
+                 robust_iterations: int, reference: str) -> dict[str, float]:
+    """Factors that bring each sensor's speeds to the reference sensor's, on cells and times both measured.
+
+    Each sensor is inverted alone; on every cell, the mean velocity over the
+    bins both it and the reference constrain is compared, over the cells
+    where the reference's speed is above its median (fast ice, where a speed
+    scale shows and noise does not): the factor is the ratio of the summed
+    speeds, reference over sensor.
+    """
+    names = np.asarray(sensors)
+    means: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    touched_by = (sp.csr_matrix(network.design > 0)).T
+    for name in sorted(set(sensors)):
+        own = np.where((names == name)[None, :], data.sigma, np.nan)
+        fit = solve(network, data.vx, data.vy, own, smoothing, robust_iterations=robust_iterations)
+        kept = np.isfinite(own) & np.isfinite(data.vx) & np.isfinite(data.vy)
+        touched = np.asarray((touched_by @ kept.T.astype(float)).T) > 0  # (cells, bins)
+        means[name] = (fit.vx, fit.vy, touched)
+    if reference not in means:
+        return {}
+    rvx, rvy, rt = means[reference]
+    scales = {}
+    for name, (vx, vy, touched) in means.items():
+        both = rt & touched
+        n = both.sum(axis=1)
+        ok = n >= 3
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ref_speed = np.hypot((rvx * both).sum(axis=1), (rvy * both).sum(axis=1)) / n
+            own_speed = np.hypot((vx * both).sum(axis=1), (vy * both).sum(axis=1)) / n
+        ok &= np.isfinite(ref_speed) & np.isfinite(own_speed)
+        if ok.sum() < 30:
+            continue
+        fast = ok & (ref_speed > np.quantile(ref_speed[ok], 0.75))
+        if own_speed[fast].sum() > 0:
+            scales[name] = float(ref_speed[fast].sum() / own_speed[fast].sum())
+    return scales
+
+
+def _trimmed_variance(values: np.ndarray) -> float:
+    """Mean square of ``values`` within 5 NMAD of their median: the blunders out, the heavy tails in."""
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return math.nan
+    centre = np.median(values)
+    spread = 1.4826 * np.median(np.abs(values - centre))
+    kept = values[np.abs(values - centre) <= 5 * max(spread, 1e-12)]
+    return float(np.mean(kept**2))
+
+
+def single_sensor_months(network: Network, data: Observations, sensors: Sequence[str], smoothing: float,
+                         robust_iterations: int, months: Sequence[Month],
+                         min_coverage: float) -> dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """Each sensor inverted alone: per month, its mean vx, vy and predicted 1-sigma per cell (NaN uncovered)."""
+    names = np.asarray(sensors)
+    means: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    for name in sorted(set(sensors)):
+        own = np.where((names == name)[None, :], data.sigma, np.nan)
+        fit = solve(network, data.vx, data.vy, own, smoothing, robust_iterations=robust_iterations)
+        kept = np.isfinite(own) & np.isfinite(data.vx) & np.isfinite(data.vy)
+        per_month = []
+        for month in months:
+            days = network.bins.overlaps(np.array([network.bins.days(month.start)]),
+                                         np.array([network.bins.days(month.end)]))[0]
+            if days.sum() <= 0:
+                nan = np.full(kept.shape[0], np.nan)
+                per_month.append((nan, nan, nan))
+                continue
+            covered = coverage(network, kept, days) >= min_coverage
+            vx, vy = fit.mean(days / days.sum())
+            error = fit.mean_error(days / days.sum())
+            per_month.append((np.where(covered, vx, np.nan), np.where(covered, vy, np.nan),
+                              np.where(covered, error, np.nan)))
+        means[name] = per_month
+    return means
+
+
+def three_cornered_hat(means: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]],
+                       cells: np.ndarray | None = None) -> dict[str, tuple[float, float]]:
+    """Each sensor's real error of a monthly mean, from how the sensors disagree (no truth needed).
+
+    ``means`` are the sensors' monthly means (:func:`single_sensor_months`),
+    compared pairwise on the cells (``cells``, a mask) and months both cover.
+    For independent sensors the variance of a difference is the sum of their
+    variances, ``v_st = s_s^2 + s_t^2``; with three or more sensors these
+    equations give each ``s_s^2`` (least squares; the three-cornered hat, Gray
+    & Allan 1974, Proc. 28th Frequency Control Symp., used for glacier
+    velocity products by e.g. Millan et al. 2022, Nature Geoscience 15:124).
+    Unlike residuals against the rest of the network, this sees the errors a
+    sensor's pairs share (scene geolocation errors, a window's response to
+    shear repeat from pair to pair). Returns ``{sensor: (real variance,
+    variance the inversion predicts)}`` per velocity component; empty with
+    fewer than three sensors or too few common cells.
+    """
+    legend = sorted(means)
+    if len(legend) < 3:
+        return {}
+    rows, observed, predicted = [], [], []
+    for a_index, a in enumerate(legend):
+        for b in legend[a_index + 1:]:
+            dx, dy, ea, eb = [], [], [], []
+            for (ax, ay, ae), (bx, by, be) in zip(means[a], means[b]):
+                both = np.isfinite(ax) & np.isfinite(bx)
+                if cells is not None:
+                    both &= cells
+                dx.append(ax[both] - bx[both])
+                dy.append(ay[both] - by[both])
+                ea.append(ae[both])
+                eb.append(be[both])
+            diff_x, diff_y = np.concatenate(dx), np.concatenate(dy)
+            if diff_x.size < 30:
+                continue
+            row = np.zeros(len(legend))
+            row[legend.index(a)] = row[legend.index(b)] = 1.0
+            rows.append(row)
+            observed.append((_trimmed_variance(diff_x) + _trimmed_variance(diff_y)) / 2)
+            predicted.append((float(np.mean(np.concatenate(ea) ** 2)), float(np.mean(np.concatenate(eb) ** 2)), a, b))
+    if len(rows) < len(legend):
+        return {}
+    variances, *_ = np.linalg.lstsq(np.array(rows), np.array(observed), rcond=None)
+    out = {}
+    for index, name in enumerate(legend):
+        own_predicted = [pa if a == name else pb for pa, pb, a, b in predicted if name in (a, b)]
+        if own_predicted and variances[index] > 0:
+            out[name] = (float(variances[index]), float(np.mean(own_predicted)))
+    return out
+
+
+@attrs.frozen
+class ShearClasses:
+    """Error factors by class of a cell's shear (:func:`shear`): a window errs where the flow varies across it.
+
+    ``edges`` (1/day) split the cells into classes; ``factors[sensor][i]``
+    multiplies that sensor's errors in class ``i``.
+    """
+
+    edges: tuple[float, ...]
+    factors: dict[str, list[float]]
+
+    def of(self, sensors: Sequence[str], feature: np.ndarray) -> np.ndarray:
+        """The factor of every (cell, pair): ``(cells, pairs)``."""
+        index = np.searchsorted(np.asarray(self.edges), feature)
+        table = np.array([self.factors.get(s, [1.0] * (len(self.edges) + 1)) for s in sensors])
+        return np.asarray(table[:, index].T)
+
+
+def median_speed(data: Observations) -> np.ndarray:
+    """Each cell's median speed over its pairs (m/day; 0 where it has none): the speed-class feature."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        speed = np.nanmedian(np.hypot(data.vx, data.vy), axis=1)
+    return np.nan_to_num(speed)
+
+
+def posterior_error_scale(network: Network, data: Observations, smoothing: float, settings: InversionSettings,
+                          months: Sequence[Month]) -> float:
+    """How much the inversion's posterior error of a monthly mean understates the scatter where nothing moves.
+
+    The posterior error assumes independent pairs; pairs that share a scene
+    share its geolocation error, so it is too small. On the slowest half of
+    the sampled cells (ice-free ground, where the true velocity is zero) the
+    monthly means' root mean square over their posterior errors' is the
+    factor (never below 1), published errors are multiplied by it.
+    """
+    speed = median_speed(data)
+    slow = speed <= np.quantile(speed, 0.5)
+    if slow.sum() < 30:
+        return 1.0
+    fit = solve(network, data.vx[slow], data.vy[slow], data.sigma[slow], smoothing,
+                robust_iterations=settings.robust_iterations)
+    observed, predicted = [], []
+    for month in months:
+        days = network.bins.overlaps(np.array([network.bins.days(month.start)]),
+                                     np.array([network.bins.days(month.end)]))[0]
+        if days.sum() <= 0:
+            continue
+        vx, vy = fit.mean(days / days.sum())
+        error = fit.mean_error(days / days.sum())
+        ok = np.isfinite(vx) & np.isfinite(vy) & np.isfinite(error)
+        observed += [_trimmed_variance(vx[ok]), _trimmed_variance(vy[ok])]
+        predicted.append(float(np.mean(error[ok] ** 2)))
+    if not predicted or not np.isfinite(observed).all():
+        return 1.0
+    return max(1.0, math.sqrt(float(np.mean(observed)) / float(np.mean(predicted))))
+
+
+def calibrate(network: Network, data: Observations, sensors: Sequence[str], settings: InversionSettings, *,
+              scale_data: Observations | None = None, months: Sequence[Month] = ()) -> Calibration:
+    """The regularisation weight, each pair's error and each sensor's speed scale, from sample cells.
+
+    1. Cross-validation with the stated errors: a pair's held-out residuals
+       against the rest of the network say how much its error is too small or
+       too large (a variance-component estimate, Koch 1999, *Parameter
+       estimation and hypothesis testing in linear models*, ch. 3.6); pairs
+       with too few sampled cells take their sensor's factor.
+    2. With three or more sensors, each sensor's level is set by the
+       three-cornered hat of its monthly means (:func:`three_cornered_hat`),
+       which also sees the errors a sensor's pairs share and the residuals
+       against the network cannot (they are in the pairs that predict them).
+    3. Speed scales: a sensor that under-reads speed in proportion to it
+       (large windows smear the shear margins) is scaled to the reference
+       sensor, the one with the smallest errors unless named
+       (:func:`speed_scales`).
+    4. The regularisation weight, cross-validated again on the calibrated
+       pairs, holding out one sensor at a time (with one sensor: the weight of
+       step 1).
+    """
+    scale_data = scale_data if scale_data is not None else data
+    first = cross_validate(network, data.vx, data.vy, data.sigma, sensors, settings.smoothing_candidates,
+                           folds=settings.folds)
+    names = np.asarray(sensors)
+    sensor_factor = {name: math.sqrt(f) for name, f in first.variance_factors}
+    pair = np.ones(len(sensors))
+    by_shear: ShearClasses | None = None
+    if settings.calibrate_errors:
+        fallback = np.array([sensor_factor.get(s, 1.0) for s in sensors])
+        with np.errstate(invalid="ignore"):
+            pair = np.where(np.isfinite(first.pair_variance_factors), np.sqrt(first.pair_variance_factors), fallback)
+        if months and len(set(sensors)) >= 3:
+            tch_data = _scaled(scale_data, sensors, pair, {})
+            smoothing = first.smoothing_weight * reference_weight(tch_data.sigma)
+            means = single_sensor_months(network, tch_data, sensors, smoothing, settings.robust_iterations, months,
+                                         settings.min_month_coverage)
+            overall = three_cornered_hat(means)
+            for name, (real, predicted) in overall.items():
+                factor = math.sqrt(real / predicted)
+                pair = np.where(names == name, pair * factor, pair)
+                sensor_factor[name] = sensor_factor.get(name, 1.0) * factor
+            edges = tuple(float(e) for e in np.quantile(scale_data.shear, (0.5, 0.8, 0.95)))
+            per_class: dict[str, list[float]] = {name: [] for name in overall}
+            for index in range(len(edges) + 1):
+                inside = np.searchsorted(np.asarray(edges), scale_data.shear) == index
+                found = three_cornered_hat(means, inside)
+                for name, (real, predicted) in overall.items():
+                    # relative to the overall factor, which the pairs already carry
+                    if name in found:
+                        per_class[name].append(math.sqrt((found[name][0] / found[name][1]) / (real / predicted)))
+                    else:
+                        per_class[name].append(1.0)
+            by_shear = ShearClasses(edges, per_class) if per_class else None
+    else:
+        sensor_factor = {}
+    scale: dict[str, float] = {}
+    reference: str | None = None
+    if settings.scale_reference != "none":
+        typical = {name: float(np.nanmedian(scale_data.sigma[:, names == name] * pair[names == name][None, :]))
+                   for name in sorted(set(sensors))}
+        if settings.scale_reference == "auto":
+            reference = min(typical, key=lambda n: (typical[n], n))
+        elif settings.scale_reference in typical:
+            reference = settings.scale_reference
+        if reference is not None:
+            calibrated = _scaled(scale_data, sensors, pair, {})
+            smoothing = first.smoothing_weight * reference_weight(calibrated.sigma)
+            scale = speed_scales(network, calibrated, sensors, smoothing, settings.robust_iterations, reference)
+    final = _scaled(data, sensors, pair, scale)
+    if by_shear is not None:
+        final = final.with_sigma(final.sigma * by_shear.of(sensors, final.shear))
+    if len(set(sensors)) >= 2:
+        # pairs that share a scene share its geolocation error: held out pair by pair, they let the fit learn
+        # that error as if it were motion, and the weakest smoothing wins. Held out sensor by sensor, they cannot.
+        cv = cross_validate(network, final.vx, final.vy, final.sigma, sensors, settings.smoothing_candidates,
+                            by_sensor=True)
+    else:
+        cv = attrs.evolve(first, unit_weight=reference_weight(final.sigma))
+    inflation = posterior_error_scale(network, final, cv.smoothing, settings, months) if months else 1.0
+    return Calibration(cv, sensor_factor, pair, scale, reference, by_shear, inflation)
+
+
+def invert_block(network: Network, observations: Sequence[PairObservation], window: tuple[slice, slice],
+                 grid: Grid, months: Sequence[Month], calibration: Calibration,
+                 settings: InversionSettings) -> dict[str, np.ndarray]:
+    """The monthly means of one block: arrays ``(months, rows, cols)`` of vx, vy, their 1-sigma, count and
+    coverage, and a boolean ``(months, sensors, rows, cols)`` of where each sensor contributed."""
+    sensors = [obs.sensor for obs in observations]
+    rows, cols = window[0].stop - window[0].start, window[1].stop - window[1].start
+    data = _scaled(read_block(observations, window, grid), sensors, calibration.pair_error_factors,
+                   calibration.scale_factors)
+    if calibration.shear_classes is not None:
+        data = data.with_sigma(data.sigma * calibration.shear_classes.of(sensors, data.shear))
+    valid = np.isfinite(data.vx) & np.isfinite(data.vy) & np.isfinite(data.sigma) & (data.sigma > 0)
+    enough = valid.sum(axis=1) >= settings.min_observations
+    out = {key: np.full((len(months), rows * cols), np.nan) for key in ("vx", "vy", "sigma", "count", "coverage")}
+    legend = sorted(set(sensors))
+    contributing = np.zeros((len(months), len(legend), rows * cols), dtype=bool)
+    if enough.any():
+        sub = np.flatnonzero(enough)
+        fit = solve(network, data.vx[sub], data.vy[sub], data.sigma[sub], calibration.cross_validation.smoothing,
+                    robust_iterations=settings.robust_iterations)
+        kept = np.nan_to_num(fit.robust_weights) > 0
+        names = np.asarray(sensors)
+        for m, month in enumerate(months):
+            days = network.bins.overlaps(np.array([network.bins.days(month.start)]),
+                                         np.array([network.bins.days(month.end)]))[0]
+            if days.sum() <= 0:
+                continue
+            averaging = days / days.sum()
+            vx, vy = fit.mean(averaging)
+            sigma = fit.mean_error(averaging) * calibration.posterior_error_scale
+            cover = coverage(network, kept, days)
+            overlapping = network.overlapping(month.start, month.end)
+            count = (kept & overlapping[None, :]).sum(axis=1)
+            publish = cover >= settings.min_month_coverage
+            out["vx"][m, sub] = np.where(publish, vx, np.nan)
+            out["vy"][m, sub] = np.where(publish, vy, np.nan)
+            out["sigma"][m, sub] = np.where(publish, sigma, np.nan)
+            out["count"][m, sub] = np.where(publish, count, 0)
+            out["coverage"][m, sub] = cover
+            for s, name in enumerate(legend):
+                of_sensor = kept & overlapping[None, :] & (names == name)[None, :]
+                contributing[m, s, sub] = publish & of_sensor.any(axis=1)
+    result: dict[str, np.ndarray] = {key: value.reshape(len(months), rows, cols) for key, value in out.items()}
+    result["count"] = np.nan_to_num(result["count"])
+    result["contributing"] = contributing.reshape(len(months), len(legend), rows, cols)
+    return result
+
+
+def _concatenated(blocks: Sequence[Observations]) -> Observations:
+    return Observations(*(np.concatenate([getattr(b, k) for b in blocks]) for k in ("vx", "vy", "sigma", "shear")))
+
+
+def block_windows(grid: Grid, side: int) -> list[tuple[slice, slice]]:
+    """Blocks of at most ``side`` x ``side`` cells covering the grid, row by row."""
+    return [(slice(r, min(r + side, grid.rows)), slice(c, min(c + side, grid.cols)))
+            for r in range(0, grid.rows, side) for c in range(0, grid.cols, side)]
+
+
+@attrs.frozen(eq=False)
+class PeriodInversion:
+    """Every month's arrays on the product grid, the sensors in ``legend`` order, and the calibration used."""
+
+    months: dict[Month, dict[str, np.ndarray]]
+    legend: tuple[str, ...]
+    calibration: Calibration
+    bins: TimeBins
+
+
+def invert_period(observations: Sequence[PairObservation], months: Sequence[Month], grid: Grid,
+                  settings: InversionSettings) -> PeriodInversion:
+    """Invert every cell of ``grid`` over the period of ``observations``; the monthly means of ``months``.
+
+    Calibration (:func:`calibrate`) runs once on sample blocks; the grid is then
+    inverted block by block as dask tasks (a distributed client when one is
+    active, else dask's thread pool), each task reading only its block of
+    every pair, so memory stays bounded whatever the grid's size.
+    """
+    import dask
+
+    if len(observations) < settings.min_observations:
+        raise ValueError(f"{len(observations)} pair observation(s); at least {settings.min_observations} needed")
+    bins = TimeBins.covering(min(o.start for o in observations), max(o.end for o in observations), settings.bin_days)
+    network = Network.build(bins, [o.start for o in observations], [o.end for o in observations])
+    sensors = [o.sensor for o in observations]
+    sample = _concatenated([read_block(observations, w, grid) for w in sample_windows(grid, settings.sample_cells)])
+    sample = sample.select((np.isfinite(sample.vx) & np.isfinite(sample.vy)).sum(axis=1) >= settings.min_observations)
+    if sample.vx.shape[0] == 0:
+        raise ValueError("no sampled cell has enough pair observations to calibrate the inversion")
+    if settings.scale_sample_cells > settings.sample_cells and settings.scale_reference != "none":
+        scale_sample = _concatenated([read_block(observations, w, grid)
+                                      for w in sample_windows(grid, settings.scale_sample_cells, side=32)])
+        scale_sample = scale_sample.select((np.isfinite(scale_sample.vx) & np.isfinite(scale_sample.vy)).sum(axis=1)
+                                           >= settings.min_observations)
+    else:
+        scale_sample = sample
+    calibration = calibrate(network, sample, sensors, settings, scale_data=scale_sample, months=months)
+    windows = block_windows(grid, settings.block_cells)
+    tasks = [dask.delayed(invert_block, pure=False)(network, observations, w, grid, months, calibration, settings)
+             for w in windows]
+    blocks = dask.compute(*tasks)
+    legend = tuple(sorted(set(sensors)))
+    out: dict[Month, dict[str, np.ndarray]] = {}
+    for m, month in enumerate(months):
+        arrays = {key: np.full(grid.shape, np.nan) for key in ("vx", "vy", "sigma", "count", "coverage")}
+        arrays["count"][:] = 0.0
+        used = np.zeros((len(legend), *grid.shape), dtype=bool)
+        for window, block in zip(windows, blocks):
+            for key in arrays:
+                arrays[key][window] = block[key][m]
+            used[(slice(None), *window)] = block["contributing"][m]
+        arrays.update({f"contributing:{name}": used[s] for s, name in enumerate(legend)})
+        out[month] = arrays
+    return PeriodInversion(out, legend, calibration, bins)

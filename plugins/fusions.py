@@ -1,0 +1,91 @@
+"""Bundled fusion over time: ``time-series``, a thin class around :mod:`gvfuse.inversion`.
+
+Every pair of every fused sensor is an observation of the mean velocity over
+its own interval; per cell they are inverted into a velocity time series on
+short bins (weighted least squares, second-difference regularisation with its
+weight chosen by cross-validation, Tukey reweighting, per-sensor error and
+speed-scale calibration), and each calendar month is the mean of its bins,
+published where valid pairs cover enough of the month, with the inversion's
+own 1-sigma error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from gvfuse.errors import ConfigError, InputError
+from gvfuse.fusion import speed_error
+from gvfuse.hookspecs import hookimpl
+from gvfuse.interfaces import Fusion
+from gvfuse.inversion import InversionSettings, invert_period
+from gvfuse.model import FusionResult, Grid, Month, PairObservation, Provenance, VelocityField
+
+
+class TimeSeriesFusion(Fusion):
+    """Pair-network inversion into a velocity time series per cell; calendar-month means of it.
+
+    Parameters are those of :class:`gvfuse.inversion.InversionSettings`, plus
+    ``use_reference`` (default false): let the reference sensor's pairs (the
+    UAV) enter the inversion as observations with their real intervals; the
+    validation against the UAV is then no longer independent, and the
+    details say so.
+    """
+
+    name = "time-series"
+    description = ("every pair of every sensor inverted per cell into a regularised velocity time series "
+                   "(cross-validated), monthly means with their own error")
+
+    def __init__(self, use_reference: bool = False, **parameters: Any) -> None:
+        for key in ("smoothing_candidates",):
+            if key in parameters:
+                parameters[key] = tuple(parameters[key])
+        try:
+            self.settings = InversionSettings(**parameters)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(str(exc), source=f"fusion {self.name!r}", field="parameters") from exc
+        self.use_reference = bool(use_reference)
+
+    def fuse_period(self, observations: Sequence[PairObservation], months: Sequence[Month], grid: Grid, *,
+                    references: Sequence[PairObservation] = ()) -> Mapping[Month, FusionResult]:
+        used = list(observations) + (list(references) if self.use_reference else [])
+        try:
+            inversion = invert_period(used, months, grid, self.settings)
+        except ValueError as exc:
+            raise InputError(str(exc), source=f"fusion {self.name!r}") from exc
+        details: dict[str, Any] = {
+            "scheme": self.name,
+            "bin_days": self.settings.bin_days,
+            "robust_iterations": self.settings.robust_iterations,
+            "min_month_coverage": self.settings.min_month_coverage,
+            "pairs": len(used),
+            "period": [inversion.bins.start.isoformat(),
+                       (inversion.bins.start + dt.timedelta(days=inversion.bins.count * inversion.bins.bin_days))
+                       .isoformat()],
+            **inversion.calibration.to_dict(),
+            "reference_in_inversion": self.use_reference and bool(references),
+        }
+        if details["reference_in_inversion"]:
+            details["note"] = ("the reference sensor's pairs entered the inversion: "
+                               "validation against it is not independent")
+        results = {}
+        for month, arrays in inversion.months.items():
+            vx, vy, sigma = arrays["vx"], arrays["vy"], arrays["sigma"]
+            if not np.isfinite(vx).any():
+                continue
+            quality = {"v_error_m_per_day": speed_error(vx, vy, sigma, sigma).astype("float32"),
+                       "vx_error_m_per_day": sigma.astype("float32"), "vy_error_m_per_day": sigma.astype("float32"),
+                       "coverage": arrays["coverage"].astype("float32")}
+            field = VelocityField(vx.astype("float32"), vy.astype("float32"), grid, dt_days=month.days,
+                                  quality=quality, provenance=Provenance(parameters=details))
+            contributing = {name: arrays[f"contributing:{name}"] for name in inversion.legend}
+            results[month] = FusionResult(field, contributing, {}, details, count=arrays["count"].astype("float32"))
+        return results
+
+
+@hookimpl
+def gvfuse_register_fusions() -> list[type[Fusion]]:
+    return [TimeSeriesFusion]
