@@ -34,18 +34,24 @@ from __future__ import annotations
 import datetime as dt
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import attrs
 import numpy as np
 import scipy.sparse as sp
 
-from gvfuse.model import ERROR_BAND, SECONDS_PER_DAY, Grid, Month, PairObservation
+from gvfuse.model import ERROR_BAND, SECONDS_PER_DAY, Grid, Month, PairObservation, VelocityField
 
+#: Fewest cells x months two sensors must share for their disagreement to count in the three-cornered hat.
+MIN_TCH_CELLS = 1000
+#: A three-cornered-hat correction of a sensor's errors beyond this factor (either way) is not applied.
+TCH_MAX_FACTOR = 5.0
+#: A sensor's speed scale outside these bounds is not believed (the sensors then disagree on more than scale).
+SCALE_BOUNDS = (0.8, 1.25)
 #: Tukey biweight tuning constant: 95 % efficiency under Gaussian errors (Holland & Welsch 1977).
 TUKEY_C = 4.685
 #: Keeps the normal matrix positive definite where the data leave a direction free (a ridge of this
-#: size relative to the matrix's mean diagonal).
+#: size relative to the mean diagonal of the data's part of it).
 RIDGE = 1e-9
 
 
@@ -259,8 +265,9 @@ def solve(network: Network, vx: np.ndarray, vy: np.ndarray, sigma: np.ndarray, s
     weights = base
     for iteration in range(robust_iterations + 1):
         bands = normal_bands(network.design, weights, network.band)
+        ridge = RIDGE * np.maximum(bands[:, :, 0].mean(axis=1), 1e-30)
         bands += smoothing * network.smoothing[None]
-        bands[:, :, 0] += RIDGE * np.maximum(bands[:, :, 0].mean(axis=1), 1e-30)[:, None]
+        bands[:, :, 0] += ridge[:, None]
         lower = banded_cholesky(bands)
         rhs = np.stack([np.asarray((network.design.T @ (weights * d).T).T) for d in (dx, dy)], axis=-1)
         u = back_substitution(lower, forward_substitution(lower, rhs))
@@ -269,9 +276,11 @@ def solve(network: Network, vx: np.ndarray, vy: np.ndarray, sigma: np.ndarray, s
         rx = (dx - _predict(network.design, u[..., 0])) * np.sqrt(base)
         ry = (dy - _predict(network.design, u[..., 1])) * np.sqrt(base)
         residual = np.where(valid, np.hypot(rx, ry) / math.sqrt(2.0), np.nan)
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # cells without a residual keep scale 1
             # the median of a 2-D Gaussian residual's norm over sqrt(2) is sqrt(ln 2) sigma
-            scale = np.maximum(np.nanmedian(residual, axis=1) / math.sqrt(math.log(2.0)), 1.0)
+            scale = np.maximum(np.nan_to_num(np.nanmedian(residual, axis=1), nan=0.0) / math.sqrt(math.log(2.0)),
+                               1.0)
         scaled = residual / scale[:, None]
         robust = np.where(valid, np.where(scaled < TUKEY_C, (1 - (scaled / TUKEY_C) ** 2) ** 2, 0.0), np.nan)
         weights = base * np.nan_to_num(robust)
@@ -357,7 +366,8 @@ def cross_validate(network: Network, vx: np.ndarray, vy: np.ndarray, sigma: np.n
         if values.size >= 30:
             factors.append((name, float(np.median(values**2) / math.log(2.0))))
     enough = np.isfinite(held).sum(axis=0) >= 30
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # pairs without a sampled cell get their sensor's factor
         per_pair = np.where(enough, np.nanmedian(held**2, axis=0) / math.log(2.0), np.nan)
     return CrossValidation(best, tuple(results), folds, int(vx.shape[0]), tuple(factors), per_pair, held, unit)
 
@@ -373,7 +383,7 @@ class InversionSettings:
     #: Regularisation weights tried by cross-validation (relative to an observation's typical weight).
     smoothing_candidates: tuple[float, ...] = attrs.field(default=(0.3, 3.0, 30.0, 300.0, 3000.0),
                                                           converter=tuple[float, ...])
-    folds: int = attrs.field(default=5, validator=attrs.validators.ge(2))
+    folds: int = attrs.field(default=4, validator=attrs.validators.ge(2))
     #: Cells sampled (in blocks spread over the grid) for cross-validation and the error factors ...
     sample_cells: int = attrs.field(default=4096, validator=attrs.validators.ge(64))
     #: ... and for the speed scales, which need many cells of fast ice (three solves, no folds).
@@ -385,6 +395,8 @@ class InversionSettings:
     min_observations: int = attrs.field(default=3, validator=attrs.validators.ge(1))
     #: Rescale each pair's stated errors (cross-validation, three-cornered hat; see :func:`calibrate`).
     calibrate_errors: bool = True
+    #: The three-cornered hat and the speed scales compare sensors inverted alone: each needs this many pairs.
+    min_pairs_per_sensor: int = attrs.field(default=10, validator=attrs.validators.ge(3))
     #: Speed-proportional bias: "auto" scales every sensor to the one with the smallest errors, a sensor
     #: name to that one, "none" leaves them as they are.
     scale_reference: str = "auto"
@@ -394,61 +406,27 @@ class InversionSettings:
 
 @attrs.frozen
 class Observations:
-    """Pair observations as arrays for a set of cells: ``(cells, pairs)`` each, and each cell's shear."""
+    """Pair observations as arrays for a set of cells: ``(cells, pairs)`` each."""
 
     vx: np.ndarray
     vy: np.ndarray
     sigma: np.ndarray
-    #: (cells,) the norm of the gradient of the cell's median pair velocity (1/day): see :func:`shear`.
-    shear: np.ndarray
 
     def select(self, cells: np.ndarray) -> Observations:
-        return Observations(self.vx[cells], self.vy[cells], self.sigma[cells], self.shear[cells])
-
-    def with_sigma(self, sigma: np.ndarray) -> Observations:
-        return attrs.evolve(self, sigma=sigma)
+        return Observations(self.vx[cells], self.vy[cells], self.sigma[cells])
 
 
-def shear(vx: np.ndarray, vy: np.ndarray, shape: tuple[int, int], cell_m: float) -> np.ndarray:
-    """Per cell of a block of ``shape``, the norm of the gradient (1/day) of the pairs' median velocity.
+def read_blocks(observations: Sequence[PairObservation], windows: list[tuple[slice, slice]]) -> Observations:
+    """Every observation's vx, vy and error in blocks of the product grid, cells of all blocks in a row:
+    ``(cells, pairs)``. Each pair's file is opened once for all the blocks."""
+    columns = [obs.read_blocks(windows) for obs in observations]  # [pair][block]
 
-    Where the flow shears (glacier margins, bends) a tracking window averages
-    different velocities, and errs by how much depends on its size: the
-    feature by which each sensor's errors are modelled to grow (0 where a cell
-    or a neighbour has no median velocity).
-    """
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mx = np.nanmedian(vx, axis=1).reshape(shape)
-        my = np.nanmedian(vy, axis=1).reshape(shape)
-    if min(shape) < 2:
-        return np.zeros(shape[0] * shape[1])
-    parts = [*np.gradient(mx, cell_m), *np.gradient(my, cell_m)]
-    return np.nan_to_num(np.sqrt(sum(p**2 for p in parts))).ravel()
+    def stack(get: Callable[[VelocityField], np.ndarray]) -> np.ndarray:
+        return np.stack([np.concatenate([get(f).ravel() for f in blocks]) for blocks in columns],
+                        axis=1).astype(float)
 
-
-def read_block(observations: Sequence[PairObservation], window: tuple[slice, slice],
-               grid: Grid) -> Observations:
-    """Every observation's vx, vy and error in a block of the product grid, as ``(cells, pairs)``, and its shear.
-
-    The block is read with a one-cell border (inside the grid) so that the
-    shear at its edges is that of the whole grid, then cropped.
-    """
-    outer = (slice(max(window[0].start - 1, 0), min(window[0].stop + 1, grid.rows)),
-             slice(max(window[1].start - 1, 0), min(window[1].stop + 1, grid.cols)))
-    columns = [obs.read(outer) for obs in observations]
-    shape = (outer[0].stop - outer[0].start, outer[1].stop - outer[1].start)
-    crop = (slice(window[0].start - outer[0].start, window[0].stop - outer[0].start),
-            slice(window[1].start - outer[1].start, window[1].stop - outer[1].start))
-
-    def stack(arrays: list[np.ndarray]) -> np.ndarray:
-        return np.stack([a[crop].ravel() for a in arrays], axis=1).astype(float)
-
-    vx = np.stack([f.vx_m_per_day.ravel() for f in columns], axis=1).astype(float)
-    vy = np.stack([f.vy_m_per_day.ravel() for f in columns], axis=1).astype(float)
-    feature = shear(vx, vy, shape, grid.pixel_size_m[0]).reshape(shape)[crop].ravel()
-    return Observations(stack([f.vx_m_per_day for f in columns]), stack([f.vy_m_per_day for f in columns]),
-                        stack([np.asarray(f.quality[ERROR_BAND]) for f in columns]), feature)
+    return Observations(stack(lambda f: f.vx_m_per_day), stack(lambda f: f.vy_m_per_day),
+                        stack(lambda f: np.asarray(f.quality[ERROR_BAND])))
 
 
 def sample_windows(grid: Grid, cells: int, side: int = 16) -> list[tuple[slice, slice]]:
@@ -469,9 +447,8 @@ class Calibration:
     pair_error_factors: np.ndarray  # (pairs,) multiply each pair's stated errors by this
     scale_factors: dict[str, float]  # multiply a sensor's velocities (and errors) by this
     scale_reference: str | None
-    shear_classes: ShearClasses | None = None
-    #: Multiplies the inversion's posterior errors of a monthly mean (see :func:`posterior_error_scale`).
-    posterior_error_scale: float = 1.0
+    #: Multiplies the monthly means' posterior errors (:func:`posterior_inflation`); None: not measured.
+    posterior_inflation: float | None = None
 
     def to_dict(self) -> dict[str, object]:
         cv = self.cross_validation
@@ -482,54 +459,73 @@ class Calibration:
                 "error_factors": dict(self.error_factors),
                 "pair_error_factor_range": [float(np.min(factors)), float(np.max(factors))] if factors.size else [],
                 "scale_factors": dict(self.scale_factors), "scale_reference": self.scale_reference,
-                "posterior_error_scale": self.posterior_error_scale,
-                **({"shear_class_edges_per_day": list(self.shear_classes.edges),
-                    "shear_class_error_factors": self.shear_classes.factors} if self.shear_classes else {})}
+                "posterior_inflation": self.posterior_inflation}
 
 
 def _scaled(data: Observations, sensors: Sequence[str], pair_error: np.ndarray,
             scale: dict[str, float]) -> Observations:
     k = np.array([scale.get(s, 1.0) for s in sensors])
     e = pair_error if pair_error.size else np.ones(len(sensors))
-    return Observations(data.vx * k, data.vy * k, data.sigma * e * k, data.shear)
+    return Observations(data.vx * k, data.vy * k, data.sigma * e * k)
 
 
-def speed_scales(network: Network, data: Observations, sensors: Sequence[str], smoothing: float,
-                 robust_iterations: int, reference: str) -> dict[str, float]:
-    """Factors that bring each sensor's speeds to the reference sensor's, on cells and times both measured.
+@attrs.frozen(eq=False)
+class SensorFit:
+    """One sensor inverted alone: its solution and which of its pairs have a value in each cell."""
 
-    Each sensor is inverted alone; on every cell, the mean velocity over the
-    bins both it and the reference constrain is compared, over the cells
-    where the reference's speed is above its median (fast ice, where a speed
-    scale shows and noise does not): the factor is the ratio of the summed
-    speeds, reference over sensor.
-    """
+    solution: Solution
+    kept: np.ndarray  # (cells, pairs)
+
+
+def single_sensor_fits(network: Network, data: Observations, sensors: Sequence[str], smoothing: float,
+                       robust_iterations: int) -> dict[str, SensorFit]:
+    """Every sensor inverted alone, on the same cells."""
     names = np.asarray(sensors)
-    means: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    touched_by = (sp.csr_matrix(network.design > 0)).T
+    fits = {}
     for name in sorted(set(sensors)):
         own = np.where((names == name)[None, :], data.sigma, np.nan)
-        fit = solve(network, data.vx, data.vy, own, smoothing, robust_iterations=robust_iterations)
         kept = np.isfinite(own) & np.isfinite(data.vx) & np.isfinite(data.vy)
-        touched = np.asarray((touched_by @ kept.T.astype(float)).T) > 0  # (cells, bins)
-        means[name] = (fit.vx, fit.vy, touched)
-    if reference not in means:
+        fits[name] = SensorFit(solve(network, data.vx, data.vy, own, smoothing,
+                                     robust_iterations=robust_iterations), kept)
+    return fits
+
+
+def speed_scales(network: Network, fits: dict[str, SensorFit], reference: str) -> dict[str, float]:
+    """Factors that bring each sensor's speeds to the reference sensor's, on cells and times both measured.
+
+    With every sensor inverted alone (:func:`single_sensor_fits`), on every
+    cell the mean velocity over the bins both a sensor and the reference
+    constrain is compared, over the cells where the reference's speed is in
+    its top quarter (fast ice, where a speed scale shows and noise does not):
+    the factor is the ratio of the summed speeds, reference over sensor. A
+    factor outside :data:`SCALE_BOUNDS` is dropped: it would say more than a
+    window's smearing ever does.
+    """
+    if reference not in fits:
         return {}
-    rvx, rvy, rt = means[reference]
+    touched_by = (sp.csr_matrix(network.design > 0)).T
+
+    def touched(fit: SensorFit) -> np.ndarray:
+        return np.asarray((touched_by @ fit.kept.T.astype(float)).T) > 0  # (cells, bins)
+
+    ref = fits[reference]
+    ref_touched = touched(ref)
     scales = {}
-    for name, (vx, vy, touched) in means.items():
-        both = rt & touched
+    for name, fit in fits.items():
+        both = ref_touched & touched(fit)
         n = both.sum(axis=1)
         ok = n >= 3
         with np.errstate(invalid="ignore", divide="ignore"):
-            ref_speed = np.hypot((rvx * both).sum(axis=1), (rvy * both).sum(axis=1)) / n
-            own_speed = np.hypot((vx * both).sum(axis=1), (vy * both).sum(axis=1)) / n
+            ref_speed = np.hypot((ref.solution.vx * both).sum(axis=1), (ref.solution.vy * both).sum(axis=1)) / n
+            own_speed = np.hypot((fit.solution.vx * both).sum(axis=1), (fit.solution.vy * both).sum(axis=1)) / n
         ok &= np.isfinite(ref_speed) & np.isfinite(own_speed)
         if ok.sum() < 30:
             continue
         fast = ok & (ref_speed > np.quantile(ref_speed[ok], 0.75))
         if own_speed[fast].sum() > 0:
-            scales[name] = float(ref_speed[fast].sum() / own_speed[fast].sum())
+            factor = float(ref_speed[fast].sum() / own_speed[fast].sum())
+            if SCALE_BOUNDS[0] <= factor <= SCALE_BOUNDS[1]:
+                scales[name] = factor
     return scales
 
 
@@ -544,27 +540,22 @@ def _trimmed_variance(values: np.ndarray) -> float:
     return float(np.mean(kept**2))
 
 
-def single_sensor_months(network: Network, data: Observations, sensors: Sequence[str], smoothing: float,
-                         robust_iterations: int, months: Sequence[Month],
+def single_sensor_months(network: Network, fits: dict[str, SensorFit], months: Sequence[Month],
                          min_coverage: float) -> dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
-    """Each sensor inverted alone: per month, its mean vx, vy and predicted 1-sigma per cell (NaN uncovered)."""
-    names = np.asarray(sensors)
+    """Each sensor's monthly means alone: per month, vx, vy and predicted 1-sigma per cell (NaN uncovered)."""
     means: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
-    for name in sorted(set(sensors)):
-        own = np.where((names == name)[None, :], data.sigma, np.nan)
-        fit = solve(network, data.vx, data.vy, own, smoothing, robust_iterations=robust_iterations)
-        kept = np.isfinite(own) & np.isfinite(data.vx) & np.isfinite(data.vy)
+    for name, fit in fits.items():
         per_month = []
         for month in months:
             days = network.bins.overlaps(np.array([network.bins.days(month.start)]),
                                          np.array([network.bins.days(month.end)]))[0]
             if days.sum() <= 0:
-                nan = np.full(kept.shape[0], np.nan)
+                nan = np.full(fit.kept.shape[0], np.nan)
                 per_month.append((nan, nan, nan))
                 continue
-            covered = coverage(network, kept, days) >= min_coverage
-            vx, vy = fit.mean(days / days.sum())
-            error = fit.mean_error(days / days.sum())
+            covered = coverage(network, fit.kept, days) >= min_coverage
+            vx, vy = fit.solution.mean(days / days.sum())
+            error = fit.solution.mean_error(days / days.sum())
             per_month.append((np.where(covered, vx, np.nan), np.where(covered, vy, np.nan),
                               np.where(covered, error, np.nan)))
         means[name] = per_month
@@ -604,80 +595,84 @@ def three_cornered_hat(means: dict[str, list[tuple[np.ndarray, np.ndarray, np.nd
                 ea.append(ae[both])
                 eb.append(be[both])
             diff_x, diff_y = np.concatenate(dx), np.concatenate(dy)
-            if diff_x.size < 30:
+            if diff_x.size < MIN_TCH_CELLS:
                 continue
             row = np.zeros(len(legend))
             row[legend.index(a)] = row[legend.index(b)] = 1.0
             rows.append(row)
             observed.append((_trimmed_variance(diff_x) + _trimmed_variance(diff_y)) / 2)
-            predicted.append((float(np.mean(np.concatenate(ea) ** 2)), float(np.mean(np.concatenate(eb) ** 2)), a, b))
+            # medians: a month a sensor barely constrains has a huge posterior error that would swamp a mean
+            predicted.append((float(np.median(np.concatenate(ea) ** 2)), float(np.median(np.concatenate(eb) ** 2)),
+                              a, b))
     if len(rows) < len(legend):
         return {}
     variances, *_ = np.linalg.lstsq(np.array(rows), np.array(observed), rcond=None)
+    if not np.all(variances > 0):
+        # a variance at or below zero: the disagreements do not fit independent sensors; say nothing
+        return {}
     out = {}
     for index, name in enumerate(legend):
         own_predicted = [pa if a == name else pb for pa, pb, a, b in predicted if name in (a, b)]
-        if own_predicted and variances[index] > 0:
+        if own_predicted:
             out[name] = (float(variances[index]), float(np.mean(own_predicted)))
     return out
 
 
-@attrs.frozen
-class ShearClasses:
-    """Error factors by class of a cell's shear (:func:`shear`): a window errs where the flow varies across it.
+def posterior_inflation(network: Network, data: Observations, sensors: Sequence[str], smoothing: float,
+                        robust_iterations: int, months: Sequence[Month], min_coverage: float,
+                        own_means: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]) -> float | None:
+    """How much the fused monthly means' posterior error understates their real error on moving ice.
 
-    ``edges`` (1/day) split the cells into classes; ``factors[sensor][i]``
-    multiplies that sensor's errors in class ``i``.
+    The posterior error assumes independent pairs; pairs that share a scene
+    share its geolocation error, and a sensor's windows respond alike to
+    shear in every pair, so on ice it is too small. Measured without truth:
+    for each sensor ``s``, the other sensors are fused and their monthly means
+    compared with ``s``'s own (``own_means``) on moving cells (median pair
+    speed above five times the median error) of the months both cover. For
+    independent sensors ``var(F_-s - X_s) = real_F_-s + real_s``, and ``real_s``
+    comes from the three-cornered hat of the same cells, so ``real_F_-s`` over
+    ``F_-s``'s median posterior variance is the understatement. The
+    inflation is the square root of its mean over the sensors (at least 1);
+    ``None`` when it cannot be measured (fewer than three sensors, too few
+    moving cells).
     """
-
-    edges: tuple[float, ...]
-    factors: dict[str, list[float]]
-
-    def of(self, sensors: Sequence[str], feature: np.ndarray) -> np.ndarray:
-        """The factor of every (cell, pair): ``(cells, pairs)``."""
-        index = np.searchsorted(np.asarray(self.edges), feature)
-        table = np.array([self.factors.get(s, [1.0] * (len(self.edges) + 1)) for s in sensors])
-        return np.asarray(table[:, index].T)
-
-
-def median_speed(data: Observations) -> np.ndarray:
-    """Each cell's median speed over its pairs (m/day; 0 where it has none): the speed-class feature."""
+    legend = sorted(own_means)
+    if len(legend) < 3:
+        return None
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         speed = np.nanmedian(np.hypot(data.vx, data.vy), axis=1)
-    return np.nan_to_num(speed)
-
-
-def posterior_error_scale(network: Network, data: Observations, smoothing: float, settings: InversionSettings,
-                          months: Sequence[Month]) -> float:
-    """How much the inversion's posterior error of a monthly mean understates the scatter where nothing moves.
-
-    The posterior error assumes independent pairs; pairs that share a scene
-    share its geolocation error, so it is too small. On the slowest half of
-    the sampled cells (ice-free ground, where the true velocity is zero) the
-    monthly means' root mean square over their posterior errors' is the
-    factor (never below 1), published errors are multiplied by it.
-    """
-    speed = median_speed(data)
-    slow = speed <= np.quantile(speed, 0.5)
-    if slow.sum() < 30:
-        return 1.0
-    fit = solve(network, data.vx[slow], data.vy[slow], data.sigma[slow], smoothing,
-                robust_iterations=settings.robust_iterations)
-    observed, predicted = [], []
-    for month in months:
-        days = network.bins.overlaps(np.array([network.bins.days(month.start)]),
-                                     np.array([network.bins.days(month.end)]))[0]
-        if days.sum() <= 0:
+        noise = np.nanmedian(data.sigma, axis=1)
+    moving = np.nan_to_num(speed) > 5 * np.nan_to_num(noise, nan=np.inf)
+    if moving.sum() < MIN_TCH_CELLS // 10:
+        return None
+    real = three_cornered_hat(own_means, moving)
+    names = np.asarray(sensors)
+    ratios = []
+    for name in legend:
+        if name not in real:
             continue
-        vx, vy = fit.mean(days / days.sum())
-        error = fit.mean_error(days / days.sum())
-        ok = np.isfinite(vx) & np.isfinite(vy) & np.isfinite(error)
-        observed += [_trimmed_variance(vx[ok]), _trimmed_variance(vy[ok])]
-        predicted.append(float(np.mean(error[ok] ** 2)))
-    if not predicted or not np.isfinite(observed).all():
-        return 1.0
-    return max(1.0, math.sqrt(float(np.mean(observed)) / float(np.mean(predicted))))
+        others = np.where((names == name)[None, :], np.nan, data.sigma)
+        fit = solve(network, data.vx, data.vy, others, smoothing, robust_iterations=robust_iterations)
+        kept = np.isfinite(others) & np.isfinite(data.vx) & np.isfinite(data.vy)
+        differences, posterior = [], []
+        for month, (ox, oy, _) in zip(months, own_means[name]):
+            days = network.bins.overlaps(np.array([network.bins.days(month.start)]),
+                                         np.array([network.bins.days(month.end)]))[0]
+            if days.sum() <= 0:
+                continue
+            fx, fy = fit.mean(days / days.sum())
+            error = fit.mean_error(days / days.sum())
+            both = moving & np.isfinite(ox) & (coverage(network, kept, days) >= min_coverage)
+            differences += [fx[both] - ox[both], fy[both] - oy[both]]
+            posterior.append(error[both] ** 2)
+        if not differences or np.concatenate(differences).size < MIN_TCH_CELLS:
+            continue
+        fused_real = _trimmed_variance(np.concatenate(differences)) - real[name][0]
+        stated = float(np.median(np.concatenate(posterior)))
+        if fused_real > 0 and stated > 0:
+            ratios.append(fused_real / stated)
+    return max(1.0, math.sqrt(float(np.mean(ratios)))) if ratios else None
 
 
 def calibrate(network: Network, data: Observations, sensors: Sequence[str], settings: InversionSettings, *,
@@ -707,38 +702,32 @@ def calibrate(network: Network, data: Observations, sensors: Sequence[str], sett
     names = np.asarray(sensors)
     sensor_factor = {name: math.sqrt(f) for name, f in first.variance_factors}
     pair = np.ones(len(sensors))
-    by_shear: ShearClasses | None = None
     if settings.calibrate_errors:
         fallback = np.array([sensor_factor.get(s, 1.0) for s in sensors])
         with np.errstate(invalid="ignore"):
             pair = np.where(np.isfinite(first.pair_variance_factors), np.sqrt(first.pair_variance_factors), fallback)
-        if months and len(set(sensors)) >= 3:
-            tch_data = _scaled(scale_data, sensors, pair, {})
-            smoothing = first.smoothing_weight * reference_weight(tch_data.sigma)
-            means = single_sensor_months(network, tch_data, sensors, smoothing, settings.robust_iterations, months,
-                                         settings.min_month_coverage)
-            overall = three_cornered_hat(means)
-            for name, (real, predicted) in overall.items():
-                factor = math.sqrt(real / predicted)
-                pair = np.where(names == name, pair * factor, pair)
-                sensor_factor[name] = sensor_factor.get(name, 1.0) * factor
-            edges = tuple(float(e) for e in np.quantile(scale_data.shear, (0.5, 0.8, 0.95)))
-            per_class: dict[str, list[float]] = {name: [] for name in overall}
-            for index in range(len(edges) + 1):
-                inside = np.searchsorted(np.asarray(edges), scale_data.shear) == index
-                found = three_cornered_hat(means, inside)
-                for name, (real, predicted) in overall.items():
-                    # relative to the overall factor, which the pairs already carry
-                    if name in found:
-                        per_class[name].append(math.sqrt((found[name][0] / found[name][1]) / (real / predicted)))
-                    else:
-                        per_class[name].append(1.0)
-            by_shear = ShearClasses(edges, per_class) if per_class else None
     else:
         sensor_factor = {}
+    fits: dict[str, SensorFit] = {}
+    counts = {name: int((names == name).sum()) for name in set(sensors)}
+    # sensors inverted alone are compared only when each has enough pairs to stand alone
+    comparable = len(counts) >= 2 and min(counts.values()) >= settings.min_pairs_per_sensor
+    if comparable and ((settings.calibrate_errors and months and len(counts) >= 3)
+                       or settings.scale_reference != "none"):
+        single = _scaled(scale_data, sensors, pair, {})
+        fits = single_sensor_fits(network, single, sensors, first.smoothing_weight * reference_weight(single.sigma),
+                                  settings.robust_iterations)
+    means: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    if fits and settings.calibrate_errors and months and len(counts) >= 3:
+        means = single_sensor_months(network, fits, months, settings.min_month_coverage)
+        for name, (real, predicted) in three_cornered_hat(means).items():
+            factor = math.sqrt(real / predicted)
+            if 1 / TCH_MAX_FACTOR <= factor <= TCH_MAX_FACTOR:  # beyond, the hat and the network disagree too much
+                pair = np.where(names == name, pair * factor, pair)
+                sensor_factor[name] = sensor_factor.get(name, 1.0) * factor
     scale: dict[str, float] = {}
     reference: str | None = None
-    if settings.scale_reference != "none":
+    if fits and settings.scale_reference != "none":
         typical = {name: float(np.nanmedian(scale_data.sigma[:, names == name] * pair[names == name][None, :]))
                    for name in sorted(set(sensors))}
         if settings.scale_reference == "auto":
@@ -746,12 +735,8 @@ def calibrate(network: Network, data: Observations, sensors: Sequence[str], sett
         elif settings.scale_reference in typical:
             reference = settings.scale_reference
         if reference is not None:
-            calibrated = _scaled(scale_data, sensors, pair, {})
-            smoothing = first.smoothing_weight * reference_weight(calibrated.sigma)
-            scale = speed_scales(network, calibrated, sensors, smoothing, settings.robust_iterations, reference)
+            scale = speed_scales(network, fits, reference)
     final = _scaled(data, sensors, pair, scale)
-    if by_shear is not None:
-        final = final.with_sigma(final.sigma * by_shear.of(sensors, final.shear))
     if len(set(sensors)) >= 2:
         # pairs that share a scene share its geolocation error: held out pair by pair, they let the fit learn
         # that error as if it were motion, and the weakest smoothing wins. Held out sensor by sensor, they cannot.
@@ -759,21 +744,25 @@ def calibrate(network: Network, data: Observations, sensors: Sequence[str], sett
                             by_sensor=True)
     else:
         cv = attrs.evolve(first, unit_weight=reference_weight(final.sigma))
-    inflation = posterior_error_scale(network, final, cv.smoothing, settings, months) if months else 1.0
-    return Calibration(cv, sensor_factor, pair, scale, reference, by_shear, inflation)
+    inflation = None
+    if means:
+        scaled_means = {name: [(x * scale.get(name, 1.0), y * scale.get(name, 1.0), e) for x, y, e in per_month]
+                        for name, per_month in means.items()}
+        wide = _scaled(scale_data, sensors, pair, scale)
+        inflation = posterior_inflation(network, wide, sensors, cv.smoothing_weight * reference_weight(wide.sigma),
+                                        settings.robust_iterations, months, settings.min_month_coverage, scaled_means)
+    return Calibration(cv, sensor_factor, pair, scale, reference, inflation)
 
 
 def invert_block(network: Network, observations: Sequence[PairObservation], window: tuple[slice, slice],
-                 grid: Grid, months: Sequence[Month], calibration: Calibration,
+                 months: Sequence[Month], calibration: Calibration,
                  settings: InversionSettings) -> dict[str, np.ndarray]:
     """The monthly means of one block: arrays ``(months, rows, cols)`` of vx, vy, their 1-sigma, count and
     coverage, and a boolean ``(months, sensors, rows, cols)`` of where each sensor contributed."""
     sensors = [obs.sensor for obs in observations]
     rows, cols = window[0].stop - window[0].start, window[1].stop - window[1].start
-    data = _scaled(read_block(observations, window, grid), sensors, calibration.pair_error_factors,
+    data = _scaled(read_blocks(observations, [window]), sensors, calibration.pair_error_factors,
                    calibration.scale_factors)
-    if calibration.shear_classes is not None:
-        data = data.with_sigma(data.sigma * calibration.shear_classes.of(sensors, data.shear))
     valid = np.isfinite(data.vx) & np.isfinite(data.vy) & np.isfinite(data.sigma) & (data.sigma > 0)
     enough = valid.sum(axis=1) >= settings.min_observations
     out = {key: np.full((len(months), rows * cols), np.nan) for key in ("vx", "vy", "sigma", "count", "coverage")}
@@ -792,7 +781,7 @@ def invert_block(network: Network, observations: Sequence[PairObservation], wind
                 continue
             averaging = days / days.sum()
             vx, vy = fit.mean(averaging)
-            sigma = fit.mean_error(averaging) * calibration.posterior_error_scale
+            sigma = fit.mean_error(averaging) * (calibration.posterior_inflation or 1.0)
             cover = coverage(network, kept, days)
             overlapping = network.overlapping(month.start, month.end)
             count = (kept & overlapping[None, :]).sum(axis=1)
@@ -809,10 +798,6 @@ def invert_block(network: Network, observations: Sequence[PairObservation], wind
     result["count"] = np.nan_to_num(result["count"])
     result["contributing"] = contributing.reshape(len(months), len(legend), rows, cols)
     return result
-
-
-def _concatenated(blocks: Sequence[Observations]) -> Observations:
-    return Observations(*(np.concatenate([getattr(b, k) for b in blocks]) for k in ("vx", "vy", "sigma", "shear")))
 
 
 def block_windows(grid: Grid, side: int) -> list[tuple[slice, slice]]:
@@ -847,20 +832,19 @@ def invert_period(observations: Sequence[PairObservation], months: Sequence[Mont
     bins = TimeBins.covering(min(o.start for o in observations), max(o.end for o in observations), settings.bin_days)
     network = Network.build(bins, [o.start for o in observations], [o.end for o in observations])
     sensors = [o.sensor for o in observations]
-    sample = _concatenated([read_block(observations, w, grid) for w in sample_windows(grid, settings.sample_cells)])
+    sample = read_blocks(observations, sample_windows(grid, settings.sample_cells))
     sample = sample.select((np.isfinite(sample.vx) & np.isfinite(sample.vy)).sum(axis=1) >= settings.min_observations)
     if sample.vx.shape[0] == 0:
         raise ValueError("no sampled cell has enough pair observations to calibrate the inversion")
     if settings.scale_sample_cells > settings.sample_cells and settings.scale_reference != "none":
-        scale_sample = _concatenated([read_block(observations, w, grid)
-                                      for w in sample_windows(grid, settings.scale_sample_cells, side=32)])
+        scale_sample = read_blocks(observations, sample_windows(grid, settings.scale_sample_cells, side=32))
         scale_sample = scale_sample.select((np.isfinite(scale_sample.vx) & np.isfinite(scale_sample.vy)).sum(axis=1)
                                            >= settings.min_observations)
     else:
         scale_sample = sample
     calibration = calibrate(network, sample, sensors, settings, scale_data=scale_sample, months=months)
     windows = block_windows(grid, settings.block_cells)
-    tasks = [dask.delayed(invert_block, pure=False)(network, observations, w, grid, months, calibration, settings)
+    tasks = [dask.delayed(invert_block, pure=False)(network, observations, w, months, calibration, settings)
              for w in windows]
     blocks = dask.compute(*tasks)
     legend = tuple(sorted(set(sensors)))

@@ -500,6 +500,14 @@ class PairObservation:
         return VelocityField(bands["vx"], bands["vy"], grid, self.dt_days,
                              quality={ERROR_BAND: bands[ERROR_BAND], "count": np.nan_to_num(bands["count"])})
 
+    def read_blocks(self, windows: list[tuple[slice, slice]]) -> list[VelocityField]:
+        """:meth:`read` of several blocks, opening the file once."""
+        from gvfuse.io.raster import read_windows
+
+        return [VelocityField(b["vx"], b["vy"], grid, self.dt_days,
+                              quality={ERROR_BAND: b[ERROR_BAND], "count": np.nan_to_num(b["count"])})
+                for b, grid in read_windows(self.path, ("vx", "vy", ERROR_BAND, "count"), windows)]
+
 
 @attrs.frozen(eq=False)
 class MonthlyProduct:

@@ -5,21 +5,22 @@ import pytest
 from gvfuse.config import load_config
 from gvfuse.errors import ConfigError
 from gvfuse.model import Month
-from gvfuse.pipeline.pairing import OpticalRules, SarRules, UavRules
+from gvfuse.pipeline.pairing import NetworkRules, UavRules
 
 CATALOG = Path(__file__).resolve().parents[1] / "catalog"
 
 
-def test_gangrigab_run_configuration_carries_the_reference_method():
+def test_gangrigab_run_configuration_carries_the_reference_trackers_and_fuses_over_time():
     cfg = load_config(CATALOG / "gangrigab_2023_run.toml", None)
     assert cfg.product.id == "gangrigab-2023" and len(cfg.months) == 12
     ls, s2, s1, uav = (cfg.sensors[n] for n in ("landsat", "sentinel-2", "sentinel-1", "uav"))
     assert (ls.tracker, ls.tracker_parameters["window_px"], ls.tracker_parameters["step_px"]) == ("fft-phase", 32, 2)
     assert (s2.tracker, s2.tracker_parameters["step_px"]) == ("fft-phase", 3)
     assert (s1.tracker, s1.tracker_parameters["window_px"]) == ("ncc", 128)
-    assert isinstance(ls.rules, OpticalRules) and isinstance(s1.rules, SarRules) and isinstance(uav.rules, UavRules)
-    assert s1.rules.baselines_days == (24, 36)
-    assert cfg.reference_sensor == "uav" and cfg.weighting == "wls-uav"
+    assert isinstance(ls.rules, NetworkRules) and isinstance(s1.rules, NetworkRules)
+    assert isinstance(uav.rules, UavRules)
+    assert s1.rules.baselines_days == (12, 24, 36)
+    assert cfg.reference_sensor == "uav" and cfg.fusion == "time-series"
     assert cfg.input_dir == (CATALOG / "scenes").resolve()
 
 
@@ -50,3 +51,16 @@ def test_sensor_overrides_merge_with_defaults(tmp_path):
                                       '[sensors.landsat]\ntracker_parameters = { step_px = 4 }\n'), None)
     ls = cfg.sensors["landsat"]
     assert ls.tracker_parameters == {"window_px": 32, "step_px": 4} and cfg.months == (Month(2023, 3),)
+
+
+def test_fusion_over_time_replaces_the_weighting(tmp_path):
+    cfg = load_config(write(tmp_path, 'product = "gangrigab-2023"\n[sensors.landsat]\npairing = "network"\n'
+                                      '[fusion]\nname = "time-series"\nparameters = { bin_days = 8 }\n'), None)
+    assert cfg.fusion == "time-series" and cfg.fusion_parameters == {"bin_days": 8}
+    assert cfg.sensors["landsat"].rules.max_pairs_per_scene == 4
+    with pytest.raises(ConfigError, match=r"\[fusion\].*not both"):
+        load_config(write(tmp_path, 'product = "gangrigab-2023"\n[sensors.landsat]\n[fusion]\nname = "time-series"\n'
+                                    '[weighting]\nname = "equal"\n'), None)
+    with pytest.raises(ConfigError, match=r"\[fusion\].*'name'"):
+        load_config(write(tmp_path, 'product = "gangrigab-2023"\n[sensors.landsat]\n[fusion]\nparameters = {}\n'),
+                    None)

@@ -34,17 +34,20 @@ def test_inputs_are_in_the_providers_layouts(demo, plugins):
     assert any(s.path.endswith("_T1") for s in report.scenes)
 
 
-def test_fused_month_is_close_to_the_truth_and_honest_about_its_error(demo):
+def test_fused_month_beats_every_single_sensor_and_the_reference_method(demo):
     assert not demo.failed_months, demo.problems
     (row,) = demo.rows
     assert row["fused_ice_coverage"] > 0.8
-    # A convex combination of the sensors is no worse than the worst of them (triangle inequality) ...
-    singles = [row[f"{s}_rmse_m_per_day"] for s in ("landsat", "sentinel-1", "sentinel-2")]
-    assert row["fused_rmse_m_per_day"] <= max(singles)
-    # ... and the product's own error figure is within a factor 3 of its true error, either way.
-    assert row["fused_rmse_m_per_day"] / 3 < row["fused_mean_v_error_m_per_day"] < 3 * row["fused_rmse_m_per_day"]
-    assert set(row["weights"]) == {"landsat", "sentinel-1", "sentinel-2"}
-    assert sum(row["weights"].values()) == pytest.approx(1.0)
+    # on the cells it shares with the best single sensor's monthly map, the fused month errs less ...
+    assert row["ratio_common_cells"] < 1.0 and row["ratio_overall"] < 1.0
+    # ... and less than the reference method's month-by-month fusion (wls-uav) of the same pairs
+    assert row["ratio_to_reference_method_common_cells"] < 1.0
+
+
+def test_fused_month_is_honest_about_its_error_within_a_factor_3(demo):
+    # the target is 0.8-1.25; on this one-month demo the ratio is 1.7 (errors still understated)
+    (row,) = demo.rows
+    assert 1 / 3 < row["error_calibration_ratio"] < 3
 
 
 def test_products_load_through_intake_equal_to_the_cogs_and_checksums_match(demo):

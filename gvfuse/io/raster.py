@@ -134,11 +134,29 @@ def read_bands(
             bands = {name: src.read(described[name], masked=True).astype("float32").filled(np.nan)
                      for name in wanted}
             return bands, grid_of(src), dict(src.tags())
-        block = Window.from_slices(*window, height=src.height, width=src.width)
-        bands = {name: src.read(described[name], window=block, masked=True).astype("float32").filled(np.nan)
-                 for name in wanted}
-        grid = Grid(src.crs, src.window_transform(block), (int(block.height), int(block.width)))
+        bands, grid = _read_window(src, described, wanted, window)
         return bands, grid, dict(src.tags())
+
+
+def _read_window(src: rasterio.DatasetReader, described: Mapping[str, int], names: tuple[str, ...],
+                 window: tuple[slice, slice]) -> tuple[dict[str, np.ndarray], Grid]:
+    block = Window.from_slices(*window, height=src.height, width=src.width)
+    bands = {name: src.read(described[name], window=block, masked=True).astype("float32").filled(np.nan)
+             for name in names}
+    return bands, Grid(src.crs, src.window_transform(block), (int(block.height), int(block.width)))
+
+
+def read_windows(path: str | os.PathLike[str], names: tuple[str, ...],
+                 windows: list[tuple[slice, slice]]) -> list[tuple[dict[str, np.ndarray], Grid]]:
+    """Described bands of several blocks of one raster, opening it once (as :func:`read_bands` reads one)."""
+    with open_raster(path) as src:
+        described = {(d or f"band{i}"): i for i, d in enumerate(src.descriptions, start=1)}
+        missing = [n for n in names if n not in described]
+        if missing:
+            raise InputError(
+                f"no band described {missing}; bands are {list(described)}", source=path, field="band descriptions"
+            )
+        return [_read_window(src, described, names, window) for window in windows]
 
 
 def read_single_band(path: str | os.PathLike[str], band: int = 1) -> tuple[np.ndarray, Grid]:

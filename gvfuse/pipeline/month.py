@@ -138,6 +138,45 @@ def fuse_month(weighting: ConfiguredWeighting, sensors: Mapping[str, VelocityFie
     return result
 
 
+#: Fewer stable-ground cells than this and the errors are left as the fusion stated them.
+MIN_STABLE_CELLS = 30
+
+
+def calibrate_on_stable_ground(result: FusionResult, stable: np.ndarray) -> FusionResult:
+    """Scale the fused month's errors so that they describe its scatter on ice-free ground.
+
+    On stable ground the true velocity is zero, so the fused vx and vy there
+    are errors: their root mean square over the root mean square of the stated
+    1-sigma (per component) is the factor every error band is multiplied by
+    (robust: values beyond 5 NMAD are left out of the mean square; clipped to
+    1..20: errors are raised where stable ground shows them too small, never
+    lowered, since ice-free ground is the easy case). This is the check by which an error model is judged (Hugonnet et
+    al. 2022, IEEE JSTARS 15:6456, for elevation; ITS_LIVE's
+    ``error_stationary`` for velocity), applied to the published errors; the
+    factor and the cells are recorded in ``details["stable_ground_error_calibration"]``.
+    """
+    f = result.field
+    q = f.quality
+    sigma = q.get("vx_error_m_per_day")
+    if sigma is None:
+        sigma = q["v_error_m_per_day"]
+    cells = stable & np.isfinite(f.vx_m_per_day) & np.isfinite(f.vy_m_per_day) & np.isfinite(sigma) & (sigma > 0)
+    if cells.sum() < MIN_STABLE_CELLS:
+        return result
+    values = np.concatenate([f.vx_m_per_day[cells], f.vy_m_per_day[cells]]).astype(float)
+    centre = np.median(values)
+    spread = 1.4826 * np.median(np.abs(values - centre))
+    kept = values[np.abs(values - centre) <= 5 * max(spread, 1e-12)]
+    # Only ever raised: ice-free ground is the easy case, and errors that hold there may not on ice.
+    factor = float(np.clip(np.sqrt(np.mean(kept**2) / np.mean(sigma[cells].astype(float) ** 2)), 1.0, 20.0))
+    quality = {name: (band * factor).astype("float32") if name.endswith("error_m_per_day") else band
+               for name, band in q.items()}
+    field = VelocityField(f.vx_m_per_day, f.vy_m_per_day, f.grid, f.dt_days, quality=quality,
+                          provenance=f.provenance)
+    details = {**result.details, "stable_ground_error_calibration": {"factor": factor, "cells": int(cells.sum())}}
+    return attrs.evolve(result, field=field, details=details)
+
+
 def observation_count(sensors: Mapping[str, VelocityField], contributing: Mapping[str, np.ndarray]) -> np.ndarray:
     """Pair observations behind each fused cell: the pair counts of the sensors that contributed there."""
     grid = next(iter(sensors.values())).grid

@@ -271,6 +271,15 @@ def process_pair(job: PairJob) -> PairOutcome:
         return PairOutcome(job.sensor, pair_id, None, error=str(exc), seconds=seconds)
 
 
+def read_pair_info(path: Path) -> dict[str, Any]:
+    """A cached pair result's provenance tags only (no pixels)."""
+    from gvfuse.io.raster import open_raster
+
+    with open_raster(path) as src:
+        info: dict[str, Any] = json.loads(src.tags()["gvfuse_pair"])
+    return info
+
+
 def read_pair_result(path: Path) -> tuple[VelocityField, dict[str, Any]]:
     """A cached pair result: its field on the product grid and its provenance tags."""
     bands, grid, tags = read_bands(path, ("vx", "vy", ERROR_BAND, "count"))

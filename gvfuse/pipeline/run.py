@@ -34,13 +34,14 @@ from gvfuse.model import FusionResult, Grid, Month, MonthlyProduct, PairObservat
 from gvfuse.pipeline.month import (
     ConfiguredWeighting,
     MonthFit,
+    calibrate_on_stable_ground,
     fit_for,
     fit_months,
     fuse_month,
     monthly_product,
     sensor_month,
 )
-from gvfuse.pipeline.pair import PairJob, PairOutcome, process_pair, read_pair_result, tracking_grid
+from gvfuse.pipeline.pair import PairJob, PairOutcome, process_pair, read_pair_info, read_pair_result, tracking_grid
 from gvfuse.pipeline.pairing import MonthPlan, deduplicate, plan
 from gvfuse.pipeline.scan import scan
 from gvfuse.pipeline.validate import ValidationContext, run_validators
@@ -69,7 +70,10 @@ class RunPlan:
             lines.append(f"{sensor}: {len(scenes)} scene(s)")
         for mp in self.months:
             head = f"{mp.month} {mp.sensor:<11} {len(mp.pairs)} pair(s)"
-            lines.append(head + (f"  ({mp.note})" if mp.note else ""))
+            notes = [mp.note] if mp.note else []
+            if mp.month not in self.config.months:
+                notes.append("not published: its pairs inform the fusion of the months around it")
+            lines.append(head + (f"  ({'; '.join(notes)})" if notes else ""))
             for p in mp.pairs:
                 lines.append(f"    {p.reference.acquired_at:%Y-%m-%d} -> {p.secondary.acquired_at:%Y-%m-%d} "
                              f"({p.dt_days:.0f} d)  {p.pair_id}")
@@ -158,7 +162,12 @@ def build_plan(config: RunConfig, plugins: PluginSet) -> RunPlan:
     for sensor in list(scenes):
         scenes[sensor], dropped = deduplicate(scenes[sensor])
         problems += [f"{d.path}: duplicate of scene {d.scene_id}, ignored" for d in dropped]
-    months = plan(scenes, config.months, {n: s.rules for n, s in config.sensors.items()})
+    # A fusion over time uses every pair that overlaps a requested month, also those whose mid-time falls in a
+    # month between or next to them: those months are planned too (tracked, not published).
+    planned = config.months
+    if config.fusion is not None:
+        planned = Month.span(min(config.months).shifted(-1), max(config.months).shifted(1))
+    months = plan(scenes, planned, {n: s.rules for n, s in config.sensors.items()})
     jobs: dict[str, PairJob] = {}
     for mp in months:
         sensor_config = config.sensors[mp.sensor]
@@ -361,9 +370,12 @@ def build_months(plan_: RunPlan, outcomes: Sequence[PairOutcome], *, plugins: Pl
             results.append(MonthOutcome(month, error=result))
             continue
         try:
+            stable = context.mask("stable_mask", result.field.grid)
+            if stable is not None:
+                result = calibrate_on_stable_ground(result, stable)
             figures = run_validators(plugins, config.validators, result.field, month_in.sensors, context,
                                      month_in.reference)
-            pairs = _month_pairs(plan_, inputs, month) if config.fusion is not None else month_in.pairs
+            pairs = _month_pairs(plan_, outcomes, inputs, month) if config.fusion is not None else month_in.pairs
             product = monthly_product(month, result, month_in.sensors, config.fused_sensors, figures,
                                       _provenance(plugins, config, pairs))
             paths: tuple[Path, ...] = ()
@@ -379,10 +391,14 @@ def build_months(plan_: RunPlan, outcomes: Sequence[PairOutcome], *, plugins: Pl
     return results
 
 
-def _month_pairs(plan_: RunPlan, inputs: dict[Month, MonthInputs], month: Month) -> list[dict[str, Any]]:
+def _month_pairs(plan_: RunPlan, outcomes: Sequence[PairOutcome], inputs: dict[Month, MonthInputs],
+                 month: Month) -> list[dict[str, Any]]:
     """The provenance of the pairs a fusion over time used for a month: every fused pair overlapping it,
     and the month's reference pairs."""
     every = {info["pair_id"]: info for month_in in inputs.values() for info in month_in.pairs}
+    for outcome in outcomes:
+        if outcome.path is not None and outcome.pair_id not in every:
+            every[outcome.pair_id] = read_pair_info(outcome.path)
     reference = plan_.config.reference_sensor
     out = []
     for info in every.values():

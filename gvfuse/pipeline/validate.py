@@ -49,6 +49,10 @@ class ValidationContext:
             self._masks[key, grid] = load_mask(self._path(key), grid, what=key.replace("_", " "))
         return self._masks[key, grid]
 
+    def mask(self, key: str, grid: Grid) -> np.ndarray | None:
+        """The configured mask ``key`` on ``grid``, or ``None`` when none is configured."""
+        return self._mask(key, grid) if self.entries.get(key) is not None else None
+
     def supply(self, needs: Mapping[str, ContextKind], grid: Grid,
                reference: VelocityField | None) -> tuple[dict[str, Any], str]:
         """The context for a validator on ``grid``, or ``({}, reason)`` when an entry is missing.

@@ -41,7 +41,7 @@ PRODUCT_BANDS: tuple[BandSpec, ...] = (
     BandSpec("vy", "m/d", "surface velocity, north component"),
     BandSpec("v", "m/d", "surface speed, hypot(vx, vy) of the fused components"),
     BandSpec("v_error", "m/d", "1-sigma error of the speed"),
-    BandSpec("count", "1", "number of sensor observations that contributed"),
+    BandSpec("count", "1", "number of image-pair observations behind the cell"),
     BandSpec("sensor_mask", "bitmask", "bit i set where sensor i contributed (see sensor_mask_bits)"),
 )
 

@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 
 from gvfuse.model import Month, Scene
 from gvfuse.pipeline.pairing import (
+    NetworkRules,
     OpticalRules,
     SarRules,
     UavRules,
@@ -109,3 +110,22 @@ def test_every_chosen_optical_pair_is_ordered_and_centred_in_its_month(first, re
         assert pair.dt_days > 0
         mid = pair.reference.acquired_at + (pair.secondary.acquired_at - pair.reference.acquired_at) / 2
         assert start <= mid < end
+
+
+def test_network_pairs_every_allowed_baseline_within_the_budget_each_in_the_month_of_its_mid_time():
+    scenes = [scene(dt.date(2023, 1, 1) + dt.timedelta(days=8 * i)) for i in range(12)]
+    rules = NetworkRules(min_dt_days=8, max_dt_days=24, max_pairs_per_scene=2)
+    months = [plan_month("landsat", scenes, f"2023-0{m}", rules) for m in (1, 2, 3)]
+    pairs = [p for mp in months for p in mp.pairs]
+    assert all(8 <= p.dt_days <= 24 for p in pairs)
+    for mp in months:
+        assert all(mp.month.start <= p.reference.acquired_at + (p.secondary.acquired_at - p.reference.acquired_at) / 2
+                   < mp.month.end for p in mp.pairs)
+    per_reference = {}
+    for p in pairs:
+        per_reference.setdefault(p.reference.scene_id, []).append(p.dt_days)
+    assert max(len(v) for v in per_reference.values()) == 2
+    assert all(sorted(v) == [8.0, 16.0] for v in per_reference.values() if len(v) == 2)  # the shortest first
+    sar = NetworkRules(baselines_days=(12, 24), max_pairs_per_scene=3)
+    s1 = [scene(dt.date(2023, 1, 1) + dt.timedelta(days=12 * i)) for i in range(8)]
+    assert {round(p.dt_days) for p in plan_month("sentinel-1", s1, "2023-02", sar).pairs} == {12, 24}

@@ -236,3 +236,25 @@ def test_unknown_component_names_fail_before_any_pair_is_tracked(workspace, plug
         bad.write_text(text.replace(old, new))
         with pytest.raises(ConfigError, match=rf"\[{field}\].*no \w+ named 'nosuch'"):
             build_plan(load_config(bad, plugins), plugins)
+
+
+def test_a_fusion_over_time_publishes_every_month_with_its_pair_count(workspace, plugins):
+    text = (workspace / "run.toml").read_text().replace('output_dir = "out"', 'output_dir = "out-time"')
+    text = text.replace('pairing = "optical"', 'pairing = "network"\npair_rules = { max_dt_days = 32 }')
+    text = text.replace('[weighting]\nname = "inverse-variance"', '[fusion]\nname = "time-series"\n'
+                        'parameters = { min_observations = 1, sample_cells = 256, scale_sample_cells = 256 }')
+    config_path = workspace / "time.toml"
+    config_path.write_text(text)
+    config = load_config(config_path, plugins)
+    result = execute(config, plugins=plugins)
+    assert not result.failed_months, result.problems
+    january = result.months[0].product
+    details = january.validation["weighting"]
+    assert details["scheme"] == "time-series" and details["pairs"] == 3  # Jan-Jan, Jan-Mar, Mar-Mar
+    valid = np.isfinite(january.vx_m_per_day)
+    assert valid.mean() > 0.5 and np.all(january.count[valid] >= 1)
+    item = json.loads((workspace / "out-time" / "items" / "run-test-202301.json").read_text())
+    provenance = item["properties"]["gvfuse:provenance"]
+    assert provenance["parameters"]["fusion"] == "time-series" and "weighting" not in provenance["parameters"]
+    # the pair spanning January to March informs both months
+    assert {p["pair_id"] for p in provenance["pairs"]} >= {"optical_20230130_X_optical_20230301"}

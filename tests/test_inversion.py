@@ -1,0 +1,213 @@
+"""The pair-network inversion against known truth, and the properties an inversion must have."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from affine import Affine
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gvfuse import inversion as inv
+from gvfuse.io.raster import write_bands
+from gvfuse.model import ERROR_BAND, Grid, Month, PairObservation
+
+UTC = dt.timezone.utc
+T0 = dt.datetime(2023, 1, 1, tzinfo=UTC)
+
+
+def network(starts_days, lengths_days, bin_days=6.0):
+    starts = [T0 + dt.timedelta(days=float(s)) for s in starts_days]
+    ends = [s + dt.timedelta(days=float(n)) for s, n in zip(starts, lengths_days)]
+    bins = inv.TimeBins.covering(T0, max(ends), bin_days)
+    return inv.Network.build(bins, starts, ends), starts, ends
+
+
+def month_mean(net, fit, month):
+    days = net.bins.overlaps(np.array([net.bins.days(month.start)]), np.array([net.bins.days(month.end)]))[0]
+    return fit.mean(days / days.sum())
+
+
+def interval_mean(net, fit, start, end):
+    return fit.mean(net.bins.averaging(start, end))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), cells=st.integers(1, 6), band=st.integers(1, 6), count=st.integers(8, 40))
+def test_banded_cholesky_solves_like_a_dense_solver(seed, cells, band, count):
+    rng = np.random.default_rng(seed)
+    dense = np.zeros((cells, count, count))
+    for n in range(cells):
+        b = np.triu(np.tril(rng.normal(size=(count, count)), band), 0)
+        dense[n] = b @ b.T + count * np.eye(count)
+    width = min(2 * band, count - 1)
+    bands = np.zeros((cells, count, width + 1))
+    for j in range(width + 1):
+        bands[:, : count - j, j] = np.array([np.diagonal(m, j) for m in dense])
+    lower = inv.banded_cholesky(bands)
+    rhs = rng.normal(size=(cells, count))
+    x = inv.back_substitution(lower, inv.forward_substitution(lower, rhs))
+    np.testing.assert_allclose(x, np.linalg.solve(dense, rhs[..., None])[..., 0], rtol=1e-9, atol=1e-9)
+
+
+pairs = st.lists(st.tuples(st.floats(0, 300), st.sampled_from([8.0, 12.0, 16.0, 24.0, 32.0, 36.0, 48.0])),
+                 min_size=12, max_size=40)
+
+
+@settings(max_examples=25, deadline=None)
+@given(pairs=pairs, vx=st.floats(-3, 3), vy=st.floats(-3, 3), weight=st.sampled_from([0.3, 30.0, 3000.0]))
+def test_a_constant_velocity_is_recovered_exactly(pairs, vx, vy, weight):
+    net, starts, ends = network(*zip(*pairs))
+    ones = np.ones((2, len(pairs)))
+    fit = inv.solve(net, vx * ones, vy * ones, 0.01 * ones, weight * 1e4, robust_iterations=2)
+    mx, my = interval_mean(net, fit, min(starts), max(ends))
+    # exact but for the tiny ridge that keeps the normal matrix invertible
+    np.testing.assert_allclose(mx, vx, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(my, vy, rtol=1e-6, atol=1e-7)
+
+
+def test_a_velocity_linear_in_time_is_recovered_whatever_the_smoothing():
+    starts = np.arange(0, 280, 5.0)
+    lengths = np.tile([12.0, 24.0, 36.0], len(starts))[: len(starts)]
+    net, s, _ = network(starts, lengths)
+    # v(t) = a + b t: a pair's mean velocity is v at its mid-time; second differences of u vanish
+    mid = np.array([(a - T0).total_seconds() / 86400 + n / 2 for a, n in zip(s, lengths)])
+    v = 0.2 + 0.001 * mid
+    ones = np.ones((1, len(starts)))
+    for weight in (0.3e4, 3e7):
+        fit = inv.solve(net, v[None, :], 0 * v[None, :], 0.01 * ones, weight, robust_iterations=0)
+        may = Month(2023, 5)
+        truth = 0.2 + 0.001 * ((may.start - T0).total_seconds() / 86400 + may.days / 2)
+        # exact but for the binning: a bin cut by the month's edge counts with its mean, not its part's
+        assert month_mean(net, fit, may)[0][0] == pytest.approx(truth, abs=0.001 * 6.0 / 4)
+
+
+@settings(max_examples=20, deadline=None)
+@given(pairs=pairs, seed=st.integers(0, 1000))
+def test_pair_order_does_not_matter(pairs, seed):
+    rng = np.random.default_rng(seed)
+    starts, lengths = map(np.array, zip(*pairs))
+    vx, vy = rng.normal(0.3, 0.05, (3, len(pairs))), rng.normal(0, 0.05, (3, len(pairs)))
+    sigma = rng.uniform(0.005, 0.02, (3, len(pairs)))
+    order = rng.permutation(len(pairs))
+    net, _, _ = network(starts, lengths)
+    shuffled, _, _ = network(starts[order], lengths[order])
+    a = inv.solve(net, vx, vy, sigma, 1e5)
+    b = inv.solve(shuffled, vx[:, order], vy[:, order], sigma[:, order], 1e5)
+    span = (T0, T0 + dt.timedelta(days=float(np.max(starts + lengths))))
+    np.testing.assert_allclose(interval_mean(net, a, *span)[0], interval_mean(shuffled, b, *span)[0],
+                               rtol=1e-8, atol=1e-10)
+
+
+@settings(max_examples=20, deadline=None)
+@given(pairs=pairs, seed=st.integers(0, 1000), blunder=st.floats(-50, 50))
+def test_a_pair_with_a_huge_error_changes_nothing(pairs, seed, blunder):
+    rng = np.random.default_rng(seed)
+    starts, lengths = map(np.array, zip(*pairs))
+    vx = rng.normal(0.3, 0.01, (2, len(pairs)))
+    sigma = np.full((2, len(pairs)), 0.01)
+    # the extra pair lies inside the network's span, so both networks have the same bins
+    net, starts_t, ends_t = network(np.append(starts, 0.0), np.append(lengths, 8.0))
+    more, _, _ = network(np.append(starts, [0.0, 1.0]), np.append(lengths, [8.0, 6.0]))
+    vx = np.hstack([vx, np.full((2, 1), 0.3)])
+    sigma = np.hstack([sigma, np.full((2, 1), 0.01)])
+    base = inv.solve(net, vx, 0 * vx, sigma, 1e5, robust_iterations=0)
+    wild = np.hstack([vx, np.full((2, 1), blunder)])
+    fit = inv.solve(more, wild, 0 * wild, np.hstack([sigma, np.full((2, 1), 1e6)]), 1e5, robust_iterations=0)
+    assert more.bins == net.bins
+    span = (min(starts_t), max(ends_t))
+    np.testing.assert_allclose(interval_mean(more, fit, *span)[0], interval_mean(net, base, *span)[0], atol=1e-7)
+
+
+def test_a_pair_spanning_two_months_informs_both():
+    # pairs that each lie inside one month, plus one spanning January and February
+    net, _, _ = network([2.0, 10.0, 40.0, 44.0, 20.0], [12.0, 16.0, 12.0, 12.0, 24.0])
+    base = np.array([[0.3, 0.3, 0.3, 0.3, 0.3]])
+    changed = base.copy()
+    changed[0, 4] = 0.6  # the January-February pair reads faster
+    sigma = np.full(base.shape, 0.01)
+    a = inv.solve(net, base, 0 * base, sigma, 1e4, robust_iterations=0)
+    b = inv.solve(net, changed, 0 * changed, sigma, 1e4, robust_iterations=0)
+    for month in (Month(2023, 1), Month(2023, 2)):
+        assert month_mean(net, b, month)[0][0] > month_mean(net, a, month)[0][0] + 0.01
+    valid = np.zeros((1, 5), bool)
+    valid[0, 4] = True  # only the spanning pair: it covers part of both months
+    for month in (Month(2023, 1), Month(2023, 2)):
+        overlap = net.bins.overlaps(np.array([net.bins.days(month.start)]), np.array([net.bins.days(month.end)]))[0]
+        assert 0 < inv.coverage(net, valid, overlap)[0] < 1
+
+
+def test_three_cornered_hat_finds_each_sensors_error_without_truth():
+    rng = np.random.default_rng(1)
+    truth = rng.normal(0.3, 0.1, (12, 4000))
+    sigmas = {"a": 0.004, "b": 0.01, "c": 0.02}
+    means = {name: [(t + rng.normal(0, s, t.shape), t + rng.normal(0, s, t.shape), np.full(t.shape, 0.005))
+                    for t in truth] for name, s in sigmas.items()}
+    found = inv.three_cornered_hat(means)
+    for name, s in sigmas.items():
+        assert np.sqrt(found[name][0]) == pytest.approx(s, rel=0.1)
+        assert found[name][1] == pytest.approx(0.005**2)
+    assert inv.three_cornered_hat({k: means[k] for k in "ab"}) == {}
+
+
+def test_speed_scales_bring_a_slow_reading_sensor_to_the_reference():
+    starts = np.arange(0, 300, 4.0)
+    lengths = np.tile([12.0, 24.0], len(starts))[: len(starts)]
+    net, _, _ = network(starts, lengths)
+    rng = np.random.default_rng(3)
+    speed = np.concatenate([np.zeros(300), rng.uniform(0.2, 0.5, 300)])[:, None]
+    names = ["ref" if i % 2 == 0 else "slow" for i in range(len(starts))]
+    scale = np.where(np.array(names) == "slow", 0.9, 1.0)[None, :]
+    vx = speed * scale + rng.normal(0, 0.005, (600, len(starts)))
+    data = inv.Observations(vx, 0 * vx, np.full(vx.shape, 0.005))
+    fits = inv.single_sensor_fits(net, data, names, 1e5, 1)
+    factors = inv.speed_scales(net, fits, "ref")
+    assert factors["ref"] == 1.0 and factors["slow"] == pytest.approx(1 / 0.9, rel=0.01)
+
+
+def _write_pairs(folder, grid, truth_speed, pairs, rng):
+    """Cached pair results of a flow v(t) = speed * (1 + 0.3 sin(2 pi t / 365)) with noise of each sensor."""
+    observations = []
+    for k, (sensor, start, days, noise) in enumerate(pairs):
+        t = np.linspace(start, start + days, 50)
+        factor = float(np.mean(1 + 0.3 * np.sin(2 * np.pi * t / 365.0)))
+        vx = truth_speed * factor + rng.normal(0, noise, grid.shape)
+        vy = rng.normal(0, noise, grid.shape)
+        path = write_bands(folder / f"{k}.tif", {"vx": vx, "vy": vy, ERROR_BAND: np.full(grid.shape, 2 * noise),
+                                                 "count": np.ones(grid.shape)}, grid, cog=False)
+        begin = T0 + dt.timedelta(days=start)
+        observations.append(PairObservation(sensor, f"p{k}", begin, begin + dt.timedelta(days=days), path))
+    return observations
+
+
+def test_a_fused_year_of_three_sensors_is_close_to_the_truth(tmp_path):
+    rng = np.random.default_rng(7)
+    grid = Grid(32647, Affine(30.0, 0, 400000, 0, -30.0, 3250000), (48, 40))
+    rows = np.arange(grid.rows)[:, None] * np.ones(grid.cols)
+    truth_speed = np.where(rows > 24, 0.4, 0.0)  # a glacier over the lower half, rock above
+    pairs = ([("optical", s, d, 0.01) for s in range(0, 360, 8) for d in (16, 32)]
+             + [("sar", s, d, 0.03) for s in range(3, 360, 12) for d in (12, 24)]
+             + [("other", s, 20, 0.02) for s in range(5, 360, 10)])
+    observations = _write_pairs(tmp_path, grid, truth_speed, pairs, rng)
+    months = Month.span("2023-02", "2023-11")
+    result = inv.invert_period(observations, months, grid, inv.InversionSettings(sample_cells=1024,
+                                                                                 scale_sample_cells=1024))
+    assert result.calibration.scale_reference == "optical"
+    errors, predicted = [], []
+    for month in months:
+        arrays = result.months[month]
+        t = np.linspace((month.start - T0).days, (month.end - T0).days, 200)
+        truth = truth_speed * float(np.mean(1 + 0.3 * np.sin(2 * np.pi * t / 365.0)))
+        error = np.hypot(arrays["vx"] - truth, arrays["vy"])
+        assert np.isfinite(error).all() and (arrays["count"] > 3).all()
+        errors.append(np.sqrt(np.mean(error**2) / 2))
+        predicted.append(np.sqrt(np.mean(arrays["sigma"] ** 2)))
+        sensors = {name.split(":")[1] for name in arrays if name.startswith("contributing:")}
+        assert sensors == {"optical", "other", "sar"}
+    # several pairs of three sensors per month: far below a single optical pair's noise (0.01 m/day)
+    assert max(errors) < 0.004
+    # the stated errors (twice the noise) were calibrated back down: predicted within a factor 2 of the real one
+    ratio = np.array(errors) / np.array(predicted)
+    assert 0.5 < np.median(ratio) < 2.0
