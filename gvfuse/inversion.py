@@ -381,7 +381,7 @@ class InversionSettings:
 
     bin_days: float = attrs.field(default=6.0, validator=attrs.validators.gt(0))
     #: Regularisation weights tried by cross-validation (relative to an observation's typical weight).
-    smoothing_candidates: tuple[float, ...] = attrs.field(default=(0.3, 3.0, 30.0, 300.0, 3000.0),
+    smoothing_candidates: tuple[float, ...] = attrs.field(default=(3.0, 30.0, 300.0, 3000.0),
                                                           converter=tuple[float, ...])
     folds: int = attrs.field(default=4, validator=attrs.validators.ge(2))
     #: Cells sampled (in blocks spread over the grid) for cross-validation and the error factors ...
@@ -397,8 +397,9 @@ class InversionSettings:
     calibrate_errors: bool = True
     #: The three-cornered hat and the speed scales compare sensors inverted alone: each needs this many pairs.
     min_pairs_per_sensor: int = attrs.field(default=10, validator=attrs.validators.ge(3))
-    #: Speed-proportional bias: "auto" scales every sensor to the one with the smallest errors, a sensor
-    #: name to that one, "none" leaves them as they are.
+    #: Speed-proportional bias: "auto" scales every sensor to the one with the smallest tracking window on the
+    #: ground (it smears the shear least; the smallest errors when windows are unknown), a sensor name to that
+    #: one, "none" leaves them as they are.
     scale_reference: str = "auto"
     #: Block side (cells) of the tiles the grid is inverted in.
     block_cells: int = attrs.field(default=128, validator=attrs.validators.ge(8))
@@ -676,7 +677,8 @@ def posterior_inflation(network: Network, data: Observations, sensors: Sequence[
 
 
 def calibrate(network: Network, data: Observations, sensors: Sequence[str], settings: InversionSettings, *,
-              scale_data: Observations | None = None, months: Sequence[Month] = ()) -> Calibration:
+              scale_data: Observations | None = None, months: Sequence[Month] = (),
+              windows_m: Sequence[float | None] = ()) -> Calibration:
     """The regularisation weight, each pair's error and each sensor's speed scale, from sample cells.
 
     1. Cross-validation with the stated errors: a pair's held-out residuals
@@ -690,7 +692,7 @@ def calibrate(network: Network, data: Observations, sensors: Sequence[str], sett
        against the network cannot (they are in the pairs that predict them).
     3. Speed scales: a sensor that under-reads speed in proportion to it
        (large windows smear the shear margins) is scaled to the reference
-       sensor, the one with the smallest errors unless named
+       sensor, the one with the smallest window on the ground unless named
        (:func:`speed_scales`).
     4. The regularisation weight, cross-validated again on the calibrated
        pairs, holding out one sensor at a time (with one sensor: the weight of
@@ -730,7 +732,11 @@ def calibrate(network: Network, data: Observations, sensors: Sequence[str], sett
     if fits and settings.scale_reference != "none":
         typical = {name: float(np.nanmedian(scale_data.sigma[:, names == name] * pair[names == name][None, :]))
                    for name in sorted(set(sensors))}
-        if settings.scale_reference == "auto":
+        footprint = {name: float(np.median([w for w, s in zip(windows_m, sensors) if s == name and w]))
+                     for name in typical if any(w for w, s in zip(windows_m, sensors) if s == name)}
+        if settings.scale_reference == "auto" and len(footprint) == len(typical):
+            reference = min(footprint, key=lambda n: (footprint[n], typical[n], n))
+        elif settings.scale_reference == "auto":
             reference = min(typical, key=lambda n: (typical[n], n))
         elif settings.scale_reference in typical:
             reference = settings.scale_reference
@@ -842,7 +848,8 @@ def invert_period(observations: Sequence[PairObservation], months: Sequence[Mont
                                            >= settings.min_observations)
     else:
         scale_sample = sample
-    calibration = calibrate(network, sample, sensors, settings, scale_data=scale_sample, months=months)
+    calibration = calibrate(network, sample, sensors, settings, scale_data=scale_sample, months=months,
+                            windows_m=[o.window_m for o in observations])
     windows = block_windows(grid, settings.block_cells)
     tasks = [dask.delayed(invert_block, pure=False)(network, observations, w, months, calibration, settings)
              for w in windows]

@@ -482,6 +482,8 @@ class PairObservation:
     start: dt.datetime = attrs.field(converter=_utc)
     end: dt.datetime = attrs.field(converter=_utc)
     path: Path = attrs.field(converter=Path)
+    #: The tracking window's footprint on the ground (window x pixel size), when the tracker has a window.
+    window_m: float | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.end <= self.start:

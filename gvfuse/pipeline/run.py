@@ -29,7 +29,7 @@ import attrs
 from gvfuse import __version__
 from gvfuse.config import RunConfig
 from gvfuse.errors import ConfigError, GvfuseError, UnknownComponentError
-from gvfuse.interfaces import Fusion, Publisher
+from gvfuse.interfaces import Fusion, Publisher, Tracker
 from gvfuse.model import FusionResult, Grid, Month, MonthlyProduct, PairObservation, Provenance, Scene, VelocityField
 from gvfuse.pipeline.month import (
     ConfiguredWeighting,
@@ -320,6 +320,13 @@ def _fuse_over_time(plugins: PluginSet, plan_: RunPlan,
     assert config.fusion is not None
     registration = plugins.get("fusions", config.fusion)
     done = {o.pair_id: o.path for o in outcomes if o.path is not None}
+    windows = {}
+    for job in plan_.jobs:
+        tracker = job.tracker.cls
+        assert issubclass(tracker, Tracker)
+        window = {**dict(tracker.defaults), **dict(job.tracker_parameters)}.get("window_px")
+        windows[job.pair.pair_id] = (float(window) * job.tracking_grid.pixel_size_m[0]
+                                     if isinstance(window, (int, float)) else None)
     seen: set[str] = set()
     observations: list[PairObservation] = []
     references: list[PairObservation] = []
@@ -330,7 +337,7 @@ def _fuse_over_time(plugins: PluginSet, plan_: RunPlan,
                 continue
             seen.add(pair.pair_id)
             observation = PairObservation(mp.sensor, pair.pair_id, pair.reference.acquired_at,
-                                          pair.secondary.acquired_at, path)
+                                          pair.secondary.acquired_at, path, windows.get(pair.pair_id))
             (references if mp.sensor == config.reference_sensor else observations).append(observation)
     fused: dict[Month, FusionResult | str] = {}
     if not observations:
