@@ -3,9 +3,10 @@
 Every plugin, bundled or third-party, is a module declared under the entry-point
 group ``gvfuse`` (``[project.entry-points.gvfuse]`` in its ``pyproject.toml``).
 Loading is forgiving: a plugin whose import fails (typically a missing optional
-dependency) is listed as skipped with its reason and the others keep working.
-Registering is strict: a class that is not of the right kind, or a name that two
-plugins claim, is an error naming the plugins.
+dependency), whose registration hook raises, that implements a hook gvfuse does
+not have (a misspelled name) or that registers a class not of the right kind is
+listed as skipped with its reason, nothing of it is registered, and the others
+keep working. A name that two plugins claim is an error naming both plugins.
 """
 
 from __future__ import annotations
@@ -119,21 +120,68 @@ class PluginSet:
         return [p for p in self.plugins if p.skipped_reason is not None]
 
     def add(self, module: ModuleType | object, info: PluginInfo) -> None:
-        """Register a plugin object (normally a module) and the classes it provides."""
-        self.manager.register(module, name=info.name)
-        self.manager.check_pending()
-        self.plugins.append(info)
-        for kind, base in KINDS.items():
-            hook = getattr(self.manager.hook, f"gvfuse_register_{kind}")
-            for impl in hook.get_hookimpls():
-                if impl.plugin_name != info.name:
-                    continue
-                with plugin_errors(info.name, f"gvfuse_register_{kind}()"):
-                    classes = impl.function() or []
-                for cls in classes:
-                    self._register(kind, base, cls, info)
+        """Register a plugin object (normally a module) and the classes it provides, all or nothing.
 
-    def _register(self, kind: str, base: type[Component], cls: Any, info: PluginInfo) -> None:
+        A :class:`PluginError` names the plugin; nothing of it stays registered.
+        """
+        registrations = self.collect(module, info)
+        self.commit(registrations, info)
+
+    def collect(self, module: ModuleType | object, info: PluginInfo) -> list[Registration]:
+        """Register ``module``'s hooks and call its registration hooks; its classes, checked, not yet in the registry.
+
+        Anything wrong with the plugin itself (an unknown hook name, a hook that
+        raises, a class not of the right kind) unregisters it again and raises
+        :class:`PluginError`.
+        """
+        try:
+            self.manager.register(module, name=info.name)
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(" ".join(str(exc).split()), plugin=info.name) from exc
+        try:
+            unknown = sorted(name for name, caller in vars(self.manager.hook).items()
+                             if not name.startswith("_") and not caller.has_spec()
+                             and any(i.plugin_name == info.name and not i.optionalhook for i in caller.get_hookimpls()))
+            if unknown:
+                raise PluginError(f"implements unknown hook(s) {', '.join(unknown)} (misspelled? gvfuse's hooks are "
+                                  "in gvfuse.hookspecs)", plugin=info.name)
+            registrations: list[Registration] = []
+            for kind, base in KINDS.items():
+                hook = getattr(self.manager.hook, f"gvfuse_register_{kind}")
+                for impl in hook.get_hookimpls():
+                    if impl.plugin_name != info.name:
+                        continue
+                    with plugin_errors(info.name, f"gvfuse_register_{kind}()"):
+                        classes = list(impl.function() or [])
+                    registrations += [self._checked(kind, base, cls, info) for cls in classes]
+            names = [(r.kind, r.name) for r in registrations]
+            twice = sorted({f"{kind[:-1]} {name!r}" for kind, name in names if names.count((kind, name)) > 1})
+            if twice:
+                raise PluginError(f"registers {', '.join(twice)} more than once", plugin=info.name)
+        except BaseException as exc:
+            self.manager.unregister(name=info.name)
+            if isinstance(exc, Exception) and not isinstance(exc, PluginError):
+                raise PluginError(f"registration failed: {type(exc).__name__}: {exc}", plugin=info.name) from exc
+            raise
+        return registrations
+
+    def commit(self, registrations: list[Registration], info: PluginInfo) -> None:
+        """Put a collected plugin's classes in the registry; a name another plugin has is an error naming both."""
+        for registration in registrations:
+            existing = self.registry[registration.kind].get(registration.name)
+            if existing is not None:
+                self.manager.unregister(name=info.name)
+                raise PluginError(
+                    f"{registration.kind[:-1]} name {registration.name!r} is registered twice: by plugin "
+                    f"{existing.plugin.name!r} ({existing.plugin.distribution}) and by plugin {info.name!r} "
+                    f"({info.distribution}); block one with {BLOCK_ENV}",
+                    plugin=info.name,
+                )
+        for registration in registrations:
+            self.registry[registration.kind][registration.name] = registration
+        self.plugins.append(info)
+
+    def _checked(self, kind: str, base: type[Component], cls: Any, info: PluginInfo) -> Registration:
         if not (isinstance(cls, type) and issubclass(cls, base)):
             raise PluginError(f"registered {cls!r} as one of its {kind}, but it is not a subclass of "
                               f"gvfuse.interfaces.{base.__name__}", plugin=info.name)
@@ -145,15 +193,7 @@ class PluginSet:
             if wrong:
                 raise PluginError(f"validator {name!r} needs context of unknown kind(s) {wrong}; "
                                   f"kinds are {list(CONTEXT_KINDS)}", plugin=info.name)
-        existing = self.registry[kind].get(name)
-        if existing is not None:
-            raise PluginError(
-                f"{kind[:-1]} name {name!r} is registered twice: by plugin {existing.plugin.name!r} "
-                f"({existing.plugin.distribution}) and by plugin {info.name!r} ({info.distribution}); "
-                f"block one with {BLOCK_ENV}",
-                plugin=info.name,
-            )
-        self.registry[kind][name] = Registration(kind, name, cls, info)
+        return Registration(kind, name, cls, info)
 
     def get(self, kind: str, name: str) -> Registration:
         """The registration of ``name`` among ``kind`` ("readers", "trackers", ...)."""
@@ -161,7 +201,8 @@ class PluginSet:
             return self.registry[kind][name]
         except KeyError:
             known = ", ".join(sorted(self.registry.get(kind, {}))) or "none"
-            raise UnknownComponentError(f"no {kind[:-1]} named {name!r}; available: {known}") from None
+            skipped = f" ({len(self.skipped)} plugin(s) skipped: see gvfuse plugins)" if self.skipped else ""
+            raise UnknownComponentError(f"no {kind[:-1]} named {name!r}; available: {known}{skipped}") from None
 
     def classes(self, kind: str) -> list[Any]:
         """Every registered class of ``kind``, in name order."""
@@ -213,7 +254,14 @@ def load_plugins(block: set[str] | None = None) -> PluginSet:
             reason = f"import failed: {type(exc).__name__}: {exc}"
             plugins.plugins.append(PluginInfo(ep.name, dist, version, ep.value, reason))
             continue
-        plugins.add(module, PluginInfo(ep.name, dist, version, ep.value))
+        info = PluginInfo(ep.name, dist, version, ep.value)
+        try:
+            registrations = plugins.collect(module, info)
+        except PluginError as exc:  # one broken plugin must not take gvfuse down either
+            reason = str(exc).removeprefix(f"plugin {ep.name!r}: ")
+            plugins.plugins.append(attrs.evolve(info, skipped_reason=reason))
+            continue
+        plugins.commit(registrations, info)
     return plugins
 
 
