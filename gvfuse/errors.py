@@ -60,3 +60,18 @@ class UnknownComponentError(GvfuseError):
 
 class OutputExistsError(GvfuseError):
     """A product already exists and would be overwritten without ``--force``."""
+
+
+#: The longest excerpt of a file's content an error message quotes.
+EXCERPT_CHARS = 40
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """A short, printable quotation of a metadata value for an error message.
+
+    Only values that parsed as metadata are quoted, and only this much of them:
+    control characters become ``?`` and anything past ``limit`` characters is
+    cut (``...``), so a message never carries a file's content along.
+    """
+    clean = "".join(c if c.isprintable() else "?" for c in text.strip())
+    return repr(clean if len(clean) <= limit else clean[:limit] + "...")

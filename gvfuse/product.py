@@ -8,6 +8,7 @@ other by path.
 from __future__ import annotations
 
 import importlib.resources
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,10 +17,19 @@ from typing import Any
 import attrs
 from rasterio.warp import transform_bounds
 
-from gvfuse.errors import ConfigError
+from gvfuse.errors import ConfigError, excerpt
 from gvfuse.model import Grid, Month, parse_month
 
 LONLAT = "EPSG:4326"
+#: A product id is a safe slug: it names files and STAC ids (``items/<id>-YYYYMM.json``), so it can never
+#: be a path: letters, digits, ``-`` and ``_``, starting and ending with a letter or digit, at most 64 characters.
+PRODUCT_ID_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62}[A-Za-z0-9])?$")
+
+
+def _check_id(instance: object, attribute: object, value: str) -> None:
+    if not isinstance(value, str) or not PRODUCT_ID_RE.match(value):
+        raise ValueError(f"product id {excerpt(str(value))} is not a safe slug (letters, digits, '-' and '_', "
+                         "starting and ending with a letter or digit, at most 64 characters)")
 
 
 @attrs.frozen
@@ -45,7 +55,7 @@ class Area:
 class ProductDefinition:
     """One product: identity, licence, area, output grid and months."""
 
-    id: str
+    id: str = attrs.field(validator=_check_id)
     title: str
     description: str
     license: str
@@ -105,7 +115,9 @@ def product_from_dict(raw: Mapping[str, Any], source: object = "<product>") -> P
         crs, resolution_m = str(raw["grid"]["crs"]), float(raw["grid"]["resolution_m"])
         field = "time"
         first, last = str(raw["time"]["first_month"]), str(raw["time"]["last_month"])
-        field = "id/title/description/license"
+        field = "id"
+        _check_id(None, None, str(raw["id"]))
+        field = "title/description/license"
         return ProductDefinition(
             id=str(raw["id"]), title=str(raw["title"]), description=str(raw["description"]).strip(),
             license=str(raw["license"]), area=area, crs=crs, resolution_m=resolution_m,

@@ -80,6 +80,9 @@ class LandsatReader(Reader):
         product = meta.product
         band_member = landsat.member_beside(mtl_member, meta.band8_file)
         qa_member = landsat.member_beside(mtl_member, meta.qa_pixel_file) if meta.qa_pixel_file else None
+        for member in (band_member, qa_member):
+            if member is not None:
+                container.member_path(member)  # stays inside the scene (no link to a file elsewhere)
         return Scene(
             sensor=self.sensor, platform=product.platform, scene_id=product.product_id,
             acquired_at=meta.acquired_at, path=path, reader=self.name,

@@ -8,6 +8,11 @@ blocks a windowed read needs.
 
 Member names are always POSIX paths relative to the container root, including
 any top-level folder the archive holds (``S2A_...SAFE/manifest.safe``).
+
+Reads stay inside the scene: a member name that is absolute or holds ``..``
+(it may come from metadata, such as an MTL band file name) is refused, and so
+is a folder member that is a symbolic link resolving outside the scene folder
+(:meth:`Container.member_path`), as a :class:`~gvfuse.errors.MetadataError`.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from pathlib import Path, PurePosixPath
 
 import attrs
 
-from gvfuse.errors import InputError, MetadataError
+from gvfuse.errors import InputError, MetadataError, excerpt
 
 #: Metadata members larger than this are refused: real MTL/SAFE XML is < 30 MB
 #: (Sentinel-1 annotation ~2-20 MB); a bigger one is a broken or hostile file.
@@ -76,12 +81,36 @@ class Container:
         """Members whose path matches a glob ``pattern`` (``*`` crosses folders)."""
         return [m for m in self.members() if fnmatch.fnmatchcase(m, pattern)]
 
+    def member_path(self, member: str) -> PurePosixPath:
+        """``member`` checked to stay inside the container, as a relative path.
+
+        Refused (:class:`MetadataError`): an empty or absolute name, a ``..``
+        part or a backslash; in a folder, a member that resolves (through
+        symbolic links) outside the folder, or that is not a regular file (a FIFO
+        would block the reader).
+        """
+        relative = PurePosixPath(member)
+        if (not member or "\\" in member or relative.is_absolute() or ".." in relative.parts
+                or (len(member) > 1 and member[1] == ":")):
+            raise MetadataError(f"file name {excerpt(member)} leaves the scene (absolute or '..'); refused",
+                                source=self.path, field="member")
+        if self.kind == "folder":
+            root = self.path.resolve()
+            target = (root / relative).resolve()
+            if not target.is_relative_to(root):
+                raise MetadataError("is a link to a file outside the scene folder; refused",
+                                    source=self.path / relative, field="member")
+            if target.exists() and not target.is_file():
+                raise MetadataError("is not a regular file", source=self.path / relative, field="member")
+        return relative
+
     def read_bytes(self, member: str) -> bytes:
         """A (small, metadata) member's content; refuses members larger than ``MAX_METADATA_BYTES``."""
+        relative = self.member_path(member)
         where = self.describe(member)
         try:
             if self.kind == "folder":
-                file = self.path / PurePosixPath(member)
+                file = self.path / relative
                 if file.stat().st_size > MAX_METADATA_BYTES:
                     raise MetadataError("metadata file is implausibly large", source=where, field="size")
                 return file.read_bytes()
@@ -105,8 +134,9 @@ class Container:
 
     def gdal_path(self, member: str) -> str:
         """A path GDAL (rasterio) opens directly, through ``/vsizip/`` or ``/vsitar/`` for archives."""
+        relative = self.member_path(member)
         if self.kind == "folder":
-            return str(self.path / PurePosixPath(member))
+            return str(self.path / relative)
         prefix = "/vsizip/" if self.kind == "zip" else "/vsitar/"
         return f"{prefix}{self.path.as_posix()}/{member}"
 

@@ -30,7 +30,7 @@ import attrs
 import numpy as np
 from affine import Affine
 
-from gvfuse.errors import MetadataError
+from gvfuse.errors import MetadataError, excerpt
 from gvfuse.formats.containers import Container
 from gvfuse.formats.safexml import local_name, parse_xml
 from gvfuse.model import Grid
@@ -88,13 +88,13 @@ def parse_product_id(text: str, source: object = None) -> LandsatProductId:
     """Split ``LC08_L1TP_135039_20230105_20230110_02_T1`` into its parts."""
     match = PRODUCT_ID_RE.match(text.strip())
     if match is None:
-        raise MetadataError(f"not a Landsat Collection product id: {text!r}", source=source,
+        raise MetadataError(f"not a Landsat Collection product id: {excerpt(text)}", source=source,
                             field="LANDSAT_PRODUCT_ID")
     g = match.groupdict()
     try:
         acquired, processed = _date8(g["acquired"]), _date8(g["processed"])
     except ValueError:
-        raise MetadataError(f"product id has an impossible date: {text!r}", source=source,
+        raise MetadataError(f"product id has an impossible date: {excerpt(text)}", source=source,
                             field="LANDSAT_PRODUCT_ID") from None
     return LandsatProductId(
         product_id=text.strip(), sensor=SENSOR_CODES[g["sensor"]], satellite=int(g["satellite"]),
@@ -121,7 +121,8 @@ def parse_mtl_odl(text: str, source: object) -> MtlGroups:
             continue
         match = _ODL_LINE.match(line)
         if match is None:
-            raise MetadataError(f"line {number} is not 'KEY = value': {line.strip()[:60]!r}", source=source,
+            # the line is not quoted: a file that is not an MTL must not be shown
+            raise MetadataError(f"line {number} is not 'KEY = value'", source=source,
                                 field=f"line {number}")
         key, value = match["key"], match["value"]
         if key == "GROUP":
@@ -129,17 +130,18 @@ def parse_mtl_odl(text: str, source: object) -> MtlGroups:
             groups.setdefault(value, {})
         elif key == "END_GROUP":
             if not stack or stack[-1] != value:
-                raise MetadataError(f"END_GROUP = {value} closes no open group (line {number})", source=source,
-                                    field=value)
+                raise MetadataError(f"END_GROUP = {excerpt(value)} closes no open group (line {number})",
+                                    source=source, field="END_GROUP")
             stack.pop()
         else:
             if not stack:
-                raise MetadataError(f"{key} outside any GROUP (line {number})", source=source, field=key)
+                raise MetadataError(f"{excerpt(key)} outside any GROUP (line {number})", source=source,
+                                    field=key[:40])
             if len(value) >= 2 and value[0] == value[-1] == '"':
                 value = value[1:-1]
             groups[stack[-1]][key] = value
     if stack:
-        raise MetadataError(f"truncated: GROUP {stack[-1]} is never closed", source=source, field=stack[-1])
+        raise MetadataError(f"truncated: GROUP {excerpt(stack[-1])} is never closed", source=source, field="GROUP")
     if not groups:
         raise MetadataError("no GROUP found: not an MTL file", source=source, field="LANDSAT_METADATA_FILE")
     return groups
@@ -223,7 +225,16 @@ def _number(groups: MtlGroups, group: str, key: str, source: object) -> float:
     try:
         return float(text)
     except ValueError:
-        raise MetadataError(f"{group}/{key} is not a number: {text!r}", source=source, field=key) from None
+        raise MetadataError(f"{group}/{key} is not a number: {excerpt(text)}", source=source, field=key) from None
+
+
+def _file_name(value: str, key: str, source: object) -> str:
+    """A product file named by the MTL: a plain file name beside the MTL, never a path (LSDS-1822)."""
+    name = value.strip()
+    if not name or "/" in name or "\\" in name or name in (".", "..") or (len(name) > 1 and name[1] == ":"):
+        raise MetadataError(f"{key} is not a plain file name beside the MTL: {excerpt(name)}; refused",
+                            source=source, field=key)
+    return name
 
 
 def _scene_time(date_text: str, time_text: str, source: object) -> dt.datetime:
@@ -231,15 +242,15 @@ def _scene_time(date_text: str, time_text: str, source: object) -> dt.datetime:
     # datetime does not accept; keep microseconds.
     match = re.match(r"^(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?Z?$", time_text.strip('"'))
     if match is None:
-        raise MetadataError(f"SCENE_CENTER_TIME is not HH:MM:SS.sssZ: {time_text!r}", source=source,
+        raise MetadataError(f"SCENE_CENTER_TIME is not HH:MM:SS.sssZ: {excerpt(time_text)}", source=source,
                             field="SCENE_CENTER_TIME")
     try:
         day = dt.date.fromisoformat(date_text)
         micro = int((match[4] or "0")[:6].ljust(6, "0"))
         return dt.datetime(day.year, day.month, day.day, int(match[1]), int(match[2]), int(match[3]), micro,
                            tzinfo=dt.timezone.utc)
-    except ValueError as exc:
-        raise MetadataError(f"bad acquisition date/time {date_text} {time_text}: {exc}", source=source,
+    except ValueError:
+        raise MetadataError(f"bad acquisition date/time {excerpt(date_text)} {excerpt(time_text)}", source=source,
                             field="DATE_ACQUIRED") from None
 
 
@@ -258,6 +269,7 @@ def metadata_from_mtl(groups: MtlGroups, source: object) -> LandsatMetadata:
     lats = [_number(groups, projection, f"CORNER_{c}_LAT_PRODUCT", source) for c in ("UL", "UR", "LL", "LR")]
     lons = [_number(groups, projection, f"CORNER_{c}_LON_PRODUCT", source) for c in ("UL", "UR", "LL", "LR")]
     zone = int(_number(groups, projection, "UTM_ZONE", source))
+    qa = groups.get(contents, {}).get("FILE_NAME_QUALITY_L1_PIXEL")
     try:
         # MTL corner coordinates are pixel *centres*: the grid's outer edge is half a pixel further out.
         grid = Grid(32600 + zone, Affine(cell, 0.0, ulx - cell / 2, 0.0, -cell, uly + cell / 2), (rows, cols))
@@ -269,8 +281,8 @@ def metadata_from_mtl(groups: MtlGroups, source: object) -> LandsatMetadata:
         acquired_at=acquired_at,
         cloud_cover_percent=None if cloud < 0 else cloud,
         utm_zone=zone,
-        band8_file=_get(groups, contents, "FILE_NAME_BAND_8", source),
-        qa_pixel_file=groups.get(contents, {}).get("FILE_NAME_QUALITY_L1_PIXEL"),
+        band8_file=_file_name(_get(groups, contents, "FILE_NAME_BAND_8", source), "FILE_NAME_BAND_8", source),
+        qa_pixel_file=_file_name(qa, "FILE_NAME_QUALITY_L1_PIXEL", source) if qa else None,
         band8_grid=grid,
         footprint_lonlat_bounds=(min(lons), min(lats), max(lons), max(lats)),
     )

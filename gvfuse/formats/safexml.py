@@ -19,7 +19,7 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml
 import defusedxml.ElementTree as safe_et
 
-from gvfuse.errors import MetadataError
+from gvfuse.errors import MetadataError, excerpt
 
 
 def local_name(tag: str) -> str:
@@ -87,4 +87,4 @@ def required_float(root: Element, name: str, source: object, *, field: str | Non
     try:
         return float(text)
     except ValueError:
-        raise MetadataError(f"<{name}> is not a number: {text!r}", source=source, field=field or name) from None
+        raise MetadataError(f"<{name}> is not a number: {excerpt(text)}", source=source, field=field or name) from None

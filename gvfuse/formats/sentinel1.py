@@ -30,7 +30,7 @@ from typing import TypedDict
 
 import attrs
 
-from gvfuse.errors import MetadataError
+from gvfuse.errors import MetadataError, excerpt
 from gvfuse.formats.containers import Container
 from gvfuse.formats.safexml import find_named, iter_named, local_name, optional_text, parse_xml, required_text
 
@@ -58,7 +58,7 @@ def _utc(text: str, source: object, field: str) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise MetadataError(f"not an ISO 8601 time: {text!r}", source=source, field=field) from None
+        raise MetadataError(f"not an ISO 8601 time: {excerpt(text)}", source=source, field=field) from None
     return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 
 
@@ -149,7 +149,7 @@ def parse_manifest(data: bytes, source: object) -> ManifestFields:
                                 field="gml:coordinates") from None
     pass_direction = required_text(root, "pass", source).upper()
     if pass_direction not in ("ASCENDING", "DESCENDING"):
-        raise MetadataError(f"pass is {pass_direction!r}", source=source, field="pass")
+        raise MetadataError(f"pass is {excerpt(pass_direction)}", source=source, field="pass")
     return {
         "platform": f"{family}{number}".lower().replace("sentinel-1", "sentinel-1"),
         "mode": required_text(root, "mode", source),

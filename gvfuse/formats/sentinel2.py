@@ -31,7 +31,7 @@ import attrs
 import numpy as np
 from affine import Affine
 
-from gvfuse.errors import MetadataError
+from gvfuse.errors import MetadataError, excerpt
 from gvfuse.formats.containers import Container
 from gvfuse.formats.safexml import (
     find_named,
@@ -92,7 +92,7 @@ def _iso_utc(text: str, source: object, field: str) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise MetadataError(f"not an ISO 8601 time: {text!r}", source=source, field=field) from None
+        raise MetadataError(f"not an ISO 8601 time: {excerpt(text)}", source=source, field=field) from None
     return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 
 
@@ -160,7 +160,7 @@ def parse_product_metadata(data: bytes, source: object) -> ProductFields:
     try:
         float(baseline)
     except ValueError:
-        raise MetadataError(f"not a baseline number: {baseline!r}", source=source,
+        raise MetadataError(f"not a baseline number: {excerpt(baseline)}", source=source,
                             field="PROCESSING_BASELINE") from None
     quant_name = "BOA_QUANTIFICATION_VALUE" if level == "L2A" else "QUANTIFICATION_VALUE"
     cloud = required_float(root, "Cloud_Coverage_Assessment", source)
@@ -190,7 +190,7 @@ def parse_tile_metadata(data: bytes, source: object, resolution_m: int = 10) -> 
     code = required_text(root, "HORIZONTAL_CS_CODE", source)
     match = re.fullmatch(r"EPSG:(\d{4,5})", code)
     if match is None:
-        raise MetadataError(f"not an EPSG code: {code!r}", source=source, field="HORIZONTAL_CS_CODE")
+        raise MetadataError(f"not an EPSG code: {excerpt(code)}", source=source, field="HORIZONTAL_CS_CODE")
     epsg = int(match[1])
     size = next((e for e in iter_named(root, "Size") if e.get("resolution") == str(resolution_m)), None)
     position = next((e for e in iter_named(root, "Geoposition") if e.get("resolution") == str(resolution_m)), None)

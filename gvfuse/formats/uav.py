@@ -37,7 +37,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from gvfuse.errors import MetadataError
+from gvfuse.errors import MetadataError, excerpt
 from gvfuse.formats.geotiff import GeoTiffHeader, date_from_name
 
 SIDECAR_SUFFIXES = (".json", ".txt")
@@ -45,6 +45,7 @@ SIDECAR_SUFFIXES = (".json", ".txt")
 UAV_MAX_PIXEL_SIZE_M = 1.0
 UAV_SOFTWARE = re.compile(r"dji|pix4d|agisoft|metashape|photoscan|opendronemap|odm|webodm|drone", re.I)
 UAV_NAME = re.compile(r"(?<![a-z])(uav|drone|dji|ortho\w*|m300|mavic|phantom)(?![a-z])", re.I)
+_DATE_LIKE = re.compile(r"^[0-9T:+\-Z. ]{1,40}$")
 DATE_TAGS = ("DateTimeOriginal", "EXIF_DateTimeOriginal", "ACQUISITION_DATE", "ACQUISITIONDATETIME",
              "TIFFTAG_DATETIME")
 
@@ -64,12 +65,20 @@ def parse_iso_time(text: str, source: object, field: str) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise MetadataError(f"not an ISO 8601 date or date-time: {text!r}", source=source, field=field) from None
+        # quoted only when it looks like a date: a file that is not a sidecar must not be shown
+        shown = f": {excerpt(text)}" if _DATE_LIKE.match(text) else ""
+        raise MetadataError(f"not an ISO 8601 date or date-time{shown}", source=source, field=field) from None
     return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 
 
 def read_sidecar(path: Path) -> tuple[dt.datetime, dict[str, str]]:
-    """Acquisition time and extra fields from a ``.json`` or ``.txt`` sidecar (format in the module doc)."""
+    """Acquisition time and extra fields from a ``.json`` or ``.txt`` sidecar (format in the module doc).
+
+    A sidecar that is a link to a file outside the orthomosaic's folder is refused.
+    """
+    if not path.resolve().is_relative_to(path.parent.resolve()):
+        raise MetadataError("sidecar is a link to a file outside the orthomosaic's folder; refused", source=path,
+                            field="sidecar")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

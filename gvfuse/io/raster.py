@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import rasterio
 from rasterio.windows import Window
 
 from gvfuse.errors import InputError, OutputExistsError
+from gvfuse.io.atomic import new_file_mode, temporary_beside
 from gvfuse.model import Grid
 
 
@@ -73,8 +73,7 @@ def write_bands(
         profile["BIGTIFF"] = "IF_SAFER"
     else:
         profile.update(tiled=True, blockxsize=256, blockysize=256)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp_name = str(temporary_beside(path))
     try:
         with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
             with rasterio.open(tmp_name, "w", **profile) as dst:
@@ -86,6 +85,7 @@ def write_bands(
                         dst.set_band_unit(index, units[name])
                 if tags:
                     dst.update_tags(**{k: _tag_value(v) for k, v in tags.items()})
+        os.chmod(tmp_name, new_file_mode())  # as the other published files, not the temporary file's 0600
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

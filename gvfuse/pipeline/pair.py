@@ -44,7 +44,7 @@ from gvfuse.io.masks import load_mask
 from gvfuse.io.raster import read_bands, write_bands
 from gvfuse.model import ERROR_BAND, SECONDS_PER_DAY, Grid, Image, OffsetField, Pair, Provenance, Scene, VelocityField
 from gvfuse.pipeline.regrid import regrid_field
-from gvfuse.pipeline.scan import choose_reader
+from gvfuse.pipeline.scan import choose_reader, is_regular
 from gvfuse.plugins import PluginSet, Registration, plugin_errors
 from gvfuse.tracking.search import search_radius_px
 
@@ -317,6 +317,8 @@ def load_scene(path: PathLike, plugins: PluginSet, grid: Grid | None = None) -> 
     path = Path(path)
     if not path.exists():
         raise InputError("does not exist", source=path)
+    if not is_regular(path):
+        raise InputError("is not a regular file or folder (a FIFO, socket or device is never read)", source=path)
     cls = choose_reader(path, plugins.classes("readers"))
     if cls is not None:
         reader = cls()
@@ -407,8 +409,10 @@ def track_files(
     when it exists unless ``force``, and never one of the inputs).
     """
     output = Path(output)
-    for given in (reference, secondary):
-        if Path(given).exists() and output.exists() and output.resolve() == Path(given).resolve():
+    for given in map(Path, (reference, secondary)):
+        # the same file (also through a link), or a file inside an input scene folder: never replaced
+        if given.exists() and output.exists() and (os.path.samefile(output, given) or (
+                given.is_dir() and output.resolve().is_relative_to(given.resolve()))):
             raise InputError("the output would replace an input scene; choose another -o", source=output)
     if output.exists() and not force:
         raise OutputExistsError(f"{output} exists; refusing to overwrite it (use --force)")

@@ -6,7 +6,9 @@ walked. Each path goes to the detecting reader with the highest ``priority``
 class attribute (absent = 0; ties broken by name), see :func:`choose_reader`.
 Only metadata is read, never pixels.
 
-Files are skipped with a reason: ``unrecognised`` (no reader detects them),
+Only regular files and folders are offered to the readers: a FIFO, socket or
+device (which would block or never end when read) is skipped as ``not a
+regular file``. Files are skipped with a reason: ``unrecognised`` (no reader detects them),
 ``malformed metadata`` (the reader's :class:`~gvfuse.errors.MetadataError`
 message, naming file and field), ``outside the product area`` (reported, not
 loaded) or ``reader failed`` (an unexpected error, named with the reader).
@@ -32,6 +34,12 @@ SKIP_UNRECOGNISED = "unrecognised"
 SKIP_MALFORMED = "malformed metadata"
 SKIP_OUTSIDE = "outside the product area"
 SKIP_FAILED = "reader failed"
+SKIP_SPECIAL = "not a regular file"
+
+
+def is_regular(path: Path) -> bool:
+    """True for a regular file or a folder (after links): the only paths a reader is offered."""
+    return path.is_file() or path.is_dir()
 
 
 @attrs.frozen
@@ -90,7 +98,10 @@ def choose_reader(path: Path, readers: Iterable[type[Reader]]) -> type[Reader] |
     """The detecting reader with the highest ``priority`` (then the first name), or None.
 
     A ``detect`` that raises counts as "not detected": detection must never stop a scan.
+    Anything but a regular file or a folder (a FIFO, a socket, a device) is never offered.
     """
+    if not is_regular(Path(path)):
+        return None
     for cls in sorted(readers, key=lambda c: (-int(getattr(c, "priority", 0)), c.name)):
         try:
             if cls.detect(path):
@@ -169,6 +180,10 @@ def scan(
     scene_paths: set[Path] = set()
 
     def visit(path: Path) -> None:
+        if not is_regular(path):
+            if path.exists():  # a FIFO, socket or device; a dangling link is not worth a line
+                skipped.append(SkippedFile(str(path), SKIP_SPECIAL, "a FIFO, socket or device is never read"))
+            return
         reader_cls = choose_reader(path, readers)
         if reader_cls is None:
             if path.is_dir() and not path.is_symlink():
@@ -227,4 +242,4 @@ def format_report(report: ScanReport) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["FoundScene", "ScanReport", "SkippedFile", "choose_reader", "format_report", "scan"]
+__all__ = ["FoundScene", "ScanReport", "SkippedFile", "choose_reader", "format_report", "is_regular", "scan"]

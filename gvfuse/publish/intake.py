@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from gvfuse.io.atomic import write_text_atomic
+from gvfuse.io.atomic import confined, write_text_atomic
 from gvfuse.model import Month
 from gvfuse.publish.stac import PROVENANCE_KEY, read_items
 
@@ -81,4 +81,4 @@ def write_intake_catalog(catalog_dir: str | Path, *, title: str = "") -> Path:
     if title:
         catalog.metadata["title"] = title
     text = yaml.safe_dump(catalog.to_dict(), sort_keys=True, allow_unicode=True)
-    return write_text_atomic(Path(catalog_dir) / INTAKE_FILE, text, overwrite=True)
+    return write_text_atomic(confined(catalog_dir, Path(catalog_dir) / INTAKE_FILE), text, overwrite=True)

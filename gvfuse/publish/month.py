@@ -14,7 +14,8 @@ month that exists (any of its files or its item) is refused with
 :class:`~gvfuse.errors.OutputExistsError` before anything is written, unless
 ``force=True``. The collection and the intake catalog are indexes of what is
 published and are rewritten every time. Publishing the same product again
-(with ``force=True``) gives byte-identical files.
+(with ``force=True``) gives byte-identical files. Every path written is first
+resolved (links followed) and must lie inside the publication folder.
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from gvfuse.errors import OutputExistsError
-from gvfuse.io.atomic import write_text_atomic
+from gvfuse.io.atomic import confined, write_text_atomic
 from gvfuse.io.checksums import file_fields
 from gvfuse.model import Month, MonthlyProduct
 from gvfuse.plugins import PluginSet
 from gvfuse.product import ProductDefinition
 from gvfuse.publish.cog import cog_name, quicklook_name, thumbnail_name, write_product_cog
-from gvfuse.publish.intake import write_intake_catalog
+from gvfuse.publish.intake import INTAKE_FILE, write_intake_catalog
 from gvfuse.publish.provenance import provenance_block
 from gvfuse.publish.quicklook import write_quicklooks
 from gvfuse.publish.stac import (
@@ -63,7 +64,7 @@ def write_month_files(
     """Step 1 only: the COG, quick-look and thumbnail (for the ``cog`` publisher)."""
     destination = Path(destination)
     files = month_files(product.month)
-    targets = [destination / files.cog, destination / files.quicklook, destination / files.thumbnail]
+    targets = [confined(destination, destination / name) for name in (files.cog, files.quicklook, files.thumbnail)]
     if not force:
         refuse_existing(destination, targets)
     cog = write_product_cog(product, destination, force=force)
@@ -74,7 +75,8 @@ def write_month_files(
 def write_collection(definition: ProductDefinition, destination: str | Path, *, version: str = DEFAULT_VERSION) -> Path:
     """(Re)write ``collection.json`` linking every item present in ``items/``."""
     collection = build_collection(definition, published_item_ids(destination), version=version)
-    return write_text_atomic(Path(destination) / COLLECTION_FILE, stac_json(collection), overwrite=True)
+    return write_text_atomic(confined(destination, Path(destination) / COLLECTION_FILE), stac_json(collection),
+                             overwrite=True)
 
 
 def publish_month(
@@ -92,7 +94,9 @@ def publish_month(
     """
     destination = Path(destination)
     files = month_files(product.month)
-    item_file = item_path(destination, definition.id, product.month)
+    item_file = confined(destination, item_path(destination, definition.id, product.month))
+    for name in (files.cog, files.quicklook, files.thumbnail, COLLECTION_FILE, INTAKE_FILE):
+        confined(destination, destination / name)  # before anything is written
     if not force:
         refuse_existing(destination, [destination / files.cog, destination / files.quicklook,
                                       destination / files.thumbnail, item_file])

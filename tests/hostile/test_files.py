@@ -1,0 +1,108 @@
+"""Cases 13 and 14: published files are readable by others, and FIFOs named like scenes never hang a command."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from affine import Affine
+
+from gvfuse.io.atomic import write_bytes_atomic
+from gvfuse.io.raster import write_bands
+from gvfuse.model import Grid
+from gvfuse.plugins import PluginSet
+from gvfuse.product import load_product
+from gvfuse.publish.month import publish_month
+from gvfuse.testing import make_pair
+from gvfuse.testing.products import synthetic_monthly_product
+
+# --------------------------------------------------------------------------- case 13: file modes
+
+
+@pytest.fixture(params=[0o022, 0o027])
+def umask(request: pytest.FixtureRequest) -> Iterator[int]:
+    previous = os.umask(request.param)
+    try:
+        yield request.param
+    finally:
+        os.umask(previous)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_every_published_file_gets_the_umask_mode(tmp_path, umask):
+    publish_month(synthetic_monthly_product(), load_product("gangrigab-2023"), tmp_path, plugins=PluginSet())
+    files = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    assert {p.name for p in files} >= {"202301.tif", "collection.json", "catalog.yaml"}
+    assert {p.relative_to(tmp_path).as_posix(): oct(_mode(p)) for p in files} == {
+        p.relative_to(tmp_path).as_posix(): oct(0o666 & ~umask) for p in files}
+
+
+def test_each_atomic_writer_applies_the_umask(tmp_path, umask):
+    grid = Grid("EPSG:32647", Affine(30, 0, 0, 0, -30, 0), (4, 4))
+    for cog in (True, False):
+        path = write_bands(tmp_path / f"cog{cog}.tif", {"b": np.ones((4, 4), "f4")}, grid, cog=cog)
+        assert _mode(path) == 0o666 & ~umask
+    assert _mode(write_bytes_atomic(tmp_path / "x.json", b"{}")) == 0o666 & ~umask
+
+
+# --------------------------------------------------------------------------- case 14: FIFOs
+
+#: Names each of which some bundled reader would open by name alone.
+FIFO_NAMES = [
+    "S1A_IW_20230117T234511_DVP_RTC30_G_gpuned_4C2D_VV.tif",  # terrain-corrected Sentinel-1
+    "S2B_MSIL1C_20230715T043709_N0509_R033_T47RLQ_20230715T071234.zip",  # Sentinel-2 zip
+    "LC08_L1TP_135040_20230123_20230124_02_T1.tar",  # Landsat bundle
+    "ortho_20230710.tif",  # UAV
+    "plain_20230710.tif",  # generic GeoTIFF
+]
+
+
+def gvfuse(*args: object, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """The command in its own process: a hang fails the test (TimeoutExpired) instead of blocking the suite."""
+    return subprocess.run([sys.executable, "-m", "gvfuse.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def fifos(tmp_path: Path) -> Path:
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    for name in FIFO_NAMES:
+        os.mkfifo(folder / name)
+    return folder
+
+
+def test_scan_lists_fifos_as_not_regular_files_and_finishes(fifos):
+    result = gvfuse("scan", fifos, "--json")
+    assert result.returncode == 0, result.stderr
+    skipped = {Path(s["path"]).name: s["reason"] for s in json.loads(result.stdout)["skipped"]}
+    assert skipped == {name: "not a regular file" for name in FIFO_NAMES}
+
+
+def test_track_refuses_a_fifo_on_one_line(fifos, tmp_path):
+    pair = make_pair("optical", (64, 64), seed=5, max_speed_m_per_day=1.0, cloud_fraction=0.0)
+    files = pair.write_geotiffs(tmp_path / "in")
+    for name in ("S1A_IW_20230117T234511_DVP_RTC30_G_gpuned_4C2D_VV.tif", "plain_20230710.tif"):
+        result = gvfuse("track", fifos / name, files["secondary"], "-o", tmp_path / "v.tif", "--dt", 16)
+        assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+        assert "not a regular file" in result.stderr
+    assert not (tmp_path / "v.tif").exists()
+
+
+def test_a_fifo_inside_a_scene_folder_is_never_read(tmp_path):
+    from gvfuse.errors import MetadataError
+    from gvfuse.formats.containers import Container
+
+    os.mkfifo(tmp_path / "member.TIF")
+    with pytest.raises(MetadataError, match="not a regular file"):
+        Container(tmp_path, "folder").gdal_path("member.TIF")
