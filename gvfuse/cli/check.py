@@ -1,4 +1,4 @@
-"""``gvfuse check CATALOG_DIR``: every published file matches its STAC size and checksum."""
+"""``gvfuse check CATALOG_DIR``: every published file matches its STAC size and checksum, and the indexes agree."""
 
 from __future__ import annotations
 
@@ -18,17 +18,23 @@ from gvfuse.cli.common import Command, echo_json
 def check_command(ctx: click.Context, catalog_dir: Path, as_json: bool, schema_dir: Path | None) -> None:
     """Verify a published catalog: every asset exists with its recorded size and checksum.
 
-    Exits with status 1 when anything is missing or changed.
+    Also: every item in items/ is linked from collection.json, catalog.yaml
+    lists every item and names existing files, and no link or href leaves
+    CATALOG_DIR. Exits with status 1 when anything is missing or changed.
     """
     import attrs
 
+    from gvfuse.errors import GvfuseError
     from gvfuse.publish.check import Problem, verify
 
     report = verify(catalog_dir)
     if schema_dir is not None:
         from gvfuse.publish.stac_validation import validate_catalog
 
-        schema_problems = [Problem("schema", message) for message in validate_catalog(catalog_dir, schema_dir)]
+        try:
+            schema_problems = [Problem("schema", message) for message in validate_catalog(catalog_dir, schema_dir)]
+        except GvfuseError as exc:  # malformed or escaping JSON: already a problem of the report
+            schema_problems = [Problem("schema", f"not validated: {exc}")]
         report = attrs.evolve(report, problems=report.problems + tuple(schema_problems))
     if as_json:
         echo_json(report.to_dict())

@@ -1,18 +1,29 @@
 """Checking a publication: every asset the STAC items name exists, with its recorded size and checksum.
 
-:func:`verify` recomputes every local asset's size and checksum; ``gvfuse
-check`` (:mod:`gvfuse.cli.check`) runs it, and optionally the offline schema
-validation of :mod:`gvfuse.publish.stac_validation`.
+:func:`verify` recomputes every local asset's size and checksum, and checks
+the indexes: every item in ``items/`` is linked from ``collection.json``, and
+``catalog.yaml`` (intake) exists and its entries name files that exist and
+items that are linked. Nothing outside the publication folder is read: an
+item link or asset href that resolves outside it (links followed) is a
+problem, never opened. Malformed JSON or YAML is a problem naming the file,
+not an exception. ``gvfuse check`` (:mod:`gvfuse.cli.check`) runs it, and
+optionally the offline schema validation of :mod:`gvfuse.publish.stac_validation`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import attrs
+import yaml
 
+from gvfuse.errors import InputError, excerpt
 from gvfuse.io.checksums import file_size_bytes, sha256_multihash
-from gvfuse.publish.stac import COLLECTION_FILE, read_items
+from gvfuse.publish.intake import INTAKE_FILE
+from gvfuse.publish.stac import COLLECTION_FILE, ITEMS_DIR, read_json_object
+
+CATALOG_DIR_TOKEN = "{CATALOG_DIR}/"
 
 
 @attrs.frozen
@@ -20,8 +31,15 @@ class Problem:
     """One thing wrong with a publication.
 
     ``kind``: ``missing-collection``, ``missing-item``, ``missing-file``,
-    ``size``, ``checksum`` or ``schema``; ``expected``/``found`` give the
-    recorded and the actual value where that applies.
+    ``size``, ``checksum``, ``malformed`` (JSON or YAML that does not parse,
+    or has the wrong structure), ``outside`` (a link or href resolving outside
+    the publication folder; not followed), ``orphan-item`` (an item in
+    ``items/`` the collection does not link), ``missing-catalog``
+    (``catalog.yaml``), ``catalog-entry`` (an intake entry naming a missing
+    file or an item the collection does not link), ``not-in-catalog`` (a
+    linked item without an intake entry) or ``schema``;
+    ``expected``/``found`` give the recorded and the actual value where that
+    applies.
     """
 
     kind: str
@@ -34,6 +52,8 @@ class Problem:
     def __str__(self) -> str:
         where = f" (item {self.item}, asset {self.asset})" if self.item else ""
         values = f": expected {self.expected}, found {self.found}" if self.expected is not None else ""
+        if self.expected is None and self.found is not None:
+            values = f": {self.found}"
         return f"{self.kind}: {self.path}{where}{values}"
 
 
@@ -55,31 +75,128 @@ class CheckReport:
                 "assets_checked": self.assets_checked, "problems": [attrs.asdict(p) for p in self.problems]}
 
 
+def _malformed(path: Path, exc: InputError) -> Problem:
+    message = str(exc).removeprefix(f"{exc.source} [{exc.field}]: ") if exc.field else str(exc)
+    return Problem("malformed", str(path), found=message)
+
+
+def _check_item(root: Path, item_file: Path, item: dict[str, Any], problems: list[Problem]) -> int:
+    """Check one item's assets; returns how many were checked."""
+    assets_checked = 0
+    assets = item.get("assets", {})
+    if not isinstance(assets, dict):
+        problems.append(Problem("malformed", str(item_file), found="'assets' is not an object"))
+        return 0
+    for key, asset in sorted(assets.items()):
+        where = {"item": str(item.get("id", "")), "asset": key}
+        if not isinstance(asset, dict):
+            problems.append(Problem("malformed", str(item_file), found=f"asset {excerpt(key)} is not an object"))
+            continue
+        href = str(asset.get("href", ""))
+        if "://" in href:
+            continue  # remote assets are not ours to check
+        path = (item_file.parent / href).resolve()
+        assets_checked += 1
+        if not path.is_relative_to(root):
+            problems.append(Problem("outside", str(path), found=f"href {excerpt(href)} leaves the publication folder",
+                                    **where))
+            continue
+        if not path.is_file():
+            problems.append(Problem("missing-file", str(path), **where))
+            continue
+        if "file:size" in asset and (size := file_size_bytes(path)) != asset["file:size"]:
+            problems.append(Problem("size", str(path), expected=asset["file:size"], found=size, **where))
+        if "file:checksum" in asset and (digest := sha256_multihash(path)) != asset["file:checksum"]:
+            problems.append(Problem("checksum", str(path), expected=asset["file:checksum"], found=digest, **where))
+    return assets_checked
+
+
+def _check_catalog(root: Path, linked: set[Path], problems: list[Problem]) -> None:
+    """``catalog.yaml``: present, parseable, every entry's file present, every linked item listed."""
+    path = root / INTAKE_FILE
+    if not path.is_file():
+        problems.append(Problem("missing-catalog", str(path)))
+        return
+    try:
+        catalog = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problems.append(Problem("malformed", str(path), found=f"not valid YAML{at}"))
+        return
+    entries = catalog.get("entries") if isinstance(catalog, dict) else None
+    data = catalog.get("data") if isinstance(catalog, dict) else None
+    if not isinstance(entries, dict) or not isinstance(data, dict):
+        problems.append(Problem("malformed", str(path), found="not an intake catalog (no 'entries' and 'data')"))
+        return
+    listed: set[Path] = set()
+    for name, entry in sorted(entries.items()):
+        metadata = entry.get("metadata", {}) if isinstance(entry, dict) else None
+        if not isinstance(metadata, dict):
+            problems.append(Problem("malformed", str(path), found=f"entry {excerpt(str(name))} has no metadata"))
+            continue
+        for key in ("file", "stac_item"):
+            target = (root / str(metadata.get(key, ""))).resolve()
+            if not target.is_relative_to(root):
+                problems.append(Problem("outside", str(target), found=f"entry {excerpt(str(name))} {key}"))
+            elif key == "stac_item":
+                listed.add(target)
+                if target not in linked:
+                    problems.append(Problem("catalog-entry", str(target),
+                                            found=f"entry {excerpt(str(name))} names an item the collection "
+                                                  "does not link"))
+            elif not target.is_file():
+                problems.append(Problem("catalog-entry", str(target),
+                                        found=f"entry {excerpt(str(name))} names a missing file"))
+    for key, source in sorted(data.items()):
+        url = source.get("kwargs", {}).get("url") if isinstance(source, dict) else None
+        if isinstance(url, str) and url.startswith(CATALOG_DIR_TOKEN):
+            target = (root / url.removeprefix(CATALOG_DIR_TOKEN)).resolve()
+            if not target.is_relative_to(root):
+                problems.append(Problem("outside", str(target), found=f"data {excerpt(str(key))} url"))
+            elif not target.is_file():
+                problems.append(Problem("catalog-entry", str(target),
+                                        found=f"data {excerpt(str(key))} names a missing file"))
+    problems.extend(Problem("not-in-catalog", str(item)) for item in sorted(linked - listed))
+
+
 def verify(catalog_dir: str | Path) -> CheckReport:
-    """Recompute the checksum and size of every local asset of every item linked from ``collection.json``."""
+    """Check every local asset of every item linked from ``collection.json``, and the indexes (see the module doc)."""
     catalog_dir = Path(catalog_dir)
-    if not (catalog_dir / COLLECTION_FILE).is_file():
-        return CheckReport(str(catalog_dir), 0, 0, [Problem("missing-collection", str(catalog_dir / COLLECTION_FILE))])
+    root = catalog_dir.resolve()
+    collection_file = catalog_dir / COLLECTION_FILE
+    if not collection_file.is_file():
+        return CheckReport(str(catalog_dir), 0, 0, [Problem("missing-collection", str(collection_file))])
     problems: list[Problem] = []
+    try:
+        collection = read_json_object(collection_file)
+    except InputError as exc:
+        return CheckReport(str(catalog_dir), 0, 0, [_malformed(collection_file, exc)])
     items = assets = 0
-    for item_file, item in read_items(catalog_dir):
-        if not item:
+    linked: set[Path] = set()
+    links = collection.get("links", [])
+    for link in links if isinstance(links, list) else []:
+        if not isinstance(link, dict) or link.get("rel") != "item":
+            continue
+        href = str(link.get("href", ""))
+        item_file = (root / href).resolve()
+        if "://" in href or not item_file.is_relative_to(root):
+            problems.append(Problem("outside", str(item_file), found=f"item link {excerpt(href)}"))
+            continue
+        linked.add(item_file)
+        if not item_file.is_file():
             problems.append(Problem("missing-item", str(item_file)))
             continue
+        try:
+            item = read_json_object(item_file)
+        except InputError as exc:
+            problems.append(_malformed(item_file, exc))
+            continue
         items += 1
-        for key, asset in sorted(item.get("assets", {}).items()):
-            href = str(asset.get("href", ""))
-            if "://" in href:
-                continue  # remote assets are not ours to check
-            path = (item_file.parent / href).resolve()
-            assets += 1
-            where = {"item": str(item.get("id", "")), "asset": key}
-            if not path.is_file():
-                problems.append(Problem("missing-file", str(path), **where))
-                continue
-            if "file:size" in asset and (size := file_size_bytes(path)) != asset["file:size"]:
-                problems.append(Problem("size", str(path), expected=asset["file:size"], found=size, **where))
-            if "file:checksum" in asset and (digest := sha256_multihash(path)) != asset["file:checksum"]:
-                problems.append(Problem("checksum", str(path), expected=asset["file:checksum"], found=digest,
-                                        **where))
+        assets += _check_item(root, item_file, item, problems)
+    items_dir = root / ITEMS_DIR
+    if items_dir.is_dir():
+        problems.extend(Problem("orphan-item", str(p)) for p in sorted(items_dir.glob("*.json"))
+                        if p.resolve() not in linked)
+    _check_catalog(root, linked, problems)
     return CheckReport(str(catalog_dir), items, assets, problems)

@@ -38,6 +38,7 @@ import numpy as np
 import pystac
 from rasterio.warp import transform as transform_points
 
+from gvfuse.errors import InputError, excerpt
 from gvfuse.model import Grid, Month, MonthlyProduct
 from gvfuse.product import ProductDefinition
 from gvfuse.publish.cog import COG_MEDIA_TYPE, PNG_MEDIA_TYPE, PRODUCT_BANDS, product_band_arrays
@@ -230,18 +231,51 @@ def published_item_ids(catalog_dir: str | Path) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
 
 
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON object from a publication file; malformed JSON or another JSON value is an :class:`InputError`."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"malformed JSON: {exc}", source=path, field="document") from None
+    if not isinstance(data, dict):
+        raise InputError(f"holds a JSON {type(data).__name__}, not an object", source=path, field="document")
+    return data
+
+
+def linked_item_paths(catalog_dir: str | Path, collection: Mapping[str, Any]) -> list[Path]:
+    """The resolved paths of the items ``collection`` links, in link order.
+
+    A link that is not an object with a string ``href``, or whose target
+    resolves outside ``catalog_dir``, is an :class:`InputError`.
+    """
+    root = Path(catalog_dir).resolve()
+    links = collection.get("links", [])
+    out = []
+    for link in links if isinstance(links, list) else []:
+        if not isinstance(link, dict) or link.get("rel") != "item":
+            continue
+        href = link.get("href")
+        if not isinstance(href, str) or "://" in href:
+            raise InputError(f"item link {excerpt(str(href))} is not a relative path", source=root / COLLECTION_FILE,
+                             field="links")
+        path = (root / href).resolve()
+        if not path.is_relative_to(root):
+            raise InputError(f"item link {excerpt(href)} leaves the publication folder", source=root / COLLECTION_FILE,
+                             field="links")
+        out.append(path)
+    return out
+
+
 def read_items(catalog_dir: str | Path) -> list[tuple[Path, dict[str, Any]]]:
     """Every item the collection links, as ``(path, parsed JSON)``, in link order.
 
-    Raises ``FileNotFoundError`` when ``collection.json`` is missing; a linked
-    item that is missing is returned with an empty dict.
+    Raises ``FileNotFoundError`` when ``collection.json`` is missing, and
+    :class:`InputError` for malformed JSON or a link leaving ``catalog_dir``; a
+    linked item that is missing is returned with an empty dict.
     """
     catalog_dir = Path(catalog_dir)
-    collection = json.loads((catalog_dir / COLLECTION_FILE).read_text(encoding="utf-8"))
-    out = []
-    for link in collection.get("links", []):
-        if link.get("rel") != "item":
-            continue
-        path = (catalog_dir / link["href"]).resolve()
-        out.append((path, json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}))
-    return out
+    collection_file = catalog_dir / COLLECTION_FILE
+    if not collection_file.exists():
+        raise FileNotFoundError(collection_file)
+    paths = linked_item_paths(catalog_dir, read_json_object(collection_file))
+    return [(path, read_json_object(path) if path.is_file() else {}) for path in paths]
