@@ -177,14 +177,18 @@ class Fusion(Component):
 
     @abc.abstractmethod
     def fuse_period(self, observations: Sequence[PairObservation], months: Sequence[Month], grid: Grid, *,
-                    references: Sequence[PairObservation] = ()) -> Mapping[Month, FusionResult]:
+                    references: Mapping[Month, Sequence[PairObservation]] | None = None,
+                    ) -> Mapping[Month, FusionResult]:
         """The fused map of every month in ``months`` on ``grid`` (months it cannot make are left out).
 
         ``observations`` are the pairs of the fused sensors; ``references``
-        those of the reference sensor (the UAV), which a fusion uses only when
-        told to (they then no longer check it independently, and its details
-        must say so). Each :class:`~gvfuse.model.FusionResult` should carry
-        ``count``, the pair observations behind each cell.
+        the reference sensor's (the UAV's) pairs of each month. A fusion
+        should return, as ``over_reference``, its velocity over those pairs'
+        own intervals, so that validation compares like with like; it uses
+        them as observations only when told to (they then no longer check it
+        independently, and its details must say so). Each
+        :class:`~gvfuse.model.FusionResult` should carry ``count``, the pair
+        observations behind each cell.
         """
 
 

@@ -44,8 +44,6 @@ from gvfuse.model import ERROR_BAND, SECONDS_PER_DAY, Grid, Month, PairObservati
 
 #: Fewest cells x months two sensors must share for their disagreement to count in the three-cornered hat.
 MIN_TCH_CELLS = 1000
-#: A three-cornered-hat correction of a sensor's errors beyond this factor (either way) is not applied.
-TCH_MAX_FACTOR = 5.0
 #: A sensor's speed scale outside these bounds is not believed (the sensors then disagree on more than scale).
 SCALE_BOUNDS = (0.8, 1.25)
 #: Tukey biweight tuning constant: 95 % efficiency under Gaussian errors (Holland & Welsch 1977).
@@ -318,9 +316,29 @@ class CrossValidation:
         return self.smoothing_weight * self.unit_weight
 
 
+def scene_folds(network: Network, sensors: Sequence[str], folds: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """K folds over scenes: in fold ``f`` the pairs with both scenes in ``f`` are held out and predicted by
+    the pairs with no scene in ``f`` (pairs with one scene in ``f`` are left out of both).
+
+    A scene is a sensor's acquisition (its start or end instant); scenes are
+    dealt to folds in time order, so every fold spans the period. No held-out
+    pair shares a scene with a training pair, so no scene's geolocation error
+    leaks into its own prediction, and the training network keeps every
+    sensor.
+    """
+    scenes = sorted({(s, round(t, 6)) for s, a, b in zip(sensors, network.starts_days, network.ends_days)
+                     for t in (a, b)}, key=lambda k: (k[1], k[0]))
+    fold_of = {scene: i % folds for i, scene in enumerate(scenes)}
+    first = np.array([fold_of[s, round(a, 6)] for s, a in zip(sensors, network.starts_days)])
+    second = np.array([fold_of[s, round(b, 6)] for s, b in zip(sensors, network.ends_days)])
+    held = [(first == f) & (second == f) for f in range(folds)]
+    touched = [(first == f) | (second == f) for f in range(folds)]
+    return held, touched
+
+
 def cross_validate(network: Network, vx: np.ndarray, vy: np.ndarray, sigma: np.ndarray, sensors: Sequence[str],
                    candidates: Sequence[float], *, folds: int = 5, robust_iterations: int = 1,
-                   by_sensor: bool = False) -> CrossValidation:
+                   by_sensor: bool = False, by_scene: bool = False) -> CrossValidation:
     """Choose the regularisation weight that best predicts held-out pairs (K-fold over pairs).
 
     Pair ``p`` is held out in fold ``p mod folds``; for each candidate weight the
@@ -336,25 +354,34 @@ def cross_validate(network: Network, vx: np.ndarray, vy: np.ndarray, sigma: np.n
         legend = sorted(set(sensors))
         pair_fold = np.array([legend.index(s) for s in sensors])
         folds = len(legend)
+        held_out = [pair_fold == fold for fold in range(folds)]
+        left_out = held_out
+    elif by_scene:
+        held_out, left_out = scene_folds(network, sensors, folds)
     else:
         pair_fold = np.arange(network.pairs) % folds
+        held_out = [pair_fold == fold for fold in range(folds)]
+        left_out = held_out
     results = []
     residuals_at: dict[float, np.ndarray] = {}
     for weight in candidates:
         held = np.full(vx.shape, np.nan)
         for fold in range(folds):
-            out = pair_fold == fold
+            out = held_out[fold]
             if not (valid[:, out]).any():
                 continue
-            train_sigma = np.where(out[None, :], np.nan, sigma)
+            train_sigma = np.where(left_out[fold][None, :], np.nan, sigma)
             fit = solve(network, vx, vy, train_sigma, weight * unit, robust_iterations=robust_iterations)
             px, py = _predict(network.design, fit.vx), _predict(network.design, fit.vy)
             r = np.hypot(vx - px, vy - py) / math.sqrt(2.0)
             held[:, out] = np.where(valid[:, out], r[:, out] / sigma[:, out], np.nan)
         clipped = np.minimum(held, TUKEY_C)
-        results.append((float(weight), float(np.nanmean(clipped**2))))
+        results.append((float(weight), float(np.mean(clipped[np.isfinite(clipped)] ** 2))
+                        if np.isfinite(clipped).any() else math.nan))
         residuals_at[float(weight)] = held
-    best = min(results, key=lambda r: (r[1], -r[0]))[0]
+    if not any(math.isfinite(score) for _, score in results):
+        raise ValueError("no held-out pair has a value: the network is too small to cross-validate this way")
+    best = min((r for r in results if math.isfinite(r[1])), key=lambda r: (r[1], -r[0]))[0]
     held = residuals_at[best]
     names = np.asarray(sensors)
     factors = []
@@ -401,6 +428,8 @@ class InversionSettings:
     #: ground (it smears the shear least; the smallest errors when windows are unknown), a sensor name to that
     #: one, "none" leaves them as they are.
     scale_reference: str = "auto"
+    #: Remove each sensor's steady per-cell offset from the reference sensor (:func:`cell_offsets`).
+    cell_offsets: bool = True
     #: Block side (cells) of the tiles the grid is inverted in.
     block_cells: int = attrs.field(default=128, validator=attrs.validators.ge(8))
 
@@ -619,6 +648,79 @@ def three_cornered_hat(means: dict[str, list[tuple[np.ndarray, np.ndarray, np.nd
     return out
 
 
+def moving_cells(data: Observations) -> np.ndarray:
+    """Cells whose median pair speed is above five times their median error: ice that moves measurably."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # cells without a value are not moving
+        speed = np.nanmedian(np.hypot(data.vx, data.vy), axis=1)
+        noise = np.nanmedian(data.sigma, axis=1)
+    return np.asarray(np.nan_to_num(speed) > 5 * np.nan_to_num(noise, nan=np.inf))
+
+
+#: Fewest moving cells the regularisation weight is chosen on (else: on every sampled cell).
+MIN_SMOOTHING_CELLS = 256
+#: A pair's three-cornered hat needs this many cells where it and the two other sensors all have a value.
+MIN_PAIR_TCH_CELLS = 30
+#: ... and the other sensors must have pairs over this share of its interval in those cells.
+PAIR_TCH_COVERAGE = 0.9
+
+
+def pair_three_cornered_hat(network: Network, fits: dict[str, SensorFit], data: Observations,
+                            sensors: Sequence[str]) -> np.ndarray:
+    """Each pair's real error variance (per component), from how it disagrees with two other sensors.
+
+    For pair ``p`` of sensor ``a`` and two other sensors ``b`` and ``c``
+    inverted alone (``fits``, on the cells of ``data``), their mean velocities
+    over ``p``'s own interval, ``b_p`` and ``c_p``, are independent
+    measurements of what ``p`` measured, so over the cells all three have
+
+        var(p - b_p) + var(p - c_p) - var(b_p - c_p) = 2 s_p^2
+
+    (the three-cornered hat, Gray & Allan 1974, applied pair by pair: no
+    truth, and no error ``p`` shares with pairs of its own sensor — a scene's
+    geolocation error, its window's response to shear — can hide in the
+    comparison). Variances are trimmed (:func:`_trimmed_variance`); with more
+    than two other sensors the estimates of every couple are averaged.
+    Returns ``(pairs,)``, NaN where a pair has too few common cells
+    (:data:`MIN_PAIR_TCH_CELLS`) or the estimate is not positive.
+    """
+    names = np.asarray(sensors)
+    touched_by = sp.csr_matrix(network.design > 0).T
+    touched = {name: np.asarray((touched_by @ fit.kept.T.astype(float)).T) > 0 for name, fit in fits.items()}
+    out = np.full(len(sensors), np.nan)
+    for p in range(network.pairs):
+        own = names[p]
+        others = sorted(n for n in fits if n != own)
+        row = network.design.getrow(p)
+        bins, share = row.indices, row.data
+        ok = np.isfinite(data.vx[:, p]) & np.isfinite(data.vy[:, p])
+        predictions = {}
+        for name in others:
+            cover = (touched[name][:, bins] * share[None, :]).sum(axis=1)
+            solution = fits[name].solution
+            predictions[name] = (solution.vx[:, bins] @ share, solution.vy[:, bins] @ share,
+                                 cover >= PAIR_TCH_COVERAGE)
+        estimates = []
+        for i, b in enumerate(others):
+            for c in others[i + 1:]:
+                (bx, by, b_ok), (cx, cy, c_ok) = predictions[b], predictions[c]
+                cells = ok & b_ok & c_ok & np.isfinite(bx) & np.isfinite(cx)
+                if cells.sum() < MIN_PAIR_TCH_CELLS:
+                    continue
+                px, py = data.vx[cells, p], data.vy[cells, p]
+
+                def var(u: np.ndarray, v: np.ndarray) -> float:
+                    return (_trimmed_variance(u) + _trimmed_variance(v)) / 2
+
+                estimate = (var(px - bx[cells], py - by[cells]) + var(px - cx[cells], py - cy[cells])
+                            - var(bx[cells] - cx[cells], by[cells] - cy[cells])) / 2
+                if estimate > 0:
+                    estimates.append(estimate)
+        if estimates:
+            out[p] = float(np.mean(estimates))
+    return out
+
+
 def posterior_inflation(network: Network, data: Observations, sensors: Sequence[str], smoothing: float,
                         robust_iterations: int, months: Sequence[Month], min_coverage: float,
                         own_means: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]) -> float | None:
@@ -640,11 +742,7 @@ def posterior_inflation(network: Network, data: Observations, sensors: Sequence[
     legend = sorted(own_means)
     if len(legend) < 3:
         return None
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        speed = np.nanmedian(np.hypot(data.vx, data.vy), axis=1)
-        noise = np.nanmedian(data.sigma, axis=1)
-    moving = np.nan_to_num(speed) > 5 * np.nan_to_num(noise, nan=np.inf)
+    moving = moving_cells(data)
     if moving.sum() < MIN_TCH_CELLS // 10:
         return None
     real = three_cornered_hat(own_means, moving)
@@ -676,6 +774,32 @@ def posterior_inflation(network: Network, data: Observations, sensors: Sequence[
     return max(1.0, math.sqrt(float(np.mean(ratios)))) if ratios else None
 
 
+def _pair_hat_factors(network: Network, fits: dict[str, SensorFit], data: Observations, sensors: Sequence[str],
+                      scale: dict[str, float], fallback: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
+    """Each pair's error factor from its three-cornered hat (:func:`pair_three_cornered_hat`) after the speed
+    scales: the real error over the median stated one. A pair the hat cannot measure takes the median
+    factor of its sensor's measured pairs, or ``fallback`` when none was. Also each sensor's median factor."""
+    k = {name: scale.get(name, 1.0) for name in fits}
+    scaled_fits = {name: SensorFit(attrs.evolve(fit.solution, vx=fit.solution.vx * k[name],
+                                                vy=fit.solution.vy * k[name]), fit.kept)
+                   for name, fit in fits.items()}
+    scaled = _scaled(data, sensors, np.ones(len(sensors)), scale)
+    real = pair_three_cornered_hat(network, scaled_fits, scaled, sensors)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # pairs with no value in the sample
+        stated = np.nanmedian(np.where(np.isfinite(scaled.vx), scaled.sigma, np.nan) ** 2, axis=0)
+    factor = np.sqrt(real / stated)
+    names = np.asarray(sensors)
+    per_sensor: dict[str, float] = {}
+    out = fallback.copy()
+    for name in sorted(set(sensors)):
+        own = (names == name) & np.isfinite(factor)
+        if own.any():
+            per_sensor[name] = float(np.median(factor[own]))
+            out = np.where(names == name, np.where(np.isfinite(factor), factor, per_sensor[name]), out)
+    return out, per_sensor
+
+
 def calibrate(network: Network, data: Observations, sensors: Sequence[str], settings: InversionSettings, *,
               scale_data: Observations | None = None, months: Sequence[Month] = (),
               windows_m: Sequence[float | None] = ()) -> Calibration:
@@ -685,18 +809,19 @@ def calibrate(network: Network, data: Observations, sensors: Sequence[str], sett
        against the rest of the network say how much its error is too small or
        too large (a variance-component estimate, Koch 1999, *Parameter
        estimation and hypothesis testing in linear models*, ch. 3.6); pairs
-       with too few sampled cells take their sensor's factor.
-    2. With three or more sensors, each sensor's level is set by the
-       three-cornered hat of its monthly means (:func:`three_cornered_hat`),
-       which also sees the errors a sensor's pairs share and the residuals
-       against the network cannot (they are in the pairs that predict them).
-    3. Speed scales: a sensor that under-reads speed in proportion to it
+       with too few sampled cells take their sensor's factor. This is the
+       error model with fewer than three sensors.
+    2. Speed scales: a sensor that under-reads speed in proportion to it
        (large windows smear the shear margins) is scaled to the reference
        sensor, the one with the smallest window on the ground unless named
        (:func:`speed_scales`).
-    4. The regularisation weight, cross-validated again on the calibrated
-       pairs, holding out one sensor at a time (with one sensor: the weight of
-       step 1).
+    3. With three or more sensors, each pair's error is its three-cornered
+       hat against two other sensors (:func:`pair_three_cornered_hat`),
+       which sees the errors a pair shares with its own sensor's pairs and
+       the residuals against the network cannot.
+    4. The regularisation weight, cross-validated on the calibrated pairs of
+       the moving cells, holding out pairs by scene (:func:`scene_folds`).
+    5. The posterior inflation of the monthly means (:func:`posterior_inflation`).
     """
     scale_data = scale_data if scale_data is not None else data
     first = cross_validate(network, data.vx, data.vy, data.sigma, sensors, settings.smoothing_candidates,
@@ -722,11 +847,6 @@ def calibrate(network: Network, data: Observations, sensors: Sequence[str], sett
     means: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
     if fits and settings.calibrate_errors and months and len(counts) >= 3:
         means = single_sensor_months(network, fits, months, settings.min_month_coverage)
-        for name, (real, predicted) in three_cornered_hat(means).items():
-            factor = math.sqrt(real / predicted)
-            if 1 / TCH_MAX_FACTOR <= factor <= TCH_MAX_FACTOR:  # beyond, the hat and the network disagree too much
-                pair = np.where(names == name, pair * factor, pair)
-                sensor_factor[name] = sensor_factor.get(name, 1.0) * factor
     scale: dict[str, float] = {}
     reference: str | None = None
     if fits and settings.scale_reference != "none":
@@ -742,54 +862,111 @@ def calibrate(network: Network, data: Observations, sensors: Sequence[str], sett
             reference = settings.scale_reference
         if reference is not None:
             scale = speed_scales(network, fits, reference)
+    if fits and settings.calibrate_errors and len(counts) >= 3:
+        pair, hat_factors = _pair_hat_factors(network, fits, scale_data, sensors, scale, pair)
+        sensor_factor.update(hat_factors)
     final = _scaled(data, sensors, pair, scale)
-    if len(set(sensors)) >= 2:
-        # pairs that share a scene share its geolocation error: held out pair by pair, they let the fit learn
-        # that error as if it were motion, and the weakest smoothing wins. Held out sensor by sensor, they cannot.
-        cv = cross_validate(network, final.vx, final.vy, final.sigma, sensors, settings.smoothing_candidates,
-                            by_sensor=True)
-    else:
-        cv = attrs.evolve(first, unit_weight=reference_weight(final.sigma))
+    # The smoothing matters only where the ice moves: on ice-free ground (most of a scene) any smoothing
+    # predicts a zero velocity, and the more the better, so those cells would choose it.
+    wide = _scaled(scale_data, sensors, pair, scale)
+    moving = moving_cells(wide)
+    chosen = wide.select(moving) if moving.sum() >= MIN_SMOOTHING_CELLS else final
+    # Pairs that share a scene share its geolocation error: held out pair by pair, they let the fit learn
+    # that error as if it were motion, and the weakest smoothing wins. Held out by scene, they cannot.
+    try:
+        cv = cross_validate(network, chosen.vx, chosen.vy, chosen.sigma, sensors, settings.smoothing_candidates,
+                            folds=settings.folds, by_scene=True)
+    except ValueError:  # too few pairs with both scenes in one fold: pair by pair it must be
+        cv = cross_validate(network, chosen.vx, chosen.vy, chosen.sigma, sensors, settings.smoothing_candidates,
+                            folds=settings.folds)
     inflation = None
     if means:
         scaled_means = {name: [(x * scale.get(name, 1.0), y * scale.get(name, 1.0), e) for x, y, e in per_month]
                         for name, per_month in means.items()}
-        wide = _scaled(scale_data, sensors, pair, scale)
-        inflation = posterior_inflation(network, wide, sensors, cv.smoothing_weight * reference_weight(wide.sigma),
+        inflation = posterior_inflation(network, wide, sensors, cv.smoothing,
                                         settings.robust_iterations, months, settings.min_month_coverage, scaled_means)
     return Calibration(cv, sensor_factor, pair, scale, reference, inflation)
 
 
+#: Fewest pairs of a sensor, over intervals the reference sensor covers, for a cell's offset to be measured.
+MIN_OFFSET_PAIRS = 8
+
+
+def cell_offsets(network: Network, data: Observations, sensors: Sequence[str], reference: str,
+                 smoothing: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each sensor's steady offset from the reference sensor, cell by cell: ``(cells, pairs)`` to subtract.
+
+    A tracking window reports a weighted mean of the motion under it, so a
+    large window carries the fast centre of a glacier into its slow margins
+    and the margins' stillness into the centre: an offset that repeats in
+    every pair of that sensor, which averaging more of its pairs does not
+    remove and a global speed scale cannot describe. The reference sensor
+    (the smallest window) is inverted alone; for every other sensor, the
+    median over its pairs of (pair - reference over the pair's interval),
+    where the reference covers the interval, is that cell's offset. It is
+    shrunk towards zero by ``d^2 / (d^2 + se^2)`` (``se`` its standard error),
+    so that noise is not subtracted where there is no offset to measure, and
+    is zero where fewer than :data:`MIN_OFFSET_PAIRS` pairs measure it.
+    """
+    names = np.asarray(sensors)
+    offsets_x, offsets_y = np.zeros(data.vx.shape), np.zeros(data.vx.shape)
+    own = np.where((names == reference)[None, :], data.sigma, np.nan)
+    fit = solve(network, data.vx, data.vy, own, smoothing, robust_iterations=1)
+    kept = np.isfinite(own) & np.isfinite(data.vx) & np.isfinite(data.vy)
+    touched = np.asarray((sp.csr_matrix(network.design > 0).T @ kept.T.astype(float)).T) > 0  # (cells, bins)
+    cover = np.asarray((network.design @ touched.T.astype(float)).T)  # share of each pair's interval covered
+    px, py = _predict(network.design, fit.vx), _predict(network.design, fit.vy)
+    valid = np.isfinite(data.vx) & np.isfinite(data.vy) & (cover >= PAIR_TCH_COVERAGE)
+    for name in sorted(set(sensors) - {reference}):
+        of = valid & (names == name)[None, :]
+        count = of.sum(axis=1)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # cells without such a pair get no offset
+            for values, prediction, out in ((data.vx, px, offsets_x), (data.vy, py, offsets_y)):
+                difference = np.where(of, values - prediction, np.nan)
+                d = np.nanmedian(difference, axis=1)
+                spread = 1.4826 * np.nanmedian(np.abs(difference - d[:, None]), axis=1)
+                se = 1.2533 * spread / np.sqrt(np.maximum(count, 1))
+                shrunk = np.where(count >= MIN_OFFSET_PAIRS, d * d**2 / (d**2 + se**2), 0.0)
+                out[:, names == name] = np.nan_to_num(shrunk)[:, None]
+    return offsets_x, offsets_y
+
+
 def invert_block(network: Network, observations: Sequence[PairObservation], window: tuple[slice, slice],
-                 months: Sequence[Month], calibration: Calibration,
+                 periods: Sequence[tuple[dt.datetime, dt.datetime]], calibration: Calibration,
                  settings: InversionSettings) -> dict[str, np.ndarray]:
-    """The monthly means of one block: arrays ``(months, rows, cols)`` of vx, vy, their 1-sigma, count and
-    coverage, and a boolean ``(months, sensors, rows, cols)`` of where each sensor contributed."""
+    """The mean velocities of one block over each period ``[start, end)`` (the calendar months, the
+    reference's survey intervals): arrays ``(periods, rows, cols)`` of vx, vy, their 1-sigma, count and
+    coverage, and a boolean ``(periods, sensors, rows, cols)`` of where each sensor contributed."""
     sensors = [obs.sensor for obs in observations]
     rows, cols = window[0].stop - window[0].start, window[1].stop - window[1].start
     data = _scaled(read_blocks(observations, [window]), sensors, calibration.pair_error_factors,
                    calibration.scale_factors)
     valid = np.isfinite(data.vx) & np.isfinite(data.vy) & np.isfinite(data.sigma) & (data.sigma > 0)
     enough = valid.sum(axis=1) >= settings.min_observations
-    out = {key: np.full((len(months), rows * cols), np.nan) for key in ("vx", "vy", "sigma", "count", "coverage")}
+    out = {key: np.full((len(periods), rows * cols), np.nan) for key in ("vx", "vy", "sigma", "count", "coverage")}
     legend = sorted(set(sensors))
-    contributing = np.zeros((len(months), len(legend), rows * cols), dtype=bool)
+    contributing = np.zeros((len(periods), len(legend), rows * cols), dtype=bool)
     if enough.any():
         sub = np.flatnonzero(enough)
-        fit = solve(network, data.vx[sub], data.vy[sub], data.sigma[sub], calibration.cross_validation.smoothing,
+        vx_sub, vy_sub = data.vx[sub], data.vy[sub]
+        if settings.cell_offsets and calibration.scale_reference is not None and len(legend) >= 2:
+            ox, oy = cell_offsets(network, data.select(sub), sensors, calibration.scale_reference,
+                                  calibration.cross_validation.smoothing)
+            vx_sub, vy_sub = vx_sub - ox, vy_sub - oy
+        fit = solve(network, vx_sub, vy_sub, data.sigma[sub], calibration.cross_validation.smoothing,
                     robust_iterations=settings.robust_iterations)
         kept = np.nan_to_num(fit.robust_weights) > 0
         names = np.asarray(sensors)
-        for m, month in enumerate(months):
-            days = network.bins.overlaps(np.array([network.bins.days(month.start)]),
-                                         np.array([network.bins.days(month.end)]))[0]
+        for m, (start, end) in enumerate(periods):
+            days = network.bins.overlaps(np.array([network.bins.days(start)]), np.array([network.bins.days(end)]))[0]
             if days.sum() <= 0:
                 continue
             averaging = days / days.sum()
             vx, vy = fit.mean(averaging)
             sigma = fit.mean_error(averaging) * (calibration.posterior_inflation or 1.0)
             cover = coverage(network, kept, days)
-            overlapping = network.overlapping(month.start, month.end)
+            overlapping = network.overlapping(start, end)
             count = (kept & overlapping[None, :]).sum(axis=1)
             publish = cover >= settings.min_month_coverage
             out["vx"][m, sub] = np.where(publish, vx, np.nan)
@@ -800,9 +977,9 @@ def invert_block(network: Network, observations: Sequence[PairObservation], wind
             for s, name in enumerate(legend):
                 of_sensor = kept & overlapping[None, :] & (names == name)[None, :]
                 contributing[m, s, sub] = publish & of_sensor.any(axis=1)
-    result: dict[str, np.ndarray] = {key: value.reshape(len(months), rows, cols) for key, value in out.items()}
+    result: dict[str, np.ndarray] = {key: value.reshape(len(periods), rows, cols) for key, value in out.items()}
     result["count"] = np.nan_to_num(result["count"])
-    result["contributing"] = contributing.reshape(len(months), len(legend), rows, cols)
+    result["contributing"] = contributing.reshape(len(periods), len(legend), rows, cols)
     return result
 
 
@@ -812,19 +989,26 @@ def block_windows(grid: Grid, side: int) -> list[tuple[slice, slice]]:
             for r in range(0, grid.rows, side) for c in range(0, grid.cols, side)]
 
 
+#: An interval ``[start, end)`` a mean velocity is asked for.
+Interval = tuple[dt.datetime, dt.datetime]
+
+
 @attrs.frozen(eq=False)
 class PeriodInversion:
-    """Every month's arrays on the product grid, the sensors in ``legend`` order, and the calibration used."""
+    """Every month's arrays on the product grid (and every extra interval's), the sensors in ``legend``
+    order, and the calibration used."""
 
     months: dict[Month, dict[str, np.ndarray]]
     legend: tuple[str, ...]
     calibration: Calibration
     bins: TimeBins
+    intervals: dict[Interval, dict[str, np.ndarray]] = attrs.field(factory=dict)
 
 
 def invert_period(observations: Sequence[PairObservation], months: Sequence[Month], grid: Grid,
-                  settings: InversionSettings) -> PeriodInversion:
-    """Invert every cell of ``grid`` over the period of ``observations``; the monthly means of ``months``.
+                  settings: InversionSettings, *, intervals: Sequence[Interval] = ()) -> PeriodInversion:
+    """Invert every cell of ``grid`` over the period of ``observations``; the monthly means of ``months``
+    and the mean velocity over each of ``intervals`` (a UAV survey's, say; inside the pairs' period).
 
     Calibration (:func:`calibrate`) runs once on sample blocks; the grid is then
     inverted block by block as dask tasks (a distributed client when one is
@@ -851,12 +1035,14 @@ def invert_period(observations: Sequence[PairObservation], months: Sequence[Mont
     calibration = calibrate(network, sample, sensors, settings, scale_data=scale_sample, months=months,
                             windows_m=[o.window_m for o in observations])
     windows = block_windows(grid, settings.block_cells)
-    tasks = [dask.delayed(invert_block, pure=False)(network, observations, w, months, calibration, settings)
+    extra = list(dict.fromkeys(intervals))
+    periods = [(month.start, month.end) for month in months] + extra
+    tasks = [dask.delayed(invert_block, pure=False)(network, observations, w, periods, calibration, settings)
              for w in windows]
     blocks = dask.compute(*tasks)
     legend = tuple(sorted(set(sensors)))
-    out: dict[Month, dict[str, np.ndarray]] = {}
-    for m, month in enumerate(months):
+    assembled = []
+    for m in range(len(periods)):
         arrays = {key: np.full(grid.shape, np.nan) for key in ("vx", "vy", "sigma", "count", "coverage")}
         arrays["count"][:] = 0.0
         used = np.zeros((len(legend), *grid.shape), dtype=bool)
@@ -865,5 +1051,6 @@ def invert_period(observations: Sequence[PairObservation], months: Sequence[Mont
                 arrays[key][window] = block[key][m]
             used[(slice(None), *window)] = block["contributing"][m]
         arrays.update({f"contributing:{name}": used[s] for s, name in enumerate(legend)})
-        out[month] = arrays
-    return PeriodInversion(out, legend, calibration, bins)
+        assembled.append(arrays)
+    return PeriodInversion(dict(zip(months, assembled)), legend, calibration, bins,
+                           dict(zip(extra, assembled[len(months):])))

@@ -457,10 +457,16 @@ class FusionResult:
     #: Pair observations behind each cell, when the scheme counts them itself (a fusion over time);
     #: ``None``: the pipeline counts the pairs of the contributing sensors' monthly maps.
     count: np.ndarray | None = None
+    #: The fused velocity over the month's reference pairs' own intervals (a UAV survey's 56-85 days, not
+    #: the calendar month), when the scheme can say it (a fusion over time): what validators compare
+    #: with the reference, like with like. ``None``: they compare the month's map.
+    over_reference: VelocityField | None = None
 
     def __attrs_post_init__(self) -> None:
         if "v_error_m_per_day" not in self.field.quality:
             raise ValueError("the fused field has no 'v_error_m_per_day' quality band")
+        if self.over_reference is not None and self.over_reference.grid != self.field.grid:
+            raise ValueError("over_reference is not on the fused field's grid")
         for name, used in {**self.contributing, **({"count": self.count} if self.count is not None else {})}.items():
             if np.shape(used) != self.field.grid.shape:
                 raise ValueError(f"{name!r} has shape {np.shape(used)}, the grid has {self.field.grid.shape}")

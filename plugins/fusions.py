@@ -12,6 +12,7 @@ own 1-sigma error.
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -50,10 +51,14 @@ class TimeSeriesFusion(Fusion):
         self.use_reference = bool(use_reference)
 
     def fuse_period(self, observations: Sequence[PairObservation], months: Sequence[Month], grid: Grid, *,
-                    references: Sequence[PairObservation] = ()) -> Mapping[Month, FusionResult]:
-        used = list(observations) + (list(references) if self.use_reference else [])
+                    references: Mapping[Month, Sequence[PairObservation]] | None = None,
+                    ) -> Mapping[Month, FusionResult]:
+        references = references or {}
+        reference_pairs = list({obs.pair_id: obs for month in months for obs in references.get(month, ())}.values())
+        used = list(observations) + (reference_pairs if self.use_reference else [])
         try:
-            inversion = invert_period(used, months, grid, self.settings)
+            inversion = invert_period(used, months, grid, self.settings,
+                                      intervals=[(obs.start, obs.end) for obs in reference_pairs])
         except ValueError as exc:
             raise InputError(str(exc), source=f"fusion {self.name!r}") from exc
         details: dict[str, Any] = {
@@ -66,7 +71,7 @@ class TimeSeriesFusion(Fusion):
                        (inversion.bins.start + dt.timedelta(days=inversion.bins.count * inversion.bins.bin_days))
                        .isoformat()],
             **inversion.calibration.to_dict(),
-            "reference_in_inversion": self.use_reference and bool(references),
+            "reference_in_inversion": self.use_reference and bool(reference_pairs),
         }
         if details["reference_in_inversion"]:
             details["note"] = ("the reference sensor's pairs entered the inversion: "
@@ -82,8 +87,26 @@ class TimeSeriesFusion(Fusion):
             field = VelocityField(vx.astype("float32"), vy.astype("float32"), grid, dt_days=month.days,
                                   quality=quality, provenance=Provenance(parameters=details))
             contributing = {name: arrays[f"contributing:{name}"] for name in inversion.legend}
-            results[month] = FusionResult(field, contributing, {}, details, count=arrays["count"].astype("float32"))
+            over = [inversion.intervals[obs.start, obs.end] for obs in references.get(month, ())]
+            results[month] = FusionResult(field, contributing, {}, details, count=arrays["count"].astype("float32"),
+                                          over_reference=_interval_mean(over, grid, [obs.dt_days for obs in
+                                                                                     references.get(month, ())])
+                                          if over else None)
         return results
+
+
+def _interval_mean(intervals: Sequence[Mapping[str, np.ndarray]], grid: Grid,
+                   dt_days: Sequence[float]) -> VelocityField:
+    """The fused velocity over the reference pairs' intervals: the mean of its means over each interval
+    (a month has several reference pairs when several surveys fall in it), with the error of that mean."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # cells no interval covers stay NaN
+        vx = np.nanmean([a["vx"] for a in intervals], axis=0)
+        vy = np.nanmean([a["vy"] for a in intervals], axis=0)
+        sigma = np.sqrt(np.nansum([a["sigma"] ** 2 for a in intervals], axis=0)) / np.sum(
+            [np.isfinite(a["sigma"]) for a in intervals], axis=0)
+    return VelocityField(vx.astype("float32"), vy.astype("float32"), grid, dt_days=float(np.mean(dt_days)),
+                         quality={"v_error_m_per_day": speed_error(vx, vy, sigma, sigma).astype("float32")})
 
 
 @hookimpl

@@ -211,3 +211,109 @@ def test_a_fused_year_of_three_sensors_is_close_to_the_truth(tmp_path):
     # the stated errors (twice the noise) were calibrated back down: predicted within a factor 2 of the real one
     ratio = np.array(errors) / np.array(predicted)
     assert 0.5 < np.median(ratio) < 2.0
+
+
+def _three_sensor_network(rng, cells=600):
+    """Three sensors on interleaved schedules with pairs of several lengths, and a seasonal truth per cell."""
+    pairs = ([("a", s, d) for s in range(0, 330, 8) for d in (16, 32)]
+             + [("b", s, d) for s in range(3, 330, 12) for d in (12, 24)]
+             + [("c", s, 20) for s in range(5, 330, 10)])
+    net, _, _ = network([p[1] for p in pairs], [p[2] for p in pairs])
+    sensors = [p[0] for p in pairs]
+    speed = rng.uniform(0.1, 0.5, cells)[:, None]
+    bins_t = (net.bins.edges_days[:-1] + net.bins.edges_days[1:]) / 2
+    u = speed * (1 + 0.3 * np.sin(2 * np.pi * bins_t / 365.0))[None, :]
+    truth = np.asarray((net.design @ u.T).T)  # each pair's true mean velocity, (cells, pairs)
+    return net, sensors, truth
+
+
+def test_each_pairs_three_cornered_hat_finds_its_own_error_and_the_error_it_shares_with_its_sensor():
+    rng = np.random.default_rng(11)
+    net, sensors, truth = _three_sensor_network(rng)
+    names = np.array(sensors)
+    level = {"a": 0.005, "b": 0.02, "c": 0.01}
+    real = np.array([level[s] * rng.uniform(0.5, 2.0) for s in sensors])  # every pair its own noise
+    noise = rng.normal(0, 1, truth.shape) * real[None, :]
+    # sensor "c" repeats a per-cell offset in every pair: invisible against its own pairs, seen by the hat
+    shared = rng.normal(0, 0.01, (truth.shape[0], 1))
+    vx = truth + noise + np.where(names == "c", shared, 0.0)
+    vy = rng.normal(0, 1, truth.shape) * real[None, :] + np.where(names == "c", shared, 0.0)
+    stated = np.ones(truth.shape) * 0.01
+    data = inv.Observations(vx, vy, stated)
+    fits = inv.single_sensor_fits(net, data, sensors, 30 * inv.reference_weight(stated), 1)
+    found = np.sqrt(inv.pair_three_cornered_hat(net, fits, data, sensors))
+    expected = np.where(names == "c", np.hypot(real, 0.01), real)
+    assert np.isfinite(found).mean() > 0.9
+    ratio = found / expected
+    assert np.nanmedian(np.abs(ratio - 1)) < 0.15
+    for name in "abc":  # the hat ranks the pairs of each sensor by their real error
+        own = (names == name) & np.isfinite(found)
+        assert np.corrcoef(found[own], expected[own])[0, 1] > 0.7
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), folds=st.integers(2, 6))
+def test_pairs_held_out_by_scene_share_no_scene_with_the_pairs_that_predict_them(seed, folds):
+    rng = np.random.default_rng(seed)
+    count = int(rng.integers(10, 60))
+    sensors = list(rng.choice(["a", "b", "c"], count))
+    starts = rng.choice(np.arange(0, 200, 4.0), count)
+    lengths = rng.choice([4.0, 8.0, 12.0, 24.0], count)
+    net, _, _ = network(starts, lengths)
+    held, left_out = inv.scene_folds(net, sensors, folds)
+    scenes = [{(s, a), (s, b)} for s, a, b in zip(sensors, net.starts_days, net.ends_days)]
+    for fold in range(folds):
+        assert not (held[fold] & ~left_out[fold]).any()  # a held-out pair is never trained on
+        trained = set().union(*(scenes[p] for p in np.flatnonzero(~left_out[fold])))
+        for p in np.flatnonzero(held[fold]):
+            assert not scenes[p] & trained
+
+
+def test_a_sensors_steady_offset_in_some_cells_is_removed_and_noise_elsewhere_is_not_subtracted():
+    rng = np.random.default_rng(5)
+    net, sensors, truth = _three_sensor_network(rng, cells=400)
+    names = np.array(sensors)
+    noise = {"a": 0.004, "b": 0.02, "c": 0.01}
+    sigma = np.array([noise[s] for s in sensors])[None, :] * np.ones(truth.shape)
+    margin = np.arange(truth.shape[0]) < 100  # the first 100 cells: a large window's margin offset
+    offset = np.where(margin[:, None] & (names != "a")[None, :], 0.04, 0.0)
+    vx = truth + offset + rng.normal(0, 1, truth.shape) * sigma
+    vy = rng.normal(0, 1, truth.shape) * sigma
+    ox, oy = inv.cell_offsets(net, inv.Observations(vx, vy, sigma), sensors, "a", 30 * inv.reference_weight(sigma))
+    assert np.all(ox[:, names == "a"] == 0)
+    for name in "bc":
+        found = ox[:, names == name][:, 0]
+        assert np.median(np.abs(found[margin] - 0.04)) < 0.005
+        assert np.sqrt(np.mean(found[~margin] ** 2)) < 0.5 * noise[name] / np.sqrt((names == name).sum()) * 3
+    fit = inv.solve(net, vx - ox, vy - oy, sigma, 30 * inv.reference_weight(sigma))
+    plain = inv.solve(net, vx, vy, sigma, 30 * inv.reference_weight(sigma))
+    truth_bins = inv.solve(net, truth, 0 * truth, sigma, 30 * inv.reference_weight(sigma))
+
+    def rmse(solution, cells):
+        return np.sqrt(np.mean((solution.vx - truth_bins.vx)[cells] ** 2))
+
+    # uncorrected, the offset shows in the margin; corrected, the margin is as good as the rest
+    assert rmse(plain, margin) > 1.5 * rmse(plain, ~margin)
+    assert rmse(fit, margin) < 1.25 * rmse(fit, ~margin)
+
+
+def test_ice_free_cells_do_not_choose_the_smoothing():
+    """On ground that never moves any smoothing predicts held-out pairs, and the more the better: the
+    choice must come from the moving cells, so adding still cells must not change it."""
+    rng = np.random.default_rng(2)
+    net, sensors, truth = _three_sensor_network(rng, cells=300)
+    sensors = ["a" if s == "a" else "b" for s in sensors]
+    sigma = np.full(truth.shape, 0.01)
+
+    def observed(values):
+        return values + rng.normal(0, 0.01, values.shape), rng.normal(0, 0.01, values.shape)
+
+    moving_x, moving_y = observed(truth * 2)  # 0.2-1.0 m/day with a +-30 % seasonal cycle
+    still_x, still_y = observed(np.zeros((2700, truth.shape[1])))
+    settings_ = inv.InversionSettings(smoothing_candidates=(0.3, 3.0, 30.0, 300.0, 3000.0), calibrate_errors=False,
+                                      scale_reference="none")
+    alone = inv.calibrate(net, inv.Observations(moving_x, moving_y, sigma), sensors, settings_)
+    mixed = inv.calibrate(net, inv.Observations(np.vstack([moving_x, still_x]), np.vstack([moving_y, still_y]),
+                                                np.vstack([sigma, np.full(still_x.shape, 0.01)])), sensors, settings_)
+    assert mixed.cross_validation.smoothing_weight == alone.cross_validation.smoothing_weight
+    assert alone.cross_validation.smoothing_weight < 3000.0

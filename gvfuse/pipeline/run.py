@@ -329,23 +329,26 @@ def _fuse_over_time(plugins: PluginSet, plan_: RunPlan,
                                      if isinstance(window, (int, float)) else None)
     seen: set[str] = set()
     observations: list[PairObservation] = []
-    references: list[PairObservation] = []
+    references: dict[Month, list[PairObservation]] = defaultdict(list)
     for mp in plan_.months:
         for pair in mp.pairs:
             path = done.get(pair.pair_id)
-            if path is None or pair.pair_id in seen:
+            if path is None:
                 continue
-            seen.add(pair.pair_id)
             observation = PairObservation(mp.sensor, pair.pair_id, pair.reference.acquired_at,
                                           pair.secondary.acquired_at, path, windows.get(pair.pair_id))
-            (references if mp.sensor == config.reference_sensor else observations).append(observation)
+            if mp.sensor == config.reference_sensor:
+                references[mp.month].append(observation)  # the month's reference, as month_inputs has it
+            elif pair.pair_id not in seen:
+                seen.add(pair.pair_id)
+                observations.append(observation)
     fused: dict[Month, FusionResult | str] = {}
     if not observations:
         return {month: "no pair of a fused sensor was tracked" for month in config.months}
     with plugin_errors(registration.plugin.name, f"fusion {config.fusion!r}"):
         fusion = registration.cls(**config.fusion_parameters)
         assert isinstance(fusion, Fusion)
-        results = fusion.fuse_period(observations, config.months, plan_.product_grid, references=references)
+        results = fusion.fuse_period(observations, config.months, plan_.product_grid, references=dict(references))
     for month in config.months:
         result = results.get(month)
         fused[month] = result if result is not None else "the fusion over time made no map for this month"
@@ -381,7 +384,7 @@ def build_months(plan_: RunPlan, outcomes: Sequence[PairOutcome], *, plugins: Pl
             if stable is not None:
                 result = calibrate_on_stable_ground(result, stable)
             figures = run_validators(plugins, config.validators, result.field, month_in.sensors, context,
-                                     month_in.reference)
+                                     month_in.reference, fused_over_reference=result.over_reference)
             pairs = _month_pairs(plan_, outcomes, inputs, month) if config.fusion is not None else month_in.pairs
             product = monthly_product(month, result, month_in.sensors, config.fused_sensors, figures,
                                       _provenance(plugins, config, pairs))

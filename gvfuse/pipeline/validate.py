@@ -87,8 +87,15 @@ def _figures(validator: Validator, field: VelocityField, context: Mapping[str, A
 
 def run_validators(plugins: PluginSet, names: Sequence[str], fused: VelocityField,
                    sensors: Mapping[str, VelocityField], context: ValidationContext,
-                   reference: VelocityField | None = None) -> dict[str, Any]:
+                   reference: VelocityField | None = None, *,
+                   fused_over_reference: VelocityField | None = None) -> dict[str, Any]:
     """Figures of each validator ``names``: on the fused map, and on every sensor's for per-sensor ones.
+
+    A validator that compares with the ``reference`` sees, as the fused map,
+    ``fused_over_reference`` when given: the fused velocity over the
+    reference's own time span (:attr:`gvfuse.model.FusionResult.over_reference`),
+    so like is compared with like; its fused figures then say
+    ``"compared_over": "reference interval"`` (else ``"month"``).
 
     Returns ``{name: {"fused": figures, <sensor>: figures, ...}}``, or
     ``{name: {"skipped": reason}}`` when its context is missing, or
@@ -107,7 +114,12 @@ def run_validators(plugins: PluginSet, names: Sequence[str], fused: VelocityFiel
         try:
             with plugin_errors(registration.plugin.name, f"validator {name!r}"):
                 validator = cls()
-                figures[name] = {"fused": _figures(validator, fused, supplied)}
+                compares_reference = "reference" in cls.needs.values()
+                over_interval = compares_reference and fused_over_reference is not None
+                target = fused_over_reference if over_interval and fused_over_reference is not None else fused
+                figures[name] = {"fused": _figures(validator, target, supplied)}
+                if compares_reference:
+                    figures[name]["fused"]["compared_over"] = "reference interval" if over_interval else "month"
                 if cls.per_sensor:
                     for sensor, field in sorted(sensors.items()):
                         figures[name][sensor] = _figures(validator, field, supplied)
