@@ -217,16 +217,102 @@ class DemoInputs:
     seconds: float
 
 
-def build_inputs(folder: Path, size: DemoSize, *, seed: int = 2023,
+#: The demo's record of its folder: the size it was made for and the SHA-256 of the definitions it wrote.
+FOLDER_RECORD = ".gvfuse-demo.json"
+#: Files the demo writes at the top of its folder; another file of these names is the user's.
+OWN_FILES = ("product.toml", "run.toml", "summary.md", "summary.json")
+#: Folders the demo makes (its scenes, masks, publication and cache, plots): replaced when the size changes.
+OWN_FOLDERS = ("scenes", "masks", "products", "plots")
+_HEADERS = {"product.toml": "# A small part of the Gangrigab area, for the synthetic demo (made by `gvfuse demo`)",
+            "run.toml": "# Run configuration of the synthetic demo (made by `gvfuse demo`)",
+            "summary.md": "# gvfuse demo:"}
+
+
+def _digest(text: str | bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
+
+
+def _size_name(size_key: str) -> str:
+    return next((name for name, s in SIZES.items() if _digest(product_toml(s)) == size_key), "another")
+
+
+def prepare_folder(folder: Path, size: DemoSize, *, force: bool = False) -> None:
+    """Make ``folder`` the demo's of ``size``: refuse to overwrite what is not the demo's, never mix two sizes.
+
+    A file of :data:`OWN_FILES` is the demo's own when it is what the demo
+    wrote (its digest in :data:`FOLDER_RECORD`; for a folder made before the
+    record existed, its first line is the demo's). Anything else is the
+    user's: an :class:`~gvfuse.errors.OutputExistsError` unless ``force``. A
+    folder holding a demo of another size (another area or months) is refused
+    too, and with ``force`` rebuilt: its :data:`OWN_FOLDERS` and summaries are
+    removed first, so scenes and products of two grids never mix.
+    """
+    import shutil
+
+    from gvfuse.errors import OutputExistsError
+    from gvfuse.io.atomic import write_text_atomic
+
+    folder.mkdir(parents=True, exist_ok=True)
+    record_file = folder / FOLDER_RECORD
+    try:
+        record = json.loads(record_file.read_text()) if record_file.is_file() else {}
+    except (ValueError, UnicodeDecodeError):
+        record = {}
+    record = record if isinstance(record, dict) else {}
+    written: dict[str, Any] = record["files"] if isinstance(record.get("files"), dict) else {}
+    wanted = _digest(product_toml(size))
+    made_for = record.get("size")
+    if made_for is None and (folder / "product.toml").is_file():  # a folder from before the record
+        on_disk = _digest((folder / "product.toml").read_bytes())
+        made_for = next((_digest(product_toml(s)) for s in SIZES.values() if _digest(product_toml(s)) == on_disk),
+                        None)
+    if made_for is None and (folder / "scenes" / ".complete").exists():
+        made_for = "unknown"
+    if made_for is not None and made_for != wanted:
+        if not force:
+            raise OutputExistsError(f"{folder} holds a demo of {_size_name(made_for)} size, whose scenes and "
+                                    "products would mix with this one's: use another folder, or --force to rebuild it")
+        for name in OWN_FOLDERS:
+            shutil.rmtree(folder / name, ignore_errors=True)
+        for name in ("summary.md", "summary.json", FOLDER_RECORD):
+            (folder / name).unlink(missing_ok=True)
+        written = {}
+
+    def own(name: str) -> bool:
+        path = folder / name
+        if name in written:
+            return _digest(path.read_bytes()) == written[name]
+        if name == "summary.json":  # written with summary.md
+            return (folder / "summary.md").is_file() and own("summary.md")
+        if name != "summary.md" and written:  # a recorded definition is the demo's while unchanged
+            return False
+        with path.open(encoding="utf-8", errors="replace") as stream:
+            return stream.readline().startswith(_HEADERS[name])
+
+    theirs = [name for name in OWN_FILES if (folder / name).is_file() and not own(name)]
+    if theirs and not force:
+        raise OutputExistsError(f"{folder}: {', '.join(theirs)} not written by gvfuse demo; refusing to overwrite "
+                                "(use another folder, or --force)")
+    texts = {"product.toml": product_toml(size), "run.toml": run_toml(size)}
+    for name, text in texts.items():
+        write_text_atomic(folder / name, text, overwrite=True)
+    record = {"size": wanted, "files": {name: _digest(text) for name, text in texts.items()}}
+    write_text_atomic(record_file, json.dumps(record, indent=2) + "\n", overwrite=True)
+
+
+def build_inputs(folder: Path, size: DemoSize, *, seed: int = 2023, force: bool = False,
                  progress: Callable[[str], None] | None = None) -> DemoInputs:
-    """Write the product and run definitions, the masks and a year of scenes in the providers' layouts."""
+    """Write the product and run definitions, the masks and a year of scenes in the providers' layouts.
+
+    The folder is prepared by :func:`prepare_folder` (``force`` as there).
+    """
     from gvfuse.testing import provider_layouts as layouts
     from gvfuse.testing.timeseries import render_series
 
     t0 = time.perf_counter()
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "product.toml").write_text(product_toml(size))
-    (folder / "run.toml").write_text(run_toml(size))
+    prepare_folder(folder, size, force=force)
     product = load_product(folder / "product.toml")
     grid = product.grid()
     landscape = landscape_for(grid, size, seed)
@@ -452,7 +538,7 @@ def run_demo(folder: Path, size: DemoSize, *, plugins: PluginSet, client: Any = 
     from gvfuse.plots import validation_plots
 
     t0 = time.perf_counter()
-    inputs = build_inputs(folder, size, seed=seed, progress=progress)
+    inputs = build_inputs(folder, size, seed=seed, force=force, progress=progress)
     t1 = time.perf_counter()
     config = load_config(folder / "run.toml", plugins)
     if progress:

@@ -19,7 +19,8 @@ SIZE_NAMES = ("full", "small")
               help="full: 12 months of a ~5 x 5 km area; small: 2 months of a ~3 x 3 km area.")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
               help="Worker processes of the local dask cluster (default: one per core; 0: no dask).")
-@click.option("--force", is_flag=True, help="Replace products published from other inputs.")
+@click.option("--force", is_flag=True, help="Replace products published from other inputs, files in DIRECTORY "
+              "the demo did not write, and a demo of another size.")
 @click.pass_context
 def demo_command(ctx: click.Context, directory: Path, size_name: str, workers: int | None, force: bool) -> None:
     """Synthetic Gangrigab 2023 end to end, into DIRECTORY (default ./gvfuse-demo).
