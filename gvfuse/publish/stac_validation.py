@@ -10,7 +10,6 @@ reported, never downloaded.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +17,14 @@ import pystac
 from pystac.errors import STACValidationError
 from pystac.validation import JsonSchemaSTACValidator
 
-from gvfuse.publish.stac import COLLECTION_FILE, read_items
+from gvfuse.publish.stac import COLLECTION_FILE, read_items, read_json_object
 
 
 def schema_cache_from_dir(schema_dir: str | Path) -> dict[str, dict[str, Any]]:
     """``{$id without '#': schema}`` for every JSON schema file in ``schema_dir``."""
     cache = {}
     for path in sorted(Path(schema_dir).glob("*.json")):
-        schema = json.loads(path.read_text(encoding="utf-8"))
+        schema = read_json_object(path)  # malformed: an InputError naming the file
         schema_id = schema.get("$id") or schema.get("id")
         if isinstance(schema_id, str) and schema_id.startswith("http"):
             cache[schema_id.rstrip("#")] = schema
@@ -60,7 +59,7 @@ def validate_catalog(catalog_dir: str | Path, schema_dir: str | Path) -> list[st
     collection_path = catalog_dir / COLLECTION_FILE
     if not collection_path.is_file():
         return [f"{collection_path}: missing"]
-    problems = validate_stac_dict(json.loads(collection_path.read_text(encoding="utf-8")), validator)
+    problems = validate_stac_dict(read_json_object(collection_path), validator)
     for path, item in read_items(catalog_dir):
         problems += [f"{path}: missing"] if not item else validate_stac_dict(item, validator)
     return problems

@@ -111,3 +111,11 @@ def test_malformed_json_is_a_problem_not_a_traceback(published, target, content)
     assert status == 1
     report = json.loads(output)
     assert any(p["kind"] == "malformed" and "JSON" in str(p["found"]) for p in report["problems"])
+
+
+def test_a_malformed_schema_file_is_a_problem_not_a_traceback(published, tmp_path):
+    schemas = tmp_path / "schemas"
+    schemas.mkdir()
+    (schemas / "broken.json").write_text("{ not json")
+    status, output = check(published, "--schemas", schemas)
+    assert status == 1 and "schema" in output and "malformed JSON" in output and "broken.json" in output
