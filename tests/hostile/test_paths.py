@@ -110,7 +110,7 @@ def _fields(definition: ProductDefinition) -> dict[str, object]:
     return attrs.asdict(definition, recurse=False)
 
 
-def test_unsafe_product_id_is_a_one_line_cli_error(tmp_path):
+def test_unsafe_product_id_is_a_cli_usage_error_naming_the_field(tmp_path):
     path = _product_toml(tmp_path / "bad.toml", "../../../../elsewhere/pwned")
     (tmp_path / "scenes").mkdir()
     status, output = invoke("scan", tmp_path / "scenes", "--product", path)
