@@ -34,7 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import attrs
 import numpy as np
@@ -881,10 +881,18 @@ def calibrate(network: Network, data: Observations, sensors: Sequence[str], sett
                             folds=settings.folds)
     inflation = None
     if means:
-        scaled_means = {name: [(x * scale.get(name, 1.0), y * scale.get(name, 1.0), e) for x, y, e in per_month]
-                        for name, per_month in means.items()}
+        if settings.cell_offsets and reference is not None:
+            # measured as the blocks will be inverted: without each sensor's steady offset, which the
+            # inversion removes (else the inflation would count the offsets as error a second time)
+            ox, oy = cell_offsets(network, wide, sensors, reference, cv.smoothing)
+            wide = Observations(wide.vx - ox, wide.vy - oy, wide.sigma)
+            corrected = single_sensor_fits(network, wide, sensors, cv.smoothing, settings.robust_iterations)
+            own_means = single_sensor_months(network, corrected, months, settings.min_month_coverage)
+        else:
+            own_means = {name: [(x * scale.get(name, 1.0), y * scale.get(name, 1.0), e) for x, y, e in per_month]
+                         for name, per_month in means.items()}
         inflation = posterior_inflation(network, wide, sensors, cv.smoothing,
-                                        settings.robust_iterations, months, settings.min_month_coverage, scaled_means)
+                                        settings.robust_iterations, months, settings.min_month_coverage, own_means)
     return Calibration(cv, sensor_factor, pair, scale, reference, inflation)
 
 
@@ -932,6 +940,37 @@ def cell_offsets(network: Network, data: Observations, sensors: Sequence[str], r
     return offsets_x, offsets_y
 
 
+def window_error_variance(offsets_x: np.ndarray, offsets_y: np.ndarray, sensors: Sequence[str],
+                          windows_m: Mapping[str, float], reference: str) -> np.ndarray:
+    """The reference sensor's own window error per cell (a variance per component), from the others' offsets.
+
+    The offsets of :func:`cell_offsets` are relative to the reference sensor,
+    whose own window smears too; that error is common to every sensor, so no
+    comparison between them shows it. A window of side ``W`` averages the
+    motion under it, which near a margin or a shear band biases the velocity
+    by about ``W^2`` times the local curvature of the flow (the second moment
+    of the window), so a sensor ``s`` differs from the reference ``r`` by
+    ``(W_s^2 - W_r^2) k`` and the reference's own bias is ``W_r^2 k``: its
+    offset times ``W_r^2 / (W_s^2 - W_r^2)`` (Richardson's extrapolation to a
+    zero window, Richardson 1911, Phil. Trans. R. Soc. A 210:307). It is not
+    subtracted — the curvature is too noisy, cell by cell, for that — but
+    enters the error (the mean of every sensor's estimate). Sensors without a
+    known window, or not larger than the reference's, say nothing. Returns
+    ``(cells,)``, zeros when nothing can be said.
+    """
+    names = np.asarray(sensors)
+    reference_window = windows_m.get(reference)
+    estimates = []
+    for name in sorted(set(sensors) - {reference}):
+        window = windows_m.get(name)
+        if reference_window is None or window is None or window <= reference_window:
+            continue
+        factor = reference_window**2 / (window**2 - reference_window**2)
+        column = np.flatnonzero(names == name)[0]
+        estimates.append(((offsets_x[:, column] * factor) ** 2 + (offsets_y[:, column] * factor) ** 2) / 2)
+    return np.mean(estimates, axis=0) if estimates else np.zeros(offsets_x.shape[0])
+
+
 def invert_block(network: Network, observations: Sequence[PairObservation], window: tuple[slice, slice],
                  periods: Sequence[tuple[dt.datetime, dt.datetime]], calibration: Calibration,
                  settings: InversionSettings) -> dict[str, np.ndarray]:
@@ -950,21 +989,30 @@ def invert_block(network: Network, observations: Sequence[PairObservation], wind
     if enough.any():
         sub = np.flatnonzero(enough)
         vx_sub, vy_sub = data.vx[sub], data.vy[sub]
+        window_variance = np.zeros(sub.size)
         if settings.cell_offsets and calibration.scale_reference is not None and len(legend) >= 2:
             ox, oy = cell_offsets(network, data.select(sub), sensors, calibration.scale_reference,
                                   calibration.cross_validation.smoothing)
             vx_sub, vy_sub = vx_sub - ox, vy_sub - oy
+            windows = {name: float(np.median([o.window_m for o in observations if o.sensor == name]))
+                       for name in legend if all(o.window_m for o in observations if o.sensor == name)}
+            window_variance = window_error_variance(ox, oy, sensors, windows, calibration.scale_reference)
         fit = solve(network, vx_sub, vy_sub, data.sigma[sub], calibration.cross_validation.smoothing,
                     robust_iterations=settings.robust_iterations)
         kept = np.nan_to_num(fit.robust_weights) > 0
         names = np.asarray(sensors)
+        mean_speed = np.hypot(fit.vx, fit.vy).mean(axis=1)
         for m, (start, end) in enumerate(periods):
             days = network.bins.overlaps(np.array([network.bins.days(start)]), np.array([network.bins.days(end)]))[0]
             if days.sum() <= 0:
                 continue
             averaging = days / days.sum()
             vx, vy = fit.mean(averaging)
-            sigma = fit.mean_error(averaging) * (calibration.posterior_inflation or 1.0)
+            # the window's bias follows the flow it smears: scaled by the period's speed over the cell's mean
+            with np.errstate(all="ignore"):
+                season = np.clip(np.nan_to_num(np.hypot(vx, vy) / mean_speed, nan=1.0), 0.0, 3.0)
+            sigma = np.sqrt((fit.mean_error(averaging) * (calibration.posterior_inflation or 1.0)) ** 2
+                            + window_variance * season**2)
             cover = coverage(network, kept, days)
             overlapping = network.overlapping(start, end)
             count = (kept & overlapping[None, :]).sum(axis=1)

@@ -317,3 +317,22 @@ def test_ice_free_cells_do_not_choose_the_smoothing():
                                                 np.vstack([sigma, np.full(still_x.shape, 0.01)])), sensors, settings_)
     assert mixed.cross_validation.smoothing_weight == alone.cross_validation.smoothing_weight
     assert alone.cross_validation.smoothing_weight < 3000.0
+
+
+@given(curvature=st.floats(-1e-6, 1e-6), reference_m=st.floats(100, 400), extra_m=st.floats(50, 600))
+def test_the_reference_windows_own_bias_is_extrapolated_from_a_larger_windows_offset(curvature, reference_m,
+                                                                                     extra_m):
+    """A box window of side W over a flow of constant curvature reads it too fast by curvature W^2 / 12 (per
+    axis); from the offset between two windows the smaller one's own bias follows exactly."""
+    larger_m = reference_m + extra_m
+    bias = {w: curvature * w**2 / 12 for w in (reference_m, larger_m)}
+    sensors = ["small", "large", "large"]
+    offsets_x = np.full((5, 3), bias[larger_m] - bias[reference_m])
+    offsets_x[:, 0] = 0.0
+    variance = inv.window_error_variance(offsets_x, np.zeros((5, 3)), sensors,
+                                         {"small": reference_m, "large": larger_m}, "small")
+    assert np.allclose(variance, bias[reference_m] ** 2 / 2, rtol=1e-9, atol=1e-30)
+    # a sensor with an unknown window, or one no larger, says nothing
+    assert np.all(inv.window_error_variance(offsets_x, offsets_x, sensors, {"small": reference_m}, "small") == 0)
+    assert np.all(inv.window_error_variance(offsets_x, offsets_x, sensors,
+                                            {"small": reference_m, "large": reference_m}, "small") == 0)

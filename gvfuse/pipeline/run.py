@@ -28,8 +28,9 @@ import attrs
 
 from gvfuse import __version__
 from gvfuse.config import RunConfig
-from gvfuse.errors import ConfigError, GvfuseError, UnknownComponentError
+from gvfuse.errors import ConfigError, GvfuseError, OutputExistsError, UnknownComponentError
 from gvfuse.interfaces import Fusion, Publisher, Tracker
+from gvfuse.io.atomic import write_text_atomic
 from gvfuse.model import FusionResult, Grid, Month, MonthlyProduct, PairObservation, Provenance, Scene, VelocityField
 from gvfuse.pipeline.month import (
     ConfiguredWeighting,
@@ -486,15 +487,36 @@ def publish_once(plugins: PluginSet, config: RunConfig, product: MonthlyProduct,
     published from other inputs is refused unless ``force``.
     """
     state_file = config.cache_dir / "months" / f"{product.month}.json"
-    state: dict[str, Any] = json.loads(state_file.read_text()) if state_file.exists() else {}
+    state = _read_state(state_file)
     same_inputs = state.get("key") == key
     if same_inputs and state.get("state") == "done" and all(Path(p).exists() for p in state.get("paths", [])):
         return [Path(p) for p in state["paths"]]
     state_file.parent.mkdir(parents=True, exist_ok=True)
-    state_file.write_text(json.dumps({"key": key, "state": "publishing"}))
-    paths = publish(plugins, config.publishers, config.product, product, destination, force=force or same_inputs)
-    state_file.write_text(json.dumps({"key": key, "state": "done", "paths": [str(p) for p in paths]}))
+    write_text_atomic(state_file, json.dumps({"key": key, "state": "publishing"}), overwrite=True)
+    try:
+        paths = publish(plugins, config.publishers, config.product, product, destination,
+                        force=force or same_inputs)
+    except OutputExistsError:
+        # refused: the month stays what it was, and so does its state (else the next run would take the
+        # refused inputs for an interrupted publication of its own and replace the month without --force)
+        if state:
+            write_text_atomic(state_file, json.dumps(state), overwrite=True)
+        else:
+            state_file.unlink(missing_ok=True)
+        raise
+    write_text_atomic(state_file, json.dumps({"key": key, "state": "done", "paths": [str(p) for p in paths]}),
+                      overwrite=True)
     return paths
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    """A month's publication state; an unreadable or corrupt one (a kill while it was written by an older
+    version, a truncated disk) counts as none: the month is then published again, or refused if it exists."""
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
 
 
 def execute(config: RunConfig, *, plugins: PluginSet, client: Any = None, publish_results: bool = True,

@@ -258,3 +258,32 @@ def test_a_fusion_over_time_publishes_every_month_with_its_pair_count(workspace,
     assert provenance["parameters"]["fusion"] == "time-series" and "weighting" not in provenance["parameters"]
     # the pair spanning January to March informs both months
     assert {p["pair_id"] for p in provenance["pairs"]} >= {"optical_20230130_X_optical_20230301"}
+
+
+def test_a_refused_month_stays_refused_and_a_corrupt_state_file_is_no_state(workspace, plugins):
+    text = (workspace / "run.toml").read_text().replace('output_dir = "out"', 'output_dir = "out-refuse"')
+    first = workspace / "refuse.toml"
+    first.write_text(text)
+    result = execute(load_config(first, plugins), plugins=plugins)
+    assert not result.failed_months, result.problems
+    product = workspace / "out-refuse" / "202301.tif"
+    before = product.read_bytes()
+    # other inputs (another weighting) for the published months: refused, and refused again on the next run
+    changed = workspace / "refuse-changed.toml"
+    changed.write_text(text.replace('name = "inverse-variance"', 'name = "equal"'))
+    for _ in range(2):
+        again = execute(load_config(changed, plugins), plugins=plugins)
+        assert set(again.failed_months) == {o.month for o in again.months}
+        assert all("already" in (o.error or "") for o in again.months)
+        assert product.read_bytes() == before
+    # a state file emptied by a crash of an older version is no state: the month, already there, is refused
+    state = load_config(changed, plugins).cache_dir / "months" / "2023-01.json"
+    state.write_text("")
+    again = execute(load_config(changed, plugins), plugins=plugins)
+    assert "already" in (again.months[0].error or "") and product.read_bytes() == before
+    # with the original inputs March, whose state is intact, is recognised as published; January, whose
+    # state was lost, can only be replaced with force, which gives the same bytes again
+    original = execute(load_config(first, plugins), plugins=plugins)
+    assert original.failed_months == [original.months[0].month]
+    assert not execute(load_config(first, plugins), plugins=plugins, force=True).failed_months
+    assert product.read_bytes() == before
