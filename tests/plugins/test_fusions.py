@@ -55,3 +55,23 @@ def test_without_references_there_is_no_interval_map(tmp_path):
     march = Month.parse("2023-03")
     result = TimeSeriesFusion(sample_cells=256, scale_sample_cells=256).fuse_period(observations, [march], GRID)
     assert result[march].over_reference is None
+
+
+def test_the_reference_enters_the_inversion_only_when_told_and_then_says_so(tmp_path):
+    rng = np.random.default_rng(5)
+    observations = [pair(tmp_path, "optical", k, s, 16, 0.01, rng) for k, s in enumerate(range(0, 200, 8))]
+    june = Month.parse("2023-06")
+    survey = pair(tmp_path, "uav", 0, 140, 40, 0.0005, rng)
+    settings = {"sample_cells": 256, "scale_sample_cells": 256, "calibrate_errors": False}
+    independent = TimeSeriesFusion(**settings).fuse_period(observations, [june], GRID, references={june: [survey]})
+    joined = TimeSeriesFusion(use_reference=True, **settings).fuse_period(observations, [june], GRID,
+                                                                          references={june: [survey]})
+    assert not independent[june].details["reference_in_inversion"] and "note" not in independent[june].details
+    details = joined[june].details
+    assert details["reference_in_inversion"] and "not independent" in details["note"]
+    assert details["pairs"] == independent[june].details["pairs"] + 1
+    # a precise survey pulls the fused velocity over its own interval towards it
+    truth = speed_over(140, 180)
+    error = {name: abs(float(np.mean(result[june].over_reference.vx_m_per_day)) - truth)
+             for name, result in (("independent", independent), ("joined", joined))}
+    assert error["joined"] < error["independent"]
