@@ -91,7 +91,8 @@ class LandsatReader(Reader):
                 "spacecraft": meta.spacecraft, "processing_level": product.level,
                 "wrs_path": product.wrs_path, "wrs_row": product.wrs_row,
                 "processed_on": product.processed_on.isoformat(), "collection": product.collection,
-                "tier": product.tier, "crs": f"EPSG:{meta.crs_epsg}", "resolution_m": meta.band8_grid.pixel_size_m[0],
+                "tier": product.tier, "preference": landsat.TIER_PREFERENCE[product.tier],
+                "crs": f"EPSG:{meta.crs_epsg}", "resolution_m": meta.band8_grid.pixel_size_m[0],
                 "footprint_lonlat_bounds": meta.footprint_lonlat_bounds, "container": str(container.path),
                 "mtl_member": mtl_member, "band_member": band_member, "qa_pixel_member": qa_member,
             },
@@ -140,6 +141,7 @@ class Sentinel2Reader(Reader):
             cloud_cover_percent=meta.cloud_cover_percent, grid=meta.band8_grid,
             metadata={
                 "processing_level": meta.level, "processing_baseline": meta.processing_baseline,
+                "preference": sentinel2.LEVEL_PREFERENCE[meta.level],
                 "mgrs_tile": meta.mgrs_tile, "relative_orbit": meta.relative_orbit,
                 "orbit_direction": meta.orbit_direction, "band8_offset_dn": meta.band8_offset_dn,
                 "quantification_value": meta.quantification_value, "crs": f"EPSG:{meta.crs_epsg}",

@@ -103,6 +103,10 @@ def parse_product_id(text: str, source: object = None) -> LandsatProductId:
     )
 
 
+#: How the collection tiers rank when one acquisition is there twice (a Real-Time product and its later tiered
+#: one): Tier 1 over Tier 2 over Real-Time (the scene's ``preference``, see ``gvfuse.pipeline.pairing.deduplicate``).
+TIER_PREFERENCE = {"T1": 2, "T2": 1, "RT": 0}
+
 MtlGroups = dict[str, dict[str, str]]
 
 _ODL_LINE = re.compile(r"^\s*(?P<key>[A-Z0-9_]+)\s*=\s*(?P<value>.*?)\s*$")

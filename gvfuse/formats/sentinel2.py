@@ -58,6 +58,9 @@ BAND8_ID = "7"
 #: medium- and high-probability cloud, thin cirrus. Snow/ice (11) is kept: it is the glacier.
 SCL_UNUSABLE_CLASSES = (0, 3, 8, 9, 10)
 NODATA_DN = 0
+#: How the levels rank when one acquisition is there as both: L2A (its scene classification masks clouds) over
+#: L1C (the scene's ``preference``, see ``gvfuse.pipeline.pairing.deduplicate``).
+LEVEL_PREFERENCE = {"L2A": 1, "L1C": 0}
 
 
 @attrs.frozen

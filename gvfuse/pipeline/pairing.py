@@ -123,16 +123,76 @@ def _by_footprint(scenes: Iterable[Scene]) -> dict[str, list[Scene]]:
     return groups
 
 
-def deduplicate(scenes: Iterable[Scene]) -> tuple[list[Scene], list[Scene]]:
-    """Scenes with distinct ids (first seen kept) and the duplicates dropped."""
-    kept: dict[str, Scene] = {}
-    dropped = []
-    for scene in scenes:
-        if scene.scene_id in kept:
-            dropped.append(scene)
-        else:
-            kept[scene.scene_id] = scene
-    return list(kept.values()), dropped
+#: Scene metadata key a reader sets to rank copies of one acquisition: the highest is kept (absent = 0).
+#: The Landsat reader ranks the collection tiers T1 (2) > T2 (1) > RT (0).
+PREFERENCE_KEY = "preference"
+#: Scene metadata key of the date a product was processed (ISO text); among copies of one acquisition of equal
+#: preference, the latest processed is kept.
+PROCESSED_KEY = "processed_on"
+#: Scenes of one sensor and footprint acquired less than this far apart (seconds) are copies of one acquisition.
+DUPLICATE_SECONDS = 1.0
+
+
+@attrs.frozen
+class Duplicate:
+    """A scene left out because another copy of the same acquisition was kept, and why that one."""
+
+    dropped: Scene
+    kept: Scene
+    reason: str
+
+
+def _preference(scene: Scene) -> tuple[float, str, str, str]:
+    """The order of copies of one acquisition: preference, then processing date, then product id, then path."""
+    rank = scene.metadata.get(PREFERENCE_KEY, 0)
+    rank = float(rank) if isinstance(rank, (int, float)) and not isinstance(rank, bool) else 0.0
+    return rank, str(scene.metadata.get(PROCESSED_KEY) or ""), scene.scene_id, str(scene.path)
+
+
+def _why(kept: Scene, dropped: Scene) -> str:
+    if kept.scene_id == dropped.scene_id:
+        return f"a second copy of {kept.scene_id}; {kept.path} is used"
+    k, d = _preference(kept), _preference(dropped)
+    if k[0] != d[0]:
+        rule = f"higher {PREFERENCE_KEY} ({k[0]:g} > {d[0]:g})"
+    elif k[1] != d[1]:
+        rule = f"processed later ({k[1]} > {d[1] or 'unknown'})"
+    else:
+        rule = "the last product id of the copies"
+    return f"same acquisition as {kept.scene_id}, which is kept: {rule}"
+
+
+def deduplicate(scenes: Iterable[Scene]) -> tuple[list[Scene], list[Duplicate]]:
+    """One scene per acquisition, and the copies left out with the reason.
+
+    Copies are scenes of one sensor and footprint acquired within
+    :data:`DUPLICATE_SECONDS` of each other: the same file twice, or one
+    acquisition processed twice (a Landsat RT and T1 product, a reprocessed
+    Sentinel product). The kept one is the best by, in turn: the reader's
+    ``preference`` (metadata; Landsat T1 > T2 > RT), the latest ``processed_on``,
+    the lexicographically last scene id, the last path. The result does not
+    depend on the order of ``scenes``; kept scenes come in time order.
+    """
+    ordered = sorted(scenes, key=lambda s: (s.sensor, footprint(s), s.acquired_at, _preference(s)))
+    kept: list[Scene] = []
+    dropped: list[Duplicate] = []
+    group: list[Scene] = []
+
+    def close(group: list[Scene]) -> None:
+        if group:
+            best = max(range(len(group)), key=lambda i: _preference(group[i]))
+            kept.append(group[best])
+            dropped.extend(Duplicate(s, group[best], _why(group[best], s)) for i, s in enumerate(group) if i != best)
+
+    for scene in ordered:
+        if group and (scene.sensor, footprint(scene)) == (group[0].sensor, footprint(group[0])) and (
+                (scene.acquired_at - group[0].acquired_at).total_seconds() < DUPLICATE_SECONDS):
+            group.append(scene)
+            continue
+        close(group)
+        group = [scene]
+    close(group)
+    return sorted(kept, key=lambda s: (s.acquired_at, s.scene_id)), dropped
 
 
 def optical_pairs(scenes: Sequence[Scene], month: Month, rules: OpticalRules) -> tuple[list[Pair], str]:
@@ -151,7 +211,7 @@ def optical_pairs(scenes: Sequence[Scene], month: Month, rules: OpticalRules) ->
                 if abs(ref.acquired_at - start) > reach:
                     continue
                 for sec in group[i + 1:]:
-                    if abs(sec.acquired_at - end) > reach:
+                    if sec.acquired_at <= ref.acquired_at or abs(sec.acquired_at - end) > reach:
                         continue
                     pair = Pair(ref, sec)
                     if rules.min_dt_days <= pair.dt_days <= rules.max_dt_days and start <= _midpoint(pair) < end:
@@ -179,6 +239,8 @@ def sar_pairs(scenes: Sequence[Scene], month: Month, rules: SarRules) -> tuple[l
     for group in _by_footprint(scenes).values():
         for i, ref in enumerate(group):
             for sec in group[i + 1:]:
+                if sec.acquired_at <= ref.acquired_at:
+                    continue
                 pair = Pair(ref, sec)
                 if any(abs(pair.dt_days - b) <= rules.tolerance_days for b in rules.baselines_days) and (
                         start <= _midpoint(pair) < end):

@@ -43,7 +43,7 @@ from gvfuse.pipeline.month import (
     sensor_month,
 )
 from gvfuse.pipeline.pair import PairJob, PairOutcome, process_pair, read_pair_info, read_pair_result, tracking_grid
-from gvfuse.pipeline.pairing import MonthPlan, deduplicate, plan
+from gvfuse.pipeline.pairing import MonthPlan, plan
 from gvfuse.pipeline.scan import scan
 from gvfuse.pipeline.validate import ValidationContext, run_validators
 from gvfuse.plugins import PluginSet, Registration, plugin_errors
@@ -156,13 +156,13 @@ def build_plan(config: RunConfig, plugins: PluginSet) -> RunPlan:
                 if s.reason != "not recognised"]
     sensor_of_reader = {s.reader: name for name, s in config.sensors.items()}
     scenes: dict[str, list[Scene]] = defaultdict(list)
-    for found in report.scenes:
+    for found in report.scenes:  # one scene per acquisition: scan left the other copies out, as duplicates
         sensor = sensor_of_reader.get(found.reader)
-        if sensor is not None and found.scene is not None:
+        if sensor is None:
+            problems.append(f"{found.path}: left out - sensor {found.sensor!r} is not configured (no [sensors.*] "
+                            f"section reads it with reader {found.reader!r})")
+        elif found.scene is not None:
             scenes[sensor].append(found.scene)
-    for sensor in list(scenes):
-        scenes[sensor], dropped = deduplicate(scenes[sensor])
-        problems += [f"{d.path}: duplicate of scene {d.scene_id}, ignored" for d in dropped]
     # A fusion over time uses every pair that overlaps a requested month, also those whose mid-time falls in a
     # month between or next to them: those months are planned too (tracked, not published).
     planned = config.months

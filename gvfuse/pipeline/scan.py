@@ -9,7 +9,8 @@ Only metadata is read, never pixels.
 Only regular files and folders are offered to the readers: a FIFO, socket or
 device (which would block or never end when read) is skipped as ``not a
 regular file``. Files are skipped with a reason: ``unrecognised`` (no reader detects them),
-``malformed metadata`` (the reader's :class:`~gvfuse.errors.MetadataError`
+``duplicate`` (another copy of the same acquisition is kept, see
+:func:`gvfuse.pipeline.pairing.deduplicate`), ``malformed metadata`` (the reader's :class:`~gvfuse.errors.MetadataError`
 message, naming file and field), ``outside the product area`` (reported, not
 loaded) or ``reader failed`` (an unexpected error, named with the reader).
 Companion files of a found scene (``<stem>.json``/``.txt`` sidecars,
@@ -28,6 +29,7 @@ import attrs
 from gvfuse.errors import GvfuseError, MetadataError
 from gvfuse.interfaces import Reader
 from gvfuse.model import Scene
+from gvfuse.pipeline.pairing import deduplicate
 from gvfuse.product import ProductDefinition
 
 SKIP_UNRECOGNISED = "unrecognised"
@@ -35,6 +37,7 @@ SKIP_MALFORMED = "malformed metadata"
 SKIP_OUTSIDE = "outside the product area"
 SKIP_FAILED = "reader failed"
 SKIP_SPECIAL = "not a regular file"
+SKIP_DUPLICATE = "duplicate"
 
 
 def is_regular(path: Path) -> bool:
@@ -218,11 +221,23 @@ def scan(
             visit(child)
     skipped.extend(SkippedFile(str(p), SKIP_UNRECOGNISED, "no reader recognises this file")
                    for p in unrecognised if not _is_companion(p, scene_paths))
+    found, duplicates = _without_duplicates(found)
+    skipped.extend(duplicates)
     return ScanReport(
         directory=str(root), product=product.id if product else None,
         scenes=sorted(found, key=lambda s: (s.acquired_at, s.path)),
         skipped=sorted(skipped, key=lambda s: s.path),
     )
+
+
+def _without_duplicates(found: list[FoundScene]) -> tuple[list[FoundScene], list[SkippedFile]]:
+    """One scene per acquisition (:func:`gvfuse.pipeline.pairing.deduplicate`); the other copies skipped, with why."""
+    entries = {id(f.scene): f for f in found if f.scene is not None}
+    _kept, duplicates = deduplicate(f.scene for f in found if f.scene is not None)
+    dropped = {id(d.dropped): d for d in duplicates}
+    skipped = [SkippedFile(f.path, SKIP_DUPLICATE, dropped[key].reason, f.reader)
+               for key, f in entries.items() if key in dropped]
+    return [f for f in found if id(f.scene) not in dropped], skipped
 
 
 def format_report(report: ScanReport) -> str:

@@ -14,6 +14,7 @@ import gvfuse.plugins
 import gvfuse_plugins.readers as readers_module
 from gvfuse.cli.scan import scan_command
 from gvfuse.pipeline.scan import (
+    SKIP_DUPLICATE,
     SKIP_MALFORMED,
     SKIP_OUTSIDE,
     SKIP_UNRECOGNISED,
@@ -64,8 +65,11 @@ def downloads(tmp_path_factory) -> Path:
 def test_scan_finds_every_scene_once(downloads):
     report = scan(downloads, READERS)
     ids = sorted(s.scene_id for s in report.scenes)
-    assert ids == sorted([LANDSAT_ID, "LC08_L1TP_135040_20230123_20230124_02_T1", S2_L1C, S2_L2A, S1_PRODUCT,
+    assert ids == sorted([LANDSAT_ID, "LC08_L1TP_135040_20230123_20230124_02_T1", S2_L2A, S1_PRODUCT,
                           "ortho_site1", "elsewhere_20230301"])
+    # the L1C product of the same acquisition is a copy: the L2A (with its cloud classification) is kept
+    (copy,) = [k for k in report.skipped if k.reason == SKIP_DUPLICATE]
+    assert S2_L1C in copy.path and f"same acquisition as {S2_L2A}, which is kept: higher preference" in copy.message
     by_id = {s.scene_id: s for s in report.scenes}
     assert by_id[S2_L2A].reader == "sentinel-2" and by_id[S2_L2A].path.endswith(".zip")
     assert by_id["ortho_site1"].reader == "uav"
@@ -112,11 +116,12 @@ def test_cli_json(downloads, registered):
     assert (landsat["sensor"], landsat["platform"], landsat["crs"], landsat["resolution_m"]) == (
         "landsat", "landsat-9", "EPSG:32647", 15.0)
     assert landsat["cloud_cover_percent"] == 12.34 and landsat["overlap_fraction"] > 0
-    assert {k["reason"] for k in data["skipped"]} == {SKIP_UNRECOGNISED, SKIP_MALFORMED, SKIP_OUTSIDE}
+    assert {k["reason"] for k in data["skipped"]} == {SKIP_UNRECOGNISED, SKIP_MALFORMED, SKIP_OUTSIDE, SKIP_DUPLICATE}
 
 
 def test_cli_text_and_exit_status(downloads, registered, tmp_path):
     result = CliRunner().invoke(scan_command, [str(downloads)])
-    assert result.exit_code == 0 and "7 scene(s)" in result.output and "malformed metadata" in result.output
+    assert result.exit_code == 0 and "6 scene(s)" in result.output and "malformed metadata" in result.output
+    assert "duplicate - same acquisition as" in result.output
     missing = CliRunner().invoke(scan_command, [str(tmp_path / "nope")])
     assert missing.exit_code != 0
