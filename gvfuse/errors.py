@@ -62,6 +62,10 @@ class OutputExistsError(GvfuseError):
     """A product already exists and would be overwritten without ``--force``."""
 
 
+class OutputBusyError(GvfuseError):
+    """Another gvfuse process is publishing into the same folder."""
+
+
 #: The longest excerpt of a file's content an error message quotes.
 EXCERPT_CHARS = 40
 

@@ -7,10 +7,16 @@ at a file that does not exist yet:
 2. ``items/<product-id>-YYYYMM.json`` (checksums of the files of step 1),
    after the ``gvfuse_stac_item_ready`` event lets plugins amend the item;
 3. ``collection.json`` (links every item in ``items/``);
-4. ``catalog.yaml`` (intake, rebuilt from the items);
+4. ``catalog.yaml`` (intake, rebuilt from the items).
 
-after the ``gvfuse_stac_item_ready`` event (step 2). Every file is written atomically. A
-month that exists (any of its files or its item) is refused with
+A month is published all or nothing: steps 1 and 2 are made in a staging
+folder inside the publication folder (``.staging-*``) and only when all of
+them exist — the event hook included — are they renamed into place; a
+failure leaves the publication as it was. One process publishes into a
+folder at a time (an advisory lock on the folder itself; a second one is refused with
+:class:`~gvfuse.errors.OutputBusyError`), and staging folders and temporary
+files left by a killed run are removed when the next one starts. Every file
+is written atomically. A month that exists (any of its files or its item) is refused with
 :class:`~gvfuse.errors.OutputExistsError` before anything is written, unless
 ``force=True``. The collection and the intake catalog are indexes of what is
 published and are rewritten every time. Publishing the same product again
@@ -20,9 +26,15 @@ resolved (links followed) and must lie inside the publication folder.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
-from gvfuse.errors import OutputExistsError
+from gvfuse.errors import OutputBusyError, OutputExistsError
 from gvfuse.io.atomic import confined, write_text_atomic
 from gvfuse.io.checksums import file_fields
 from gvfuse.model import Month, MonthlyProduct
@@ -58,18 +70,68 @@ def refuse_existing(destination: Path, paths: list[Path]) -> None:
         raise OutputExistsError(f"{destination}: already published ({names}); use --force to replace")
 
 
+#: Prefix of the staging folders a month is made in before it is renamed into place.
+STAGING_PREFIX = ".staging-"
+
+
+@contextlib.contextmanager
+def publishing_into(destination: Path) -> Iterator[Path]:
+    """Hold the folder's publication lock and a fresh staging folder inside it; clean up either way.
+
+    Leftovers of a killed run (staging folders, ``.*.tmp`` files of atomic
+    writes) are removed first: under the lock no other process is writing them.
+    """
+    destination.mkdir(parents=True, exist_ok=True)
+    lock = os.open(destination, os.O_RDONLY)  # the folder itself is locked: no lock file is left behind
+    try:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputBusyError(f"{destination}: another gvfuse process is publishing here; "
+                                  "run again when it has finished") from None
+        for stale in destination.glob(f"{STAGING_PREFIX}*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        for folder in (destination, destination / "items"):
+            for tmp in folder.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=destination))
+        try:
+            yield staging
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    finally:
+        os.close(lock)  # releases the lock
+
+
+def _move_into_place(staging: Path, destination: Path, names: list[str]) -> list[Path]:
+    """Rename each staged file onto its place in ``destination`` (same file system: each rename atomic)."""
+    moved = []
+    for name in names:
+        target = confined(destination, destination / name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / name, target)
+        moved.append(target)
+    return moved
+
+
+def _stage_month_files(product: MonthlyProduct, staging: Path, title: str) -> list[str]:
+    files = month_files(product.month)
+    write_product_cog(product, staging)
+    write_quicklooks(product, staging / files.quicklook, staging / files.thumbnail, title=title)
+    return [files.cog, files.quicklook, files.thumbnail]
+
+
 def write_month_files(
     product: MonthlyProduct, destination: str | Path, *, force: bool = False, title: str = ""
 ) -> list[Path]:
-    """Step 1 only: the COG, quick-look and thumbnail (for the ``cog`` publisher)."""
+    """Step 1 only: the COG, quick-look and thumbnail (for the ``cog`` publisher), all or nothing."""
     destination = Path(destination)
     files = month_files(product.month)
     targets = [confined(destination, destination / name) for name in (files.cog, files.quicklook, files.thumbnail)]
     if not force:
         refuse_existing(destination, targets)
-    cog = write_product_cog(product, destination, force=force)
-    quicklook, thumbnail = write_quicklooks(product, targets[1], targets[2], force=force, title=title)
-    return [cog, quicklook, thumbnail]
+    with publishing_into(destination) as staging:
+        return _move_into_place(staging, destination, _stage_month_files(product, staging, title))
 
 
 def write_collection(definition: ProductDefinition, destination: str | Path, *, version: str = DEFAULT_VERSION) -> Path:
@@ -101,12 +163,16 @@ def publish_month(
         refuse_existing(destination, [destination / files.cog, destination / files.quicklook,
                                       destination / files.thumbnail, item_file])
     title = f"{definition.title}: {product.month}"
-    written = write_month_files(product, destination, force=force, title=title)
-    block = provenance_block(product)
-    file_info = {name: file_fields(destination / name) for name in (files.cog, files.quicklook, files.thumbnail)}
-    item = build_item(product, definition, block, files, file_info, version=version)
-    plugins.notify("gvfuse_stac_item_ready", item=item, product=product)
-    written.append(write_text_atomic(item_file, stac_json(item), overwrite=force))
-    written.append(write_collection(definition, destination, version=version))
-    written.append(write_intake_catalog(destination, title=definition.title))
+    with publishing_into(destination) as staging:
+        names = _stage_month_files(product, staging, title)
+        block = provenance_block(product)
+        file_info = {name: file_fields(staging / name) for name in names}
+        item = build_item(product, definition, block, files, file_info, version=version)
+        plugins.notify("gvfuse_stac_item_ready", item=item, product=product)
+        item_name = str(item_file.relative_to(destination))
+        (staging / item_name).parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(staging / item_name, stac_json(item))
+        written = _move_into_place(staging, destination, [*names, item_name])
+        written.append(write_collection(definition, destination, version=version))
+        written.append(write_intake_catalog(destination, title=definition.title))
     return written
