@@ -8,9 +8,10 @@
 * :func:`process_pair` is a pair of a run: a pure function of its
   :class:`PairJob`. It loads both scenes onto the pair's tracking grid, tracks,
   converts offsets to velocity, regrids onto the product grid and writes the
-  result under a key of all its inputs and parameters. A second call with the
-  same job finds the file and returns at once, so a killed run redoes only
-  unfinished pairs, and a dask worker can run any job in any order. The job
+  result under a key of all its inputs (by content: :func:`file_fingerprint`)
+  and parameters. A second call with the same job finds the file and returns
+  at once (a cached file that does not read whole is tracked again), so a
+  killed run redoes only unfinished pairs, and a dask worker can run any job in any order. The job
   carries the reader and tracker registrations, so a worker needs no plugin
   manager.
 * :func:`track_files` is ``gvfuse track``: two scene files (any registered
@@ -22,11 +23,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -127,6 +130,60 @@ def pair_error_m_per_day(parameters: Mapping[str, Any], pixel_size_m: float, dt_
 # --------------------------------------------------------------------------- a pair of a run
 
 
+#: Bytes hashed at each of the start, middle and end of an input file for its fingerprint.
+SAMPLE_BYTES = 1 << 20
+
+
+def file_fingerprint(path: Path) -> list[Any]:
+    """``[size, mtime_ns, BLAKE2b of sampled blocks]`` of one input file: its identity in pair cache keys.
+
+    Files up to 3 MiB are hashed whole; larger ones by their first, middle and
+    last MiB, so a band of hundreds of MB costs 3 MiB of reading while any
+    rewrite shows in its size, its modification time or its sampled bytes (a
+    copy that keeps size and time, ``cp -p``, and changes bytes only outside
+    the samples is the one change it misses). The digest is computed once per
+    file version and process.
+    """
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns,
+            _sampled_digest(str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)]
+
+
+@functools.lru_cache(maxsize=4096)
+def _sampled_digest(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str:
+    """BLAKE2b of the whole file or of its first, middle and last :data:`SAMPLE_BYTES` (the stat is the cache key)."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        if size <= 3 * SAMPLE_BYTES:
+            digest.update(f.read())
+        else:
+            for offset in (0, (size - SAMPLE_BYTES) // 2, size - SAMPLE_BYTES):
+                f.seek(offset)
+                digest.update(f.read(SAMPLE_BYTES))
+    return digest.hexdigest()
+
+
+def scene_files(scene: Scene) -> list[Path]:
+    """The files a scene is made of: every regular file of a scene folder (links are not followed), or the
+    scene file and the files beside it whose names start with its scene id (bands beside a Landsat MTL, a UAV
+    sidecar)."""
+    path = Path(scene.path)
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+    if not path.is_file():
+        return []
+    companions = [p for p in path.parent.iterdir()
+                  if p.name.startswith(scene.scene_id) and p != path and p.is_file() and not p.is_symlink()]
+    return [path, *sorted(companions)]
+
+
+def scene_fingerprint(scene: Scene) -> list[Any]:
+    """A scene's identity in pair cache keys: its id and time, and every file of it by content."""
+    root = Path(scene.path) if Path(scene.path).is_dir() else Path(scene.path).parent
+    return [scene.scene_id, scene.acquired_at.isoformat(),
+            [[p.relative_to(root).as_posix(), *file_fingerprint(p)] for p in scene_files(scene)]]
+
+
 @attrs.frozen
 class PairJob:
     """Everything needed to turn one pair into a cached velocity field on the product grid."""
@@ -144,21 +201,21 @@ class PairJob:
 
     @property
     def key(self) -> str:
-        """A digest of every input and parameter that can change the result."""
-        def scene_fingerprint(s: Scene) -> list[Any]:
-            path = Path(s.path)
-            size = path.stat().st_size if path.is_file() else sum(
-                p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else -1
-            return [s.scene_id, s.acquired_at.isoformat(), size]
+        """A digest of every input and parameter that can change the result.
 
+        The inputs enter by content (:func:`scene_fingerprint`, :func:`file_fingerprint`), so a band replaced
+        by another of the same size is tracked again; the tracker's parameters with its defaults, the reader's
+        and tracker's plugin versions and gvfuse's version enter too.
+        """
         def grid_fingerprint(g: Grid) -> list[Any]:
             return [g.crs.to_wkt(), list(g.transform)[:6], list(g.shape)]
 
-        mask = None
-        if self.stable_mask is not None and self.stable_mask.exists():
-            mask = hashlib.sha256(self.stable_mask.read_bytes()).hexdigest()
-        payload = [__version__, self.sensor, self.reader.name, self.tracker.name,
-                   sorted(self.tracker_parameters.items()), self.max_speed_m_per_day,
+        assert issubclass(self.tracker.cls, Tracker)  # checked when the plugin registered it
+        parameters = {**dict(self.tracker.cls.defaults), **dict(self.tracker_parameters)}
+        mask = file_fingerprint(self.stable_mask) if self.stable_mask is not None and self.stable_mask.is_file() \
+            else None
+        payload = [__version__, self.sensor, self.reader.name, self.reader.plugin.version, self.tracker.name,
+                   self.tracker.plugin.version, sorted(parameters.items()), self.max_speed_m_per_day,
                    scene_fingerprint(self.pair.reference), scene_fingerprint(self.pair.secondary),
                    grid_fingerprint(self.tracking_grid), grid_fingerprint(self.product_grid), mask]
         return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()[:24]
@@ -233,7 +290,9 @@ def process_pair(job: PairJob) -> PairOutcome:
     pair_id = job.pair.pair_id
     target = job.cache_path
     if target.exists():
-        return PairOutcome(job.sensor, pair_id, target, cached=True)
+        if _readable(target):
+            return PairOutcome(job.sensor, pair_id, target, cached=True)
+        target.unlink(missing_ok=True)  # a truncated or corrupt cache file is no cache: the pair is tracked again
     seconds: dict[str, float] = {}
     try:
         t0 = time.perf_counter()
@@ -269,6 +328,17 @@ def process_pair(job: PairJob) -> PairOutcome:
         return PairOutcome(job.sensor, pair_id, target, seconds=seconds)
     except GvfuseError as exc:
         return PairOutcome(job.sensor, pair_id, None, error=str(exc), seconds=seconds)
+
+
+def _readable(path: Path) -> bool:
+    """Whether a cached pair result reads whole (every band, its tags): only then is it a cache hit."""
+    try:
+        with warnings.catch_warnings():  # a broken file's warnings (no geotransform...) are not news: it is redone
+            warnings.simplefilter("ignore")
+            read_pair_result(path)
+    except Exception:  # anything: a truncated TIFF, tags that are not JSON, a missing band
+        return False
+    return True
 
 
 def read_pair_info(path: Path) -> dict[str, Any]:
