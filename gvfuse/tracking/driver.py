@@ -268,7 +268,10 @@ def track_images(
 
     Quality bands: ``peak_correlation`` and ``snr`` (as the matcher defines
     them), ``valid`` (1 where an offset was kept). ``parameters`` record the
-    tracker, settings and the stable-ground correction (``stable_shift_*``).
+    tracker, settings and the stable-ground correction (``stable_shift_*``:
+    the shift, the points used, the candidates' figures and the decision,
+    ``stable_shift_decision`` = "applied", "skipped" or "off", with
+    ``stable_shift_reason``; see :func:`gvfuse.tracking.stable_ground.estimate_stable_shift`).
     """
     check_inputs(reference, secondary, settings)
     out_grid = reference.grid.window_centre_grid(settings.step_px, settings.window_px)
@@ -304,9 +307,13 @@ def track_images(
         )
     mask_out = _stable_mask_on_output(stable_mask, reference.grid.shape, (rows, cols), settings)
     correction = estimate_stable_shift(dx, dy, mask_out, slowest_fraction=settings.stable_slowest_fraction,
-                                       model=settings.stable_model)
+                                       model=settings.stable_model,
+                                       lag_cells=math.ceil(settings.window_px / settings.step_px))
     if settings.correct_stable_ground:
         dx, dy = remove_stable_shift(dx, dy, correction)
+    else:
+        correction = attrs.evolve(correction, decision="off",
+                                  reason=f"switched off (correct_stable_ground=False); estimate: {correction.reason}")
     bands["valid"] = np.isfinite(dx).astype(np.float32)
     parameters: dict[str, Any] = {
         "tracker": tracker_name,

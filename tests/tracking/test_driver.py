@@ -26,9 +26,8 @@ def test_output_on_window_centre_grid_and_tiles_agree():
     assert whole.dx_px.shape == whole.grid.shape
     ok = np.isfinite(whole.dx_px)
     assert ok.mean() > 0.95
-    # the global stable shift is removed: a uniform shift becomes zero
-    assert abs(np.nanmean(whole.dx_px)) < 0.02 and whole.parameters["stable_shift_source"] == "slowest-fraction"
-    assert whole.parameters["stable_shift_dx_px"] == pytest.approx(1.4, abs=0.02)
+    # a uniform shift of the whole image may be motion: without stable ground nothing is removed
+    assert whole.parameters["stable_shift_decision"] == "skipped" and abs(np.nanmean(whole.dx_px) - 1.4) < 0.02
     np.testing.assert_allclose(tiled.dx_px[ok], whole.dx_px[ok], atol=0.02)
 
 
