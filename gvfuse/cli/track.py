@@ -21,7 +21,8 @@ from gvfuse.cli.common import Command, plugin_set
               help="Expected maximum speed (m/day): with the baseline it sets the search radius.")
 @click.option("--dt", "dt_days", type=float, help="Time baseline in days, when the scenes' dates are unknown.")
 @click.option("--stable-mask", type=click.Path(path_type=Path),
-              help="Ice-free ground: raster (non-zero = stable) or polygons; default: the slowest 25 %.")
+              help="Ice-free ground: raster (non-zero = stable) or polygons; default: the slowest 25 % when they "
+                   "look still beside moving ice, else no correction (with a warning).")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 def track_command(
     reference: Path,
@@ -49,6 +50,20 @@ def track_command(
     path, warnings = track_files(reference, secondary, output, plugins=plugin_set(), tracker=tracker or DEFAULT_TRACKER,
                                  window_px=window_px, step_px=step_px, max_speed_m_per_day=max_speed,
                                  dt_days=dt_days, stable_mask=stable_mask, force=force)
-    for warning in warnings:
+    for warning in [*warnings, *_stable_ground_warnings(path)]:
         click.echo(f"gvfuse: warning: {warning}", err=True)
     click.echo(f"wrote {path}")
+
+
+def _stable_ground_warnings(path: Path) -> list[str]:
+    """A warning when the written field's stable-ground correction was skipped (its tag says why)."""
+    import json
+
+    import rasterio
+
+    with rasterio.open(path) as src:
+        stable = json.loads(src.tags().get("stable_ground_correction") or "{}")
+    if stable.get("decision") != "skipped":
+        return []
+    return [f"stable-ground correction skipped ({stable.get('reason', '')}); the velocities keep any geolocation "
+            "shift between the images: give --stable-mask to correct it"]

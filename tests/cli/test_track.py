@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from gvfuse.cli.track import track_command
 from gvfuse.io.raster import write_bands
 from gvfuse.testing import make_pair
+from gvfuse.testing.motion import Translation
 
 SHAPE = (128, 128)
 
@@ -153,3 +154,18 @@ def test_bad_input_one_clear_line_and_no_output(pair, files, tmp_path):
         assert named in lines[0], (name, lines[0])
         assert not out.exists(), name
         assert not list(out.parent.glob(f".{out.name}.*")), name  # no temporary left either
+
+
+def test_skipped_stable_ground_correction_is_a_warning(tmp_path):
+    # all ice, one uniform motion: nothing shows still ground, so no correction, and the user is told why
+    ice = make_pair("optical", (160, 160), motion=Translation(1.2, 0.5), cloud_fraction=0.0,
+                    geolocation_shift_px=(0.3, -0.2), seed=3)
+    files = ice.write_geotiffs(tmp_path / "in")
+    out = tmp_path / "v.tif"
+    result = CliRunner().invoke(track_command, [str(files["reference"]), str(files["secondary"]), "-o", str(out),
+                                                "--dt", str(ice.dt_days), "--tracker", "ncc", "--window", "32"])
+    assert result.exit_code == 0, result.output
+    assert "warning: stable-ground correction skipped (no stable ground shown" in result.output
+    with rasterio.open(out) as src:
+        stable = json.loads(src.tags()["stable_ground_correction"])
+    assert stable["decision"] == "skipped" and stable["dx_px"] == 0.0
