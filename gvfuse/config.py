@@ -8,8 +8,10 @@ defaults (:data:`SENSOR_DEFAULTS`) and overrides what it names.
 
 from __future__ import annotations
 
+import difflib
+import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +23,7 @@ from gvfuse.pipeline.pairing import NetworkRules, OpticalRules, Rules, SarRules,
 from gvfuse.product import ProductDefinition, load_product
 
 if TYPE_CHECKING:
-    from gvfuse.plugins import PluginSet
+    from gvfuse.plugins import PluginSet, Registration
 
 RULE_TYPES: Mapping[str, type] = {"optical": OpticalRules, "sar": SarRules, "uav": UavRules,
                                   "network": NetworkRules}
@@ -53,6 +55,69 @@ SENSOR_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
         "max_speed_m_per_day": 3.0, "resolution_m": 2.0,
     },
 }
+
+
+#: Every key a run configuration may have, per table; ``None``: a table of free keys (plugin parameters,
+#: validator context). Anything else is an error naming the file and the key.
+SCHEMA: Mapping[str, Any] = {
+    "product": str, "input_dir": str, "output_dir": str, "months": list,
+    "sensors": {"*": {"reader": str, "tracker": str, "tracker_parameters": None, "max_speed_m_per_day": float,
+                      "resolution_m": float, "pairing": str, "pair_rules": dict, "role": str}},
+    "weighting": {"name": str, "parameters": None},
+    "fusion": {"name": str, "parameters": None},
+    "validation": {"validators": list, "stable_mask": str, "on_ice_mask": str, "context": None},
+    "publish": {"publishers": list},
+}
+_TYPE_NAMES = {str: "a string", float: "a number", list: "a list", dict: "a table"}
+
+
+def unknown_key(key: str, known: Iterable[str], source: object, where: str) -> ConfigError:
+    """The error for a key the schema does not have, with the closest known key suggested."""
+    close = difflib.get_close_matches(key, sorted(known), n=1) or sorted(k for k in known if k.startswith(key))[:1]
+    hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(sorted(known))}"
+    return ConfigError(f"unknown key {key!r}{hint}", source=source, field=f"{where}.{key}" if where else key)
+
+
+def check_keys(raw: Mapping[str, Any], schema: Mapping[str, Any], source: object, where: str = "") -> None:
+    """Every key of ``raw`` is in ``schema`` and of its type (tables recursively); else a ConfigError naming it."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"must be a table, got {raw!r}", source=source, field=where or None)
+    for key, value in raw.items():
+        field = f"{where}.{key}" if where else key
+        expected = schema.get(key, schema.get("*", KeyError))
+        if expected is KeyError:
+            raise unknown_key(key, schema, source, where)
+        if isinstance(expected, Mapping):
+            check_keys(value, expected, source, field)
+        elif expected is None or expected is dict:
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"must be a table, got {value!r}", source=source, field=field)
+        elif expected is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ConfigError(f"must be a number > 0, got {value!r}", source=source, field=field)
+        elif not isinstance(value, expected):
+            raise ConfigError(f"must be {_TYPE_NAMES[expected]}, got {value!r}", source=source, field=field)
+        if expected is list and not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"must be a list of strings, got {value!r}", source=source, field=field)
+
+
+def _rules(name: str, cls: type, raw: Mapping[str, Any], source: Path) -> Rules:
+    """The sensor's pair rules, each key checked on its own first so that an error names it."""
+    where = f"sensors.{name}.pair_rules"
+    known = [a.name for a in attrs.fields(cls)]
+    for key, value in raw.items():
+        if key not in known:
+            raise unknown_key(key, known, source, where)
+        try:
+            cls(**{key: value})
+        except ValueError as exc:
+            if key in str(exc):  # this key alone is wrong (else: only together with a default)
+                raise ConfigError(str(exc), source=source, field=f"{where}.{key}") from None
+    try:
+        rules: Rules = cls(**raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc), source=source, field=where) from None
+    return rules
 
 
 @attrs.frozen
@@ -135,8 +200,11 @@ def _sensor(name: str, raw: Mapping[str, Any], source: Path) -> SensorConfig:
     if pairing not in RULE_TYPES:
         raise ConfigError(f"pairing must be one of {sorted(RULE_TYPES)}, got {pairing!r}", source=source,
                           field=f"{where}.pairing")
+    if merged.get("role", "fuse") not in ("fuse", "reference"):
+        raise ConfigError(f"role must be 'fuse' or 'reference', got {merged['role']!r}", source=source,
+                          field=f"{where}.role")
+    rules = _rules(name, RULE_TYPES[pairing], merged.get("pair_rules", {}), source)
     try:
-        rules = RULE_TYPES[pairing](**merged.get("pair_rules", {}))
         return SensorConfig(
             name=name, reader=str(merged["reader"]), tracker=str(merged["tracker"]),
             tracker_parameters=dict(merged["tracker_parameters"]), rules=rules,
@@ -155,6 +223,7 @@ def config_from_dict(raw: Mapping[str, Any], source: Path) -> RunConfig:
         value = raw.get(key, default)
         return None if value is None else (here / str(value)).resolve()
 
+    check_keys(raw, SCHEMA, source)
     if "product" not in raw:
         raise ConfigError("missing key 'product' (a bundled product id or a product TOML path)", source=source)
     product_ref = str(raw["product"])
@@ -200,11 +269,58 @@ def config_from_dict(raw: Mapping[str, Any], source: Path) -> RunConfig:
     )
 
 
+def check_components(config: RunConfig, plugins: PluginSet) -> None:
+    """Every plugin the configuration names is registered, and takes the parameters it is given.
+
+    Readers, trackers (constructed with the sensor's ``tracker_parameters``, which they check against
+    their ``defaults``), the weighting or fusion (constructed with its ``parameters``), validators and
+    publishers: a :class:`ConfigError` naming the file and the key otherwise. Cheap: nothing is read.
+    """
+    from gvfuse.errors import InputError, UnknownComponentError
+    from gvfuse.pipeline.pair import make_tracker
+    from gvfuse.plugins import plugin_errors
+
+    def registered(kind: str, name: str, field: str) -> Registration:
+        try:
+            return plugins.get(kind, name)
+        except UnknownComponentError as exc:
+            raise ConfigError(str(exc), source=config.source, field=field) from None
+
+    def constructed(registration: Registration, parameters: Mapping[str, Any], field: str) -> None:
+        with plugin_errors(registration.plugin.name, f"{registration.kind[:-1]} {registration.name!r}"):
+            try:
+                registration.cls(**parameters)
+            except (TypeError, ValueError, InputError) as exc:
+                raise ConfigError(str(exc), source=config.source, field=field) from None
+
+    for name, sensor in config.sensors.items():
+        registered("readers", sensor.reader, f"sensors.{name}.reader")
+        tracker = registered("trackers", sensor.tracker, f"sensors.{name}.tracker")
+        try:
+            make_tracker(tracker, sensor.tracker_parameters)
+        except InputError as exc:
+            raise ConfigError(str(exc).removeprefix(f"tracker {tracker.name!r}: "), source=config.source,
+                              field=f"sensors.{name}.tracker_parameters") from None
+    if config.fusion is not None:
+        constructed(registered("fusions", config.fusion, "fusion.name"), config.fusion_parameters,
+                    "fusion.parameters")
+    else:
+        constructed(registered("weightings", config.weighting, "weighting.name"), config.weighting_parameters,
+                    "weighting.parameters")
+    for name in config.validators:
+        registered("validators", name, "validation.validators")
+    for name in config.publishers:
+        registered("publishers", name, "publish.publishers")
+
+
 def load_config(path: str | Path, plugins: PluginSet | None) -> RunConfig:
     """Read a run configuration TOML file.
 
     With a plugin set, the ``gvfuse_configure`` hook sees (and may amend) the
-    parsed file before it is interpreted; ``None`` reads the file as it is.
+    parsed file before it is interpreted, and every plugin it names is
+    checked against the registry (:func:`check_components`); ``None`` reads
+    the file as it is. Either way the file is checked against :data:`SCHEMA`
+    (unknown keys, types, ranges) before anything else happens.
     """
     path = Path(path)
     try:
@@ -213,6 +329,9 @@ def load_config(path: str | Path, plugins: PluginSet | None) -> RunConfig:
         raise ConfigError("no such configuration file", source=path) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"not valid TOML: {exc}", source=path) from None
-    if plugins is not None:
-        plugins.notify("gvfuse_configure", config=raw, source=path.resolve())
-    return config_from_dict(raw, path.resolve())
+    if plugins is None:
+        return config_from_dict(raw, path.resolve())
+    plugins.notify("gvfuse_configure", config=raw, source=path.resolve())
+    config = config_from_dict(raw, path.resolve())
+    check_components(config, plugins)
+    return config

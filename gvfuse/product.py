@@ -105,14 +105,71 @@ def load_product(id_or_path: str | Path) -> ProductDefinition:
     return product_from_dict(raw, source=path)
 
 
+#: Every key a product definition may have (tables and their keys; ``providers`` is a list of STAC providers).
+SCHEMA: Mapping[str, Any] = {
+    "id": str, "title": str, "description": str, "license": str, "keywords": list, "providers": list,
+    "area": {"west_deg": float, "south_deg": float, "east_deg": float, "north_deg": float},
+    "grid": {"crs": str, "resolution_m": float},
+    "time": {"first_month": str, "last_month": str},
+}
+#: The keys of a STAC provider object.
+PROVIDER_KEYS = ("name", "description", "roles", "url")
+
+
+def _check_schema(raw: Mapping[str, Any], source: object) -> None:
+    """Unknown keys (with the close match suggested), and values of the wrong type, are errors naming them."""
+    from gvfuse.config import unknown_key
+
+    for key, value in raw.items():
+        expected = SCHEMA.get(key)
+        if expected is None:
+            raise unknown_key(key, SCHEMA, source, "")
+        if isinstance(expected, Mapping):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"must be a table, got {excerpt(str(value))}", source=source, field=key)
+            for sub, item in value.items():
+                if sub not in expected:
+                    raise unknown_key(sub, expected, source, key)
+                kind = expected[sub]
+                if isinstance(item, bool) or not isinstance(item, (int, float) if kind is float else kind):
+                    raise ConfigError(f"must be {'a number' if kind is float else 'a string'}, got "
+                                      f"{excerpt(str(item))}", source=source, field=f"{key}.{sub}")
+        elif not isinstance(value, expected):
+            raise ConfigError(f"must be {'a list' if expected is list else 'a string'}, got {excerpt(str(value))}",
+                              source=source, field=key)
+    for i, provider in enumerate(raw.get("providers", ())):
+        if not isinstance(provider, Mapping) or "name" not in provider:
+            raise ConfigError("each provider must be a table with a 'name'", source=source, field=f"providers[{i}]")
+        for key in provider:
+            if key not in PROVIDER_KEYS:
+                raise unknown_key(key, PROVIDER_KEYS, source, f"providers[{i}]")
+
+
+def _check_crs(crs: str) -> None:
+    """A CRS PROJ understands, projected (the grid is in metres)."""
+    from rasterio.crs import CRS
+    from rasterio.errors import CRSError
+
+    try:
+        parsed = CRS.from_user_input(crs)
+    except CRSError:
+        raise ValueError(f"{excerpt(crs)} is not a coordinate reference system PROJ knows") from None
+    if not parsed.is_projected:
+        raise ValueError(f"{excerpt(crs)} is not a projected CRS: the grid's resolution_m is in metres")
+
+
 def product_from_dict(raw: Mapping[str, Any], source: object = "<product>") -> ProductDefinition:
     """Build a definition from its parsed TOML, naming the field at fault on error."""
+    _check_schema(raw, source)
     field = "?"
     try:
         field = "area"
         area = Area(**{k: float(raw["area"][k]) for k in ("west_deg", "south_deg", "east_deg", "north_deg")})
         field = "grid"
         crs, resolution_m = str(raw["grid"]["crs"]), float(raw["grid"]["resolution_m"])
+        field = "grid.crs"
+        _check_crs(crs)
+        field = "grid"
         field = "time"
         first, last = str(raw["time"]["first_month"]), str(raw["time"]["last_month"])
         field = "id"

@@ -56,6 +56,18 @@ class _DrivenTracker(Tracker):
     #: Smallest search radius the matcher can work with (rounded-up requests below it are raised to it).
     min_search_radius_px: ClassVar[int] = 0
 
+    def __init__(self, **parameters: Any) -> None:
+        super().__init__(**parameters)
+        for key in ("window_px", "step_px"):  # whole pixels, not "32" or 32.5
+            value = self.parameters[key]
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"tracker {self.name!r}: {key} must be an integer, got {value!r}")
+        try:  # the driver's settings check the rest (window >= 4 px, step >= 1 px, known pre-filter, ...)
+            TrackingSettings(search_radius_px=0, **self.driver_parameters())
+        except (TypeError, ValueError) as exc:  # attrs' validators put the message first in args
+            message = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+            raise ValueError(f"tracker {self.name!r}: {message}") from None
+
     def _matcher(self) -> Matcher:
         raise NotImplementedError
 

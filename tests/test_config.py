@@ -33,7 +33,7 @@ def write(tmp_path, text) -> Path:
 def test_errors_name_file_and_field(tmp_path):
     with pytest.raises(ConfigError, match=r"run.toml \[sensors\]"):
         load_config(write(tmp_path, 'product = "gangrigab-2023"\n'), None)
-    with pytest.raises(ConfigError, match=r"run.toml \[sensors.landsat\].*max_cloud"):
+    with pytest.raises(ConfigError, match=r"run.toml \[sensors.landsat.pair_rules.max_cloud\].*max_cloud_cover"):
         load_config(write(tmp_path, 'product = "gangrigab-2023"\n[sensors.landsat]\n'
                                     'pair_rules = { max_cloud = 3 }\n'), None)
     with pytest.raises(ConfigError, match=r"\[sensors.lidar\].*no defaults"):

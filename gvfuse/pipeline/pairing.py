@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import attrs
 
@@ -30,36 +32,73 @@ from gvfuse.model import Month, Pair, Scene, parse_month
 FOOTPRINT_KEYS = (("wrs_path", "wrs_row"), ("mgrs_tile",), ("relative_orbit",), ("site",))
 
 
+def _number(low: float, high: float | None = None, *, integer: bool = False) -> Callable[[Any, Any, Any], None]:
+    """An attrs validator: a number (an integer when asked; never a bool or a string) within ``[low, high]``."""
+    kind = "an integer" if integer else "a number"
+
+    def check(instance: Any, attribute: Any, value: Any) -> None:
+        ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+        if not ok or isinstance(value, bool) or not math.isfinite(value) or value < low or (
+                high is not None and value > high):
+            bounds = f">= {low:g}" if high is None else f"within {low:g}..{high:g}"
+            raise ValueError(f"{attribute.name} must be {kind} {bounds}, got {value!r}")
+    return check
+
+
+def _days_list(instance: Any, attribute: Any, value: Any) -> None:
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in value):
+        raise ValueError(f"{attribute.name} must be a list of positive numbers of days, got {list(value)!r}")
+
+
+def _baselines(value: Any) -> tuple[Any, ...]:
+    """A list of baselines as a tuple; a single value or a string is refused (by :func:`_days_list`)."""
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,)
+
+
+def _ordered(low: str, high: str) -> Callable[[Any], None]:
+    def check(rules: Any) -> None:
+        if getattr(rules, low) > getattr(rules, high):
+            raise ValueError(f"{low} ({getattr(rules, low):g}) is above {high} ({getattr(rules, high):g})")
+    return check
+
+
 @attrs.frozen
 class OpticalRules:
     """Pair rules for optical sensors. Days are calendar days."""
 
-    max_cloud_cover_percent: float = 60.0
+    max_cloud_cover_percent: float = attrs.field(default=60.0, validator=_number(0, 100))
     #: How far from the month's first/last day a reference/secondary may be, before any widening.
-    edge_window_days: float = 10.0
+    edge_window_days: float = attrs.field(default=10.0, validator=_number(0))
     #: Widening step and limit when clouds leave no pair.
-    widen_step_days: float = 8.0
-    max_widen_days: float = 32.0
-    min_dt_days: float = 8.0
-    max_dt_days: float = 64.0
-    max_pairs_per_month: int = 2
+    widen_step_days: float = attrs.field(default=8.0, validator=_number(0.001))
+    max_widen_days: float = attrs.field(default=32.0, validator=_number(0))
+    min_dt_days: float = attrs.field(default=8.0, validator=_number(0))
+    max_dt_days: float = attrs.field(default=64.0, validator=_number(0))
+    max_pairs_per_month: int = attrs.field(default=2, validator=_number(1, integer=True))
+
+    def __attrs_post_init__(self) -> None:
+        _ordered("min_dt_days", "max_dt_days")(self)
 
 
 @attrs.frozen
 class SarRules:
     """Pair rules for Sentinel-1: baselines (days) and the tolerance on them."""
 
-    baselines_days: tuple[float, ...] = attrs.field(default=(24.0, 36.0), converter=tuple[float, ...])
-    tolerance_days: float = 1.0
-    max_pairs_per_month: int = 3
+    baselines_days: tuple[float, ...] = attrs.field(default=(24.0, 36.0), converter=_baselines,
+                                                   validator=_days_list)
+    tolerance_days: float = attrs.field(default=1.0, validator=_number(0))
+    max_pairs_per_month: int = attrs.field(default=3, validator=_number(1, integer=True))
 
 
 @attrs.frozen
 class UavRules:
     """Pair rules for UAV surveys."""
 
-    min_dt_days: float = 1.0
-    max_dt_days: float = 120.0
+    min_dt_days: float = attrs.field(default=1.0, validator=_number(0))
+    max_dt_days: float = attrs.field(default=120.0, validator=_number(0))
+
+    def __attrs_post_init__(self) -> None:
+        _ordered("min_dt_days", "max_dt_days")(self)
 
 
 @attrs.frozen
@@ -76,12 +115,15 @@ class NetworkRules:
     ``max_cloud_cover_percent`` (when known) are not used.
     """
 
-    min_dt_days: float = 8.0
-    max_dt_days: float = 48.0
-    baselines_days: tuple[float, ...] = attrs.field(default=(), converter=tuple[float, ...])
-    tolerance_days: float = 1.0
-    max_cloud_cover_percent: float = 60.0
-    max_pairs_per_scene: int = attrs.field(default=4, validator=attrs.validators.ge(1))
+    min_dt_days: float = attrs.field(default=8.0, validator=_number(0))
+    max_dt_days: float = attrs.field(default=48.0, validator=_number(0))
+    baselines_days: tuple[float, ...] = attrs.field(default=(), converter=_baselines, validator=_days_list)
+    tolerance_days: float = attrs.field(default=1.0, validator=_number(0))
+    max_cloud_cover_percent: float = attrs.field(default=60.0, validator=_number(0, 100))
+    max_pairs_per_scene: int = attrs.field(default=4, validator=_number(1, integer=True))
+
+    def __attrs_post_init__(self) -> None:
+        _ordered("min_dt_days", "max_dt_days")(self)
 
     def allows(self, dt_days: float) -> bool:
         """Whether a baseline of ``dt_days`` is one this network uses."""

@@ -27,8 +27,8 @@ from typing import Any
 import attrs
 
 from gvfuse import __version__
-from gvfuse.config import RunConfig
-from gvfuse.errors import ConfigError, GvfuseError, OutputExistsError, UnknownComponentError
+from gvfuse.config import RunConfig, check_components
+from gvfuse.errors import GvfuseError, OutputExistsError
 from gvfuse.interfaces import Fusion, Publisher, Tracker
 from gvfuse.io.atomic import write_text_atomic
 from gvfuse.model import FusionResult, Grid, Month, MonthlyProduct, PairObservation, Provenance, Scene, VelocityField
@@ -46,7 +46,7 @@ from gvfuse.pipeline.pair import PairJob, PairOutcome, process_pair, read_pair_i
 from gvfuse.pipeline.pairing import MonthPlan, plan
 from gvfuse.pipeline.scan import scan
 from gvfuse.pipeline.validate import ValidationContext, run_validators
-from gvfuse.plugins import PluginSet, Registration, plugin_errors
+from gvfuse.plugins import PluginSet, plugin_errors
 from gvfuse.product import ProductDefinition
 
 log = logging.getLogger("gvfuse.run")
@@ -124,32 +124,17 @@ class RunResult:
 # --------------------------------------------------------------------------- plan
 
 
-def _registration(plugins: PluginSet, kind: str, name: str, config: RunConfig, field: str) -> Registration:
-    try:
-        return plugins.get(kind, name)
-    except UnknownComponentError as exc:
-        raise ConfigError(str(exc), source=config.source, field=field) from None
-
-
 def build_plan(config: RunConfig, plugins: PluginSet) -> RunPlan:
     """Scan the input folder and choose every sensor's pairs for every month.
 
     Every reader, tracker, weighting, validator and publisher the
-    configuration names must be registered (:class:`~gvfuse.errors.ConfigError`
+    configuration names must be registered and take its parameters
+    (:func:`gvfuse.config.check_components`: a :class:`~gvfuse.errors.ConfigError`
     otherwise, before anything is read or tracked).
     """
-    readers = {name: _registration(plugins, "readers", s.reader, config, f"sensors.{name}.reader")
-               for name, s in config.sensors.items()}
-    trackers = {name: _registration(plugins, "trackers", s.tracker, config, f"sensors.{name}.tracker")
-                for name, s in config.sensors.items()}
-    if config.fusion is not None:
-        _registration(plugins, "fusions", config.fusion, config, "fusion.name")
-    else:
-        _registration(plugins, "weightings", config.weighting, config, "weighting.name")
-    for name in config.validators:
-        _registration(plugins, "validators", name, config, "validation.validators")
-    for name in config.publishers:
-        _registration(plugins, "publishers", name, config, "publish.publishers")
+    check_components(config, plugins)
+    readers = {name: plugins.get("readers", s.reader) for name, s in config.sensors.items()}
+    trackers = {name: plugins.get("trackers", s.tracker) for name, s in config.sensors.items()}
     product_grid = config.product.grid()
     report = scan(config.input_dir, plugins.classes("readers"), config.product)
     problems = [f"{s.path}: {s.reason}" + (f" - {s.message}" if s.message else "") for s in report.skipped

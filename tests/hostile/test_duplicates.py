@@ -130,7 +130,7 @@ def test_any_set_of_copies_gives_one_scene_per_acquisition_in_any_order_and_neve
         assert duplicate.kept.metadata["preference"] >= duplicate.dropped.metadata["preference"]
     # pairing without deduplicating first: equal times are never paired, whatever the rules
     months = [Month.parse("2023-01")]
-    for rules in (OpticalRules(), SarRules(baselines_days=(0.0, 24.0)), NetworkRules(min_dt_days=0.0)):
+    for rules in (OpticalRules(), SarRules(baselines_days=(1.0, 24.0)), NetworkRules(min_dt_days=0.0)):
         for month_plan in plan({"landsat": scenes}, months, {"landsat": rules}):
             assert all(p.dt_days > 0 for p in month_plan.pairs)
 
