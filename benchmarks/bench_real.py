@@ -1,0 +1,145 @@
+"""Coverage and temporal closure of the bundled trackers on real Sentinel-2 glacier crops (a script, not a test).
+
+    python benchmarks/bench_real.py                        # Rhone, 2017-06-26 / 06-29 / 07-11, all trackers
+    python benchmarks/bench_real.py --trackers ncc --thresholds default 0.5 0.3
+
+The crops (``../shared/data/real-s2-rhone``, see its SOURCE.md) hold only the
+glacier (0 outside the outline, no stable ground): there is no truth, so
+each tracker is scored by how much of the glacier has a value in all three
+fields A->B, B->C, A->C and by the closure error ``d_AC - d_AB - d_BC``
+(:mod:`gvfuse.testing.closure`; median and RMS of its magnitude, pixels).
+
+Each tracker runs at its defaults except ``min_peak_correlation`` (the
+acceptance threshold: ``default``, or a value), with the stable-ground
+correction switched off in the tracker; the three corrections are then
+compared on the same offsets:
+
+- ``none``: no correction (closure cannot see per-date geolocation shifts:
+  they cancel in the sum);
+- ``rule``: the correction as the driver applies it now
+  (:func:`gvfuse.tracking.stable_ground.estimate_stable_shift`: the slowest
+  25 % only when they look still);
+- ``slowest25``: the unconditional slowest-25 % fit gvfuse applied before
+  issue 15 (ITS_LIVE's rule), to show what the old default did.
+
+The band (``--band``, default 1 = red) is read with the fill 0 as no data;
+the search radius comes from ``--max-speed`` (m/day, default 1: about three
+times the Rhone's fastest flow) and each pair's baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gvfuse.errors import TrackingError
+from gvfuse.testing.closure import ClosureFigures, cells_inside, closure, read_crop
+from gvfuse.tracking.search import search_radius_px
+from gvfuse.tracking.stable_ground import SLOWEST_FRACTION_ITERATIONS, estimate_stable_shift, stable_points
+from gvfuse_plugins.trackers import FftPhaseTracker, NccTracker, TemplateTracker
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-s2-rhone"
+GLACIER = "RGI50-11.B4312n-1"
+TRIPLET = ("20170626", "20170629", "20170711")
+TRACKERS = {"fft-phase": FftPhaseTracker, "ncc": NccTracker, "template": TemplateTracker}
+CORRECTIONS = ("none", "rule", "slowest25")
+
+
+def days_between(a: str, b: str) -> float:
+    from datetime import date
+
+    def d(s: str) -> date:
+        return date(int(s[:4]), int(s[4:6]), int(s[6:]))
+
+    return float((d(b) - d(a)).days)
+
+
+def slowest25_shift(dx: np.ndarray, dy: np.ndarray) -> tuple[float, float]:
+    """The unconditional slowest-25 % median shift (re-selected around the estimate), as before issue 15."""
+    centre = (0.0, 0.0)
+    for _ in range(SLOWEST_FRACTION_ITERATIONS):
+        use, _source = stable_points(dx, dy, None, slowest_fraction=0.25, centre_px=centre)
+        if use.sum() < 10:
+            return (0.0, 0.0)
+        centre = (float(np.median(dx[use])), float(np.median(dy[use])))
+    return centre
+
+
+def track_triplet(name: str, threshold: str, *, data: Path = DATA, dates: Sequence[str] = TRIPLET, band: int = 1,
+                  max_speed_m_per_day: float = 1.0, **overrides: Any) -> dict[str, Any]:
+    """The three uncorrected fields of one tracker, the glacier cells, the window/step and each pair's shifts."""
+    from gvfuse.model import Image
+
+    cls = TRACKERS[name]
+    params: dict[str, Any] = {"correct_stable_ground": False, **overrides}
+    if threshold != "default":
+        params["min_peak_correlation"] = float(threshold)
+    tracker = cls(**params)
+    window, step = int(tracker.parameters["window_px"]), int(tracker.parameters["step_px"])
+    images = {d: read_crop(data / f"{GLACIER}_{d}.tif", band) for d in dates}
+    a, b, c = dates
+    fields: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    shifts: dict[str, dict[str, tuple[float, float]]] = {}
+    for key, (p, q) in {"ab": (a, b), "bc": (b, c), "ac": (a, c)}.items():
+        ref: Image = images[p][0]
+        radius = search_radius_px(max_speed_m_per_day, days_between(p, q), ref.grid.pixel_size_m[0])
+        try:
+            field = tracker.track(ref, images[q][0], search_radius_px=radius)
+            dx, dy = np.asarray(field.dx_px, np.float64), np.asarray(field.dy_px, np.float64)
+        except TrackingError:  # no window passed the threshold: an empty field
+            dx = np.full(ref.grid.window_centre_grid(step, window).shape, np.nan)
+            dy = dx.copy()
+        fields[key] = (dx, dy)
+        rule = estimate_stable_shift(dx, dy, None, lag_cells=-(-window // step))
+        shifts[key] = {"none": (0.0, 0.0), "rule": (rule.dx_px, rule.dy_px), "slowest25": slowest25_shift(dx, dy)}
+    glacier = cells_inside(images[a][1], fields["ab"][0].shape, window_px=window, step_px=step)
+    return {"fields": fields, "shifts": shifts, "glacier": glacier, "step": step}
+
+
+def figures(run: dict[str, Any], correction: str) -> ClosureFigures:
+    """Closure figures of a :func:`track_triplet` result with one of :data:`CORRECTIONS` applied to each pair."""
+    corrected = {}
+    for key, (dx, dy) in run["fields"].items():
+        sx, sy = run["shifts"][key][correction]
+        corrected[key] = (dx - sx, dy - sy)
+    return closure(corrected["ab"], corrected["bc"], corrected["ac"], run["glacier"], step_px=run["step"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--dates", nargs=3, default=list(TRIPLET))
+    parser.add_argument("--trackers", nargs="+", default=list(TRACKERS), choices=list(TRACKERS))
+    parser.add_argument("--thresholds", nargs="+", default=["default", "0.95", "0.9", "0.8", "0.7"])
+    parser.add_argument("--band", type=int, default=1)
+    parser.add_argument("--max-speed", type=float, default=1.0)
+    args = parser.parse_args()
+    if not args.data.is_dir():
+        raise SystemExit(f"no data at {args.data}")
+    print(f"{GLACIER} {' / '.join(args.dates)}, band {args.band}, max speed {args.max_speed} m/d")
+    print("| tracker | min_peak_correlation | correction | glacier valid in all 3 | closure median px | "
+          "closure RMS px | shifts AB, BC, AC (px) | s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name in args.trackers:
+        for threshold in args.thresholds:
+            start = time.perf_counter()
+            run = track_triplet(name, threshold, data=args.data, dates=args.dates, band=args.band,
+                                max_speed_m_per_day=args.max_speed)
+            seconds = time.perf_counter() - start
+            default = TRACKERS[name].defaults["min_peak_correlation"]
+            label = threshold if threshold != "default" else f"default ({default})"
+            for correction in CORRECTIONS:
+                f = figures(run, correction)
+                shifts = ", ".join(f"({x:+.2f}, {y:+.2f})" for x, y in
+                                   (run["shifts"][k][correction] for k in ("ab", "bc", "ac")))
+                print(f"| {name} | {label} | {correction} | {100 * f.coverage:.1f} % | {f.median_px:.3f} | "
+                      f"{f.rms_px:.3f} | {shifts} | {seconds:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
