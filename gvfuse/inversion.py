@@ -123,10 +123,22 @@ def normal_bands(design: sp.csr_matrix, weights: np.ndarray, band: int) -> np.nd
     cells, count = weights.shape[0], design.shape[1]
     out = np.zeros((cells, count, band + 1))
     csc = sp.csc_matrix(design)
+    by_pair = np.ascontiguousarray(weights.T)  # once: a sparse product with a transposed view copies it each time
     for j in range(band + 1):
         product = csc[:, : count - j].multiply(csc[:, j:])  # (pairs, count - j): a_pk a_p(k+j)
-        out[:, : count - j, j] = np.asarray((sp.csr_matrix(product).T @ weights.T).T)
+        out[:, : count - j, j] = np.asarray(sp.csr_matrix(product).T @ by_pair).T
     return out
+
+
+def row_nanmedian(values: np.ndarray) -> np.ndarray:
+    """The median of each row's finite values (NaN for a row without one); ``np.nanmedian(values, axis=1)``
+    without its masked-array path, which is many times slower on wide rows."""
+    ordered = np.sort(np.where(np.isfinite(values), values, np.inf), axis=1)
+    count = np.isfinite(values).sum(axis=1)
+    low = np.take_along_axis(ordered, np.maximum((count - 1) // 2, 0)[:, None], axis=1)[:, 0]
+    high = np.take_along_axis(ordered, np.maximum(count // 2, 0)[:, None], axis=1)[:, 0]
+    with np.errstate(invalid="ignore"):
+        return np.where(count > 0, (low + high) / 2, np.nan)
 
 
 def operator_bands(operator: sp.csr_matrix, band: int) -> np.ndarray:
@@ -274,11 +286,9 @@ def solve(network: Network, vx: np.ndarray, vy: np.ndarray, sigma: np.ndarray, s
         rx = (dx - _predict(network.design, u[..., 0])) * np.sqrt(base)
         ry = (dy - _predict(network.design, u[..., 1])) * np.sqrt(base)
         residual = np.where(valid, np.hypot(rx, ry) / math.sqrt(2.0), np.nan)
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # cells without a residual keep scale 1
-            # the median of a 2-D Gaussian residual's norm over sqrt(2) is sqrt(ln 2) sigma
-            scale = np.maximum(np.nan_to_num(np.nanmedian(residual, axis=1), nan=0.0) / math.sqrt(math.log(2.0)),
-                               1.0)
+        # the median of a 2-D Gaussian residual's norm over sqrt(2) is sqrt(ln 2) sigma; cells without a
+        # residual keep scale 1
+        scale = np.maximum(np.nan_to_num(row_nanmedian(residual), nan=0.0) / math.sqrt(math.log(2.0)), 1.0)
         scaled = residual / scale[:, None]
         robust = np.where(valid, np.where(scaled < TUKEY_C, (1 - (scaled / TUKEY_C) ** 2) ** 2, 0.0), np.nan)
         weights = base * np.nan_to_num(robust)
@@ -432,6 +442,8 @@ class InversionSettings:
     cell_offsets: bool = True
     #: Block side (cells) of the tiles the grid is inverted in.
     block_cells: int = attrs.field(default=128, validator=attrs.validators.ge(8))
+    #: Blocks computed at once (dask tasks in flight); their results wait in memory until assembled.
+    blocks_in_flight: int = attrs.field(default=8, validator=attrs.validators.ge(1))
 
 
 @attrs.frozen
@@ -928,15 +940,15 @@ def cell_offsets(network: Network, data: Observations, sensors: Sequence[str], r
     for name in sorted(set(sensors) - {reference}):
         of = valid & (names == name)[None, :]
         count = of.sum(axis=1)
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # cells without such a pair get no offset
+        own = np.flatnonzero(names == name)
+        with np.errstate(all="ignore"):  # cells without such a pair get no offset
             for values, prediction, out in ((data.vx, px, offsets_x), (data.vy, py, offsets_y)):
-                difference = np.where(of, values - prediction, np.nan)
-                d = np.nanmedian(difference, axis=1)
-                spread = 1.4826 * np.nanmedian(np.abs(difference - d[:, None]), axis=1)
+                difference = np.where(of[:, own], values[:, own] - prediction[:, own], np.nan)
+                d = row_nanmedian(difference)
+                spread = 1.4826 * row_nanmedian(np.abs(difference - d[:, None]))
                 se = 1.2533 * spread / np.sqrt(np.maximum(count, 1))
                 shrunk = np.where(count >= MIN_OFFSET_PAIRS, d * d**2 / (d**2 + se**2), 0.0)
-                out[:, names == name] = np.nan_to_num(shrunk)[:, None]
+                out[:, own] = np.nan_to_num(shrunk)[:, None]
     return offsets_x, offsets_y
 
 
@@ -1085,20 +1097,26 @@ def invert_period(observations: Sequence[PairObservation], months: Sequence[Mont
     windows = block_windows(grid, settings.block_cells)
     extra = list(dict.fromkeys(intervals))
     periods = [(month.start, month.end) for month in months] + extra
-    tasks = [dask.delayed(invert_block, pure=False)(network, observations, w, periods, calibration, settings)
-             for w in windows]
-    blocks = dask.compute(*tasks)
     legend = tuple(sorted(set(sensors)))
+    keys = ("vx", "vy", "sigma", "count", "coverage")
+    # the products, float32 like the published bands, filled as blocks come in: what is held at once is
+    # the output plus a batch of blocks, not every block's output and then a copy of it
+    out = {key: np.full((len(periods), *grid.shape), np.nan, dtype="float32") for key in keys}
+    out["count"][:] = 0.0
+    used = np.zeros((len(periods), len(legend), *grid.shape), dtype=bool)
+    batch = max(1, settings.blocks_in_flight)
+    for first in range(0, len(windows), batch):
+        group = windows[first:first + batch]
+        tasks = [dask.delayed(invert_block, pure=False)(network, observations, w, periods, calibration, settings)
+                 for w in group]
+        for window, block in zip(group, dask.compute(*tasks)):
+            for key in keys:
+                out[key][(slice(None), *window)] = block[key]
+            used[(slice(None), slice(None), *window)] = block["contributing"]
     assembled = []
     for m in range(len(periods)):
-        arrays = {key: np.full(grid.shape, np.nan) for key in ("vx", "vy", "sigma", "count", "coverage")}
-        arrays["count"][:] = 0.0
-        used = np.zeros((len(legend), *grid.shape), dtype=bool)
-        for window, block in zip(windows, blocks):
-            for key in arrays:
-                arrays[key][window] = block[key][m]
-            used[(slice(None), *window)] = block["contributing"][m]
-        arrays.update({f"contributing:{name}": used[s] for s, name in enumerate(legend)})
+        arrays = {key: out[key][m] for key in keys}
+        arrays.update({f"contributing:{name}": used[m, s] for s, name in enumerate(legend)})
         assembled.append(arrays)
     return PeriodInversion(dict(zip(months, assembled)), legend, calibration, bins,
                            dict(zip(extra, assembled[len(months):])))

@@ -82,13 +82,16 @@ class TimeSeriesFusion(Fusion):
             if not np.isfinite(vx).any():
                 continue
             quality = {"v_error_m_per_day": speed_error(vx, vy, sigma, sigma).astype("float32"),
-                       "vx_error_m_per_day": sigma.astype("float32"), "vy_error_m_per_day": sigma.astype("float32"),
-                       "coverage": arrays["coverage"].astype("float32")}
-            field = VelocityField(vx.astype("float32"), vy.astype("float32"), grid, dt_days=month.days,
+                       "vx_error_m_per_day": sigma.astype("float32", copy=False),
+                       "vy_error_m_per_day": sigma.astype("float32", copy=False),
+                       "coverage": arrays["coverage"].astype("float32", copy=False)}
+            field = VelocityField(vx.astype("float32", copy=False), vy.astype("float32", copy=False), grid,
+                                  dt_days=month.days,
                                   quality=quality, provenance=Provenance(parameters=details))
             contributing = {name: arrays[f"contributing:{name}"] for name in inversion.legend}
             over = [inversion.intervals[obs.start, obs.end] for obs in references.get(month, ())]
-            results[month] = FusionResult(field, contributing, {}, details, count=arrays["count"].astype("float32"),
+            results[month] = FusionResult(field, contributing, {}, details,
+                                          count=arrays["count"].astype("float32", copy=False),
                                           over_reference=_interval_mean(over, grid, [obs.dt_days for obs in
                                                                                      references.get(month, ())])
                                           if over else None)

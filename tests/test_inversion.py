@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 
 import numpy as np
 import pytest
@@ -336,3 +337,15 @@ def test_the_reference_windows_own_bias_is_extrapolated_from_a_larger_windows_of
     assert np.all(inv.window_error_variance(offsets_x, offsets_x, sensors, {"small": reference_m}, "small") == 0)
     assert np.all(inv.window_error_variance(offsets_x, offsets_x, sensors,
                                             {"small": reference_m, "large": reference_m}, "small") == 0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), cols=st.integers(1, 30), missing=st.floats(0, 1))
+def test_the_row_median_is_numpys_nanmedian(seed, cols, missing):
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=(20, cols))
+    values[rng.random(values.shape) < missing] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: numpy warns, and gives NaN
+        expected = np.nanmedian(values, axis=1)
+    np.testing.assert_allclose(inv.row_nanmedian(values), expected, equal_nan=True)
