@@ -44,7 +44,7 @@ from gvfuse.pipeline.month import (
 )
 from gvfuse.pipeline.pair import PairJob, PairOutcome, process_pair, read_pair_info, read_pair_result, tracking_grid
 from gvfuse.pipeline.pairing import MonthPlan, plan
-from gvfuse.pipeline.scan import scan
+from gvfuse.pipeline.scan import SKIP_UNRECOGNISED, scan
 from gvfuse.pipeline.validate import ValidationContext, run_validators
 from gvfuse.plugins import PluginSet, plugin_errors
 from gvfuse.product import ProductDefinition
@@ -138,7 +138,7 @@ def build_plan(config: RunConfig, plugins: PluginSet) -> RunPlan:
     product_grid = config.product.grid()
     report = scan(config.input_dir, plugins.classes("readers"), config.product)
     problems = [f"{s.path}: {s.reason}" + (f" - {s.message}" if s.message else "") for s in report.skipped
-                if s.reason != "not recognised"]
+                if s.reason != SKIP_UNRECOGNISED]  # notes, READMEs: not scenes, not problems
     sensor_of_reader = {s.reader: name for name, s in config.sensors.items()}
     scenes: dict[str, list[Scene]] = defaultdict(list)
     for found in report.scenes:  # one scene per acquisition: scan left the other copies out, as duplicates

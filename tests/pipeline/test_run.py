@@ -78,6 +78,7 @@ def test_plan_pairs_each_month_start_to_end(workspace, plugins):
     plan = build_plan(load_config(workspace / "run.toml", plugins), plugins)
     assert [(str(m.month), len(m.pairs)) for m in plan.months] == [("2023-01", 1), ("2023-03", 1)]
     assert all(j.tracking_grid.pixel_size_m == (15.0, 15.0) for j in plan.jobs)
+    assert not plan.problems  # notes.txt beside the scenes is not a scene, and not a problem either
     result = CliRunner().invoke(main, ["pairs", str(workspace / "run.toml")])
     assert result.exit_code == 0 and "2023-01 optical" in result.output and "2 distinct pair(s)" in result.output
 
