@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -23,6 +24,14 @@ from gvfuse.cli.common import Command, plugin_set
 @click.option("--stable-mask", type=click.Path(path_type=Path),
               help="Ice-free ground: raster (non-zero = stable) or polygons; default: the slowest 25 % when they "
                    "look still beside moving ice, else no correction (with a warning).")
+@click.option("--no-stable-correction", is_flag=True,
+              help="Do not correct the images' relative shift on stable ground at all.")
+@click.option("--min-correlation", type=float,
+              help="Accept matches whose peak correlation reaches this (the tracker's min_peak_correlation; "
+                   "fft-phase: 0.95, the reference method's).")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="Any other tracker parameter (repeatable), e.g. --param min_valid_fraction=0.3; VALUE is read "
+                   "as a TOML value (number, true/false, quoted or bare string).")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 def track_command(
     reference: Path,
@@ -34,6 +43,9 @@ def track_command(
     max_speed: float,
     dt_days: float | None,
     stable_mask: Path | None,
+    no_stable_correction: bool,
+    min_correlation: float | None,
+    params: tuple[str, ...],
     force: bool,
 ) -> None:
     """Track SECONDARY against REFERENCE and write velocities (m/day) to OUTPUT.
@@ -47,12 +59,34 @@ def track_command(
     from gvfuse.config import DEFAULT_TRACKER
     from gvfuse.pipeline.pair import track_files
 
+    parameters = _parameters(params)
+    if no_stable_correction:
+        parameters["correct_stable_ground"] = False
+    if min_correlation is not None:
+        parameters["min_peak_correlation"] = min_correlation
     path, warnings = track_files(reference, secondary, output, plugins=plugin_set(), tracker=tracker or DEFAULT_TRACKER,
                                  window_px=window_px, step_px=step_px, max_speed_m_per_day=max_speed,
-                                 dt_days=dt_days, stable_mask=stable_mask, force=force)
+                                 dt_days=dt_days, stable_mask=stable_mask, tracker_parameters=parameters,
+                                 force=force)
     for warning in [*warnings, *_stable_ground_warnings(path)]:
         click.echo(f"gvfuse: warning: {warning}", err=True)
     click.echo(f"wrote {path}")
+
+
+def _parameters(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``KEY=VALUE`` options as tracker parameters, each value read as TOML (a bare word is a string)."""
+    import tomllib
+
+    parameters: dict[str, Any] = {}
+    for item in pairs:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--param")
+        try:
+            parameters[key.strip()] = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            parameters[key.strip()] = text.strip()
+    return parameters
 
 
 def _stable_ground_warnings(path: Path) -> list[str]:

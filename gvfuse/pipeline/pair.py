@@ -471,9 +471,13 @@ def track_files(
     max_speed_m_per_day: float = 5.0,
     dt_days: float | None = None,
     stable_mask: PathLike | None = None,
+    tracker_parameters: Mapping[str, Any] | None = None,
     force: bool = False,
 ) -> tuple[Path, list[str]]:
     """Everything ``gvfuse track`` does; returns the written path and the warnings to show.
+
+    ``tracker_parameters`` are given to the tracker as they are (``window_px``
+    and ``step_px`` override theirs).
 
     The output is a velocity COG on the window-centre grid (atomic; refused
     when it exists unless ``force``, and never one of the inputs).
@@ -501,7 +505,7 @@ def track_files(
     if warning:
         warnings.append(warning)
     mask = load_mask(stable_mask, ref.image.grid, what="stable-ground mask") if stable_mask is not None else None
-    parameters: dict[str, Any] = {}
+    parameters: dict[str, Any] = dict(tracker_parameters or {})
     if window_px is not None:
         parameters["window_px"] = int(window_px)
     if step_px is not None:

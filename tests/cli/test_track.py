@@ -169,3 +169,21 @@ def test_skipped_stable_ground_correction_is_a_warning(tmp_path):
     with rasterio.open(out) as src:
         stable = json.loads(src.tags()["stable_ground_correction"])
     assert stable["decision"] == "skipped" and stable["dx_px"] == 0.0
+
+
+def test_acceptance_and_stable_ground_options_reach_the_tracker(pair, files, tmp_path):
+    out = tmp_path / "v.tif"
+    result = run(files["reference"], files["secondary"], "-o", out, "--dt", pair.dt_days, "--max-speed", 2,
+                 "--tracker", "ncc", "--no-stable-correction", "--min-correlation", 0.3,
+                 "--param", "min_valid_fraction=0.3", "--param", "refine_iterations=2")
+    assert result.exit_code == 0, result.output
+    with rasterio.open(out) as src:
+        tags = src.tags()
+    parameters = json.loads(tags["parameters"])
+    assert parameters["min_peak_correlation"] == 0.3 and parameters["min_valid_fraction"] == 0.3
+    assert parameters["refine_iterations"] == 2
+    assert json.loads(tags["stable_ground_correction"])["decision"] == "off"
+    for bad, message in ((("--param", "nosuch=1"), "no parameter"), (("--param", "nope"), "KEY=VALUE")):
+        result = run(files["reference"], files["secondary"], "-o", tmp_path / "w.tif", "--dt", pair.dt_days,
+                     "--tracker", "ncc", *bad)
+        assert result.exit_code != 0 and message in result.output and not (tmp_path / "w.tif").exists()
