@@ -28,7 +28,7 @@ import attrs
 
 from gvfuse import __version__
 from gvfuse.config import RunConfig, check_components
-from gvfuse.errors import GvfuseError, OutputExistsError
+from gvfuse.errors import ConfigError, GvfuseError, InputError, OutputExistsError
 from gvfuse.interfaces import Fusion, Publisher, Tracker
 from gvfuse.io.atomic import write_text_atomic
 from gvfuse.model import FusionResult, Grid, Month, MonthlyProduct, PairObservation, Provenance, Scene, VelocityField
@@ -50,6 +50,9 @@ from gvfuse.plugins import PluginSet, plugin_errors
 from gvfuse.product import ProductDefinition
 
 log = logging.getLogger("gvfuse.run")
+
+#: How long to wait for a ``--scheduler`` before saying it cannot be reached.
+SCHEDULER_TIMEOUT_S = 10
 
 
 @attrs.frozen
@@ -136,6 +139,9 @@ def build_plan(config: RunConfig, plugins: PluginSet) -> RunPlan:
     readers = {name: plugins.get("readers", s.reader) for name, s in config.sensors.items()}
     trackers = {name: plugins.get("trackers", s.tracker) for name, s in config.sensors.items()}
     product_grid = config.product.grid()
+    if not config.input_dir.is_dir():
+        raise ConfigError(f"{config.input_dir} {'is not a folder' if config.input_dir.exists() else 'does not exist'}",
+                          source=config.source, field="input_dir")
     report = scan(config.input_dir, plugins.classes("readers"), config.product)
     problems = [f"{s.path}: {s.reason}" + (f" - {s.message}" if s.message else "") for s in report.skipped
                 if s.reason != SKIP_UNRECOGNISED]  # notes, READMEs: not scenes, not problems
@@ -204,7 +210,12 @@ def dask_client(scheduler: str | None, workers: int) -> Iterator[Any]:
     from dask.distributed import Client, LocalCluster
 
     if scheduler is not None:
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:  # unreachable, refused, not an address
+            raise InputError(f"cannot reach the dask scheduler: {type(exc).__name__}: {exc}".split("\n")[0],
+                             source="--scheduler") from None
+        with client:
             yield client
         return
     import dask

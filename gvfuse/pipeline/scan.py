@@ -26,7 +26,7 @@ from typing import Any
 
 import attrs
 
-from gvfuse.errors import GvfuseError, MetadataError
+from gvfuse.errors import GvfuseError, InputError, MetadataError
 from gvfuse.interfaces import Reader
 from gvfuse.model import Scene
 from gvfuse.pipeline.pairing import deduplicate
@@ -176,6 +176,8 @@ def scan(
     Results are sorted by acquisition time, then path.
     """
     root = Path(directory)
+    if not root.is_dir():
+        raise InputError("does not exist" if not root.exists() else "is not a folder", source=root)
     readers = tuple(readers)
     found: list[FoundScene] = []
     skipped: list[SkippedFile] = []
@@ -216,7 +218,11 @@ def scan(
             return
         found.append(entry)
 
-    for child in sorted(root.iterdir()):
+    try:
+        children = sorted(root.iterdir())
+    except OSError as exc:
+        raise InputError(f"cannot be listed: {exc.strerror}", source=root) from exc
+    for child in children:
         if not child.name.startswith("."):
             visit(child)
     skipped.extend(SkippedFile(str(p), SKIP_UNRECOGNISED, "no reader recognises this file")

@@ -1,0 +1,49 @@
+"""A run's folders and scheduler: a missing input folder or an unusable scheduler address is one line, exit 1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from gvfuse.cli import main
+from gvfuse.errors import InputError
+from gvfuse.pipeline.scan import scan
+
+RUN = '''product = "gangrigab-2023"
+input_dir = "scenes"
+output_dir = "out"
+months = ["2023-01"]
+[sensors.landsat]
+[weighting]
+name = "inverse-variance"
+'''
+
+
+def _invoke(*args: object):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("make, words", [(lambda p: None, "does not exist"),
+                                         (lambda p: p.write_text("not a folder"), "is not a folder")])
+def test_a_missing_input_folder_is_one_line_naming_the_field(tmp_path: Path, make, words):
+    make(tmp_path / "scenes")
+    (tmp_path / "run.toml").write_text(RUN)
+    for command in (["pairs"], ["run", "--dry-run"], ["run", "--workers", "0"]):
+        result = _invoke(*command, tmp_path / "run.toml")
+        assert result.exit_code == 1, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and "[input_dir]" in lines[0] and words in lines[0], result.output
+        assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(InputError, match=words):
+        scan(tmp_path / "scenes", ())
+
+
+def test_an_unusable_scheduler_address_is_one_line(tmp_path: Path):
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "run.toml").write_text(RUN)
+    result = _invoke("run", tmp_path / "run.toml", "--scheduler", "not-an-address")
+    assert result.exit_code == 1 and "--scheduler" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
