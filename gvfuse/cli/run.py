@@ -36,6 +36,13 @@ def run_command(ctx: click.Context, config_path: Path, dry_run: bool, scheduler:
     if dry_run:
         click.echo(build_plan(config, plugins).describe())
         return
+    if not verbose:
+        # distributed sets its own loggers to INFO when imported: quiet them after, or a run prints some
+        # thirty lines of cluster chatter on standard error
+        import distributed  # noqa: F401
+
+        for name in ("distributed", "bokeh", "tornado"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     with dask_client(scheduler, default_workers() if workers is None else workers) as client, \
             pair_progress_bar() as progress:
         result = execute(config, plugins=plugins, client=client, force=force, progress=progress)

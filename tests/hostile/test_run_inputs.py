@@ -47,3 +47,18 @@ def test_an_unusable_scheduler_address_is_one_line(tmp_path: Path):
     result = _invoke("run", tmp_path / "run.toml", "--scheduler", "not-an-address")
     assert result.exit_code == 1 and "--scheduler" in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_run_on_a_local_cluster_prints_no_cluster_chatter(tmp_path: Path):
+    import subprocess
+    import sys
+
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "run.toml").write_text(RUN)
+    done = subprocess.run([sys.executable, "-m", "gvfuse.cli", "run", str(tmp_path / "run.toml"), "--workers", "1"],
+                          capture_output=True, text=True, timeout=120)
+    # no scene: the month fails (exit 1), but the cluster was started and stopped
+    assert done.returncode == 1 and "2023-01: FAILED" in done.stdout
+    chatter = [line for line in done.stderr.splitlines() if line.startswith(("INFO", "DEBUG")) or "dashboard" in line
+               or "Traceback" in line]
+    assert not chatter, done.stderr
