@@ -8,6 +8,7 @@ other by path.
 from __future__ import annotations
 
 import importlib.resources
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -158,6 +159,31 @@ def _check_crs(crs: str) -> None:
         raise ValueError(f"{excerpt(crs)} is not a projected CRS: the grid's resolution_m is in metres")
 
 
+#: Float32 bands of one month's product held at once while it is made and published.
+MONTH_BANDS_IN_MEMORY = 8
+
+
+def physical_memory_bytes() -> int | None:
+    """This machine's memory, or None where the system does not say."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_grid_fits(definition: ProductDefinition) -> None:
+    """A grid whose month does not fit in this machine's memory is refused before any work, not hours later
+    with an allocation error (``resolution_m = 0.01`` for a glacier: 10^11 cells)."""
+    grid = definition.grid()
+    cells = grid.rows * grid.cols
+    needed = cells * 4 * MONTH_BANDS_IN_MEMORY
+    memory = physical_memory_bytes()
+    if memory is not None and needed > memory:
+        raise ValueError(f"a {grid.rows} x {grid.cols} grid at {definition.resolution_m:g} m needs about "
+                         f"{needed / 2**30:.0f} GiB for one month's bands; this machine has "
+                         f"{memory / 2**30:.0f} GiB: use a coarser resolution or a smaller area")
+
+
 def product_from_dict(raw: Mapping[str, Any], source: object = "<product>") -> ProductDefinition:
     """Build a definition from its parsed TOML, naming the field at fault on error."""
     _check_schema(raw, source)
@@ -175,12 +201,15 @@ def product_from_dict(raw: Mapping[str, Any], source: object = "<product>") -> P
         field = "id"
         _check_id(None, None, str(raw["id"]))
         field = "title/description/license"
-        return ProductDefinition(
+        definition = ProductDefinition(
             id=str(raw["id"]), title=str(raw["title"]), description=str(raw["description"]).strip(),
             license=str(raw["license"]), area=area, crs=crs, resolution_m=resolution_m,
             first_month=first, last_month=last, keywords=tuple(raw.get("keywords", ())),
             providers=tuple(raw.get("providers", ())), source=str(source),
         )
+        field = "grid.resolution_m"
+        _check_grid_fits(definition)
+        return definition
     except KeyError as exc:
         raise ConfigError(f"missing key {exc.args[0]!r}", source=source, field=field) from None
     except (TypeError, ValueError) as exc:

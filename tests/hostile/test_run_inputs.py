@@ -62,3 +62,15 @@ def test_a_run_on_a_local_cluster_prints_no_cluster_chatter(tmp_path: Path):
     chatter = [line for line in done.stderr.splitlines() if line.startswith(("INFO", "DEBUG")) or "dashboard" in line
                or "Traceback" in line]
     assert not chatter, done.stderr
+
+
+def test_a_grid_too_large_for_the_machine_is_refused_when_the_product_is_read(tmp_path: Path):
+    from gvfuse.errors import ConfigError
+    from gvfuse.product import load_product
+
+    text = load_product("gangrigab-2023").source
+    fine = Path(text).read_text().replace("resolution_m = 30.0", "resolution_m = 0.01")
+    assert fine != Path(text).read_text()
+    (tmp_path / "product.toml").write_text(fine)
+    with pytest.raises(ConfigError, match=r"grid.resolution_m.*GiB"):
+        load_product(tmp_path / "product.toml")
