@@ -19,11 +19,16 @@ import math
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from gvfuse.io.atomic import write_bytes_atomic
 from gvfuse.model import Grid, MonthlyProduct
 from gvfuse.stats import nmad
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: No ``Software`` chunk (it names the matplotlib version); matplotlib writes no date by default.
 _PNG_METADATA: dict[str, str | None] = {"Software": None}
@@ -115,6 +120,13 @@ def _normal_density(x: np.ndarray, centre: float, spread: float) -> np.ndarray:
     return np.exp(-0.5 * ((x - centre) / spread) ** 2) / (spread * math.sqrt(2 * math.pi))
 
 
+def _save(fig: Figure, path: Path) -> None:
+    """Write a figure as PNG atomically: a reader never sees half a plot, a kill leaves the old one."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight", metadata=_PNG_METADATA)
+    write_bytes_atomic(path, buffer.getvalue(), overwrite=True)
+
+
 def validation_plots(
     directory: str | os.PathLike[str],
     vx: np.ndarray,
@@ -162,7 +174,7 @@ def validation_plots(
     ax.set_xlabel(f"easting ({grid.crs.to_string()})")
     ax.set_ylabel("northing")
     written.append(directory / "velocity_map.png")
-    fig.savefig(written[-1], dpi=120, bbox_inches="tight", metadata=_PNG_METADATA)
+    _save(fig, written[-1])
 
     if stable_mask is not None:
         fig = Figure(figsize=(10, 4))
@@ -183,7 +195,7 @@ def validation_plots(
             ax.legend(fontsize=8)
         fig.suptitle("stable-ground residuals")
         written.append(directory / "stable_ground_histogram.png")
-        fig.savefig(written[-1], dpi=120, bbox_inches="tight", metadata=_PNG_METADATA)
+        _save(fig, written[-1])
 
     if reference is not None:
         rvx, rvy = reference
@@ -201,5 +213,5 @@ def validation_plots(
             ax.set_aspect("equal", adjustable="datalim")
         fig.suptitle("map against UAV reference")
         written.append(directory / "uav_scatter.png")
-        fig.savefig(written[-1], dpi=120, bbox_inches="tight", metadata=_PNG_METADATA)
+        _save(fig, written[-1])
     return written

@@ -109,6 +109,8 @@ def load_mask(path: str | os.PathLike[str], grid: Grid, *, what: str = "mask") -
     path = Path(path)
     if not path.exists():
         raise InputError(f"{what} file does not exist", source=path)
+    if not (path.is_file() or path.is_dir()):  # a FIFO or device would block the reader forever
+        raise InputError(f"{what} is not a regular file", source=path)
     if path.suffix.lower() in RASTER_SUFFIXES:
         inside, overlaps = _raster_mask(path, grid)
     else:

@@ -106,3 +106,25 @@ def test_a_fifo_inside_a_scene_folder_is_never_read(tmp_path):
     os.mkfifo(tmp_path / "member.TIF")
     with pytest.raises(MetadataError, match="not a regular file"):
         Container(tmp_path, "folder").gdal_path("member.TIF")
+
+
+def test_a_fifo_given_as_a_mask_is_refused_on_one_line(tmp_path):
+    pair = make_pair("optical", (64, 64), seed=5, max_speed_m_per_day=1.0, cloud_fraction=0.0)
+    files = pair.write_geotiffs(tmp_path / "in")
+    for name in ("stable.tif", "stable.gpkg"):
+        os.mkfifo(tmp_path / name)
+        result = gvfuse("track", files["reference"], files["secondary"], "-o", tmp_path / "v.tif", "--dt", 16,
+                        "--stable-mask", tmp_path / name)
+        assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+        assert "not a regular file" in result.stderr
+    assert not (tmp_path / "v.tif").exists()
+
+
+def test_validation_plots_written_through_the_atomic_writer_leave_only_the_plots(tmp_path):
+    from gvfuse.plots import validation_plots
+
+    pair = make_pair("optical", (64, 64), seed=5, max_speed_m_per_day=1.0, cloud_fraction=0.0)
+    speed = np.hypot(pair.dx_px, pair.dy_px)
+    written = validation_plots(tmp_path, pair.dx_px, pair.dy_px, pair.grid, stable_mask=speed < speed.mean())
+    assert written and all(p.read_bytes().startswith(b"\x89PNG") for p in written)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)
