@@ -148,12 +148,15 @@ def build_item(
     """The month's Item. ``files`` are hrefs relative to the publication folder; ``file_info`` maps
     each of them to its ``file:checksum``/``file:size``."""
     start, end = product.month.start, product.month.last_second
+    # the month's middle, to the second: tools that stack items by time (stackstac, odc-stac) need a
+    # datetime, and a month's mean velocity belongs to its middle (ITS_LIVE's mid_date)
+    middle = (start + (product.month.end - start) / 2).replace(microsecond=0)
     geometry, bbox = footprint_lonlat(product.grid)
     item = pystac.Item(
         id=item_id(definition.id, product.month),
         geometry=geometry,
         bbox=bbox,
-        datetime=None,
+        datetime=middle,
         start_datetime=start,
         end_datetime=end,
         properties={

@@ -59,7 +59,7 @@ def test_item_fields_projection_raster_file_processing_version(published):
     item = _item(published)
     props, data = item["properties"], item["assets"]["data"]
     assert item["id"] == "gangrigab-2023-202301" and item["collection"] == "gangrigab-2023"
-    assert props["datetime"] is None
+    assert props["datetime"] == "2023-01-16T12:00:00Z"  # the month's middle: stacking tools need a time
     assert (props["start_datetime"], props["end_datetime"]) == ("2023-01-01T00:00:00Z", "2023-01-31T23:59:59Z")
     assert data["proj:code"] == "EPSG:32647" and data["proj:shape"] == [60, 80]
     assert data["proj:transform"] == [30.0, 0.0, 300000.0, 0.0, -30.0, 3250000.0]
