@@ -18,8 +18,9 @@ GDAL's GCP transformer and warps with the GCPs, shifted to the window.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import attrs
 import numpy as np
@@ -56,11 +57,20 @@ class MaskBand:
     band: int = 1
 
 
-def _open(gdal_path: str) -> rasterio.DatasetReader:
+@contextlib.contextmanager
+def _open(gdal_path: str) -> Iterator[rasterio.DatasetReader]:
+    """The raster, open; failing to open it, or to read its pixels later (a file cut short behind a whole
+    header), is an :class:`InputError` naming it."""
     try:
-        return rasterio.open(gdal_path)
+        src = rasterio.open(gdal_path)
     except RasterioIOError as exc:
         raise InputError(f"cannot open raster: {exc}", source=gdal_path, field="band") from exc
+    with src:
+        try:
+            yield src
+        except RasterioIOError as exc:
+            raise InputError(f"cannot read its pixels (truncated or corrupt file): {str(exc).splitlines()[0]}",
+                             source=gdal_path, field="band") from exc
 
 
 def _grid_edge_points(grid: Grid, points_per_edge: int = 21) -> tuple[np.ndarray, np.ndarray]:

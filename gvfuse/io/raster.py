@@ -103,7 +103,11 @@ def open_raster(path: str | os.PathLike[str], what: str = "raster") -> Iterator[
     with src_ctx as src:
         if src.crs is None:
             raise InputError(f"{what} has no CRS", source=path, field="crs")
-        yield src
+        try:
+            yield src
+        except rasterio.errors.RasterioIOError as exc:  # pixels unreadable behind a whole header
+            raise InputError(f"cannot read the {what}'s pixels (truncated or corrupt file): "
+                             f"{str(exc).splitlines()[0]}", source=path) from exc
 
 
 def grid_of(src: rasterio.DatasetReader) -> Grid:

@@ -128,3 +128,20 @@ def test_validation_plots_written_through_the_atomic_writer_leave_only_the_plots
     written = validation_plots(tmp_path, pair.dx_px, pair.dy_px, pair.grid, stable_mask=speed < speed.mean())
     assert written and all(p.read_bytes().startswith(b"\x89PNG") for p in written)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)
+
+
+def test_pixels_cut_short_behind_a_whole_header_are_one_line(tmp_path):
+    from gvfuse.errors import InputError
+    from gvfuse.io.raster import read_bands, write_bands
+
+    pair = make_pair("optical", (256, 256), seed=2, max_speed_m_per_day=0.5, cloud_fraction=0.0)
+    files = pair.write_geotiffs(tmp_path / "in")
+    cut = tmp_path / "cut_20230101.tif"
+    write_bands(cut, {"B8": pair.reference}, pair.grid, cog=True)  # a COG: its header comes first
+    cut.write_bytes(cut.read_bytes()[: int(cut.stat().st_size * 0.6)])
+    result = gvfuse("track", cut, files["secondary"], "-o", tmp_path / "v.tif", "--dt", 16)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "truncated or corrupt" in result.stderr and str(cut) in result.stderr
+    assert not (tmp_path / "v.tif").exists()
+    with pytest.raises(InputError, match="truncated or corrupt"):
+        read_bands(cut)
