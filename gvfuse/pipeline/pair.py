@@ -264,8 +264,10 @@ def tracking_grid(product_grid: Grid, scenes: tuple[Scene, ...], resolution_m: f
     return Grid(product_grid.crs, Affine(resolution_m, 0.0, left, 0.0, -resolution_m, top), (rows, cols))
 
 
-def _pair_tags(job: PairJob, parameters: Mapping[str, Any], error_m_per_day: float, error_source: str,
-               seconds: Mapping[str, float]) -> dict[str, Any]:
+def _pair_tags(job: PairJob, parameters: Mapping[str, Any], error_m_per_day: float,
+               error_source: str) -> dict[str, Any]:
+    """What the cached pair says about itself: never timings, so that the same pair tracked again gives the
+    same bytes (the timings are in the :class:`PairOutcome`)."""
     p = job.pair
     return {
         "gvfuse_version": __version__,
@@ -281,7 +283,6 @@ def _pair_tags(job: PairJob, parameters: Mapping[str, Any], error_m_per_day: flo
         "tracker_parameters": dict(parameters),
         "error_m_per_day": error_m_per_day,
         "error_source": error_source,
-        "seconds": dict(seconds),
     }
 
 
@@ -319,7 +320,7 @@ def process_pair(job: PairJob) -> PairOutcome:
         on_product = regrid_field(velocity, job.product_grid)
         seconds["regrid"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        tags = _pair_tags(job, {**offsets.parameters, "search_radius_px": radius}, error, error_source, seconds)
+        tags = _pair_tags(job, {**offsets.parameters, "search_radius_px": radius}, error, error_source)
         write_bands(target, {"vx": on_product.vx_m_per_day, "vy": on_product.vy_m_per_day,
                              ERROR_BAND: on_product.quality[ERROR_BAND], "count": on_product.quality["count"]},
                     job.product_grid, units={"vx": "m/d", "vy": "m/d", ERROR_BAND: "m/d", "count": "1"},
