@@ -152,16 +152,9 @@ class Inputs:
     month_factors: dict[str, float]  # month -> mean seasonal factor (truth = shape x factor)
 
 
-def _dates(first: dt.date, last: dt.date, every_days: int, hour: int, minute: int) -> list[dt.datetime]:
-    out, day = [], first
-    while day <= last:
-        out.append(dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC))
-        day += dt.timedelta(days=every_days)
-    return out
-
-
 def _scenes(rng: np.random.Generator) -> dict[str, list[Any]]:
     """A year of acquisitions: Landsat 8/9 (8 d), Sentinel-2A/B (5 d), Sentinel-1A two orbits (12 d), UAV."""
+    from gvfuse.demo import acquisition_dates
     from gvfuse.model import Scene
 
     def clouds(n: int) -> np.ndarray:  # as the demo: 30 % heavily clouded scenes, the rest fairly clear
@@ -169,18 +162,18 @@ def _scenes(rng: np.random.Generator) -> dict[str, list[Any]]:
         return np.where(heavy, rng.uniform(65.0, 95.0, n), rng.uniform(0.0, 20.0, n))
 
     out: dict[str, list[Scene]] = {}
-    when = _dates(FIRST_SCENE, LAST_SCENE, 8, 4, 21)
+    when = acquisition_dates(FIRST_SCENE, LAST_SCENE, 8, 4, 21)
     out["landsat"] = [Scene("landsat", "LANDSAT_8" if i % 2 == 0 else "LANDSAT_9", f"LC0{8 + i % 2}_{t:%Y%m%d}", t,
                             Path(f"landsat/{i}"), cloud_cover_percent=float(c),
                             metadata={"wrs_path": 135, "wrs_row": 40})
                       for i, (t, c) in enumerate(zip(when, clouds(len(when))))]
-    when = _dates(FIRST_SCENE + dt.timedelta(days=3), LAST_SCENE, 5, 4, 35)
+    when = acquisition_dates(FIRST_SCENE + dt.timedelta(days=3), LAST_SCENE, 5, 4, 35)
     out["sentinel-2"] = [Scene("sentinel-2", "Sentinel-2A" if i % 2 == 0 else "Sentinel-2B", f"S2_{t:%Y%m%d}", t,
                                Path(f"sentinel-2/{i}"), cloud_cover_percent=float(c), metadata={"mgrs_tile": "47RQQ"})
                          for i, (t, c) in enumerate(zip(when, clouds(len(when))))]
     s1 = []
     for orbit, offset, hour in ((99, 1, 23), (33, 7, 11)):
-        when = _dates(FIRST_SCENE + dt.timedelta(days=offset), LAST_SCENE, 12, hour, 47)
+        when = acquisition_dates(FIRST_SCENE + dt.timedelta(days=offset), LAST_SCENE, 12, hour, 47)
         s1 += [Scene("sentinel-1", "S1A", f"S1A_{orbit}_{t:%Y%m%d}", t, Path(f"sentinel-1/{orbit}/{i}"),
                      metadata={"relative_orbit": orbit}) for i, t in enumerate(when)]
     out["sentinel-1"] = s1

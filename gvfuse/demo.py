@@ -160,7 +160,9 @@ on_ice_mask = "masks/on_ice.tif"
 # --- the synthetic inputs ------------------------------------------------------------------------
 
 
-def _dates(first: dt.date, last: dt.date, every_days: int, hour: int, minute: int) -> list[dt.datetime]:
+def acquisition_dates(first: dt.date, last: dt.date, every_days: int, hour: int,
+                      minute: int) -> list[dt.datetime]:
+    """A satellite's acquisition instants (UTC): every ``every_days`` from ``first`` to ``last``, at hour:minute."""
     out, day = [], first
     while day <= last:
         out.append(dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC))
@@ -346,7 +348,7 @@ def build_inputs(folder: Path, size: DemoSize, *, seed: int = 2023, force: bool 
             progress(text)
 
     # Landsat 8 and 9 alternate on an 8-day revisit of WRS-2 path 135, row 40.
-    dates = _dates(first, last, size.landsat_revisit_days, 4, 21)
+    dates = acquisition_dates(first, last, size.landsat_revisit_days, 4, 21)
     say(f"rendering {len(dates)} Landsat scenes")
     fractions = clouds(len(dates))
     for i, scene in enumerate(render_series(landscape, "optical", 15.0, dates, cloud_fractions=fractions,
@@ -358,7 +360,7 @@ def build_inputs(folder: Path, size: DemoSize, *, seed: int = 2023, force: bool 
             cloud_cover_percent=round(100.0 * float(scene.cloud_mask.mean()), 2), cloud_mask=scene.cloud_mask)
         count += 1
     # Sentinel-2A on a 10-day revisit of tile 47RQQ (L2A: its SCL band marks the clouds).
-    dates = _dates(first + dt.timedelta(days=3), last, size.sentinel2_revisit_days, 4, 35)
+    dates = acquisition_dates(first + dt.timedelta(days=3), last, size.sentinel2_revisit_days, 4, 35)
     say(f"rendering {len(dates)} Sentinel-2 scenes")
     fractions = clouds(len(dates))
     for scene in render_series(landscape, "optical", 10.0, dates, cloud_fractions=fractions,
@@ -371,7 +373,7 @@ def build_inputs(folder: Path, size: DemoSize, *, seed: int = 2023, force: bool 
             cloud_cover_percent=round(100.0 * float(scene.cloud_mask.mean()), 2), cloud_mask=scene.cloud_mask)
         count += 1
     # Sentinel-1A, ascending relative orbit 99, every 12 days, terrain-corrected GeoTIFFs.
-    dates = _dates(first + dt.timedelta(days=1), last, size.sentinel1_revisit_days, 23, 47)
+    dates = acquisition_dates(first + dt.timedelta(days=1), last, size.sentinel1_revisit_days, 23, 47)
     say(f"rendering {len(dates)} Sentinel-1 scenes")
     for scene in render_series(landscape, "sar", 10.0, dates, geolocation_shifts_px=shifts(len(dates), 0.15),
                                seed=seed + 3):

@@ -642,7 +642,7 @@ def three_cornered_hat(means: dict[str, list[tuple[np.ndarray, np.ndarray, np.nd
             row = np.zeros(len(legend))
             row[legend.index(a)] = row[legend.index(b)] = 1.0
             rows.append(row)
-            observed.append((_trimmed_variance(diff_x) + _trimmed_variance(diff_y)) / 2)
+            observed.append(_component_variance(diff_x, diff_y))
             # medians: a month a sensor barely constrains has a huge posterior error that would swamp a mean
             predicted.append((float(np.median(np.concatenate(ea) ** 2)), float(np.median(np.concatenate(eb) ** 2)),
                               a, b))
@@ -675,6 +675,11 @@ MIN_SMOOTHING_CELLS = 256
 MIN_PAIR_TCH_CELLS = 30
 #: ... and the other sensors must have pairs over this share of its interval in those cells.
 PAIR_TCH_COVERAGE = 0.9
+
+
+def _component_variance(dx: np.ndarray, dy: np.ndarray) -> float:
+    """The trimmed variance per velocity component of differences ``(dx, dy)``."""
+    return (_trimmed_variance(dx) + _trimmed_variance(dy)) / 2
 
 
 def pair_three_cornered_hat(network: Network, fits: dict[str, SensorFit], data: Observations,
@@ -720,12 +725,9 @@ def pair_three_cornered_hat(network: Network, fits: dict[str, SensorFit], data: 
                 if cells.sum() < MIN_PAIR_TCH_CELLS:
                     continue
                 px, py = data.vx[cells, p], data.vy[cells, p]
-
-                def var(u: np.ndarray, v: np.ndarray) -> float:
-                    return (_trimmed_variance(u) + _trimmed_variance(v)) / 2
-
-                estimate = (var(px - bx[cells], py - by[cells]) + var(px - cx[cells], py - cy[cells])
-                            - var(bx[cells] - cx[cells], by[cells] - cy[cells])) / 2
+                estimate = (_component_variance(px - bx[cells], py - by[cells])
+                            + _component_variance(px - cx[cells], py - cy[cells])
+                            - _component_variance(bx[cells] - cx[cells], by[cells] - cy[cells])) / 2
                 if estimate > 0:
                     estimates.append(estimate)
         if estimates:
@@ -856,9 +858,7 @@ def calibrate(network: Network, data: Observations, sensors: Sequence[str], sett
         single = _scaled(scale_data, sensors, pair, {})
         fits = single_sensor_fits(network, single, sensors, first.smoothing_weight * reference_weight(single.sigma),
                                   settings.robust_iterations)
-    means: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
-    if fits and settings.calibrate_errors and months and len(counts) >= 3:
-        means = single_sensor_months(network, fits, months, settings.min_month_coverage)
+    measure_inflation = bool(fits) and settings.calibrate_errors and bool(months) and len(counts) >= 3
     scale: dict[str, float] = {}
     reference: str | None = None
     if fits and settings.scale_reference != "none":
@@ -892,7 +892,7 @@ def calibrate(network: Network, data: Observations, sensors: Sequence[str], sett
         cv = cross_validate(network, chosen.vx, chosen.vy, chosen.sigma, sensors, settings.smoothing_candidates,
                             folds=settings.folds)
     inflation = None
-    if means:
+    if measure_inflation:
         if settings.cell_offsets and reference is not None:
             # measured as the blocks will be inverted: without each sensor's steady offset, which the
             # inversion removes (else the inflation would count the offsets as error a second time)
@@ -901,6 +901,7 @@ def calibrate(network: Network, data: Observations, sensors: Sequence[str], sett
             corrected = single_sensor_fits(network, wide, sensors, cv.smoothing, settings.robust_iterations)
             own_means = single_sensor_months(network, corrected, months, settings.min_month_coverage)
         else:
+            means = single_sensor_months(network, fits, months, settings.min_month_coverage)
             own_means = {name: [(x * scale.get(name, 1.0), y * scale.get(name, 1.0), e) for x, y, e in per_month]
                          for name, per_month in means.items()}
         inflation = posterior_inflation(network, wide, sensors, cv.smoothing,

@@ -18,6 +18,7 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.control import GroundControlPoint
+from rasterio.warp import transform_bounds
 
 from gvfuse.formats import landsat
 from gvfuse.model import Grid
@@ -53,6 +54,28 @@ def write_raster(path: Path, data: np.ndarray, transform: Affine, crs: str = UTM
     with rasterio.open(path, "w", driver=driver, width=data.shape[2], height=data.shape[1], count=data.shape[0],
                        dtype=data.dtype, crs=crs, transform=transform, nodata=nodata, **options) as dst:
         dst.write(data)
+
+
+def product_toml(grid: Grid, product_id: str, description: str, first_month: str, last_month: str) -> str:
+    """A product definition (TOML text) whose area lies just inside ``grid``, on the 30 m UTM 47N grid."""
+    west, south, east, north = transform_bounds(grid.crs, "EPSG:4326", *grid.bounds)
+    return f'''
+id = "{product_id}"
+title = "{product_id.replace("-", " ")}"
+description = "{description}"
+license = "CC-BY-4.0"
+[area]
+west_deg = {west + 0.001}
+south_deg = {south + 0.001}
+east_deg = {east - 0.001}
+north_deg = {north - 0.001}
+[grid]
+crs = "EPSG:32647"
+resolution_m = 30.0
+[time]
+first_month = "{first_month}"
+last_month = "{last_month}"
+'''
 
 
 def _grid(pixel_m: float, shape: tuple[int, int]) -> Grid:

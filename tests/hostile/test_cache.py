@@ -15,13 +15,12 @@ import pytest
 import rasterio
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rasterio.warp import transform_bounds
 
 from gvfuse.config import load_config
 from gvfuse.pipeline.pair import SAMPLE_BYTES, file_fingerprint, read_pair_result
 from gvfuse.pipeline.run import build_plan, execute
 from gvfuse.testing import make_pair
-from tests.helpers.scenes import write_raster
+from tests.helpers.scenes import product_toml, write_raster
 
 
 @pytest.fixture(scope="module")
@@ -32,24 +31,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
                      geolocation_shift_px=(0.2, -0.1), seed=10)
     write_raster(root / "scenes" / "optical_20230101.tif", pair.reference, pair.grid.transform, crs=pair.grid.crs)
     write_raster(root / "scenes" / "optical_20230130.tif", pair.secondary, pair.grid.transform, crs=pair.grid.crs)
-    west, south, east, north = transform_bounds(pair.grid.crs, "EPSG:4326", *pair.grid.bounds)
-    (root / "product.toml").write_text(f'''
-id = "cache-test"
-title = "cache test"
-description = "one month"
-license = "CC-BY-4.0"
-[area]
-west_deg = {west + 0.001}
-south_deg = {south + 0.001}
-east_deg = {east - 0.001}
-north_deg = {north - 0.001}
-[grid]
-crs = "EPSG:32647"
-resolution_m = 30.0
-[time]
-first_month = "2023-01"
-last_month = "2023-01"
-''')
+    (root / "product.toml").write_text(product_toml(pair.grid, "cache-test", "one month", "2023-01", "2023-01"))
     (root / "run.toml").write_text('''
 product = "product.toml"
 [sensors.optical]

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from rasterio.warp import transform_bounds
 
 from gvfuse.cli import main
 from gvfuse.config import load_config
@@ -16,6 +15,7 @@ from gvfuse.errors import ConfigError
 from gvfuse.io.raster import read_bands, write_bands
 from gvfuse.pipeline.run import build_plan, execute
 from gvfuse.testing import make_pair
+from tests.helpers.scenes import product_toml
 
 MONTHS = {"2023-01": ("20230101", "20230130"), "2023-03": ("20230301", "20230330")}
 
@@ -35,24 +35,7 @@ def workspace(tmp_path_factory) -> Path:
     write_bands(masks / "stable.tif", {"stable": pair.stable_mask.astype("f4")}, pair.grid, cog=False)
     write_bands(masks / "ice.tif", {"ice": pair.ice_mask.astype("f4")}, pair.grid, cog=False)
     (scenes / "notes.txt").write_text("not a scene")
-    west, south, east, north = transform_bounds(pair.grid.crs, "EPSG:4326", *pair.grid.bounds)
-    (root / "product.toml").write_text(f'''
-id = "run-test"
-title = "run test"
-description = "two months"
-license = "CC-BY-4.0"
-[area]
-west_deg = {west + 0.001}
-south_deg = {south + 0.001}
-east_deg = {east - 0.001}
-north_deg = {north - 0.001}
-[grid]
-crs = "EPSG:32647"
-resolution_m = 30.0
-[time]
-first_month = "2023-01"
-last_month = "2023-05"
-''')
+    (root / "product.toml").write_text(product_toml(pair.grid, "run-test", "two months", "2023-01", "2023-05"))
     (root / "run.toml").write_text('''
 product = "product.toml"
 input_dir = "scenes"
