@@ -47,6 +47,24 @@ def test_help_and_version_load_no_library_module():
     assert out.strip() == "[]"
 
 
+def test_importing_the_cli_loads_no_array_cluster_or_plotting_library():
+    """``import gvfuse.cli`` (what the ``gvfuse`` script does first) loads none of the heavy libraries.
+
+    A fresh interpreter, so modules other tests imported do not count; the names are the libraries whose import
+    made ``gvfuse --version`` take 1.5 s (issue 14).
+    """
+    import subprocess
+    import sys
+
+    heavy = ("dask", "distributed", "xarray", "matplotlib", "numpy", "rasterio", "scipy", "pystac", "cv2", "skimage")
+    code = (
+        "import sys, gvfuse.cli\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_bad_input_is_one_line_and_status_1_usage_errors_status_2(tmp_path):
     runner = CliRunner()
     bad_config = tmp_path / "run.toml"
