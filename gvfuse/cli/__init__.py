@@ -6,12 +6,14 @@ command, so ``gvfuse --help`` and ``gvfuse --version`` start without numpy,
 rasterio or dask. Errors are handled in one place
 (:class:`gvfuse.cli.common.Command`): gvfuse's own errors print one line,
 ``gvfuse: error: <file> [<field>]: <what was expected>``, and exit with
-status 1; usage errors exit with 2, as click does.
+status 1; usage errors exit with 2, as click does. The group's ``-v``/``-q``/
+``--log-level`` set the log level every command shares.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
 import click
@@ -46,14 +48,37 @@ class LazyGroup(click.Group):
         return command
 
 
+#: ``--log-level`` choices, most to least verbose.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="gvfuse")
-def main() -> None:
+@click.option("-v", "--verbose", count=True,
+              help="Log what each step does (INFO), with the dask cluster's own messages; -vv: DEBUG.")
+@click.option("-q", "--quiet", is_flag=True, help="Errors only: no warnings, no progress bar, no problem list.")
+@click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False),
+              help="Log level (default WARNING); instead of -v/-q.")
+@click.pass_context
+def main(ctx: click.Context, verbose: int, quiet: bool, log_level: str | None) -> None:
     """Glacier surface velocity from satellite and drone image pairs.
 
     Readers, trackers, weightings, validators and publishers are plugins;
-    `gvfuse plugins` lists what is installed.
+    `gvfuse plugins` lists what is installed. Exit status: 0 done, 1 bad
+    input or a failed step (one line `gvfuse: error: ...`), 2 a wrong
+    command line.
     """
+    from gvfuse.cli.common import set_log_level
+
+    if sum((verbose > 0, quiet, log_level is not None)) > 1:
+        raise click.UsageError("give one of -v, -q and --log-level")
+    if log_level is not None:
+        level = getattr(logging, log_level.upper())
+    elif quiet:
+        level = logging.ERROR
+    else:
+        level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    ctx.call_on_close(set_log_level(level))
 
 
 if __name__ == "__main__":  # pragma: no cover

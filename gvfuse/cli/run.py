@@ -7,7 +7,16 @@ from pathlib import Path
 
 import click
 
-from gvfuse.cli.common import Command, finish, pair_progress_bar, plugin_set
+from gvfuse.cli.common import (
+    Command,
+    cluster_logging,
+    echo_json,
+    finish,
+    pair_progress_bar,
+    plugin_set,
+    set_log_level,
+    verbose,
+)
 
 
 @click.command("run", cls=Command)
@@ -17,36 +26,50 @@ from gvfuse.cli.common import Command, finish, pair_progress_bar, plugin_set
 @click.option("--workers", type=click.IntRange(min=0), default=None,
               help="Worker processes of the local dask cluster (default: one per core; 0: no dask).")
 @click.option("--force", is_flag=True, help="Replace months already published from other inputs.")
-@click.option("-v", "--verbose", is_flag=True, help="Log what each step does.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the result (with --dry-run: the plan, as gvfuse pairs --json) as JSON.")
+@click.option("-v", "--verbose", "run_verbose", is_flag=True, help="Same as gvfuse -v run: log what each step does.")
 @click.pass_context
 def run_command(ctx: click.Context, config_path: Path, dry_run: bool, scheduler: str | None, workers: int | None,
-                force: bool, verbose: bool) -> None:
+                force: bool, as_json: bool, run_verbose: bool) -> None:
     """Run a configuration: scan, pair, track (cached, on dask), fuse, validate and publish every month.
 
     Started again after an interruption, it redoes only the unfinished pairs and
     months. Problems with single inputs are listed at the end; the exit status
     is non-zero only when a requested month could not be produced.
     """
+    from gvfuse.cli.pairs import plan_to_dict
     from gvfuse.config import load_config
     from gvfuse.pipeline.run import build_plan, dask_client, default_workers, execute
 
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if run_verbose and not verbose():
+        ctx.call_on_close(set_log_level(logging.INFO))
     plugins = plugin_set()
     config = load_config(config_path, plugins)
     if dry_run:
-        click.echo(build_plan(config, plugins).describe())
+        plan = build_plan(config, plugins)
+        if as_json:
+            echo_json(plan_to_dict(plan))
+        else:
+            click.echo(plan.describe())
         return
-    if not verbose:
-        # distributed sets its own loggers to INFO when imported: quiet them after, or a run prints some
-        # thirty lines of cluster chatter on standard error
-        import distributed  # noqa: F401
-
-        for name in ("distributed", "bokeh", "tornado"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+    if scheduler is not None or workers != 0:
+        cluster_logging()
     with dask_client(scheduler, default_workers() if workers is None else workers) as client, \
             pair_progress_bar() as progress:
         result = execute(config, plugins=plugins, client=client, force=force, progress=progress)
-    for month in result.months:
-        status = f"{len(month.paths)} file(s)" if not month.error else f"FAILED: {month.error}"
-        click.echo(f"{month.month}: {status}")
+    if as_json:
+        echo_json({
+            "months": [{"month": str(m.month), "files": [str(p) for p in m.paths], "error": m.error or None}
+                       for m in result.months],
+            "pairs": {"total": len(result.pairs), "cached": sum(o.cached and not o.error for o in result.pairs),
+                      "tracked": sum(not o.cached and not o.error for o in result.pairs),
+                      "failed": sum(bool(o.error) for o in result.pairs)},
+            "problems": result.problems,
+            "failed_months": [str(m) for m in result.failed_months],
+        })
+    else:
+        for month in result.months:
+            status = f"{len(month.paths)} file(s)" if not month.error else f"FAILED: {month.error}"
+            click.echo(f"{month.month}: {status}")
     finish(ctx, result.problems, result.failed_months)

@@ -18,18 +18,13 @@ from gvfuse.cli.common import Command, echo_json, plugin_set
                    "with its area and skip scenes outside it.")
 def scan_command(directory: Path, as_json: bool, product_ref: str | None) -> None:
     """List the scenes in DIRECTORY (sensor, platform, time, cloud cover, CRS, resolution) and what was skipped."""
-    from gvfuse.errors import ConfigError
     from gvfuse.pipeline.scan import format_report, scan
     from gvfuse.product import load_product
 
     if not os.access(directory, os.R_OK | os.X_OK):
         raise click.BadParameter(f"{directory} is not readable", param_hint="DIRECTORY")
-    product = None
-    if product_ref:
-        try:
-            product = load_product(product_ref)
-        except ConfigError as exc:
-            raise click.BadParameter(str(exc), param_hint="--product") from exc
+    # a product definition that does not read is bad input (exit 1), as in gvfuse pairs and run
+    product = load_product(product_ref) if product_ref else None
     report = scan(directory, plugin_set().classes("readers"), product)
     if as_json:
         echo_json(report.to_dict())

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from gvfuse.cli.common import Command, plugin_set
+from gvfuse.cli.common import Command, echo_json, plugin_set, warn
 
 
 @click.command("track", cls=Command)
@@ -33,6 +33,8 @@ from gvfuse.cli.common import Command, plugin_set
               help="Any other tracker parameter (repeatable), e.g. --param min_valid_fraction=0.3; VALUE is read "
                    "as a TOML value (number, true/false, quoted or bare string).")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print what was written as JSON (output, tracker, baseline, stable-ground correction, warnings).")
 def track_command(
     reference: Path,
     secondary: Path,
@@ -47,6 +49,7 @@ def track_command(
     min_correlation: float | None,
     params: tuple[str, ...],
     force: bool,
+    as_json: bool,
 ) -> None:
     """Track SECONDARY against REFERENCE and write velocities (m/day) to OUTPUT.
 
@@ -68,8 +71,15 @@ def track_command(
                                  window_px=window_px, step_px=step_px, max_speed_m_per_day=max_speed,
                                  dt_days=dt_days, stable_mask=stable_mask, tracker_parameters=parameters,
                                  force=force)
-    for warning in [*warnings, *_stable_ground_warnings(path)]:
-        click.echo(f"gvfuse: warning: {warning}", err=True)
+    tags = _tags(path)
+    warnings = [*warnings, *_stable_ground_warnings(tags)]
+    if as_json:
+        echo_json({"output": str(path), "tracker": tags.get("tracker"), "dt_days": float(tags.get("dt_days", "nan")),
+                   "dt_source": tags.get("dt_source"), "parameters": _json_tag(tags, "parameters"),
+                   "stable_ground_correction": _json_tag(tags, "stable_ground_correction"), "warnings": warnings})
+        return
+    for warning in warnings:
+        warn(warning)
     click.echo(f"wrote {path}")
 
 
@@ -89,14 +99,23 @@ def _parameters(pairs: tuple[str, ...]) -> dict[str, Any]:
     return parameters
 
 
-def _stable_ground_warnings(path: Path) -> list[str]:
-    """A warning when the written field's stable-ground correction was skipped (its tag says why)."""
-    import json
-
+def _tags(path: Path) -> dict[str, str]:
+    """The written GeoTIFF's dataset tags (what was tracked, how, and the stable-ground decision)."""
     import rasterio
 
     with rasterio.open(path) as src:
-        stable = json.loads(src.tags().get("stable_ground_correction") or "{}")
+        return dict(src.tags())
+
+
+def _json_tag(tags: dict[str, str], name: str) -> Any:
+    import json
+
+    return json.loads(tags.get(name) or "null")
+
+
+def _stable_ground_warnings(tags: dict[str, str]) -> list[str]:
+    """A warning when the written field's stable-ground correction was skipped (its tag says why)."""
+    stable = _json_tag(tags, "stable_ground_correction") or {}
     if stable.get("decision") != "skipped":
         return []
     return [f"stable-ground correction skipped ({stable.get('reason', '')}); the velocities keep any geolocation "

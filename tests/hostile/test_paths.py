@@ -110,11 +110,12 @@ def _fields(definition: ProductDefinition) -> dict[str, object]:
     return attrs.asdict(definition, recurse=False)
 
 
-def test_unsafe_product_id_is_a_cli_usage_error_naming_the_field(tmp_path):
+def test_unsafe_product_id_is_an_input_error_naming_the_field(tmp_path):
     path = _product_toml(tmp_path / "bad.toml", "../../../../elsewhere/pwned")
     (tmp_path / "scenes").mkdir()
     status, output = invoke("scan", tmp_path / "scenes", "--product", path)
-    assert status == 2 and "[id]" in output and not (tmp_path.parent / "elsewhere").exists()
+    assert status == 1 and output.startswith("gvfuse: error: ") and "[id]" in output
+    assert not (tmp_path.parent / "elsewhere").exists()
 
 
 def test_publishing_never_writes_through_a_link_out_of_the_folder(tmp_path):
