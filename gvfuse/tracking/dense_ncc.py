@@ -21,23 +21,322 @@ current field (cubic B-spline) and measure the small remainder with a
 least-squares gradient step (Lucas & Kanade 1981), which removes most of the
 pixel-locking bias (Scarano 2002, iterative image deformation).
 
-The box sums, the score stack, the peak fit and the gradient step are shared
-with the phase-correlation matcher and live in
-:mod:`gvfuse.tracking.correlation`; this module strings them into a matcher.
+Compiled inner loop (:func:`dense_ncc_stack`, :func:`peak_search`): the
+integer search of both dense matchers runs in numba-compiled loops. For each
+shift the product image is reduced at once to ``g x g`` block sums
+(``g = gcd(window, step)``), window sums along rows come from doubling sums of
+the blocks (``log2(window / g)`` additions per block), and along columns from
+a running sum in float64 over the window rows, so only the output grid's
+windows are ever formed (step > 1 costs ``step^2`` times less than every
+pixel) and the product is never written to memory. The shifts of one row of
+the search area are computed together band by band, so the image rows stay in
+cache. The kernels release the GIL and run single-threaded: the driver runs
+tiles on dask's threads, one per core, which is where the parallelism is
+(a numba ``prange`` inside each tile would put two threads per core).
+Windows that touch no-data keep the masked path of
+:func:`gvfuse.tracking.correlation.masked_ncc_scores`;
+:func:`gvfuse.tracking.correlation.ncc_score_stack` is the plain
+numpy/OpenCV version of the same stack, kept as its reference.
+
+The peak fit and the gradient step are shared with the phase-correlation
+matcher and live in :mod:`gvfuse.tracking.correlation`; this module strings
+them into a matcher.
 """
 
 from __future__ import annotations
 
+import math
+
 import attrs
+import numba
 import numpy as np
 
 from gvfuse.tracking.correlation import (
-    ncc_score_stack,
-    peak_from_stack,
+    EXACT_PEAK_CORRELATION,
+    PeakEstimate,
+    _cover,
+    all_pixel_box_sums,
+    masked_ncc_scores,
+    n_windows,
     refinement_step,
+    window_sums,
 )
 from gvfuse.tracking.matching import MatchResult
+from gvfuse.tracking.subpixel import quadratic_peak_2d
 from gvfuse.tracking.warping import SplineImage, smooth_prior_warp
+
+__all__ = ["DenseNccMatcher", "dense_ncc_stack", "peak_search"]
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _fast_scores(r0: np.ndarray, s0: np.ndarray, sum_r: np.ndarray, inv_sd_r: np.ndarray, mean_s: np.ndarray,
+                 inv_sd_s: np.ndarray, out: np.ndarray, o: int, w: int, s: int, r: int) -> None:  # pragma: no cover
+    """NCC of every window of the output grid at every shift into ``out`` ``(side, side, rows, cols)``.
+
+    ``r0``/``s0``: centred, scaled images (no-data as 0); ``sum_r``/``inv_sd_r``:
+    the reference windows' sums and inverse standard deviations on the output
+    grid; ``mean_s``/``inv_sd_s``: the secondary's window means and inverse
+    standard deviations at every top-left corner, given as ``(s, s, H/s, W/s)``
+    phases (``a[py, px, i, j] = full[py + i*s, px + j*s]``) so that each shift
+    reads them contiguously. Blocks of ``g = gcd(w, s)`` pixels; a window is
+    ``k = w/g`` blocks and the grid steps ``m = s/g`` blocks.
+    """
+    side = 2 * r + 1
+    rows, cols = out.shape[2], out.shape[3]
+    g = math.gcd(w, s)
+    k = w // g
+    m = s // g
+    nb = (rows - 1) * m + k  # block rows and columns under the grid
+    nq = (cols - 1) * m + k
+    lx = nq * g
+    rowacc = np.empty(lx, np.float32)
+    hor = np.empty((side, nb, cols), np.float32)
+    nlev = 0
+    while (1 << (nlev + 1)) <= k:
+        nlev += 1
+    lev = np.empty((nlev + 1, nq), np.float32)
+    v = np.empty(cols, np.float64)
+    for a in range(side):
+        dy = a - r
+        # the shifts of one search row share their image rows: compute them together, block row by block row
+        for p in range(nb):
+            y = o + p * g
+            for b in range(side):
+                dx = b - r
+                rr = r0[y, o : o + lx]
+                ss = s0[y + dy, o + dx : o + dx + lx]
+                for x in range(lx):
+                    rowacc[x] = rr[x] * ss[x]
+                for t in range(1, g):
+                    rr = r0[y + t, o : o + lx]
+                    ss = s0[y + t + dy, o + dx : o + dx + lx]
+                    for x in range(lx):
+                        rowacc[x] += rr[x] * ss[x]
+                l0 = lev[0]
+                if g == 1:
+                    for q in range(nq):
+                        l0[q] = rowacc[q]
+                elif g == 2:
+                    for q in range(nq):
+                        l0[q] = rowacc[2 * q] + rowacc[2 * q + 1]
+                else:
+                    for q in range(nq):
+                        acc = rowacc[q * g]
+                        for u in range(1, g):
+                            acc += rowacc[q * g + u]
+                        l0[q] = acc
+                # doubling sums: lev[l][q] is the sum of 2^l blocks from q
+                for lv in range(1, nlev + 1):
+                    half = 1 << (lv - 1)
+                    prev = lev[lv - 1]
+                    cur = lev[lv]
+                    for q in range(nq - (1 << lv) + 1):
+                        cur[q] = prev[q] + prev[q + half]
+                # a window of k blocks is the binary decomposition of k, largest part first
+                h = hor[b, p]
+                top = lev[nlev]
+                for j in range(cols):
+                    h[j] = top[j * m]
+                off = 1 << nlev
+                for lv in range(nlev - 1, -1, -1):
+                    if (k >> lv) & 1:
+                        part = lev[lv]
+                        for j in range(cols):
+                            h[j] += part[j * m + off]
+                        off += 1 << lv
+        for b in range(side):
+            dx = b - r
+            hb = hor[b]
+            # running column sums in float64: a float32 running sum would drift over a thousand rows
+            for j in range(cols):
+                v[j] = 0.0
+            for t in range(k):
+                h = hb[t]
+                for j in range(cols):
+                    v[j] += h[j]
+            py = (o + dy) % s
+            px = (o + dx) % s
+            i0 = (o + dy) // s
+            j0 = (o + dx) // s
+            for i in range(rows):
+                if i > 0:
+                    for t in range((i - 1) * m, i * m):
+                        hn = hb[t + k]
+                        ho = hb[t]
+                        for j in range(cols):
+                            v[j] += np.float64(hn[j]) - np.float64(ho[j])
+                msr = mean_s[py, px, i0 + i, j0 : j0 + cols]
+                isr = inv_sd_s[py, px, i0 + i, j0 : j0 + cols]
+                srow = sum_r[i]
+                irow = inv_sd_r[i]
+                orow = out[a, b, i]
+                for j in range(cols):
+                    # NCC = (sum_rs - sum_r * mean_s) / (sd_r * sd_s); NaN factors mark flat patches
+                    orow[j] = (np.float32(v[j]) - srow[j] * msr[j]) * irow[j] * isr[j]
+
+
+def _phases(full: np.ndarray, s: int) -> np.ndarray:
+    """``full`` as ``(s, s, ceil(H/s), ceil(W/s))`` phases: ``out[py, px, i, j] = full[py + i*s, px + j*s]``.
+
+    Padded with NaN where a phase is one row or column shorter.
+    """
+    h, w = -(-full.shape[0] // s), -(-full.shape[1] // s)
+    out = np.full((s, s, h, w), np.nan, np.float32)
+    for py in range(s):
+        for px in range(s):
+            part = full[py::s, px::s]
+            out[py, px, : part.shape[0], : part.shape[1]] = part
+    return out
+
+
+def dense_ncc_stack(
+    reference: np.ndarray,
+    secondary: np.ndarray,
+    *,
+    window_px: int,
+    step_px: int,
+    search_radius_px: int,
+    origin_px: int | None = None,
+    min_valid_fraction: float = 0.6,
+    min_variance: float = 1e-6,
+) -> np.ndarray:
+    """Masked NCC of every window for every integer shift: array ``(2r+1, 2r+1, rows, cols)``, compiled.
+
+    The same stack as :func:`gvfuse.tracking.correlation.ncc_score_stack`
+    (same arguments, windows, NaN rules and clipping to [-1, 1]; the two agree
+    to float32 rounding), with the fast path (windows without no-data) in the
+    compiled loop :func:`_fast_scores`. Windows that see no-data (any invalid
+    reference pixel, or any invalid secondary pixel in the search area) are
+    recomputed over the pixels valid in both images (Padfield 2012) by
+    :func:`gvfuse.tracking.correlation.masked_ncc_scores`.
+    """
+    w, s, r = int(window_px), int(step_px), int(search_radius_px)
+    o = r if origin_px is None else int(origin_px)
+    if o < r:
+        raise ValueError(f"origin_px ({o}) must be at least the search radius ({r})")
+    height, width = reference.shape
+    rows = n_windows(height, origin_px=o, window_px=w, step_px=s)
+    cols = n_windows(width, origin_px=o, window_px=w, step_px=s)
+    side = 2 * r + 1
+    if rows == 0 or cols == 0:
+        return np.full((side, side, rows, cols), np.nan, dtype=np.float32)
+    stack = np.empty((side, side, rows, cols), dtype=np.float32)
+    ly, lx = (rows - 1) * s + w, (cols - 1) * s + w
+    ref = np.asarray(reference, dtype=np.float32)
+    sec = np.asarray(secondary, dtype=np.float32)
+    valid_r, valid_s = np.isfinite(ref), np.isfinite(sec)
+    # centre and scale both images on their own level so that the box-sum moments do not cancel badly
+    r0 = np.where(valid_r, ref - np.float32(ref[valid_r].mean() if valid_r.any() else 0.0), np.float32(0.0))
+    s0 = np.where(valid_s, sec - np.float32(sec[valid_s].mean() if valid_s.any() else 0.0), np.float32(0.0))
+    for img, valid in ((r0, valid_r), (s0, valid_s)):
+        scale = float(np.sqrt(np.mean(img[valid] ** 2))) if valid.any() else 0.0
+        if scale > 0:
+            img /= np.float32(scale)
+    n_full = float(w * w)
+    var_floor = float(min_variance)
+    sums = {"window_px": w, "step_px": s, "rows": rows, "cols": cols}
+    affected = window_sums((~valid_r[o : o + ly, o : o + lx]).astype(np.float32), **sums) > 0.5
+    if r > 0 or not valid_s.all():
+        inval_s = (~valid_s[o - r : o + ly + r, o - r : o + lx + r]).astype(np.float32)
+        affected |= window_sums(inval_s, window_px=w + 2 * r, step_px=s, rows=rows, cols=cols) > 0.5
+    if not affected.all():
+        ref_reg = r0[o : o + ly, o : o + lx]
+        sum_r = window_sums(ref_reg, **sums)
+        var_r = window_sums(ref_reg * ref_reg, **sums) - sum_r * sum_r / np.float32(n_full)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            inv_sd_r = np.where(var_r > var_floor * n_full, 1.0 / np.sqrt(var_r), np.nan).astype(np.float32)
+        full_s = all_pixel_box_sums(s0, w)
+        var_s = all_pixel_box_sums(s0 * s0, w) - full_s * full_s / np.float32(n_full)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            inv_sd_s = np.where(var_s > var_floor * n_full, 1.0 / np.sqrt(var_s), np.nan).astype(np.float32)
+        mean_s = _phases(full_s / np.float32(n_full), s)
+        del full_s, var_s
+        _fast_scores(r0, s0, sum_r, inv_sd_r, mean_s, _phases(inv_sd_s, s), stack, o, w, s, r)
+    if affected.any():
+        mr0, ms0 = valid_r.astype(np.float32), valid_s.astype(np.float32)
+        for i0, i1, j0, j1 in _cover(affected):
+            part = np.empty((side, side, i1 - i0, j1 - j0), np.float32)
+            masked_ncc_scores(r0, s0, mr0, ms0, part, y0=o + i0 * s, x0=o + j0 * s, window_px=w, step_px=s,
+                              search_radius_px=r, min_count=min_valid_fraction * n_full, var_floor=var_floor)
+            stack[:, :, i0:i1, j0:j1] = part
+    np.clip(stack, -1.0, 1.0, out=stack)
+    return stack
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _peak_kernel(flat: np.ndarray, side: int, peak: np.ndarray, best: np.ndarray, snr: np.ndarray,
+                 nb: np.ndarray) -> None:  # pragma: no cover
+    """Per window (column of ``flat`` ``(side*side, n)``): best shift (first of ties, NaN never wins), peak,
+    SNR (peak over the mean absolute finite correlation) and the 3x3 neighbourhood of the peak, clipped
+    to the search area, into ``nb`` ``(3, 3, n)``."""
+    nshift, n = flat.shape
+    abs_sum = np.zeros(n, np.float32)
+    count = np.zeros(n, np.int64)
+    for c in range(n):
+        peak[c] = -np.inf
+        best[c] = 0
+    # shifts outer, windows inner: contiguous rows of the stack
+    for k in range(nshift):
+        row = flat[k]
+        for c in range(n):
+            val = row[c]
+            if val > peak[c]:
+                peak[c] = val
+                best[c] = k
+            if not np.isnan(val):
+                abs_sum[c] += abs(val)
+                count[c] += 1
+    for c in range(n):
+        snr[c] = peak[c] / (abs_sum[c] / max(count[c], 1))
+        iy, ix = best[c] // side, best[c] % side
+        cy, cx = min(max(iy, 1), side - 2), min(max(ix, 1), side - 2)
+        for a in range(3):
+            for b in range(3):
+                nb[a, b, c] = flat[(cy + a - 1) * side + (cx + b - 1), c]
+
+
+def peak_search(
+    stack: np.ndarray, *, reject_edge_peaks: bool = True, exact_peak: float = EXACT_PEAK_CORRELATION
+) -> PeakEstimate:
+    """:func:`gvfuse.tracking.correlation.peak_from_stack` with its search over the shifts compiled.
+
+    Same result (best integer shift, 2-D quadratic sub-pixel fit by
+    :func:`gvfuse.tracking.subpixel.quadratic_peak_2d`, edge peaks rejected,
+    exact integer matches kept as they are, SNR as ImGRAFT's peak over mean
+    absolute correlation); one pass over the stack instead of one per shift.
+    """
+    side = stack.shape[0]
+    r = side // 2
+    rows, cols = stack.shape[2:]
+    n = rows * cols
+    shape = (rows, cols)
+    if side < 3 or n == 0:
+        from gvfuse.tracking.correlation import peak_from_stack
+
+        return peak_from_stack(stack, reject_edge_peaks=reject_edge_peaks, exact_peak=exact_peak)
+    flat = np.ascontiguousarray(stack, dtype=np.float32).reshape(side * side, n)
+    peak = np.empty(n, np.float32)
+    best = np.empty(n, np.int64)
+    snr = np.empty(n, np.float32)
+    nb = np.empty((3, 3, n), np.float32)
+    _peak_kernel(flat, side, peak, best, snr, nb)
+    has = np.isfinite(peak)
+    iy, ix = np.divmod(best, side)
+    ok = has & np.isfinite(nb).all(axis=(0, 1))
+    if reject_edge_peaks and r > 0:
+        ok &= (iy > 0) & (iy < side - 1) & (ix > 0) & (ix < side - 1)
+    cy, cx = np.clip(iy, 1, side - 2), np.clip(ix, 1, side - 2)
+    fx, fy = quadratic_peak_2d(np.nan_to_num(nb, copy=False))
+    exact = peak >= np.float32(exact_peak)
+    dx = np.where(exact, ix - r, (cx - r) + fx)
+    dy = np.where(exact, iy - r, (cy - r) + fy)
+    nan = np.float32(np.nan)
+    return PeakEstimate(
+        dx_px=np.where(ok, dx, nan).astype(np.float32).reshape(shape),
+        dy_px=np.where(ok, dy, nan).astype(np.float32).reshape(shape),
+        peak_correlation=np.where(has, peak, nan).astype(np.float32).reshape(shape),
+        snr=np.where(has, snr, nan).astype(np.float32).reshape(shape),
+    )
 
 
 @attrs.frozen
@@ -73,11 +372,11 @@ class DenseNccMatcher:
         search_radius_px: int,
     ) -> MatchResult:
         r = int(search_radius_px)
-        stack = ncc_score_stack(
+        stack = dense_ncc_stack(
             reference, secondary, window_px=window_px, step_px=step_px, search_radius_px=r,
             min_valid_fraction=self.min_valid_fraction,
         )
-        est = peak_from_stack(stack)
+        est = peak_search(stack)
         del stack
         dx, dy, peak, snr = est.dx_px, est.dy_px, est.peak_correlation, est.snr
         rows, cols = dx.shape

@@ -1,17 +1,23 @@
-"""The two paths of the dense NCC (gvfuse.tracking.correlation.ncc_score_stack) against each other and a direct NCC.
+"""The paths of the dense NCC against each other and a direct NCC.
 
 Windows without no-data take the fast path (Lewis 1995 box sums with the
 secondary's window statistics precomputed); windows that touch no-data take
 the masked path (Padfield 2012: sums over the pixels valid in both windows).
 They must agree where both apply, and the masked path must be the plain NCC
-of the valid pixels.
+of the valid pixels. The compiled stack the matchers use
+(gvfuse.tracking.dense_ncc.dense_ncc_stack) must be the numpy/OpenCV one
+(gvfuse.tracking.correlation.ncc_score_stack) for any window, step and search
+radius, and its peak search the numpy peak search.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from gvfuse.tracking.correlation import masked_ncc_scores, ncc_score_stack
+from gvfuse.tracking.correlation import masked_ncc_scores, ncc_score_stack, peak_from_stack
+from gvfuse.tracking.dense_ncc import dense_ncc_stack, peak_search
 from tests.helpers.textures import shifted_pair
 
 W, S, R = 32, 4, 3
@@ -55,7 +61,7 @@ def test_fast_and_masked_paths_agree_without_no_data():
 
 def test_fast_path_equals_direct_ncc():
     ref, sec = shifted_pair(104, -0.7, 2.2, seed=12, noise=0.05)
-    stack = ncc_score_stack(ref, sec, window_px=W, step_px=S, search_radius_px=R)
+    stack = dense_ncc_stack(ref, sec, window_px=W, step_px=S, search_radius_px=R)
     last = stack.shape[2] - 1
     for i, j, dy, dx in [(0, 0, 0, 0), (3, 5, 2, -1), (last, 0, -3, 3)]:
         expected = _direct_ncc(ref, sec, R + i * S, R + j * S, dy, dx)
@@ -80,3 +86,36 @@ def test_window_with_no_data_on_the_masked_path_is_the_ncc_of_its_valid_pixels()
             # the holes did change the answer, so this window really went through the masked path
             checked += abs(got - float(clean[dy + R, dx + R, 2, 2])) > 1e-4
     assert checked > 0
+
+
+@settings(max_examples=25, deadline=None)
+@given(window=st.integers(6, 40), step=st.integers(1, 6), radius=st.integers(0, 4), seed=st.integers(0, 10_000),
+       holes=st.booleans())
+def test_compiled_stack_is_the_numpy_stack(window, step, radius, seed, holes):
+    ref, sec = shifted_pair(96, 0.6, -1.3, seed=seed, noise=0.05)
+    if holes:
+        rng = np.random.default_rng(seed)
+        ref, sec = ref.copy(), sec.copy()
+        for img in (ref, sec):
+            y, x = rng.integers(0, 80, 2)
+            img[y : y + 12, x : x + 9] = np.nan
+    kw = {"window_px": window, "step_px": step, "search_radius_px": radius}
+    compiled, plain = dense_ncc_stack(ref, sec, **kw), ncc_score_stack(ref, sec, **kw)
+    assert compiled.shape == plain.shape
+    np.testing.assert_array_equal(np.isnan(compiled), np.isnan(plain))
+    np.testing.assert_allclose(compiled, plain, atol=2e-5, rtol=0)
+    if radius >= 1 and plain.size:
+        a, b = peak_search(plain), peak_from_stack(plain)
+        for field in ("dx_px", "dy_px", "peak_correlation", "snr"):
+            np.testing.assert_allclose(getattr(a, field), getattr(b, field), atol=1e-6, rtol=1e-6)
+
+
+def test_compiled_stack_with_a_larger_origin_and_a_flat_patch():
+    ref, sec = shifted_pair(120, -2.0, 1.0, seed=5, noise=0.05)
+    ref, sec = ref.copy(), sec.copy()
+    ref[40:80, 40:80] = 0.25  # flat: no variance, NaN score
+    kw = {"window_px": 16, "step_px": 4, "search_radius_px": 3, "origin_px": 7}
+    compiled, plain = dense_ncc_stack(ref, sec, **kw), ncc_score_stack(ref, sec, **kw)
+    assert np.isnan(plain).any()
+    np.testing.assert_array_equal(np.isnan(compiled), np.isnan(plain))
+    np.testing.assert_allclose(compiled, plain, atol=2e-5, rtol=0)
