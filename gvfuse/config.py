@@ -101,6 +101,69 @@ def check_keys(raw: Mapping[str, Any], schema: Mapping[str, Any], source: object
             raise ConfigError(f"must be a list of strings, got {value!r}", source=source, field=field)
 
 
+def _quoted_number(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def parameter_type_problem(value: Any, default: Any) -> str | None:
+    """Why ``value`` cannot stand for a plugin parameter whose default is ``default`` (None: it can).
+
+    A boolean default wants ``true``/``false``, a whole-number default an integer, any other number a finite
+    number (an integer will do). A number in quotes (``min_peak_correlation = "0.9"``) is refused whatever
+    the default, since no option word is a number: it is the usual slip, and before this check it reached
+    the tracking arithmetic and failed there, after the scenes were read. A string default (an option word,
+    or a sentinel such as ``"auto"`` beside numbers) otherwise leaves the value to the plugin, and so do
+    defaults of other types (None, lists, tables).
+    """
+    if _quoted_number(value):
+        return f"must be a number, got the string {value!r} (write numbers without quotes)"
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
+    if isinstance(default, int | float):
+        if isinstance(default, int) and (isinstance(value, bool) or not isinstance(value, int)):
+            return f"must be an integer, got {value!r}"
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"must be a number, got {value!r}"
+        if not math.isfinite(value):
+            return f"must be a finite number, got {value!r}"
+    return None
+
+
+def check_parameter_types(defaults: Mapping[str, Any], parameters: Mapping[str, Any], *, source: object,
+                          where: str | None) -> None:
+    """Each of ``parameters`` of the type of its default (:func:`parameter_type_problem`); else a ConfigError.
+
+    The error names ``source`` and the key (``<where>.<key>``, or the key alone when ``where`` is None).
+    Keys without a default are left to the plugin (it refuses unknown ones, listing the known).
+    """
+    for key, value in parameters.items():
+        if key in defaults and (problem := parameter_type_problem(value, defaults[key])):
+            raise ConfigError(problem, source=source, field=f"{where}.{key}" if where else key)
+
+
+def check_window_and_step(rows: int, cols: int, window_px: int, step_px: int, *, source: object,
+                          field: str | None) -> None:
+    """A tracking window and step that fit a ``rows`` x ``cols`` image; else one line saying which does not.
+
+    A window larger than the image leaves no window to match; a step larger than the image leaves one window
+    per row or column, and the tiled drivers size their work by the step, so ``step_px = 100000`` asked for
+    hundreds of GiB before this check.
+    """
+    side = min(rows, cols)
+    if window_px > side:
+        raise ConfigError(f"the {window_px} px window is larger than the {rows} x {cols} px image: no window fits",
+                          source=source, field=field)
+    if step_px > side:
+        raise ConfigError(f"the {step_px} px step is larger than the {rows} x {cols} px image: at most one window "
+                          "per row or column; choose a step below the image size", source=source, field=field)
+
+
 def _rules(name: str, cls: type, raw: Mapping[str, Any], source: Path) -> Rules:
     """The sensor's pair rules, each key checked on its own first so that an error names it."""
     where = f"sensors.{name}.pair_rules"
@@ -242,6 +305,14 @@ def config_from_dict(raw: Mapping[str, Any], source: Path) -> RunConfig:
     sensors = {name: _sensor(name, section, source) for name, section in sorted(sensors_raw.items())}
     if sum(s.role == "reference" for s in sensors.values()) > 1:
         raise ConfigError("more than one sensor has role = 'reference'", source=source, field="sensors")
+    by_reader: dict[str, list[str]] = {}
+    for name, sensor in sensors.items():
+        by_reader.setdefault(sensor.reader, []).append(name)
+    for reader, names in by_reader.items():
+        if len(names) > 1:  # scenes go to sensors by their reader: one of the sections would get none
+            raise ConfigError(f"sensors {', '.join(names)} all read with reader {reader!r}: each scene goes to "
+                              "one sensor by its reader, so give each sensor its own reader",
+                              source=source, field=f"sensors.{names[1]}.reader")
     weighting = raw.get("weighting", {})
     fusion = raw.get("fusion", {})
     if weighting and fusion:
@@ -277,6 +348,7 @@ def check_components(config: RunConfig, plugins: PluginSet) -> None:
     publishers: a :class:`ConfigError` naming the file and the key otherwise. Cheap: nothing is read.
     """
     from gvfuse.errors import InputError, UnknownComponentError
+    from gvfuse.interfaces import Tracker
     from gvfuse.pipeline.pair import make_tracker
     from gvfuse.plugins import plugin_errors
 
@@ -296,6 +368,9 @@ def check_components(config: RunConfig, plugins: PluginSet) -> None:
     for name, sensor in config.sensors.items():
         registered("readers", sensor.reader, f"sensors.{name}.reader")
         tracker = registered("trackers", sensor.tracker, f"sensors.{name}.tracker")
+        assert issubclass(tracker.cls, Tracker)  # checked when the plugin registered it
+        check_parameter_types(tracker.cls.defaults, sensor.tracker_parameters, source=config.source,
+                              where=f"sensors.{name}.tracker_parameters")
         try:
             make_tracker(tracker, sensor.tracker_parameters)
         except InputError as exc:

@@ -59,15 +59,20 @@ def track_command(
     vy (east, north), v, and the tracker's quality bands on the window-centre
     grid, NaN where no trustworthy match exists.
     """
-    from gvfuse.config import DEFAULT_TRACKER
+    from gvfuse.config import DEFAULT_TRACKER, check_parameter_types
     from gvfuse.pipeline.pair import track_files
 
+    plugins = plugin_set()
+    tracker = tracker or DEFAULT_TRACKER
     parameters = _parameters(params)
+    registration = plugins.registry.get("trackers", {}).get(tracker)
+    if registration is not None:  # an unknown tracker is track_files' one-line error
+        check_parameter_types(getattr(registration.cls, "defaults", {}), parameters, source="--param", where=None)
     if no_stable_correction:
         parameters["correct_stable_ground"] = False
     if min_correlation is not None:
         parameters["min_peak_correlation"] = min_correlation
-    path, warnings = track_files(reference, secondary, output, plugins=plugin_set(), tracker=tracker or DEFAULT_TRACKER,
+    path, warnings = track_files(reference, secondary, output, plugins=plugins, tracker=tracker,
                                  window_px=window_px, step_px=step_px, max_speed_m_per_day=max_speed,
                                  dt_days=dt_days, stable_mask=stable_mask, tracker_parameters=parameters,
                                  force=force)

@@ -40,7 +40,7 @@ from affine import Affine
 from rasterio.warp import transform_bounds
 
 from gvfuse import __version__
-from gvfuse.config import DEFAULT_TRACKER
+from gvfuse.config import DEFAULT_TRACKER, check_window_and_step
 from gvfuse.errors import GridError, GvfuseError, InputError, MetadataError, OutputExistsError, PluginError
 from gvfuse.interfaces import Reader, Tracker
 from gvfuse.io.masks import load_mask
@@ -102,6 +102,8 @@ def track_pair(
     if window > min(grid.shape):
         raise InputError(f"the {window} px window is larger than the {grid.rows} x {grid.cols} image",
                          source=reference.source or "reference", field="window_px")
+    check_window_and_step(grid.rows, grid.cols, window, int(instance.parameters.get("step_px", 1)),
+                          source=reference.source or "reference", field="step_px")
     radius = search_radius_px(max_speed_m_per_day, dt_days, grid.pixel_size_m[0])
     with plugin_errors(tracker.plugin.name, f"tracker {tracker.name!r}"):
         try:

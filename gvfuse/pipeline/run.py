@@ -27,7 +27,7 @@ from typing import Any
 import attrs
 
 from gvfuse import __version__
-from gvfuse.config import RunConfig, check_components
+from gvfuse.config import RunConfig, check_components, check_window_and_step
 from gvfuse.errors import ConfigError, GvfuseError, InputError, OutputExistsError
 from gvfuse.interfaces import Fusion, Publisher, Tracker
 from gvfuse.io.atomic import write_text_atomic
@@ -46,7 +46,7 @@ from gvfuse.pipeline.pair import PairJob, PairOutcome, process_pair, read_pair_i
 from gvfuse.pipeline.pairing import MonthPlan, plan
 from gvfuse.pipeline.scan import SKIP_UNRECOGNISED, scan
 from gvfuse.pipeline.validate import ValidationContext, run_validators
-from gvfuse.plugins import PluginSet, plugin_errors
+from gvfuse.plugins import PluginSet, Registration, plugin_errors
 from gvfuse.product import ProductDefinition
 
 log = logging.getLogger("gvfuse.run")
@@ -172,6 +172,7 @@ def build_plan(config: RunConfig, plugins: PluginSet) -> RunPlan:
             except GvfuseError as exc:
                 problems.append(f"pair {pair.pair_id}: {exc}")
                 continue
+            _check_window_fits_product(config, mp.sensor, trackers[mp.sensor], product_grid, resolution)
             jobs[pair.pair_id] = PairJob(
                 sensor=mp.sensor, pair=pair, reader=readers[mp.sensor], tracker=trackers[mp.sensor],
                 tracker_parameters=dict(sensor_config.tracker_parameters),
@@ -180,6 +181,23 @@ def build_plan(config: RunConfig, plugins: PluginSet) -> RunPlan:
                 stable_mask=config.stable_mask,
             )
     return RunPlan(config, product_grid, dict(scenes), months, list(jobs.values()), problems)
+
+
+def _check_window_fits_product(config: RunConfig, sensor: str, tracker: Registration, product_grid: Grid,
+                               resolution_m: float) -> None:
+    """A window or step larger than the whole product area at the tracking resolution is a configuration error.
+
+    Found here, before any pair is tracked (a smaller pair grid, where two scenes overlap little, is that
+    pair's own one-line problem in :func:`~gvfuse.pipeline.pair.track_pair`).
+    """
+    parameters = {**dict(getattr(tracker.cls, "defaults", {})), **dict(config.sensors[sensor].tracker_parameters)}
+    if "window_px" not in parameters or "step_px" not in parameters:
+        return
+    pixel_x_m, pixel_y_m = product_grid.pixel_size_m
+    check_window_and_step(int(product_grid.rows * pixel_y_m // resolution_m),
+                          int(product_grid.cols * pixel_x_m // resolution_m), int(parameters["window_px"]),
+                          int(parameters["step_px"]), source=config.source,
+                          field=f"sensors.{sensor}.tracker_parameters")
 
 
 def _native_resolution(scene: Scene) -> float:

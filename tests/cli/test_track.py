@@ -187,3 +187,29 @@ def test_acceptance_and_stable_ground_options_reach_the_tracker(pair, files, tmp
         result = run(files["reference"], files["secondary"], "-o", tmp_path / "w.tif", "--dt", pair.dt_days,
                      "--tracker", "ncc", *bad)
         assert result.exit_code != 0 and message in result.output and not (tmp_path / "w.tif").exists()
+
+
+WRONG_TYPES = [("min_peak_correlation='0.9'", "must be a number, got the string '0.9' (write numbers without quotes)"),
+               ("min_snr=true", "must be a number, got True"),
+               ("correct_stable_ground=1", "must be true or false, got 1"),
+               ("window_px=32.5", "must be an integer, got 32.5")]
+
+
+@pytest.mark.parametrize(("param", "words"), WRONG_TYPES)
+def test_a_tracker_parameter_of_the_wrong_type_is_one_line_before_any_reading(tmp_path, param, words):
+    out = tmp_path / "v.tif"
+    result = run(tmp_path / "missing-a.tif", tmp_path / "missing-b.tif", "-o", out, "--tracker", "ncc",
+                 "--param", param)
+    assert result.exit_code == 1 and not out.exists()
+    key = param.split("=")[0]
+    assert result.output.strip() == f"gvfuse: error: --param [{key}]: {words}"
+
+
+def test_a_step_larger_than_the_image_is_one_line_not_an_allocation(files, tmp_path):
+    out = tmp_path / "v.tif"
+    result = run(files["reference"], files["secondary"], "-o", out, "--dt", 10, "--tracker", "ncc",
+                 "--step", 100000)
+    assert result.exit_code == 1 and not out.exists()
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("gvfuse: error: ") and "[step_px]" in line
+    assert f"100000 px step is larger than the {SHAPE[0]} x {SHAPE[1]} px image" in line

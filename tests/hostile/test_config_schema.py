@@ -52,7 +52,18 @@ BAD = [
     ('[publish]', '[publsh]', "publsh", "did you mean 'publish'"),
     ("window_px = 32,", "window_px = -32,", "sensors.landsat.tracker_parameters", "'window_px' must be >= 4"),
     ("step_px = 2 }", "step_px = 0 }", "sensors.landsat.tracker_parameters", "'step_px' must be >= 1"),
-    ("window_px = 32,", 'window_px = "32",', "sensors.landsat.tracker_parameters", "must be an integer"),
+    ("window_px = 32,", 'window_px = "32",', "sensors.landsat.tracker_parameters.window_px", "must be a number"),
+    ("window_px = 32,", "window_px = 32.5,", "sensors.landsat.tracker_parameters.window_px", "must be an integer"),
+    ("window_px = 32,", 'window_px = 32, min_peak_correlation = "0.9",',
+     "sensors.landsat.tracker_parameters.min_peak_correlation", "must be a number, got the string '0.9'"),
+    ("window_px = 32,", "window_px = 32, min_snr = true,", "sensors.landsat.tracker_parameters.min_snr",
+     "must be a number, got True"),
+    ("window_px = 32,", "window_px = 32, correct_stable_ground = 1,",
+     "sensors.landsat.tracker_parameters.correct_stable_ground", "must be true or false"),
+    ("window_px = 32,", "window_px = 32, median_test_epsilon_px = nan,",
+     "sensors.landsat.tracker_parameters.median_test_epsilon_px", "must be a finite number"),
+    ('[weighting]', '[sensors.landsat-9]\nreader = "landsat"\npairing = "optical"\ntracker = "ncc"\n[weighting]',
+     "sensors.landsat-9.reader", "all read with reader 'landsat'"),
     ("window_px = 32,", "window_px = 32, windw_px = 16,", "sensors.landsat.tracker_parameters", "no parameter"),
     ('tracker = "fft-phase"', 'tracker = "nosuch"', "sensors.landsat.tracker", "no tracker named 'nosuch'"),
     ('[sensors.landsat]', '[sensors.landsat]\nreader = "nosuch"', "sensors.landsat.reader", "no reader named"),
@@ -205,6 +216,42 @@ def test_a_pair_rule_of_the_wrong_type_or_sign_is_refused_naming_it(tmp_path, ke
     raw["sensors"]["landsat"]["pair_rules"] = {key: value}
     with pytest.raises(ConfigError, match=re.escape(f"[sensors.landsat.pair_rules.{key}]: {key} must be")):
         config_from_dict(raw, tmp_path / "run.toml")
+
+
+NUMBER_OR_TEXT = st.one_of(st.text(max_size=5), st.booleans(), st.integers(-10, 10), st.floats(allow_nan=True))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_tracker_parameter_of_another_type_than_its_default_is_refused_naming_it(plugins, tmp_path, data):
+    """Every bundled tracker's parameters: a value not of its default's type is a ConfigError naming the key."""
+    from gvfuse.config import check_components, parameter_type_problem
+
+    tracker = data.draw(st.sampled_from(sorted(plugins.registry["trackers"])))
+    defaults = plugins.get("trackers", tracker).cls.defaults
+    key = data.draw(st.sampled_from(sorted(defaults)))
+    value = data.draw(NUMBER_OR_TEXT)
+    default = defaults[key]
+    quoted_number = False
+    if isinstance(value, str):  # the specification: a string Python reads as a number
+        try:
+            float(value)
+            quoted_number = True
+        except ValueError:
+            pass
+    wrong = quoted_number or (
+        type(value) is not bool if isinstance(default, bool)
+        else (isinstance(value, bool | str) or (isinstance(default, int) and not isinstance(value, int))
+              or value != value or value in (float("inf"), float("-inf"))) if isinstance(default, int | float)
+        else False)
+    assert (parameter_type_problem(value, default) is not None) == wrong
+    raw = tomllib.loads(GOOD)
+    raw["sensors"]["landsat"]["tracker"] = tracker
+    raw["sensors"]["landsat"]["tracker_parameters"] = {key: value}
+    config = config_from_dict(raw, tmp_path / "run.toml")
+    if wrong:
+        with pytest.raises(ConfigError, match=re.escape(f"[sensors.landsat.tracker_parameters.{key}]: must be")):
+            check_components(config, plugins)
 
 
 @pytest.mark.parametrize(("key", "value", "field"), [("sensors", "landsat", "sensors"),
