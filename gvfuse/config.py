@@ -164,6 +164,28 @@ def check_window_and_step(rows: int, cols: int, window_px: int, step_px: int, *,
                           "per row or column; choose a step below the image size", source=source, field=field)
 
 
+def check_writable_folder(folder: Path, *, source: object, field: str | None = None) -> None:
+    """``folder`` (or, when it does not exist yet, the nearest folder above it) takes new files; else one line.
+
+    Probed by creating and removing a temporary file there: permission bits alone do not tell (root
+    ignores them; a read-only mount or a full quota refuses everyone), and a run or a ``gvfuse track``
+    that found out only when writing its result had done all its work for nothing.
+    """
+    import tempfile
+
+    existing = Path(folder).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{existing} is not a folder", source=source, field=field)
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".gvfuse-write-probe-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"cannot write into {existing} ({exc.strerror or exc})", source=source,
+                          field=field) from None
+
+
 def _rules(name: str, cls: type, raw: Mapping[str, Any], source: Path) -> Rules:
     """The sensor's pair rules, each key checked on its own first so that an error names it."""
     where = f"sensors.{name}.pair_rules"

@@ -39,7 +39,7 @@ def run_command(ctx: click.Context, config_path: Path, dry_run: bool, scheduler:
     is non-zero only when a requested month could not be produced.
     """
     from gvfuse.cli.pairs import plan_to_dict
-    from gvfuse.config import load_config
+    from gvfuse.config import check_writable_folder, load_config
     from gvfuse.pipeline.run import build_plan, dask_client, default_workers, execute
 
     if run_verbose and not verbose():
@@ -53,6 +53,7 @@ def run_command(ctx: click.Context, config_path: Path, dry_run: bool, scheduler:
         else:
             click.echo(plan.describe())
         return
+    check_writable_folder(config.output_dir, source=config.source, field="output_dir")
     if scheduler is not None or workers != 0:
         cluster_logging()
     with dask_client(scheduler, default_workers() if workers is None else workers) as client, \

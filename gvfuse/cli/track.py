@@ -59,9 +59,10 @@ def track_command(
     vy (east, north), v, and the tracker's quality bands on the window-centre
     grid, NaN where no trustworthy match exists.
     """
-    from gvfuse.config import DEFAULT_TRACKER, check_parameter_types
+    from gvfuse.config import DEFAULT_TRACKER, check_parameter_types, check_writable_folder
     from gvfuse.pipeline.pair import track_files
 
+    check_writable_folder(output.parent, source=output, field="--output")
     plugins = plugin_set()
     tracker = tracker or DEFAULT_TRACKER
     parameters = _parameters(params)

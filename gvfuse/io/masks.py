@@ -29,6 +29,27 @@ from gvfuse.model import Grid
 #: File suffixes read as rasters; anything else is tried as a vector file.
 RASTER_SUFFIXES = frozenset({".tif", ".tiff", ".vrt", ".img", ".nc", ".jp2"})
 
+#: The files beside a ``.shp`` that OGR reads with it: the record index, the attributes, the CRS and the
+#: attributes' encoding. A changed ``.prj`` moves every polygon without touching the ``.shp``.
+SHAPEFILE_SIDECARS = (".shx", ".dbf", ".prj", ".cpg")
+
+
+def mask_files(path: str | os.PathLike[str]) -> list[Path]:
+    """Every file a mask is read from: the file itself, and for a shapefile its sidecars that exist.
+
+    Sidecars are matched by stem, with the suffix in the case of the ``.shp``'s or the other case
+    (``AREA.SHP`` with ``AREA.PRJ``), as OGR looks for them. What the pair cache fingerprints a mask by.
+    """
+    path = Path(path)
+    files = [path]
+    if path.suffix.lower() == ".shp":
+        for suffix in SHAPEFILE_SIDECARS:
+            for candidate in (path.with_suffix(suffix), path.with_suffix(suffix.upper())):
+                if candidate.is_file() and candidate not in files:
+                    files.append(candidate)
+                    break
+    return files
+
 
 def _boxes_overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]

@@ -43,7 +43,7 @@ from gvfuse import __version__
 from gvfuse.config import DEFAULT_TRACKER, check_window_and_step
 from gvfuse.errors import GridError, GvfuseError, InputError, MetadataError, OutputExistsError, PluginError
 from gvfuse.interfaces import Reader, Tracker
-from gvfuse.io.masks import load_mask
+from gvfuse.io.masks import load_mask, mask_files
 from gvfuse.io.raster import read_bands, write_bands
 from gvfuse.model import ERROR_BAND, SECONDS_PER_DAY, Grid, Image, OffsetField, Pair, Provenance, Scene, VelocityField
 from gvfuse.pipeline.regrid import regrid_field
@@ -216,6 +216,8 @@ class PairJob:
         parameters = {**dict(self.tracker.cls.defaults), **dict(self.tracker_parameters)}
         mask = file_fingerprint(self.stable_mask) if self.stable_mask is not None and self.stable_mask.is_file() \
             else None
+        if mask is not None and self.stable_mask is not None:  # a shapefile's .prj, .dbf, ... are the mask too
+            mask += [[p.name, *file_fingerprint(p)] for p in mask_files(self.stable_mask)[1:]]
         payload = [__version__, self.sensor, self.reader.name, self.reader.plugin.version, self.tracker.name,
                    self.tracker.plugin.version, sorted(parameters.items()), self.max_speed_m_per_day,
                    scene_fingerprint(self.pair.reference), scene_fingerprint(self.pair.secondary),

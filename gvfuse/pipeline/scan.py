@@ -9,7 +9,9 @@ Only metadata is read, never pixels.
 Only regular files and folders are offered to the readers: a FIFO, socket or
 device (which would block or never end when read) is skipped as ``not a
 regular file``. Files are skipped with a reason: ``unrecognised`` (no reader detects them),
-``duplicate`` (another copy of the same acquisition is kept, see
+``unreadable folder`` (a subfolder that cannot be listed, for want of read
+permission: reported, the rest is scanned; the scan root itself unreadable is
+an :class:`~gvfuse.errors.InputError`), ``duplicate`` (another copy of the same acquisition is kept, see
 :func:`gvfuse.pipeline.pairing.deduplicate`), ``malformed metadata`` (the reader's :class:`~gvfuse.errors.MetadataError`
 message, naming file and field), ``outside the product area`` (reported, not
 loaded) or ``reader failed`` (an unexpected error, named with the reader).
@@ -38,6 +40,7 @@ SKIP_OUTSIDE = "outside the product area"
 SKIP_FAILED = "reader failed"
 SKIP_SPECIAL = "not a regular file"
 SKIP_DUPLICATE = "duplicate"
+SKIP_UNREADABLE = "unreadable folder"
 
 
 def is_regular(path: Path) -> bool:
@@ -192,7 +195,13 @@ def scan(
         reader_cls = choose_reader(path, readers)
         if reader_cls is None:
             if path.is_dir() and not path.is_symlink():
-                for child in sorted(path.iterdir()):
+                try:
+                    children = sorted(path.iterdir())
+                except OSError as exc:  # no read permission, a vanished mount: say so, scan the rest
+                    skipped.append(SkippedFile(str(path), SKIP_UNREADABLE, f"cannot be listed ({exc.strerror or exc}); "
+                                               "any scene in it is left out"))
+                    return
+                for child in children:
                     if not child.name.startswith("."):
                         visit(child)
             elif path.is_file():

@@ -42,7 +42,7 @@ def _mode(path: Path) -> int:
 def test_every_published_file_gets_the_umask_mode(tmp_path, umask):
     publish_month(synthetic_monthly_product(), load_product("gangrigab-2023"), tmp_path, plugins=PluginSet())
     files = sorted(p for p in tmp_path.rglob("*") if p.is_file())
-    assert {p.name for p in files} >= {"202301.tif", "collection.json", "catalog.yaml"}
+    assert {p.name for p in files} >= {"202301_vx.tif", "202301_sensor_flag.tif", "collection.json", "catalog.yaml"}
     assert {p.relative_to(tmp_path).as_posix(): oct(_mode(p)) for p in files} == {
         p.relative_to(tmp_path).as_posix(): oct(0o666 & ~umask) for p in files}
 
@@ -145,3 +145,113 @@ def test_pixels_cut_short_behind_a_whole_header_are_one_line(tmp_path):
     assert not (tmp_path / "v.tif").exists()
     with pytest.raises(InputError, match="truncated or corrupt"):
         read_bands(cut)
+
+
+# --------------------------------------------------------------------------- unreadable subfolders
+
+
+def _dated_scene(folder: Path, name: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    pair = make_pair("optical", (48, 48), seed=2, max_speed_m_per_day=1.0, cloud_fraction=0.0)
+    return write_bands(folder / name, {"B8": pair.reference}, pair.grid, cog=False)
+
+
+def test_an_unreadable_subfolder_is_listed_and_the_rest_scanned(tmp_path, monkeypatch, plugins):
+    """Decision: skipped with the reason (like any input that gives no scene), never a traceback or a stop."""
+    from gvfuse.pipeline.scan import SKIP_UNREADABLE, scan
+
+    root = tmp_path / "downloads"
+    _dated_scene(root / "open", "plain_20230105.tif")
+    _dated_scene(root / "locked", "plain_20230125.tif")
+    real_iterdir = Path.iterdir
+
+    def iterdir(self: Path) -> Iterator[Path]:
+        if self.name == "locked":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    report = scan(root, plugins.classes("readers"))
+    assert [Path(s.path).name for s in report.scenes] == ["plain_20230105.tif"]
+    [skipped] = report.skipped
+    assert (Path(skipped.path).name, skipped.reason) == ("locked", SKIP_UNREADABLE)
+    assert "Permission denied" in skipped.message
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a folder whatever its mode (see the test above)")
+def test_an_unreadable_subfolder_by_its_mode(tmp_path):
+    root = tmp_path / "downloads"
+    _dated_scene(root / "open", "plain_20230105.tif")
+    _dated_scene(root / "locked", "plain_20230125.tif").parent.chmod(0)
+    try:
+        result = gvfuse("scan", root, "--json")
+    finally:
+        (root / "locked").chmod(0o755)
+    assert result.returncode == 0, result.stderr
+    assert [s["reason"] for s in json.loads(result.stdout)["skipped"]] == ["unreadable folder"]
+
+
+# --------------------------------------------------------------------------- read-only output folders
+
+
+def _refuse_writes(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Make creating any file in ``folder`` fail as a read-only folder does (tests run as root, which ignores modes)."""
+    import tempfile
+
+    real = tempfile.NamedTemporaryFile
+
+    def refusing(*args, **kwargs):
+        if Path(kwargs.get("dir", "")).absolute() == folder.absolute():
+            raise PermissionError(13, "Permission denied", str(folder))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refusing)
+
+
+def test_track_into_a_read_only_folder_is_refused_before_tracking(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from gvfuse.cli import main
+
+    pair = make_pair("optical", (64, 64), seed=5, max_speed_m_per_day=1.0, cloud_fraction=0.0)
+    files = pair.write_geotiffs(tmp_path / "in")
+    out = tmp_path / "ro" / "v.tif"
+    out.parent.mkdir()
+    _refuse_writes(monkeypatch, out.parent)
+    import gvfuse.pipeline.pair
+
+    def never(*args, **kwargs):
+        raise AssertionError("tracked although the output folder is read-only")
+
+    monkeypatch.setattr(gvfuse.pipeline.pair, "track_files", never)
+    result = CliRunner().invoke(main, ["track", str(files["reference"]), str(files["secondary"]), "-o", str(out),
+                                       "--dt", "16"])
+    assert result.exit_code == 1, result.output
+    assert result.output.strip() == (f"gvfuse: error: {out} [--output]: cannot write into {out.parent} "
+                                     "(Permission denied)")
+
+
+def test_run_into_a_read_only_output_folder_is_refused_before_any_work(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from gvfuse.cli import main
+
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "run.toml").write_text('product = "gangrigab-2023"\noutput_dir = "ro/out"\n[sensors.landsat]\n'
+                                       '[weighting]\nname = "inverse-variance"\n')
+    (tmp_path / "ro").mkdir()
+    _refuse_writes(monkeypatch, tmp_path / "ro")  # out does not exist yet: its parent must take it
+    result = CliRunner().invoke(main, ["run", str(tmp_path / "run.toml"), "--workers", "0"])
+    assert result.exit_code == 1, result.output
+    [line] = result.output.strip().splitlines()
+    assert "run.toml [output_dir]: cannot write into" in line and "Permission denied" in line
+    assert not (tmp_path / "ro" / "out").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a folder whatever its mode (see the tests above)")
+def test_track_into_a_folder_by_its_mode(tmp_path):
+    pair = make_pair("optical", (64, 64), seed=5, max_speed_m_per_day=1.0, cloud_fraction=0.0)
+    files = pair.write_geotiffs(tmp_path / "in")
+    (tmp_path / "ro").mkdir(mode=0o555)
+    result = gvfuse("track", files["reference"], files["secondary"], "-o", tmp_path / "ro" / "v.tif", "--dt", 16)
+    assert result.returncode == 1 and "cannot write into" in result.stderr

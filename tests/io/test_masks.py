@@ -97,3 +97,52 @@ def test_glaft_demo_polygons_select_the_documented_cell_counts():
     _, grid = read_single_band(DEMO / "20180304-20180405_velo-raw_vx.tif")
     assert load_mask(DEMO / "bedrock_V2.shp", grid).sum() == 47823
     assert load_mask(DEMO / "glacier_V1_Kaskawulsh_s_inwardBuffer600m.shp", grid).sum() == 36906
+
+
+def test_a_shapefile_mask_is_its_sidecars_too(tmp_path):
+    from gvfuse.io.masks import mask_files
+
+    path = _write_polygons(tmp_path / "area.shp", [_rectangle_in("EPSG:32607", *BOX)], "EPSG:32607", "ESRI Shapefile")
+    (tmp_path / "area.qmd").write_text("a QGIS sidecar OGR does not read")
+    names = [p.name for p in mask_files(path)]
+    assert names[0] == "area.shp" and {"area.shx", "area.dbf", "area.prj"} <= set(names[1:])
+    assert "area.qmd" not in names
+    assert mask_files(tmp_path / "area.tif") == [tmp_path / "area.tif"]
+
+
+def test_a_changed_prj_beside_a_shapefile_mask_changes_the_pair_key(tmp_path, plugins):
+    """The .prj moves every polygon without touching the .shp: a cached pair must not survive it."""
+    import attrs
+
+    from gvfuse.config import load_config
+    from gvfuse.pipeline.run import build_plan
+    from gvfuse.testing import make_pair
+    from tests.helpers.scenes import product_toml
+
+    pair = make_pair("optical", (96, 96), dt_days=20, max_speed_m_per_day=0.5, cloud_fraction=0.0, seed=4)
+    (tmp_path / "scenes").mkdir()
+    write_bands(tmp_path / "scenes" / "optical_20230105.tif", {"B8": pair.reference}, pair.grid, cog=False)
+    write_bands(tmp_path / "scenes" / "optical_20230125.tif", {"B8": pair.secondary}, pair.grid, cog=False)
+    (tmp_path / "product.toml").write_text(product_toml(pair.grid, "mask-key", "one month", "2023-01", "2023-01"))
+    shp = _write_polygons(tmp_path / "stable.shp", [shapely.box(*pair.grid.bounds)], str(pair.grid.crs),
+                          "ESRI Shapefile")
+    (tmp_path / "run.toml").write_text('''product = "product.toml"
+[sensors.optical]
+reader = "geotiff"
+pairing = "optical"
+tracker = "ncc"
+tracker_parameters = { window_px = 32, step_px = 4 }
+[weighting]
+name = "inverse-variance"
+[validation]
+stable_mask = "stable.shp"
+''')
+    config = load_config(tmp_path / "run.toml", plugins)
+    (job,) = build_plan(config, plugins).jobs
+    before = job.key
+    assert attrs.evolve(job).key == before  # the key is a function of the files, not of the call
+    prj = shp.with_suffix(".prj")
+    prj.write_text(prj.read_text().replace("UTM zone", "UTM  zone"))  # same size would not matter: content counts
+    assert job.key != before
+    shp.with_suffix(".prj").unlink()
+    assert job.key != before
