@@ -12,7 +12,11 @@ any top-level folder the archive holds (``S2A_...SAFE/manifest.safe``).
 Reads stay inside the scene: a member name that is absolute or holds ``..``
 (it may come from metadata, such as an MTL band file name) is refused, and so
 is a folder member that is a symbolic link resolving outside the scene folder
-(:meth:`Container.member_path`), as a :class:`~gvfuse.errors.MetadataError`.
+(:meth:`Container.member_path`), as a :class:`~gvfuse.errors.MetadataError`,
+unless its target is a git-annex object (:func:`is_annex_object`): git-annex
+and DataLad keep every file's content under ``.git/annex/objects`` and leave
+a link in its place, so a scene fetched with them is all links out of its
+folder. Such a target is only read, never written.
 """
 
 from __future__ import annotations
@@ -43,6 +47,16 @@ def container_kind(path: Path) -> str | None:
     if name.endswith(TAR_SUFFIXES):
         return "tar"
     return None
+
+
+def is_annex_object(target: Path) -> bool:
+    """True when ``target`` (a resolved path) is a git-annex object: a regular file named by its key, alone
+    in a folder of the same name, under ``annex/objects`` (``.git/annex/objects/Xx/Yy/KEY/KEY``; DataLad
+    datasets are git-annex repositories). A link to any other file out of a scene stays refused.
+    """
+    parts = target.parts
+    return (target.is_file() and target.parent.name == target.name
+            and any(parts[i:i + 2] == ("annex", "objects") for i in range(len(parts) - 1)))
 
 
 def _absolute(path: Path | str) -> Path:
@@ -97,7 +111,7 @@ class Container:
         if self.kind == "folder":
             root = self.path.resolve()
             target = (root / relative).resolve()
-            if not target.is_relative_to(root):
+            if not target.is_relative_to(root) and not is_annex_object(target):
                 raise MetadataError("is a link to a file outside the scene folder; refused",
                                     source=self.path / relative, field="member")
             if target.exists() and not target.is_file():

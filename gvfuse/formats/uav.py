@@ -38,6 +38,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from gvfuse.errors import MetadataError, excerpt
+from gvfuse.formats.containers import is_annex_object
 from gvfuse.formats.geotiff import GeoTiffHeader, date_from_name
 
 SIDECAR_SUFFIXES = (".json", ".txt")
@@ -74,9 +75,10 @@ def parse_iso_time(text: str, source: object, field: str) -> dt.datetime:
 def read_sidecar(path: Path) -> tuple[dt.datetime, dict[str, str]]:
     """Acquisition time and extra fields from a ``.json`` or ``.txt`` sidecar (format in the module doc).
 
-    A sidecar that is a link to a file outside the orthomosaic's folder is refused.
+    A sidecar that is a link to a file outside the orthomosaic's folder is refused, unless it is a
+    git-annex object (:func:`~gvfuse.formats.containers.is_annex_object`).
     """
-    if not path.resolve().is_relative_to(path.parent.resolve()):
+    if not path.resolve().is_relative_to(path.parent.resolve()) and not is_annex_object(path.resolve()):
         raise MetadataError("sidecar is a link to a file outside the orthomosaic's folder; refused", source=path,
                             field="sidecar")
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -221,3 +222,45 @@ def test_quoted_metadata_values_are_short_and_printable(tmp_path):
     with pytest.raises(MetadataError, match="CLOUD_COVER is not a number") as err:
         LandsatReader().open(folder)
     assert len(str(err.value)) < 300 and "\x1b" not in str(err.value)
+
+
+# --------------------------------------------------------------------------- git-annex / DataLad links
+
+
+def _annex(tmp_path: Path, file: Path) -> Path:
+    """Move ``file`` into a git-annex object store outside the downloads and leave a link, as ``git annex add``."""
+    key = f"SHA256E-s{file.stat().st_size}--{abs(hash(file.name)):x}{file.suffix}"
+    target = tmp_path / "dataset" / ".git" / "annex" / "objects" / "Xx" / "Yy" / key / key
+    target.parent.mkdir(parents=True)
+    file.rename(target)
+    file.symlink_to(target)
+    return target
+
+
+def test_a_scene_whose_files_are_git_annex_links_out_of_its_folder_is_read(tmp_path):
+    """Decision: links to git-annex objects are read (never written); any other link out stays refused."""
+    folder = make_landsat_folder(tmp_path / "downloads")
+    for name in (f"{LANDSAT_ID}_MTL.txt", f"{LANDSAT_ID}_B8.TIF"):
+        _annex(tmp_path, folder / name)
+    scene = LandsatReader().open(folder)
+    assert scene.scene_id == LANDSAT_ID
+    status, output = invoke("scan", tmp_path / "downloads", "--json")
+    assert status == 0 and [s["scene_id"] for s in json.loads(output)["scenes"]] == [LANDSAT_ID]
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".json"])
+def test_a_uav_sidecar_that_is_a_git_annex_link_is_read(tmp_path, suffix):
+    ortho = _ortho(tmp_path / "downloads" / "ortho_site.tif")
+    sidecar = ortho.with_suffix(suffix)
+    sidecar.write_text('{"acquired_at": "2023-07-10"}' if suffix == ".json" else "2023-07-10\n")
+    _annex(tmp_path, sidecar)
+    assert UavReader().open(ortho).acquired_at.date().isoformat() == "2023-07-10"
+
+
+def test_a_link_dressed_as_an_annex_object_but_not_one_is_refused(tmp_path, secret):
+    folder = make_landsat_folder(tmp_path / "downloads")
+    mtl = folder / f"{LANDSAT_ID}_MTL.txt"
+    mtl.unlink()
+    mtl.symlink_to(secret)  # a file outside, not under annex/objects/KEY/KEY
+    with pytest.raises(MetadataError, match="outside the scene folder"):
+        LandsatReader().open(folder)
