@@ -522,7 +522,9 @@ class MonthlyProduct:
     """One fused month: the bands of ``YYYYMM.tif`` and everything said about them.
 
     ``count`` is the number of pair observations behind each cell;
-    ``sensor_mask`` the contributing sensors, encoded with ``SensorLegend(sensors)``.
+    ``sensor_mask`` the contributing sensors, encoded with ``SensorLegend(sensors)``;
+    ``vx_error_m_per_day``/``vy_error_m_per_day`` the 1-sigma errors of the components
+    (``None`` when the fusion did not state them).
     """
 
     month: Month = attrs.field(converter=parse_month)
@@ -536,11 +538,15 @@ class MonthlyProduct:
     weights: Mapping[str, float] = attrs.field(factory=dict, converter=_frozen_mapping)
     validation: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
     provenance: Provenance = attrs.field(factory=Provenance)
+    vx_error_m_per_day: np.ndarray | None = None
+    vy_error_m_per_day: np.ndarray | None = None
 
     def __attrs_post_init__(self) -> None:
         _check_arrays_on_grid(
             self, ("vx_m_per_day", "vy_m_per_day", "v_error_m_per_day", "count", "sensor_mask")
         )
+        _check_arrays_on_grid(self, tuple(name for name in ("vx_error_m_per_day", "vy_error_m_per_day")
+                                          if getattr(self, name) is not None))
 
     @property
     def speed_m_per_day(self) -> np.ndarray:

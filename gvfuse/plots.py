@@ -47,12 +47,16 @@ def _arrow_step(shape: tuple[int, int], arrows_across: int = 25) -> int:
     return max(1, round(max(shape) / arrows_across))
 
 
-def render_quicklook_png(product: MonthlyProduct, title: str = "") -> bytes:
-    """PNG bytes: speed (m/d) with a colour bar, flow arrows of (vx, vy), map axes in km."""
+def render_quicklook_png(product: MonthlyProduct, title: str = "", vmax_m_per_day: float | None = None) -> bytes:
+    """PNG bytes: speed (m/d) with a colour bar, flow arrows of (vx, vy), map axes in km.
+
+    ``vmax_m_per_day`` fixes the colour scale's top (a product's months compare by eye); ``None``: the
+    month's 99th percentile.
+    """
     from matplotlib.figure import Figure
 
     speed = product.speed_m_per_day
-    vmax = speed_limit_m_per_day(speed)
+    vmax = vmax_m_per_day or speed_limit_m_per_day(speed)
     left, bottom, right, top = product.grid.bounds
     north_up = product.grid.transform.b == 0 and product.grid.transform.d == 0
     fig = Figure(figsize=(8, 6), dpi=100, layout="constrained")
@@ -94,8 +98,10 @@ def render_quicklook_png(product: MonthlyProduct, title: str = "") -> bytes:
     return buffer.getvalue()
 
 
-def render_thumbnail_png(product: MonthlyProduct, max_px: int = THUMBNAIL_MAX_PX) -> bytes:
-    """PNG bytes: the speed map alone, block-averaged to at most ``max_px`` pixels on its long side."""
+def render_thumbnail_png(product: MonthlyProduct, max_px: int = THUMBNAIL_MAX_PX,
+                         vmax_m_per_day: float | None = None) -> bytes:
+    """PNG bytes: the speed map alone, block-averaged to at most ``max_px`` pixels on its long side
+    (colour scale as :func:`render_quicklook_png`'s)."""
     from matplotlib import colormaps
     from matplotlib.image import imsave
 
@@ -107,7 +113,7 @@ def render_thumbnail_png(product: MonthlyProduct, max_px: int = THUMBNAIL_MAX_PX
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks stay NaN
             speed = np.nanmean(blocks, axis=(1, 3))
-    vmax = speed_limit_m_per_day(speed)
+    vmax = vmax_m_per_day or speed_limit_m_per_day(speed)
     rgba = colormaps[COLORMAP](np.clip(np.nan_to_num(speed, nan=0.0) / vmax, 0.0, 1.0))
     rgba[..., 3] = np.where(np.isfinite(speed), 1.0, 0.0)
     buffer = io.BytesIO()

@@ -11,7 +11,7 @@ import importlib.resources
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,35 @@ class Area:
 
 
 @attrs.frozen
+class SensorInfo:
+    """A sensor of the product's legend: its name (as run configurations name it) and what STAC says of it
+    (``platform``/``instruments``/``constellation`` of the common metadata, lowercase)."""
+
+    name: str
+    platforms: tuple[str, ...] = attrs.field(default=(), converter=tuple[str, ...])
+    instruments: tuple[str, ...] = attrs.field(default=(), converter=tuple[str, ...])
+    constellation: str = ""
+
+
+#: What the bundled sensor names stand for, used when a definition lists a sensor by name alone or
+#: lists none (the legend is then the run's fused sensors).
+KNOWN_SENSORS: Mapping[str, SensorInfo] = {
+    "landsat": SensorInfo("landsat", ("landsat-8", "landsat-9"), ("oli", "oli-2"), "landsat"),
+    "sentinel-1": SensorInfo("sentinel-1", ("sentinel-1a", "sentinel-1b"), ("c-sar",), "sentinel-1"),
+    "sentinel-2": SensorInfo("sentinel-2", ("sentinel-2a", "sentinel-2b"), ("msi",), "sentinel-2"),
+    "uav": SensorInfo("uav", ("uav",), ("camera",), ""),
+}
+
+#: Upper end of the quick-looks' speed colour scale when a definition does not set ``display.speed_max_m_per_day``.
+DEFAULT_SPEED_MAX_M_PER_DAY = 1.0
+
+
+def sensor_info(name: str) -> SensorInfo:
+    """The known description of a sensor name, or the name alone."""
+    return KNOWN_SENSORS.get(name, SensorInfo(name))
+
+
+@attrs.frozen
 class ProductDefinition:
     """One product: identity, licence, area, output grid and months."""
 
@@ -68,6 +97,11 @@ class ProductDefinition:
     keywords: tuple[str, ...] = attrs.field(default=(), converter=tuple[str, ...])
     providers: tuple[Mapping[str, Any], ...] = attrs.field(default=(), converter=tuple[Mapping[str, Any], ...])
     source: str = ""
+    #: The sensor legend of every month (bit ``i`` of ``sensor_flag`` is ``sensors[i]``); empty: the run's
+    #: fused sensors, sorted.
+    sensors: tuple[SensorInfo, ...] = attrs.field(default=(), converter=tuple[SensorInfo, ...])
+    #: Upper end of the quick-looks' speed colour scale, the same for every month so months compare by eye.
+    speed_max_m_per_day: float = attrs.field(default=DEFAULT_SPEED_MAX_M_PER_DAY, validator=attrs.validators.gt(0))
 
     def __attrs_post_init__(self) -> None:
         if self.last_month < self.first_month:
@@ -77,6 +111,10 @@ class ProductDefinition:
     def months(self) -> tuple[Month, ...]:
         """Every month from first to last."""
         return Month.span(self.first_month, self.last_month)
+
+    def legend(self, fused_sensors: Sequence[str] = ()) -> tuple[SensorInfo, ...]:
+        """The sensor legend: the definition's sensors, else ``fused_sensors`` (the run's), described."""
+        return self.sensors or tuple(sensor_info(name) for name in fused_sensors)
 
     def grid(self) -> Grid:
         """The product's output grid: the area's extent in ``crs``, snapped to ``resolution_m``."""
@@ -112,9 +150,13 @@ SCHEMA: Mapping[str, Any] = {
     "area": {"west_deg": float, "south_deg": float, "east_deg": float, "north_deg": float},
     "grid": {"crs": str, "resolution_m": float},
     "time": {"first_month": str, "last_month": str},
+    "sensors": list,
+    "display": {"speed_max_m_per_day": float},
 }
 #: The keys of a STAC provider object.
 PROVIDER_KEYS = ("name", "description", "roles", "url")
+#: The keys of a ``[[sensors]]`` entry and their types (``name`` required).
+SENSOR_KEYS: Mapping[str, type] = {"name": str, "platforms": list, "instruments": list, "constellation": str}
 
 
 def _check_schema(raw: Mapping[str, Any], source: object) -> None:
@@ -144,6 +186,24 @@ def _check_schema(raw: Mapping[str, Any], source: object) -> None:
         for key in provider:
             if key not in PROVIDER_KEYS:
                 raise unknown_key(key, PROVIDER_KEYS, source, f"providers[{i}]")
+    names = []
+    for i, sensor in enumerate(raw.get("sensors", ())):
+        where = f"sensors[{i}]"
+        if not isinstance(sensor, Mapping) or not isinstance(sensor.get("name"), str):
+            raise ConfigError("each sensor must be a table with a 'name' string", source=source, field=where)
+        for key, value in sensor.items():
+            if key not in SENSOR_KEYS:
+                raise unknown_key(key, SENSOR_KEYS, source, where)
+            kind = SENSOR_KEYS[key]
+            strings = isinstance(value, list) and all(isinstance(v, str) for v in value)
+            if not isinstance(value, kind) or (kind is list and not strings):
+                raise ConfigError(f"must be {'a list of strings' if kind is list else 'a string'}, got "
+                                  f"{excerpt(str(value))}", source=source, field=f"{where}.{key}")
+        names.append(sensor["name"])
+    if len(set(names)) != len(names):
+        raise ConfigError(f"sensor names repeat: {names}", source=source, field="sensors")
+    if len(names) > 16:
+        raise ConfigError(f"{len(names)} sensors; the sensor flag holds at most 16", source=source, field="sensors")
 
 
 def _check_crs(crs: str) -> None:
@@ -184,6 +244,14 @@ def _check_grid_fits(definition: ProductDefinition) -> None:
                          f"{memory / 2**30:.0f} GiB: use a coarser resolution or a smaller area")
 
 
+def _sensor(entry: Mapping[str, Any]) -> SensorInfo:
+    """A ``[[sensors]]`` entry; fields it leaves out come from :data:`KNOWN_SENSORS` for a known name."""
+    known = sensor_info(str(entry["name"]))
+    return SensorInfo(known.name, tuple(entry.get("platforms", known.platforms)),
+                      tuple(entry.get("instruments", known.instruments)),
+                      str(entry.get("constellation", known.constellation)))
+
+
 def product_from_dict(raw: Mapping[str, Any], source: object = "<product>") -> ProductDefinition:
     """Build a definition from its parsed TOML, naming the field at fault on error."""
     _check_schema(raw, source)
@@ -200,12 +268,15 @@ def product_from_dict(raw: Mapping[str, Any], source: object = "<product>") -> P
         first, last = str(raw["time"]["first_month"]), str(raw["time"]["last_month"])
         field = "id"
         _check_id(None, None, str(raw["id"]))
-        field = "title/description/license"
+        field = "title/description/license/display"
         definition = ProductDefinition(
             id=str(raw["id"]), title=str(raw["title"]), description=str(raw["description"]).strip(),
             license=str(raw["license"]), area=area, crs=crs, resolution_m=resolution_m,
             first_month=first, last_month=last, keywords=tuple(raw.get("keywords", ())),
             providers=tuple(raw.get("providers", ())), source=str(source),
+            sensors=tuple(_sensor(entry) for entry in raw.get("sensors", ())),
+            speed_max_m_per_day=float(raw.get("display", {}).get("speed_max_m_per_day",
+                                                                DEFAULT_SPEED_MAX_M_PER_DAY)),
         )
         field = "grid.resolution_m"
         _check_grid_fits(definition)

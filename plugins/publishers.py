@@ -1,9 +1,10 @@
 """Bundled publishers: thin classes around :mod:`gvfuse.publish.month`.
 
-* ``stac-intake`` (the default): the month's COG, quick-look and thumbnail,
-  its STAC item, the collection and the intake catalog, in one step, so the
-  catalogs always describe the files beside them.
-* ``cog``: the product files only (COG, quick-look, thumbnail), no catalogs.
+* ``stac-intake`` (the default): the month's COGs (one per variable),
+  quick-look, thumbnail and QGIS style, its STAC item, the collection and the
+  intake catalog, in one step, so the catalogs always describe the files
+  beside them.
+* ``cog``: the product files only (COGs, quick-look, thumbnail, style), no catalogs.
 
 Both refuse to replace a published month unless ``force=True``.
 """
@@ -29,7 +30,7 @@ class StacIntakePublisher(Publisher):
     """COG + quick-looks + STAC item/collection + intake catalog for each month."""
 
     name = "stac-intake"
-    description = "YYYYMM.tif (COG), quick-looks, STAC collection and items, intake catalog.yaml"
+    description = "YYYYMM_<variable>.tif (COGs), quick-looks, STAC collection and items, intake catalog.yaml"
 
     def __init__(self, *, definition: ProductDefinition, plugins: PluginSet, version: str = DEFAULT_VERSION) -> None:
         super().__init__(definition=definition, plugins=plugins)
@@ -42,14 +43,15 @@ class StacIntakePublisher(Publisher):
 
 
 class CogPublisher(Publisher):
-    """The product files only: ``YYYYMM.tif``, ``YYYYMM_quicklook.png``, ``YYYYMM_thumbnail.png``."""
+    """The product files only: ``YYYYMM_<variable>.tif``, ``YYYYMM_quicklook.png``, ``YYYYMM_thumbnail.png``,
+    ``YYYYMM_v.qml``."""
 
     name = "cog"
-    description = "YYYYMM.tif (COG) with quick-look and thumbnail PNGs, no catalogs"
+    description = "YYYYMM_<variable>.tif (COGs) with quick-look and thumbnail PNGs and a QGIS style, no catalogs"
 
     def publish(self, product: MonthlyProduct, destination: Path, *, force: bool = False) -> list[Path]:
         _check_product(self.name, product)
-        return write_month_files(product, destination, force=force)
+        return write_month_files(product, destination, force=force, definition=self.definition)
 
 
 @hookimpl

@@ -39,12 +39,14 @@ def write_bands(
     cog: bool = True,
     dtype: str = "float32",
     overwrite: bool = False,
+    overview_resampling: str = "average",
 ) -> Path:
     """Write named 2-D arrays as the bands of one GeoTIFF, atomically.
 
     ``cog=True`` writes a Cloud-Optimized GeoTIFF (tiled, deflate, internal
-    overviews built after nodata is set, so NaN never bleeds into overviews).
-    Non-string tag values are stored as JSON. An existing file is replaced only
+    overviews built after nodata is set, so NaN never bleeds into overviews;
+    ``overview_resampling`` is GDAL's name, ``"nearest"`` or ``"mode"`` for
+    integer codes that must stay codes). Non-string tag values are stored as JSON. An existing file is replaced only
     with ``overwrite=True``.
     """
     path = Path(path)
@@ -69,7 +71,7 @@ def write_bands(
         "compress": "deflate",
     }
     if cog:
-        profile.update(blocksize=256, overview_resampling="average", predictor=2 if not floating else 3)
+        profile.update(blocksize=256, overview_resampling=overview_resampling, predictor=2 if not floating else 3)
         profile["BIGTIFF"] = "IF_SAFER"
     else:
         profile.update(tiled=True, blockxsize=256, blockysize=256)

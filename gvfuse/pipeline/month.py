@@ -9,8 +9,9 @@
   :func:`fit_for` hands a month its own fit or, failing that, lends it the
   fit of the nearest month that has one — for any weighting that fits.
 * :func:`fuse_month` fuses the sensors with that fit; :func:`monthly_product`
-  assembles the :class:`~gvfuse.model.MonthlyProduct`: the fused bands, the
-  pair observations behind each cell and the sensor bitmask in the
+  assembles the :class:`~gvfuse.model.MonthlyProduct`: the fused bands and
+  their component errors, the pair observations behind each cell (the
+  fusion's own count when it makes one) and the sensor bitmask in the
   product's fixed legend.
 """
 
@@ -197,8 +198,10 @@ def monthly_product(month: Month, result: FusionResult, sensors: Mapping[str, Ve
     codec = SensorLegend(legend)
     return MonthlyProduct(
         month=month, vx_m_per_day=f.vx_m_per_day, vy_m_per_day=f.vy_m_per_day,
-        v_error_m_per_day=f.quality["v_error_m_per_day"], count=observation_count(sensors, result.contributing),
+        v_error_m_per_day=f.quality["v_error_m_per_day"],
+        count=observation_count(sensors, result.contributing) if result.count is None else result.count,
         sensor_mask=codec.encode(result.contributing, f.grid.shape).astype("float32"), grid=f.grid,
         sensors=codec.sensors, weights=dict(result.weights),
         validation={"weighting": dict(result.details), **validation}, provenance=provenance,
+        vx_error_m_per_day=f.quality.get("vx_error_m_per_day"), vy_error_m_per_day=f.quality.get("vy_error_m_per_day"),
     )

@@ -129,35 +129,51 @@ def _check_catalog(root: Path, linked: set[Path], problems: list[Problem]) -> No
     if not isinstance(entries, dict) or not isinstance(data, dict):
         problems.append(Problem("malformed", str(path), found="not an intake catalog (no 'entries' and 'data')"))
         return
+    aliases = catalog.get("aliases")
+    named = set(aliases.values()) if isinstance(aliases, dict) else set(entries)
     listed: set[Path] = set()
     for name, entry in sorted(entries.items()):
+        if name not in named:
+            continue  # a step of a named entry's pipeline (one variable's reader): its data is checked below
         metadata = entry.get("metadata", {}) if isinstance(entry, dict) else None
         if not isinstance(metadata, dict):
             problems.append(Problem("malformed", str(path), found=f"entry {excerpt(str(name))} has no metadata"))
             continue
-        for key in ("file", "stac_item"):
-            target = (root / str(metadata.get(key, ""))).resolve()
+        label = f"entry {excerpt(str(name))}"
+        items = metadata.get("stac_items", [metadata.get("stac_item", "")])
+        files = metadata.get("files", {})
+        for key, value in [*(("stac_item", i) for i in (items if isinstance(items, list) else [items])),
+                           *(("file", f) for f in _file_values(files))]:
+            target = (root / str(value)).resolve()
             if not target.is_relative_to(root):
-                problems.append(Problem("outside", str(target), found=f"entry {excerpt(str(name))} {key}"))
+                problems.append(Problem("outside", str(target), found=f"{label} {key}"))
             elif key == "stac_item":
                 listed.add(target)
                 if target not in linked:
                     problems.append(Problem("catalog-entry", str(target),
-                                            found=f"entry {excerpt(str(name))} names an item the collection "
-                                                  "does not link"))
+                                            found=f"{label} names an item the collection does not link"))
             elif not target.is_file():
-                problems.append(Problem("catalog-entry", str(target),
-                                        found=f"entry {excerpt(str(name))} names a missing file"))
+                problems.append(Problem("catalog-entry", str(target), found=f"{label} names a missing file"))
     for key, source in sorted(data.items()):
         url = source.get("kwargs", {}).get("url") if isinstance(source, dict) else None
-        if isinstance(url, str) and url.startswith(CATALOG_DIR_TOKEN):
-            target = (root / url.removeprefix(CATALOG_DIR_TOKEN)).resolve()
-            if not target.is_relative_to(root):
-                problems.append(Problem("outside", str(target), found=f"data {excerpt(str(key))} url"))
-            elif not target.is_file():
-                problems.append(Problem("catalog-entry", str(target),
-                                        found=f"data {excerpt(str(key))} names a missing file"))
+        for one in url if isinstance(url, list) else [url]:
+            if isinstance(one, str) and one.startswith(CATALOG_DIR_TOKEN):
+                target = (root / one.removeprefix(CATALOG_DIR_TOKEN)).resolve()
+                if not target.is_relative_to(root):
+                    problems.append(Problem("outside", str(target), found=f"data {excerpt(str(key))} url"))
+                elif not target.is_file():
+                    problems.append(Problem("catalog-entry", str(target),
+                                            found=f"data {excerpt(str(key))} names a missing file"))
     problems.extend(Problem("not-in-catalog", str(item)) for item in sorted(linked - listed))
+
+
+def _file_values(files: object) -> list[str]:
+    """The paths in an entry's ``files`` metadata: a mapping variable -> path, or a list of them."""
+    if isinstance(files, dict):
+        return [str(v) for v in files.values()]
+    if isinstance(files, list):
+        return [value for month in files for value in _file_values(month)]
+    return []
 
 
 def verify(catalog_dir: str | Path) -> CheckReport:

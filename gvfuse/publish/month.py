@@ -3,7 +3,8 @@
 :func:`publish_month` writes, in this order, so that no metadata ever points
 at a file that does not exist yet:
 
-1. ``YYYYMM.tif``, ``YYYYMM_quicklook.png``, ``YYYYMM_thumbnail.png``;
+1. one COG per variable ``YYYYMM_<variable>.tif`` (:mod:`gvfuse.publish.cog`),
+   ``YYYYMM_quicklook.png``, ``YYYYMM_thumbnail.png`` and ``YYYYMM_v.qml``;
 2. ``items/<product-id>-YYYYMM.json`` (checksums of the files of step 1),
    after the ``gvfuse_stac_item_ready`` event lets plugins amend the item;
 3. ``collection.json`` (links every item in ``items/``);
@@ -40,17 +41,17 @@ from gvfuse.io.checksums import file_fields
 from gvfuse.model import Month, MonthlyProduct
 from gvfuse.plugins import PluginSet
 from gvfuse.product import ProductDefinition
-from gvfuse.publish.cog import cog_name, quicklook_name, thumbnail_name, write_product_cog
+from gvfuse.publish.cog import cog_names, quicklook_name, style_name, thumbnail_name, write_product_cogs
 from gvfuse.publish.intake import INTAKE_FILE, write_intake_catalog
 from gvfuse.publish.provenance import provenance_block
-from gvfuse.publish.quicklook import write_quicklooks
+from gvfuse.publish.quicklook import write_quicklooks, write_speed_style
 from gvfuse.publish.stac import (
     COLLECTION_FILE,
     MonthFiles,
     build_collection,
     build_item,
     item_path,
-    published_item_ids,
+    published_items,
     stac_json,
 )
 
@@ -59,7 +60,8 @@ DEFAULT_VERSION = "1"
 
 def month_files(month: Month) -> MonthFiles:
     """The month's product file names, relative to the publication folder."""
-    return MonthFiles(cog=cog_name(month), quicklook=quicklook_name(month), thumbnail=thumbnail_name(month))
+    return MonthFiles(cogs=cog_names(month), quicklook=quicklook_name(month), thumbnail=thumbnail_name(month),
+                      style=style_name(month))
 
 
 def refuse_existing(destination: Path, paths: list[Path]) -> None:
@@ -114,29 +116,41 @@ def _move_into_place(staging: Path, destination: Path, names: list[str]) -> list
     return moved
 
 
-def _stage_month_files(product: MonthlyProduct, staging: Path, title: str) -> list[str]:
+def _stage_month_files(product: MonthlyProduct, staging: Path, title: str,
+                       definition: ProductDefinition | None) -> list[str]:
+    """Write the month's files into ``staging``, in the legend and colour scale of ``definition`` (``None``:
+    the month's own legend and its 99th-percentile scale)."""
     files = month_files(product.month)
-    write_product_cog(product, staging)
-    write_quicklooks(product, staging / files.quicklook, staging / files.thumbnail, title=title)
-    return [files.cog, files.quicklook, files.thumbnail]
+    legend = [s.name for s in definition.legend(product.sensors)] if definition else list(product.sensors)
+    speed_max = definition.speed_max_m_per_day if definition else None
+    write_product_cogs(product, staging, legend)
+    write_quicklooks(product, staging / files.quicklook, staging / files.thumbnail, title=title,
+                     speed_max_m_per_day=speed_max)
+    names = list(files.all)
+    if speed_max is None:
+        names.remove(files.style)  # no fixed scale, no style
+    else:
+        write_speed_style(staging / files.style, speed_max)
+    return names
 
 
 def write_month_files(
-    product: MonthlyProduct, destination: str | Path, *, force: bool = False, title: str = ""
+    product: MonthlyProduct, destination: str | Path, *, force: bool = False, title: str = "",
+    definition: ProductDefinition | None = None,
 ) -> list[Path]:
-    """Step 1 only: the COG, quick-look and thumbnail (for the ``cog`` publisher), all or nothing."""
+    """Step 1 only: the COGs, quick-look, thumbnail and style (for the ``cog`` publisher), all or nothing."""
     destination = Path(destination)
     files = month_files(product.month)
-    targets = [confined(destination, destination / name) for name in (files.cog, files.quicklook, files.thumbnail)]
+    targets = [confined(destination, destination / name) for name in files.all]
     if not force:
         refuse_existing(destination, targets)
     with publishing_into(destination) as staging:
-        return _move_into_place(staging, destination, _stage_month_files(product, staging, title))
+        return _move_into_place(staging, destination, _stage_month_files(product, staging, title, definition))
 
 
 def write_collection(definition: ProductDefinition, destination: str | Path, *, version: str = DEFAULT_VERSION) -> Path:
     """(Re)write ``collection.json`` linking every item present in ``items/``."""
-    collection = build_collection(definition, published_item_ids(destination), version=version)
+    collection = build_collection(definition, published_items(destination), version=version)
     return write_text_atomic(confined(destination, Path(destination) / COLLECTION_FILE), stac_json(collection),
                              overwrite=True)
 
@@ -157,14 +171,13 @@ def publish_month(
     destination = Path(destination)
     files = month_files(product.month)
     item_file = confined(destination, item_path(destination, definition.id, product.month))
-    for name in (files.cog, files.quicklook, files.thumbnail, COLLECTION_FILE, INTAKE_FILE):
+    for name in (*files.all, COLLECTION_FILE, INTAKE_FILE):
         confined(destination, destination / name)  # before anything is written
     if not force:
-        refuse_existing(destination, [destination / files.cog, destination / files.quicklook,
-                                      destination / files.thumbnail, item_file])
+        refuse_existing(destination, [*(destination / name for name in files.all), item_file])
     title = f"{definition.title}: {product.month}"
     with publishing_into(destination) as staging:
-        names = _stage_month_files(product, staging, title)
+        names = _stage_month_files(product, staging, title, definition)
         block = provenance_block(product)
         file_info = {name: file_fields(staging / name) for name in names}
         item = build_item(product, definition, block, files, file_info, version=version)

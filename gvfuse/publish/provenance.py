@@ -89,7 +89,6 @@ def provenance_block(product: MonthlyProduct) -> dict[str, Any]:
         "software": {"name": prov.software, "version": prov.software_version or gvfuse.__version__},
         "plugins": canonical(prov.plugins),
         "sensors": list(product.sensors),
-        "sensor_mask_bits": product.legend.bits,
         "inputs": [scenes[k] for k in sorted(scenes)],
         "pairs": pairs,
         "weights": canonical(product.weights),

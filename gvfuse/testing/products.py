@@ -34,10 +34,12 @@ def synthetic_monthly_product(
     vx = (speed * 0.9 + rng.normal(0, 0.01, shape)).astype("float32")
     vy = (speed * -0.3 + rng.normal(0, 0.01, shape)).astype("float32")
     v_error = np.full(shape, 0.02, dtype="float32")
+    vx_error = np.full(shape, 0.025, dtype="float32")
+    vy_error = np.full(shape, 0.015, dtype="float32")
     count = np.full(shape, 3.0, dtype="float32")
     sensor_mask = np.full(shape, 7.0, dtype="float32")
     gap = (slice(0, rows // 6), slice(0, cols // 5))
-    for arr in (vx, vy, v_error):
+    for arr in (vx, vy, v_error, vx_error, vy_error):
         arr[gap] = np.nan
     count[gap] = 0.0
     sensor_mask[gap] = 0.0
@@ -71,5 +73,5 @@ def synthetic_monthly_product(
         weights={"landsat": 0.35, "sentinel-1": 0.25, "sentinel-2": 0.40},
         validation={"stable_ground": {"mean_m_per_day": 0.0012, "std_m_per_day": 0.0098, "n": 1200},
                     "uav": {"mean_m_per_day": -0.004, "std_m_per_day": 0.031, "invalid_percent": 4.2}},
-        provenance=provenance,
+        provenance=provenance, vx_error_m_per_day=vx_error, vy_error_m_per_day=vy_error,
     )

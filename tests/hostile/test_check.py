@@ -58,7 +58,7 @@ def test_a_missing_catalog_yaml_fails(published):
 
 def test_a_catalog_entry_naming_a_missing_file_fails(published):
     catalog = published / "catalog.yaml"
-    catalog.write_text(catalog.read_text().replace("202301.tif", "209912.tif"))
+    catalog.write_text(catalog.read_text().replace("202301_count.tif", "209912_count.tif"))
     assert set(kinds(published)) == {"catalog-entry"}
     assert check(published)[0] == 1
 

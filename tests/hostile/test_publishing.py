@@ -64,10 +64,10 @@ def test_what_a_killed_run_left_is_removed_by_the_next(tmp_path):
     definition = load_product("gangrigab-2023")
     publish_month(synthetic_monthly_product(), definition, tmp_path, plugins=PluginSet())
     expected = _digests(tmp_path)
-    (tmp_path / ".202306.tif.k3j2.tmp").write_bytes(b"half a COG")
+    (tmp_path / ".202306_vx.tif.k3j2.tmp").write_bytes(b"half a COG")
     (tmp_path / ".collection.json.x9.tmp").write_text("{")
     (tmp_path / "items" / ".gangrigab-2023-202306.json.a1.tmp").write_text("{")
     (tmp_path / ".staging-abc").mkdir()
-    (tmp_path / ".staging-abc" / "202306.tif").write_bytes(b"staged")
+    (tmp_path / ".staging-abc" / "202306_vx.tif").write_bytes(b"staged")
     publish_month(synthetic_monthly_product(), definition, tmp_path, force=True, plugins=PluginSet())
     assert _digests(tmp_path) == expected

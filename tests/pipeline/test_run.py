@@ -12,8 +12,11 @@ from click.testing import CliRunner
 from gvfuse.cli import main
 from gvfuse.config import load_config
 from gvfuse.errors import ConfigError
-from gvfuse.io.raster import read_bands, write_bands
+from gvfuse.io.raster import write_bands
+from gvfuse.model import Month
 from gvfuse.pipeline.run import build_plan, execute
+from gvfuse.publish.cog import read_month_bands
+from gvfuse.publish.month import month_files
 from gvfuse.testing import make_pair
 from tests.helpers.scenes import product_toml
 
@@ -71,8 +74,8 @@ def test_run_publishes_months_close_to_truth_and_resumes(workspace, tmp_path, pl
     result = execute(config, plugins=plugins)
     assert not result.failed_months, result.problems
     assert all(not o.error for o in result.pairs)
-    product = config.output_dir / "202301.tif"
-    bands, _grid, _ = read_bands(product, ("vx", "vy", "v_error", "count"))
+    product = config.output_dir / "202301_vx.tif"
+    bands, _grid = read_month_bands(config.output_dir, Month(2023, 1), ("vx", "vy", "v_error", "count"))
     valid = np.isfinite(bands["vx"])
     assert valid.mean() > 0.5
     # The month's stable ground is near zero after the tracker's correction.
@@ -108,7 +111,7 @@ def test_dask_local_cluster_gives_the_serial_result(workspace, tmp_path, plugins
         distributed = execute(load_config(dask_cfg, plugins), plugins=plugins, client=client)
     assert not serial.failed_months and not distributed.failed_months
     for month in ("202301", "202303"):
-        for name in (f"{month}.tif", f"{month}_quicklook.png", f"{month}_thumbnail.png"):
+        for name in month_files(Month.parse(f"{month[:4]}-{month[4:]}")).all:
             assert (workspace / "out-serial" / name).read_bytes() == (workspace / "out-dask" / name).read_bytes()
         # both runs tracked every pair afresh: their items differ only by the configuration file named
         items = [json.loads((workspace / out / "items" / f"run-test-{month}.json").read_text())
@@ -131,9 +134,10 @@ def test_bad_scene_in_the_middle_is_reported_and_run_goes_on(workspace):
     result = CliRunner().invoke(main, ["run", str(cfg), "--workers", "0"])
     # May has no scenes: reported, the run goes on, exit status 1 because a requested month is missing.
     assert result.exit_code == 1
-    assert "2023-05: FAILED" in result.output and "2023-01: 6 file(s)" in result.output
+    written = len(month_files(Month(2023, 1)).all) + 3  # the month's files, its item, the collection, catalog.yaml
+    assert "2023-05: FAILED" in result.output and f"2023-01: {written} file(s)" in result.output
     assert "optical_20230115.tif" in result.output  # the unreadable file is named in the problems
-    assert (workspace / "out-bad" / "202303.tif").exists()
+    assert (workspace / "out-bad" / "202303_vx.tif").exists()
 
 
 THIRD_PARTY = '''
@@ -252,7 +256,7 @@ def test_a_refused_month_stays_refused_and_a_corrupt_state_file_is_no_state(work
     first.write_text(text)
     result = execute(load_config(first, plugins), plugins=plugins)
     assert not result.failed_months, result.problems
-    product = workspace / "out-refuse" / "202301.tif"
+    product = workspace / "out-refuse" / "202301_vx.tif"
     before = product.read_bytes()
     # other inputs (another weighting) for the published months: refused, and refused again on the next run
     changed = workspace / "refuse-changed.toml"

@@ -20,13 +20,13 @@ def published(tmp_path):
 
 def test_fresh_publication_verifies(published):
     report = verify(published)
-    assert report.ok and report.items_checked == 1 and report.assets_checked == 3
+    assert report.ok and report.items_checked == 1 and report.assets_checked == 11  # 8 COGs, 2 PNGs, 1 style
     result = CliRunner().invoke(check_command, [str(published)])
-    assert result.exit_code == 0 and "1 item(s), 3 asset(s) checked: OK" in result.output
+    assert result.exit_code == 0 and "1 item(s), 11 asset(s) checked: OK" in result.output
 
 
 def test_modified_and_missing_files_are_reported(published):
-    cog = published / "202301.tif"
+    cog = published / "202301_sensor_flag.tif"
     data = bytearray(cog.read_bytes())
     data[-1] ^= 0xFF  # same size, different bytes
     cog.write_bytes(bytes(data))
@@ -34,7 +34,7 @@ def test_modified_and_missing_files_are_reported(published):
     with open(published / "202301_quicklook.png", "ab") as stream:
         stream.write(b"x")
     kinds = sorted((p.kind, p.asset) for p in verify(published).problems)
-    assert kinds == [("checksum", "data"), ("checksum", "quicklook"), ("missing-file", "thumbnail"),
+    assert kinds == [("checksum", "quicklook"), ("checksum", "sensor_flag"), ("missing-file", "thumbnail"),
                      ("size", "quicklook")]
     result = CliRunner().invoke(check_command, [str(published), "--json"])
     assert result.exit_code == 1

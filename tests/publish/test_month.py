@@ -5,6 +5,7 @@ import pytest
 from gvfuse.errors import OutputExistsError
 from gvfuse.plugins import PluginSet
 from gvfuse.product import load_product
+from gvfuse.publish.cog import VARIABLE_NAMES
 from gvfuse.publish.month import publish_month
 from gvfuse.testing.products import synthetic_monthly_product
 
@@ -22,8 +23,9 @@ def test_republishing_the_same_inputs_gives_identical_files_and_no_leftovers(tmp
     assert first == _digests(tmp_path / "b")
     publish_month(synthetic_monthly_product(), definition, tmp_path / "a", force=True, plugins=PluginSet())
     assert _digests(tmp_path / "a") == first
-    assert sorted(first) == ["202301.tif", "202301_quicklook.png", "202301_thumbnail.png", "catalog.yaml",
-                             "collection.json", "items/gangrigab-2023-202301.json"]
+    assert sorted(first) == sorted([*(f"202301_{v}.tif" for v in VARIABLE_NAMES), "202301_quicklook.png",
+                                    "202301_thumbnail.png", "202301_v.qml", "catalog.yaml", "collection.json",
+                                    "items/gangrigab-2023-202301.json"])
 
 
 def test_existing_month_is_refused_without_force_and_left_untouched(tmp_path):
@@ -33,10 +35,11 @@ def test_existing_month_is_refused_without_force_and_left_untouched(tmp_path):
     with pytest.raises(OutputExistsError, match="already published"):
         publish_month(synthetic_monthly_product(seed=3), definition, tmp_path, plugins=PluginSet())
     assert _digests(tmp_path) == before
-    (tmp_path / "202301.tif").unlink()  # a half-removed month is refused too: its item is still there
+    for variable in VARIABLE_NAMES:  # a half-removed month is refused too: its item is still there
+        (tmp_path / f"202301_{variable}.tif").unlink()
     with pytest.raises(OutputExistsError, match="gangrigab-2023-202301.json"):
         publish_month(synthetic_monthly_product(seed=3), definition, tmp_path, plugins=PluginSet())
     publish_month(synthetic_monthly_product(seed=3), definition, tmp_path, force=True, plugins=PluginSet())
     after = _digests(tmp_path)
-    assert after["202301.tif"] != before["202301.tif"]
+    assert after["202301_vx.tif"] != before["202301_vx.tif"]
     assert after["items/gangrigab-2023-202301.json"] != before["items/gangrigab-2023-202301.json"]
