@@ -140,7 +140,8 @@ def _check_catalog(root: Path, linked: set[Path], problems: list[Problem]) -> No
             problems.append(Problem("malformed", str(path), found=f"entry {excerpt(str(name))} has no metadata"))
             continue
         label = f"entry {excerpt(str(name))}"
-        items = metadata.get("stac_items", [metadata.get("stac_item", "")])
+        # a month's entry names its item, the product's its items, the cube's none (its months are items too)
+        items = metadata.get("stac_items", [metadata["stac_item"]] if "stac_item" in metadata else [])
         files = metadata.get("files", {})
         for key, value in [*(("stac_item", i) for i in (items if isinstance(items, list) else [items])),
                            *(("file", f) for f in _file_values(files))]:
@@ -152,7 +153,7 @@ def _check_catalog(root: Path, linked: set[Path], problems: list[Problem]) -> No
                 if target not in linked:
                     problems.append(Problem("catalog-entry", str(target),
                                             found=f"{label} names an item the collection does not link"))
-            elif not target.is_file():
+            elif not (target.is_file() or target.is_dir()):  # a Zarr store is a folder
                 problems.append(Problem("catalog-entry", str(target), found=f"{label} names a missing file"))
     for key, source in sorted(data.items()):
         url = source.get("kwargs", {}).get("url") if isinstance(source, dict) else None
@@ -161,7 +162,7 @@ def _check_catalog(root: Path, linked: set[Path], problems: list[Problem]) -> No
                 target = (root / one.removeprefix(CATALOG_DIR_TOKEN)).resolve()
                 if not target.is_relative_to(root):
                     problems.append(Problem("outside", str(target), found=f"data {excerpt(str(key))} url"))
-                elif not target.is_file():
+                elif not (target.is_file() or target.is_dir()):  # a Zarr store is a folder
                     problems.append(Problem("catalog-entry", str(target),
                                             found=f"data {excerpt(str(key))} names a missing file"))
     problems.extend(Problem("not-in-catalog", str(item)) for item in sorted(linked - listed))

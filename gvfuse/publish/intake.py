@@ -21,7 +21,9 @@ Entry names are ``<product_id>_YYYYMM`` with ``-`` replaced by ``_``
 variables ``vx``, ``vy``, ``v``, ``vx_error``, ``vy_error``, ``v_error``,
 ``count`` and ``sensor_flag`` (each with ``units``). The entry
 ``<product_id>`` (``gangrigab_2023``) holds every published month along
-``time`` (each variable's months read with ``xarray.open_mfdataset``, lazily).
+``time`` (each variable's months read with ``xarray.open_mfdataset``, lazily),
+and ``<product_id>_cube`` opens the CF time cube ``cube.zarr``
+(:mod:`gvfuse.publish.cube`) with xarray's zarr engine.
 
 The catalog is rebuilt from the STAC items on disk each time a month is
 published, so it always lists exactly the published months; an entry's
@@ -40,6 +42,7 @@ import yaml
 from gvfuse.io.atomic import confined, write_text_atomic
 from gvfuse.model import Month
 from gvfuse.publish.cog import PRODUCT_VARIABLES
+from gvfuse.publish.cube import CUBE_DIR
 from gvfuse.publish.stac import PROVENANCE_KEY, read_items
 
 INTAKE_FILE = "catalog.yaml"
@@ -119,6 +122,15 @@ def build_catalog(catalog_dir: str | Path) -> Any:
         catalog[name] = dataset_reader([files], [time], metadata)
         catalog.aliases[name] = name  # so that list(catalog) names the entries
         months.append((time, files, stac_item))
+    if (catalog_dir / CUBE_DIR).is_dir() and product_id:
+        from intake.readers.datatypes import Zarr
+        from intake.readers.readers import XArrayDatasetReader
+
+        name = f"{entry_name(product_id)}_cube"
+        catalog[name] = XArrayDatasetReader(Zarr(url="{CATALOG_DIR}/" + CUBE_DIR), engine="zarr", consolidated=True,
+                                            metadata={"title": f"{product_id}: CF time cube of every published month",
+                                                      "files": {"cube": CUBE_DIR}})
+        catalog.aliases[name] = name
     if months:
         months.sort()
         name = entry_name(product_id)

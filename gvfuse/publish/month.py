@@ -7,8 +7,9 @@ at a file that does not exist yet:
    ``YYYYMM_quicklook.png``, ``YYYYMM_thumbnail.png`` and ``YYYYMM_v.qml``;
 2. ``items/<product-id>-YYYYMM.json`` (checksums of the files of step 1),
    after the ``gvfuse_stac_item_ready`` event lets plugins amend the item;
-3. ``collection.json`` (links every item in ``items/``);
-4. ``catalog.yaml`` (intake, rebuilt from the items).
+3. ``cube.zarr``, the CF time cube of every published month (:mod:`gvfuse.publish.cube`);
+4. ``collection.json`` (links every item in ``items/``, the cube as an asset);
+5. ``catalog.yaml`` (intake, rebuilt from the items, with the cube's entry).
 
 A month is published all or nothing: steps 1 and 2 are made in a staging
 folder inside the publication folder (``.staging-*``) and only when all of
@@ -20,7 +21,8 @@ files left by a killed run are removed when the next one starts. Every file
 is written atomically. A month that exists (any of its files or its item) is refused with
 :class:`~gvfuse.errors.OutputExistsError` before anything is written, unless
 ``force=True``. The collection and the intake catalog are indexes of what is
-published and are rewritten every time. Publishing the same product again
+published and are rewritten every time, as is the cube (made in the staging
+folder and renamed into place). Publishing the same product again
 (with ``force=True``) gives byte-identical files. Every path written is first
 resolved (links followed) and must lie inside the publication folder.
 """
@@ -42,6 +44,7 @@ from gvfuse.model import Month, MonthlyProduct
 from gvfuse.plugins import PluginSet
 from gvfuse.product import ProductDefinition
 from gvfuse.publish.cog import cog_names, quicklook_name, style_name, thumbnail_name, write_product_cogs
+from gvfuse.publish.cube import CUBE_DIR, cube_asset, write_cube
 from gvfuse.publish.intake import INTAKE_FILE, write_intake_catalog
 from gvfuse.publish.provenance import provenance_block
 from gvfuse.publish.quicklook import write_quicklooks, write_speed_style
@@ -149,8 +152,11 @@ def write_month_files(
 
 
 def write_collection(definition: ProductDefinition, destination: str | Path, *, version: str = DEFAULT_VERSION) -> Path:
-    """(Re)write ``collection.json`` linking every item present in ``items/``."""
-    collection = build_collection(definition, published_items(destination), version=version)
+    """(Re)write ``collection.json`` linking every item present in ``items/`` (and the cube, when there is one)."""
+    items = published_items(destination)
+    assets = ({"cube": cube_asset(definition, [str(item["id"]) for item in items])}
+              if (Path(destination) / CUBE_DIR).is_dir() else {})
+    collection = build_collection(definition, items, version=version, assets=assets)
     return write_text_atomic(confined(destination, Path(destination) / COLLECTION_FILE), stac_json(collection),
                              overwrite=True)
 
@@ -186,6 +192,9 @@ def publish_month(
         (staging / item_name).parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(staging / item_name, stac_json(item))
         written = _move_into_place(staging, destination, [*names, item_name])
+        cube = write_cube(destination, definition, staging)
+        if cube is not None:
+            written.append(cube)
         written.append(write_collection(definition, destination, version=version))
         written.append(write_intake_catalog(destination, title=definition.title))
     return written

@@ -308,9 +308,10 @@ def collection_extent(definition: ProductDefinition, items: Sequence[Mapping[str
 
 
 def build_collection(definition: ProductDefinition, items: Sequence[Mapping[str, Any]], *,
-                     version: str) -> pystac.Collection:
+                     version: str, assets: Mapping[str, Mapping[str, Any]] | None = None) -> pystac.Collection:
     """The Collection from the product definition, linking the given items (parsed JSON; sorted by id),
-    its extent computed from them (:func:`collection_extent`)."""
+    its extent computed from them (:func:`collection_extent`); ``assets`` are collection-level assets
+    (keyword arguments of ``pystac.Asset``)."""
     collection = pystac.Collection(
         id=definition.id,
         title=definition.title,
@@ -324,6 +325,8 @@ def build_collection(definition: ProductDefinition, items: Sequence[Mapping[str,
         extra_fields={"version": version, "deprecated": False},
     )
     collection.stac_extensions = list(COLLECTION_EXTENSIONS)
+    for key, fields in (assets or {}).items():
+        collection.add_asset(key, pystac.Asset(**fields))
     collection.set_self_href(None)
     collection.links = [pystac.Link(pystac.RelType.ROOT, f"./{COLLECTION_FILE}", media_type=pystac.MediaType.JSON,
                                     title=definition.title)]

@@ -33,7 +33,7 @@ def test_stac_intake_publisher_writes_a_verifiable_catalog_and_refuses_to_overwr
     paths = publisher.publish(synthetic_monthly_product("2023-03"), tmp_path)
     assert [p.name for p in paths] == [*(f"202303_{v}.tif" for v in VARIABLE_NAMES), "202303_quicklook.png",
                                        "202303_thumbnail.png", "202303_v.qml", "gangrigab-2023-202303.json",
-                                       "collection.json", "catalog.yaml"]
+                                       "cube.zarr", "collection.json", "catalog.yaml"]
     assert verify(tmp_path).ok
     if SCHEMAS.is_dir():
         assert validate_catalog(tmp_path, SCHEMAS) == []

@@ -20,7 +20,8 @@ def test_entries_read_named_variables_with_time_from_another_working_directory(t
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     catalog = intake.from_yaml_file(str(root / "catalog.yaml"))
-    assert sorted(catalog) == ["gangrigab_2023", "gangrigab_2023_202301", "gangrigab_2023_202302"]
+    assert sorted(catalog) == ["gangrigab_2023", "gangrigab_2023_202301", "gangrigab_2023_202302",
+                               "gangrigab_2023_cube"]
     middles = {"202301": np.datetime64("2023-01-16T12:00:00"), "202302": np.datetime64("2023-02-15T00:00:00")}
     for stem, middle in middles.items():
         name = f"gangrigab_2023_{stem}"

@@ -45,7 +45,7 @@ def examples(published: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     text = DOC.read_text(encoding="utf-8")
     section = text[text.index("## Loading the products"):text.index("## Checking a publication")]
     blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    assert len(blocks) == 5
+    assert len(blocks) == 6
     namespace: dict[str, Any] = {}
     workdir = tmp_path_factory.mktemp("cwd")
     with pytest.MonkeyPatch.context() as patch:
@@ -121,3 +121,9 @@ def test_intake_reads_named_variables_with_time(published, examples):
     np.testing.assert_array_equal(months["v"].values, _published(published, "v"))
     np.testing.assert_array_equal(examples["one_pixel"], _published(published, "v")[:, 30, 40])
     assert examples["provenance"]["month"] == "2023-01"
+
+
+def test_the_cube_opens_with_xarray_with_one_step_per_month(published, examples):
+    cube = examples["cube"]
+    assert list(cube["time"].values) == MIDDLES and cube.attrs["Conventions"] == "CF-1.10"
+    np.testing.assert_array_equal(examples["pixel_year"], _published(published, "v")[:, 30, 40])
