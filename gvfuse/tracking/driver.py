@@ -20,6 +20,7 @@ import numpy as np
 
 from gvfuse.errors import GridError, InputError, TrackingError
 from gvfuse.model import Image, OffsetField
+from gvfuse.tracking.consistency import forward_backward_error
 from gvfuse.tracking.correlation import n_windows, window_sums
 from gvfuse.tracking.matching import Matcher
 from gvfuse.tracking.outliers import normalized_median_test, quality_mask
@@ -50,6 +51,11 @@ class TrackingSettings:
     coarse_to_fine: int = attrs.field(default=1, validator=attrs.validators.in_((1, 2, 4, 8)))
     #: Search radius (px) of the fine pass around the coarse prior, when ``coarse_to_fine > 1``.
     fine_search_radius_px: int = attrs.field(default=3, validator=attrs.validators.ge(2))
+    #: Forward-backward consistency (None: off): the pair is also tracked secondary -> reference and a
+    #: cell is kept only where the two answers add up to within this many pixels
+    #: (:func:`gvfuse.tracking.consistency.forward_backward_error`).
+    max_forward_backward_px: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.gt(0)))
 
     def tile_cells(self) -> int:
         """Output cells per tile side so the matcher's per-cell memory stays within ``tile_memory_bytes``."""
@@ -254,6 +260,17 @@ def coarse_prior(
     return prior[0], prior[1]
 
 
+def _track_grid(reference: np.ndarray, secondary: np.ndarray, settings: TrackingSettings, matcher: Matcher,
+                rows: int, cols: int) -> dict[str, np.ndarray]:
+    """The bands of :func:`track_tile` for the whole ``rows`` x ``cols`` output grid, tile by tile."""
+    bands = {k: np.full((rows, cols), np.nan, np.float32) for k in ("dx_px", "dy_px", "peak_correlation", "snr")}
+    tiles = list(iter_tiles(rows, cols, settings.tile_cells()))
+    for tile, result in zip(tiles, run_tiles(tiles, reference, secondary, settings, matcher)):
+        for k, v in result.items():
+            bands[k][tile.row0 : tile.row1, tile.col0 : tile.col1] = v
+    return bands
+
+
 def track_images(
     reference: Image,
     secondary: Image,
@@ -267,7 +284,11 @@ def track_images(
     """Track ``secondary`` against ``reference`` with ``matcher``; returns offsets on the window-centre grid.
 
     Quality bands: ``peak_correlation`` and ``snr`` (as the matcher defines
-    them), ``valid`` (1 where an offset was kept). ``parameters`` record the
+    them), ``valid`` (1 where an offset was kept) and, with
+    ``max_forward_backward_px`` set, ``forward_backward_px`` (the
+    forward-backward error of each cell that passed the thresholds and the
+    median test, NaN elsewhere or where the way back found nothing; cells
+    above the tolerance or unchecked are NaN in the offsets). ``parameters`` record the
     tracker, settings and the stable-ground correction (``stable_shift_*``:
     the shift, the points used, the candidates' figures and the decision,
     ``stable_shift_decision`` = "applied", "skipped" or "off", with
@@ -276,7 +297,6 @@ def track_images(
     check_inputs(reference, secondary, settings)
     out_grid = reference.grid.window_centre_grid(settings.step_px, settings.window_px)
     rows, cols = out_grid.shape
-    bands = {k: np.full((rows, cols), np.nan, np.float32) for k in ("dx_px", "dy_px", "peak_correlation", "snr")}
     ref_pixels = np.asarray(reference.pixels, dtype=np.float32)
     sec_pixels = np.asarray(secondary.pixels, dtype=np.float32)
     fine, prior = settings, None
@@ -289,10 +309,20 @@ def track_images(
 
         sec_pixels = warp_by_field(sec_pixels, prior[0], prior[1])
         fine = attrs.evolve(settings, search_radius_px=settings.fine_search_radius_px)
-    tiles = list(iter_tiles(rows, cols, fine.tile_cells()))
-    for tile, result in zip(tiles, run_tiles(tiles, ref_pixels, sec_pixels, fine, matcher)):
-        for k, v in result.items():
-            bands[k][tile.row0 : tile.row1, tile.col0 : tile.col1] = v
+    bands = _track_grid(ref_pixels, sec_pixels, fine, matcher, rows, cols)
+    if settings.max_forward_backward_px is not None:
+        # The backward pass is raw (no thresholds, no median test): a cell fails the check because its own
+        # answer does not come home, not because the way back fell below a threshold. With a coarse prior
+        # both passes see the warped secondary, so the check is on the fine remainder.
+        raw = attrs.evolve(fine, min_peak_correlation=-np.inf, min_snr=-np.inf, median_test_threshold=None)
+        back = _track_grid(sec_pixels, ref_pixels, raw, matcher, rows, cols)
+        error = forward_backward_error((bands["dx_px"], bands["dy_px"]), (back["dx_px"], back["dy_px"]),
+                                       step_px=settings.step_px)
+        with np.errstate(invalid="ignore"):
+            inconsistent = np.isfinite(bands["dx_px"]) & ~(error <= settings.max_forward_backward_px)
+        bands["dx_px"][inconsistent] = np.nan
+        bands["dy_px"][inconsistent] = np.nan
+        bands["forward_backward_px"] = error.astype(np.float32)
     dx, dy = bands.pop("dx_px"), bands.pop("dy_px")
     if prior is not None:
         for band, p in ((dx, prior[0]), (dy, prior[1])):

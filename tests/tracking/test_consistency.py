@@ -1,0 +1,54 @@
+"""Forward-backward consistency: the error of a field against its way back, and the driver's check."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gvfuse.model import Image
+from gvfuse.testing import make_pair
+from gvfuse.tracking.consistency import forward_backward_error
+from gvfuse_plugins.trackers import NccTracker
+
+
+@settings(max_examples=30, deadline=None)
+@given(dx=st.floats(-3, 3), dy=st.floats(-3, 3), gradient=st.floats(-0.05, 0.05), step=st.integers(1, 4))
+def test_a_field_and_its_exact_inverse_are_consistent(dx, dy, gradient, step):
+    # Forward d(col) = dx + g * col (px); the backward field at position q (in px) is -d(p) with q = p + d(p).
+    rows, cols = np.indices((20, 30), dtype=np.float64)
+    fx = dx + gradient * cols * step
+    fy = np.full(fx.shape, dy)
+    # Invert q = p + dx + g p  =>  p = (q - dx) / (1 + g); backward(q) = -(dx + g p)
+    q = cols * step
+    p = (q - dx) / (1 + gradient)
+    bx, by = -(dx + gradient * p), np.full(fx.shape, -dy)
+    error = forward_backward_error((fx, fy), (bx, by), step_px=step)
+    checked = np.isfinite(error)
+    assert checked.mean() > 0.3
+    on_grid = (q + fx >= 0) & (q + fx <= q[0, -1])
+    assert np.nanmax(np.where(on_grid, error, np.nan), initial=0.0) < 1e-9
+    # moved off the grid by up to a cell: checked against the edge cell, off by the field's change over a step
+    assert np.nanmax(error) <= abs(gradient) / (1 - abs(gradient)) * step + 1e-9
+
+
+def test_an_inconsistent_way_back_shows_its_size():
+    fx, fy = np.full((10, 10), 1.0), np.zeros((10, 10))
+    error = forward_backward_error((fx, fy), (np.full((10, 10), -0.6), np.full((10, 10), 0.3)), step_px=2)
+    assert np.nanmedian(error) == np.hypot(0.4, 0.3)
+    assert np.isfinite(error[:, -1]).all()  # half a cell off the grid: checked against the edge cell
+    far = forward_backward_error((np.full((10, 10), 3.0), fy), (-fx, fy), step_px=2)
+    assert np.isnan(far[:, -1]).all() and np.isfinite(far[:, -2]).all()  # 1.5 cells off: cannot be checked
+
+
+def test_the_driver_drops_only_inconsistent_cells():
+    pair = make_pair("optical", (160, 160), pixel_size_m=15.0, dt_days=16.0, max_speed_m_per_day=1.5,
+                     cloud_fraction=0.1, seed=4)
+    ref, sec = Image(pair.reference, pair.grid, "ref"), Image(pair.secondary, pair.grid, "sec")
+    checked = NccTracker(window_px=32, correct_stable_ground=False).track(ref, sec, search_radius_px=5)
+    unchecked = NccTracker(window_px=32, correct_stable_ground=False, max_forward_backward_px=None).track(
+        ref, sec, search_radius_px=5)
+    kept, before = np.isfinite(checked.dx_px), np.isfinite(unchecked.dx_px)
+    assert not (kept & ~before).any()  # the check only removes
+    np.testing.assert_array_equal(checked.dx_px[kept], unchecked.dx_px[kept])
+    assert (checked.quality["forward_backward_px"][kept] <= 0.5).all()
+    assert kept.sum() >= 0.97 * before.sum()  # a clean synthetic pair is consistent
+    assert "forward_backward_px" not in unchecked.quality
