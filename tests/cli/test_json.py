@@ -120,6 +120,18 @@ def test_demo_json_carries_the_summary_rows(monkeypatch, tmp_path):
     assert gvfuse.pipeline.run  # imported for the patch's sake: the command imports it too
 
 
+def test_scan_and_check_json_shapes(tmp_path):
+    status, out, _ = invoke("scan", tmp_path, "--json")
+    assert status == 0 and json.loads(out) == {"directory": str(tmp_path), "product": None, "scenes": [],
+                                               "skipped": []}
+    status, out, _ = invoke("check", tmp_path, "--json")  # nothing published here: a problem, status 1
+    report = json.loads(out)
+    assert status == 1 and report["ok"] is False
+    assert set(report) == {"catalog_dir", "ok", "items_checked", "assets_checked", "problems"}
+    assert report["problems"] and all(set(p) == {"kind", "path", "item", "asset", "expected", "found"}
+                                      for p in report["problems"])
+
+
 def test_every_reporting_command_has_json():
     for name in ("pairs", "run", "track", "demo", "scan", "check", "validate", "plugins"):
         assert name in COMMANDS
