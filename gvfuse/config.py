@@ -118,13 +118,15 @@ def parameter_type_problem(value: Any, default: Any) -> str | None:
     number (an integer will do). A number in quotes (``min_peak_correlation = "0.9"``) is refused whatever
     the default, since no option word is a number: it is the usual slip, and before this check it reached
     the tracking arithmetic and failed there, after the scenes were read. A string default (an option word,
-    or a sentinel such as ``"auto"`` beside numbers) otherwise leaves the value to the plugin, and so do
-    defaults of other types (None, lists, tables).
+    or a sentinel such as ``"auto"`` beside numbers) refuses ``true``/``false`` and otherwise leaves the
+    value to the plugin, and so do defaults of other types (None, lists, tables).
     """
     if _quoted_number(value):
         return f"must be a number, got the string {value!r} (write numbers without quotes)"
     if isinstance(default, bool):
         return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
+    if isinstance(default, str) and isinstance(value, bool):  # an option word (or "auto"), never a switch
+        return f"must be a word such as {default!r}, got {value!r}"
     if isinstance(default, int | float):
         if isinstance(default, int) and (isinstance(value, bool) or not isinstance(value, int)):
             return f"must be an integer, got {value!r}"

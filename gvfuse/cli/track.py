@@ -60,7 +60,7 @@ def track_command(
     grid, NaN where no trustworthy match exists.
     """
     from gvfuse.config import DEFAULT_TRACKER, check_parameter_types, check_writable_folder
-    from gvfuse.pipeline.pair import track_files
+    from gvfuse.pipeline.pair import make_tracker, track_files
 
     check_writable_folder(output.parent, source=output, field="--output")
     plugins = plugin_set()
@@ -73,6 +73,9 @@ def track_command(
         parameters["correct_stable_ground"] = False
     if min_correlation is not None:
         parameters["min_peak_correlation"] = min_correlation
+    if registration is not None:  # parameters the tracker refuses: one line before any scene is read
+        sizes = {k: v for k, v in (("window_px", window_px), ("step_px", step_px)) if v is not None and v >= 1}
+        make_tracker(registration, {**parameters, **sizes})
     path, warnings = track_files(reference, secondary, output, plugins=plugins, tracker=tracker,
                                  window_px=window_px, step_px=step_px, max_speed_m_per_day=max_speed,
                                  dt_days=dt_days, stable_mask=stable_mask, tracker_parameters=parameters,

@@ -192,7 +192,8 @@ def test_acceptance_and_stable_ground_options_reach_the_tracker(pair, files, tmp
 WRONG_TYPES = [("min_peak_correlation='0.9'", "must be a number, got the string '0.9' (write numbers without quotes)"),
                ("min_snr=true", "must be a number, got True"),
                ("correct_stable_ground=1", "must be true or false, got 1"),
-               ("window_px=32.5", "must be an integer, got 32.5")]
+               ("window_px=32.5", "must be an integer, got 32.5"),
+               ("prefilter=true", "must be a word such as 'wallis', got True")]
 
 
 @pytest.mark.parametrize(("param", "words"), WRONG_TYPES)
@@ -213,3 +214,13 @@ def test_a_step_larger_than_the_image_is_one_line_not_an_allocation(files, tmp_p
     [line] = result.output.strip().splitlines()
     assert line.startswith("gvfuse: error: ") and "[step_px]" in line
     assert f"100000 px step is larger than the {SHAPE[0]} x {SHAPE[1]} px image" in line
+
+
+def test_parameters_the_tracker_refuses_are_one_line_before_any_reading(tmp_path):
+    out = tmp_path / "v.tif"
+    for args, words in ((["--param", "windw_px=16"], "has no parameter(s) ['windw_px']"),
+                        (["--window", "2"], "window_px"), (["--param", "prefilter=sharpen"], "prefilter")):
+        result = run(tmp_path / "missing-a.tif", tmp_path / "missing-b.tif", "-o", out, "--tracker", "ncc", *args)
+        assert result.exit_code == 1 and not out.exists(), result.output
+        [line] = result.output.strip().splitlines()
+        assert line.startswith("gvfuse: error: tracker 'ncc'") and words in line and "does not exist" not in line

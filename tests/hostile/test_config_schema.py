@@ -243,6 +243,7 @@ def test_a_tracker_parameter_of_another_type_than_its_default_is_refused_naming_
         type(value) is not bool if isinstance(default, bool)
         else (isinstance(value, bool | str) or (isinstance(default, int) and not isinstance(value, int))
               or value != value or value in (float("inf"), float("-inf"))) if isinstance(default, int | float)
+        else isinstance(value, bool) if isinstance(default, str)
         else False)
     assert (parameter_type_problem(value, default) is not None) == wrong
     raw = tomllib.loads(GOOD)
