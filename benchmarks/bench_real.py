@@ -2,6 +2,7 @@
 
     python benchmarks/bench_real.py                        # Rhone, 2017-06-26 / 06-29 / 07-11, all trackers
     python benchmarks/bench_real.py --trackers ncc --thresholds default 0.5 0.3
+    python benchmarks/bench_real.py --forward-backward none     # without the forward-backward check
 
 The crops (``../shared/data/real-s2-rhone``, see its SOURCE.md) hold only the
 glacier (0 outside the outline, no stable ground): there is no truth, so
@@ -10,7 +11,8 @@ fields A->B, B->C, A->C and by the closure error ``d_AC - d_AB - d_BC``
 (:mod:`gvfuse.testing.closure`; median and RMS of its magnitude, pixels).
 
 Each tracker runs at its defaults except ``min_peak_correlation`` (the
-acceptance threshold: ``default``, or a value), with the stable-ground
+acceptance threshold: ``default``, or a value) and, with
+``--forward-backward``, ``max_forward_backward_px`` (px, or ``none``), with the stable-ground
 correction switched off in the tracker; the three corrections are then
 compared on the same offsets:
 
@@ -118,10 +120,17 @@ def main() -> None:
     parser.add_argument("--thresholds", nargs="+", default=["default", "0.95", "0.9", "0.8", "0.7"])
     parser.add_argument("--band", type=int, default=1)
     parser.add_argument("--max-speed", type=float, default=1.0)
+    parser.add_argument("--forward-backward", default="default",
+                        help="max_forward_backward_px: 'default', 'none' (no check) or a value in px")
     args = parser.parse_args()
+    overrides: dict[str, Any] = {}
+    if args.forward_backward != "default":
+        overrides["max_forward_backward_px"] = (None if args.forward_backward == "none"
+                                                else float(args.forward_backward))
     if not args.data.is_dir():
         raise SystemExit(f"no data at {args.data}")
-    print(f"{GLACIER} {' / '.join(args.dates)}, band {args.band}, max speed {args.max_speed} m/d")
+    print(f"{GLACIER} {' / '.join(args.dates)}, band {args.band}, max speed {args.max_speed} m/d, "
+          f"forward-backward {args.forward_backward}")
     print("| tracker | min_peak_correlation | correction | glacier valid in all 3 | closure median px | "
           "closure RMS px | shifts AB, BC, AC (px) | s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -129,7 +138,7 @@ def main() -> None:
         for threshold in args.thresholds:
             start = time.perf_counter()
             run = track_triplet(name, threshold, data=args.data, dates=args.dates, band=args.band,
-                                max_speed_m_per_day=args.max_speed)
+                                max_speed_m_per_day=args.max_speed, **overrides)
             seconds = time.perf_counter() - start
             default = TRACKERS[name].defaults["min_peak_correlation"]
             label = threshold if threshold != "default" else f"default ({default})"

@@ -14,7 +14,7 @@ from gvfuse_plugins.trackers import NccTracker
 @given(dx=st.floats(-3, 3), dy=st.floats(-3, 3), gradient=st.floats(-0.05, 0.05), step=st.integers(1, 4))
 def test_a_field_and_its_exact_inverse_are_consistent(dx, dy, gradient, step):
     # Forward d(col) = dx + g * col (px); the backward field at position q (in px) is -d(p) with q = p + d(p).
-    rows, cols = np.indices((20, 30), dtype=np.float64)
+    _rows, cols = np.indices((20, 30), dtype=np.float64)
     fx = dx + gradient * cols * step
     fy = np.full(fx.shape, dy)
     # Invert q = p + dx + g p  =>  p = (q - dx) / (1 + g); backward(q) = -(dx + g p)

@@ -5,13 +5,15 @@ must equal A->B plus B->C (:mod:`gvfuse.testing.closure`). The crops
 (``../shared/data/real-s2-rhone``; skipped when absent) hold only the glacier,
 so they also exercise the stable-ground rule on an all-ice image.
 
-The figures asserted are the ones measured (``benchmarks/bench_real.py``,
-band 1, max speed 1 m/d; docs/tracking.md), with a small margin: they are far
-from issue 15's targets (>= 60 % of the glacier with closure median <= 0.3 px
-and RMS <= 0.6 px). At their defaults ``ncc`` covers 27 % (median 0.34 px,
-RMS 0.45 px), ``template`` 8 % (0.35 / 0.51 px) and ``fft-phase`` 0 % (its
-0.95 coherence threshold rejects every window; 4.6 % at 0.7). These tests
-hold the trackers to at least that, and must be raised as acceptance improves.
+The figures asserted are the ones measured at the defaults (acceptance at the
+chance level + median test + forward-backward check within 0.5 px, the
+stable-ground rule as applied; band 1, max speed 1 m/d; docs/tracking.md),
+with a margin of about a tenth (coverage) and 0.01-0.02 px (closure). This
+early-summer triplet (snow line moving, featureless snow) is far from issue
+15's targets (>= 60 % of the glacier with closure median <= 0.3 px and RMS
+<= 0.6 px); later triplets come closer (docs/tracking.md). Measured:
+``ncc`` 24.9 % (median 0.321 px, RMS 0.419 px), ``fft-phase`` 13.1 %
+(0.286 / 0.476 px; 0 % at the reference's fixed 0.95), ``template`` in its test.
 """
 
 from __future__ import annotations
@@ -60,8 +62,8 @@ def test_closure_is_zero_for_consistent_fields():
 
 def test_ncc_defaults_on_the_rhone():
     figures, parameters = triplet_closure(NccTracker())
-    assert figures.coverage >= 0.25, figures  # measured 0.268
-    assert figures.median_px <= 0.36 and figures.rms_px <= 0.48, figures  # measured 0.335 / 0.446
+    assert figures.coverage >= 0.23, figures  # measured 0.249 (0.268 before the forward-backward check)
+    assert figures.median_px <= 0.335 and figures.rms_px <= 0.435, figures  # measured 0.321 / 0.419 (0.335 / 0.446)
     # every pair's stable-ground decision is recorded with its reason
     assert all(p["stable_shift_decision"] in ("applied", "skipped") and p["stable_shift_reason"] for p in parameters)
 
@@ -74,7 +76,7 @@ def test_template_defaults_on_the_rhone():
 
 
 @pytest.mark.slow
-def test_fft_phase_on_the_rhone():
-    figures, _ = triplet_closure(FftPhaseTracker(min_peak_correlation=0.7))
-    assert figures.coverage >= 0.04, figures  # measured 0.046; at the default 0.95: 0
-    assert figures.median_px <= 0.29 and figures.rms_px <= 0.38, figures  # measured 0.262 / 0.351
+def test_fft_phase_defaults_on_the_rhone():
+    figures, _ = triplet_closure(FftPhaseTracker())
+    assert figures.coverage >= 0.12, figures  # measured 0.131; at the reference's 0.95: 0
+    assert figures.median_px <= 0.30 and figures.rms_px <= 0.49, figures  # measured 0.286 / 0.476
