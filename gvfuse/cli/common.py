@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -70,11 +71,25 @@ def set_log_level(level: int) -> Callable[[], None]:
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False
+    # with -v the cluster's own messages go out through the same handler (their levels: cluster_logging)
+    cluster = [logging.getLogger(name) for name in CLUSTER_LOGGERS] if level <= logging.INFO else []
+    for other in cluster:
+        other.addHandler(handler)
+
+    silenced = None
+    if level > logging.WARNING:  # -q: no warnings at all, Python's (a library's UserWarning) included
+        silenced = warnings.catch_warnings()
+        silenced.__enter__()
+        warnings.simplefilter("ignore")
 
     def restore() -> None:
         logger.removeHandler(handler)
         logger.setLevel(before[0])
         logger.propagate = before[1]
+        for other in cluster:
+            other.removeHandler(handler)
+        if silenced is not None:
+            silenced.__exit__(None, None, None)
 
     return restore
 
@@ -111,6 +126,8 @@ def cluster_logging() -> None:
     level = log_level() if verbose() else max(log_level(), logging.WARNING)
     for name in CLUSTER_LOGGERS:
         logging.getLogger(name).setLevel(level)
+    if not verbose():  # the scheduler's HTTP server moving to a free port (another cluster on 8787) is no news
+        warnings.filterwarnings("ignore", message=r"Port \d+ is already in use", category=UserWarning)
 
 
 def plugin_set() -> PluginSet:

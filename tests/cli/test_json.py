@@ -198,3 +198,18 @@ def test_an_os_error_while_working_is_one_line_status_1(monkeypatch, workspace):
     status, out, err = invoke("pairs", workspace / "run.toml")
     assert status == 1 and out == ""
     assert err.strip() == f"gvfuse: error: {workspace / 'out' / 'x.tif'}: No space left on device"
+
+
+@pytest.mark.slow
+def test_the_dask_cluster_speaks_only_with_verbose(tmp_path):
+    """Without -v a local cluster prints nothing (tests/hostile/test_run_inputs.py); with -v its INFO lines show."""
+    import subprocess
+    import sys
+
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "run.toml").write_text('product = "gangrigab-2023"\noutput_dir = "out"\nmonths = ["2023-01"]\n'
+                                       '[sensors.landsat]\n[weighting]\nname = "inverse-variance"\n')
+    done = subprocess.run([sys.executable, "-m", "gvfuse.cli", "-v", "run", str(tmp_path / "run.toml"),
+                           "--workers", "1"], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 1  # no scene: the month fails, but the cluster was started and stopped
+    assert any(line.startswith("INFO") and "distributed" in line for line in done.stderr.splitlines()), done.stderr
