@@ -10,9 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from gvfuse.cli import COMMANDS, main
-from gvfuse.io.raster import write_bands
-from gvfuse.testing import make_pair
-from tests.helpers.scenes import product_toml
+from tests.helpers.scenes import optical_pair_run
 
 DT_DAYS = 29.0
 
@@ -21,27 +19,8 @@ DT_DAYS = 29.0
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One month, one optical pair of dated GeoTIFFs 29 days apart, a product and a run definition."""
     root = tmp_path_factory.mktemp("json")
-    scenes = root / "scenes"
-    scenes.mkdir()
-    pair = make_pair("optical", (128, 128), dt_days=DT_DAYS, max_speed_m_per_day=0.5, cloud_fraction=0.0, seed=3)
-    write_bands(scenes / "optical_20230101.tif", {"B8": pair.reference}, pair.grid, cog=False)
-    write_bands(scenes / "optical_20230130.tif", {"B8": pair.secondary}, pair.grid, cog=False)
-    (root / "product.toml").write_text(product_toml(pair.grid, "json-test", "one month", "2023-01", "2023-01"))
-    (root / "run.toml").write_text('''
-product = "product.toml"
-input_dir = "scenes"
-output_dir = "out"
-[sensors.optical]
-reader = "geotiff"
-pairing = "optical"
-tracker = "ncc"
-tracker_parameters = { window_px = 32, step_px = 4 }
-max_speed_m_per_day = 1.0
-[weighting]
-name = "inverse-variance"
-[validation]
-validators = ["stable-ground"]
-''')
+    optical_pair_run(root, "json-test", shape=(128, 128), days=("20230101", "20230130"), seed=3,
+                     extra='[validation]\nvalidators = ["stable-ground"]\n')
     return root
 
 
@@ -144,8 +123,7 @@ def test_every_reporting_command_has_json():
 
 def test_quiet_prints_no_progress_or_problem_list_verbose_logs_each_pair(workspace, tmp_path):
     config = tmp_path / "run.toml"
-    config.write_text((workspace / "run.toml").read_text()
-                      .replace('input_dir = "scenes"', f'input_dir = "{workspace / "scenes"}"')
+    config.write_text(f'input_dir = "{workspace / "scenes"}"\n' + (workspace / "run.toml").read_text()
                       .replace('product = "product.toml"', f'product = "{workspace / "product.toml"}"')
                       .replace('output_dir = "out"', 'output_dir = "q"'))
     status, out, err = invoke("-q", "run", config, "--workers", "0")

@@ -78,6 +78,40 @@ last_month = "{last_month}"
 '''
 
 
+def optical_pair_run(root: Path, product_id: str, *, shape: tuple[int, int] = (96, 96),
+                     days: tuple[str, str] = ("20230105", "20230125"),
+                     tracker_parameters: str = "{ window_px = 32, step_px = 4 }", extra: str = "",
+                     seed: int = 1) -> Path:
+    """A one-month run on one optical pair of dated GeoTIFFs: ``root/scenes``, ``product.toml``, ``run.toml``.
+
+    The run reads with ``geotiff``, tracks with ``ncc`` and weighs with ``inverse-variance``; ``extra`` is
+    TOML appended to ``run.toml`` (a ``[validation]`` section, say). Returns ``root/run.toml``.
+    """
+    from gvfuse.io.raster import write_bands
+    from gvfuse.testing import make_pair
+
+    first, last = (dt.datetime.strptime(d, "%Y%m%d") for d in days)
+    pair = make_pair("optical", shape, dt_days=(last - first).days, max_speed_m_per_day=0.5, cloud_fraction=0.0,
+                     seed=seed)
+    (root / "scenes").mkdir(parents=True, exist_ok=True)
+    write_bands(root / "scenes" / f"optical_{days[0]}.tif", {"B8": pair.reference}, pair.grid, cog=False)
+    write_bands(root / "scenes" / f"optical_{days[1]}.tif", {"B8": pair.secondary}, pair.grid, cog=False)
+    month = f"{first:%Y-%m}"
+    (root / "product.toml").write_text(product_toml(pair.grid, product_id, "one month", month, month))
+    (root / "run.toml").write_text(f'''product = "product.toml"
+output_dir = "out"
+[sensors.optical]
+reader = "geotiff"
+pairing = "optical"
+tracker = "ncc"
+tracker_parameters = {tracker_parameters}
+max_speed_m_per_day = 1.0
+[weighting]
+name = "inverse-variance"
+{extra}''')
+    return root / "run.toml"
+
+
 def _grid(pixel_m: float, shape: tuple[int, int]) -> Grid:
     return Grid(UTM47, Affine(pixel_m, 0, ORIGIN_X, 0, -pixel_m, ORIGIN_Y), shape)
 

@@ -77,25 +77,9 @@ def test_a_grid_too_large_for_the_machine_is_refused_when_the_product_is_read(tm
 
 
 def test_a_step_larger_than_the_product_area_is_refused_before_any_tracking(tmp_path: Path):
-    from gvfuse.io.raster import write_bands
-    from gvfuse.testing import make_pair
-    from tests.helpers.scenes import product_toml
+    from tests.helpers.scenes import optical_pair_run
 
-    pair = make_pair("optical", (96, 96), dt_days=20, max_speed_m_per_day=0.5, cloud_fraction=0.0, seed=1)
-    (tmp_path / "scenes").mkdir()
-    write_bands(tmp_path / "scenes" / "optical_20230105.tif", {"B8": pair.reference}, pair.grid, cog=False)
-    write_bands(tmp_path / "scenes" / "optical_20230125.tif", {"B8": pair.secondary}, pair.grid, cog=False)
-    (tmp_path / "product.toml").write_text(product_toml(pair.grid, "step-test", "one month", "2023-01", "2023-01"))
-    (tmp_path / "run.toml").write_text('''product = "product.toml"
-output_dir = "out"
-[sensors.optical]
-reader = "geotiff"
-pairing = "optical"
-tracker = "ncc"
-tracker_parameters = { window_px = 32, step_px = 100000 }
-[weighting]
-name = "inverse-variance"
-''')
+    optical_pair_run(tmp_path, "step-test", tracker_parameters="{ window_px = 32, step_px = 100000 }")
     for command in (["pairs"], ["run", "--dry-run"], ["run", "--workers", "0"]):
         result = _invoke(*command, tmp_path / "run.toml")
         assert result.exit_code == 1, result.output

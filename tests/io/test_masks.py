@@ -115,34 +115,20 @@ def test_a_changed_prj_beside_a_shapefile_mask_changes_the_pair_key(tmp_path, pl
     import attrs
 
     from gvfuse.config import load_config
+    from gvfuse.io.raster import read_bands
     from gvfuse.pipeline.run import build_plan
-    from gvfuse.testing import make_pair
-    from tests.helpers.scenes import product_toml
+    from tests.helpers.scenes import optical_pair_run
 
-    pair = make_pair("optical", (96, 96), dt_days=20, max_speed_m_per_day=0.5, cloud_fraction=0.0, seed=4)
-    (tmp_path / "scenes").mkdir()
-    write_bands(tmp_path / "scenes" / "optical_20230105.tif", {"B8": pair.reference}, pair.grid, cog=False)
-    write_bands(tmp_path / "scenes" / "optical_20230125.tif", {"B8": pair.secondary}, pair.grid, cog=False)
-    (tmp_path / "product.toml").write_text(product_toml(pair.grid, "mask-key", "one month", "2023-01", "2023-01"))
-    shp = _write_polygons(tmp_path / "stable.shp", [shapely.box(*pair.grid.bounds)], str(pair.grid.crs),
-                          "ESRI Shapefile")
-    (tmp_path / "run.toml").write_text('''product = "product.toml"
-[sensors.optical]
-reader = "geotiff"
-pairing = "optical"
-tracker = "ncc"
-tracker_parameters = { window_px = 32, step_px = 4 }
-[weighting]
-name = "inverse-variance"
-[validation]
-stable_mask = "stable.shp"
-''')
+    optical_pair_run(tmp_path, "mask-key", extra='[validation]\nstable_mask = "stable.shp"\n')
+    grid = read_bands(tmp_path / "scenes" / "optical_20230105.tif")[1]
+    shp = _write_polygons(tmp_path / "stable.shp", [shapely.box(*grid.bounds)], str(grid.crs), "ESRI Shapefile")
     config = load_config(tmp_path / "run.toml", plugins)
     (job,) = build_plan(config, plugins).jobs
     before = job.key
     assert attrs.evolve(job).key == before  # the key is a function of the files, not of the call
     prj = shp.with_suffix(".prj")
-    prj.write_text(prj.read_text().replace("UTM zone", "UTM  zone"))  # same size would not matter: content counts
-    assert job.key != before
+    prj.write_text(prj.read_text().replace("Zone_47N", "Zone_48N").replace('"Central_Meridian",99.0',
+                                                                           '"Central_Meridian",105.0'))
+    assert "Zone_48N" in prj.read_text() and job.key != before  # another CRS, the .shp untouched
     shp.with_suffix(".prj").unlink()
     assert job.key != before
