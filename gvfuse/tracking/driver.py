@@ -30,6 +30,17 @@ from gvfuse.tracking.stable_ground import estimate_stable_shift, remove_stable_s
 #: Output cells of the normalized-median-test halo around each tile.
 HALO_CELLS = 2
 
+#: Codes of the ``reason`` quality band: why a cell has no offset (0: it has one). The first step that
+#: dropped the cell wins.
+REASONS: dict[int, str] = {
+    0: "valid",
+    1: "no data (too few valid pixels in the window or its search area, or no texture)",
+    2: "no match (peak on the search edge or a failed sub-pixel refinement)",
+    3: "below the peak-correlation or SNR threshold",
+    4: "normalized median test",
+    5: "forward-backward check",
+}
+
 
 @attrs.frozen
 class TrackingSettings:
@@ -98,7 +109,8 @@ def track_tile(
 
     Returns ``dx_px``, ``dy_px``, ``peak_correlation``, ``snr`` for the tile's
     cells: matched, thresholded and cleaned by the normalized median test
-    (with a halo of neighbouring cells so tile borders are tested like the rest).
+    (with a halo of neighbouring cells so tile borders are tested like the rest),
+    and ``reason`` (:data:`REASONS`: why a cell has no offset).
     """
     w, s, r = settings.window_px, settings.step_px, settings.search_radius_px
     pm = prefilter_margin_px(settings.prefilter)
@@ -112,18 +124,22 @@ def track_tile(
         ref, sec = ref[pm:-pm, pm:-pm], sec[pm:-pm, pm:-pm]
     res = matcher(ref, sec, window_px=w, step_px=s, search_radius_px=r)
     dx, dy = res.dx_px.copy(), res.dy_px.copy()
+    matched = np.isfinite(dx) & np.isfinite(dy)
+    reason = np.where(matched, 0, np.where(np.isfinite(res.peak_correlation), 2, 1)).astype(np.float32)
     keep = quality_mask(res.peak_correlation, res.snr, min_peak_correlation=settings.min_peak_correlation,
                         min_snr=settings.min_snr)
     dx[~keep] = np.nan
     dy[~keep] = np.nan
+    reason[matched & ~keep] = 3
     if settings.median_test_threshold is not None:
         bad = normalized_median_test(dx, dy, threshold=settings.median_test_threshold,
                                      epsilon_px=settings.median_test_epsilon_px)
         dx[bad] = np.nan
         dy[bad] = np.nan
+        reason[bad] = 4
     crop = (slice(h, h + tile.row1 - tile.row0), slice(h, h + tile.col1 - tile.col0))
     return {"dx_px": dx[crop], "dy_px": dy[crop], "peak_correlation": res.peak_correlation[crop],
-            "snr": res.snr[crop]}
+            "snr": res.snr[crop], "reason": reason[crop]}
 
 
 def tile_scheduler() -> str:
@@ -263,7 +279,8 @@ def coarse_prior(
 def _track_grid(reference: np.ndarray, secondary: np.ndarray, settings: TrackingSettings, matcher: Matcher,
                 rows: int, cols: int) -> dict[str, np.ndarray]:
     """The bands of :func:`track_tile` for the whole ``rows`` x ``cols`` output grid, tile by tile."""
-    bands = {k: np.full((rows, cols), np.nan, np.float32) for k in ("dx_px", "dy_px", "peak_correlation", "snr")}
+    bands = {k: np.full((rows, cols), np.nan, np.float32)
+             for k in ("dx_px", "dy_px", "peak_correlation", "snr", "reason")}
     tiles = list(iter_tiles(rows, cols, settings.tile_cells()))
     for tile, result in zip(tiles, run_tiles(tiles, reference, secondary, settings, matcher)):
         for k, v in result.items():
@@ -284,7 +301,8 @@ def track_images(
     """Track ``secondary`` against ``reference`` with ``matcher``; returns offsets on the window-centre grid.
 
     Quality bands: ``peak_correlation`` and ``snr`` (as the matcher defines
-    them), ``valid`` (1 where an offset was kept) and, with
+    them), ``valid`` (1 where an offset was kept), ``reason`` (why a cell is
+    empty, codes in :data:`REASONS`, 0 where it has an offset) and, with
     ``max_forward_backward_px`` set, ``forward_backward_px`` (the
     forward-backward error of each cell that passed the thresholds and the
     median test, NaN elsewhere or where the way back found nothing; cells
@@ -322,6 +340,7 @@ def track_images(
             inconsistent = np.isfinite(bands["dx_px"]) & ~(error <= settings.max_forward_backward_px)
         bands["dx_px"][inconsistent] = np.nan
         bands["dy_px"][inconsistent] = np.nan
+        bands["reason"][inconsistent] = 5
         bands["forward_backward_px"] = error.astype(np.float32)
     dx, dy = bands.pop("dx_px"), bands.pop("dy_px")
     if prior is not None:

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from gvfuse.model import Image
 from gvfuse.testing import make_pair
 from gvfuse.tracking.consistency import forward_backward_error
+from gvfuse.tracking.correlation import window_sums
 from gvfuse_plugins.trackers import NccTracker
 
 
@@ -52,3 +53,22 @@ def test_the_driver_drops_only_inconsistent_cells():
     assert (checked.quality["forward_backward_px"][kept] <= 0.5).all()
     assert kept.sum() >= 0.97 * before.sum()  # a clean synthetic pair is consistent
     assert "forward_backward_px" not in unchecked.quality
+
+
+def test_the_reason_band_says_why_a_cell_is_empty():
+    pair = make_pair("optical", (160, 160), pixel_size_m=15.0, dt_days=16.0, max_speed_m_per_day=1.5,
+                     cloud_fraction=0.15, seed=5)
+    ref, sec = Image(pair.reference, pair.grid, "ref"), Image(pair.secondary, pair.grid, "sec")
+    field = NccTracker(window_px=32, correct_stable_ground=False).track(ref, sec, search_radius_px=5)
+    reason = field.quality["reason"]
+    np.testing.assert_array_equal(reason == 0, np.isfinite(field.dx_px))
+    assert set(np.unique(reason)) <= {0, 1, 2, 3, 4, 5}
+    # windows more than 40 % cloud (NaN in the secondary) are below min_valid_fraction=0.6: no data
+    cloud = window_sums(pair.cloud_mask.astype(np.float32), window_px=32, step_px=3, rows=reason.shape[0],
+                        cols=reason.shape[1]) / 32**2
+    assert (reason[cloud > 0.4] == 1).all()
+    median_peak = float(np.nanmedian(field.quality["peak_correlation"][reason == 0]))
+    strict = NccTracker(window_px=32, correct_stable_ground=False, min_peak_correlation=median_peak).track(
+        ref, sec, search_radius_px=5)
+    below = (strict.quality["reason"] == 3).sum()
+    assert 0.4 * (reason == 0).sum() <= below  # about half of the kept cells fall below their median peak
