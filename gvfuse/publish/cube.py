@@ -31,6 +31,7 @@ Written in the publication's staging folder and renamed into place.
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,10 +63,13 @@ def _month_items(catalog_dir: Path) -> list[tuple[Month, dict[str, Any], str]]:
 
 
 def _instant(value: object) -> np.datetime64:
-    """An ISO 8601 UTC string as naive ``datetime64[ns]`` (UTC); NaT for anything else."""
+    """An ISO 8601 string as naive ``datetime64[ns]`` in UTC (no zone: UTC); NaT for anything else."""
     if not isinstance(value, str):
         return np.datetime64("NaT", "ns")
-    return np.datetime64(value.removesuffix("Z"), "ns")
+    when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return np.datetime64(when, "ns")
 
 
 def _mapping_attrs(grid: Grid) -> dict[str, Any]:

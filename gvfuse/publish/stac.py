@@ -184,7 +184,11 @@ def observation_span(block: Mapping[str, Any]) -> tuple[str, str] | None:
               if isinstance(p.get("reference"), Mapping) and p["reference"].get("datetime")]
     ends = [p["secondary"]["datetime"] for p in block["pairs"]
             if isinstance(p.get("secondary"), Mapping) and p["secondary"].get("datetime")]
-    return (min(starts), max(ends)) if starts and ends else None
+    if not starts or not ends:
+        return None
+    first, last = (min(pystac.utils.str_to_datetime(str(t)) for t in starts),
+                   max(pystac.utils.str_to_datetime(str(t)) for t in ends))
+    return pystac.utils.datetime_to_str(first), pystac.utils.datetime_to_str(last)
 
 
 def input_metadata(block: Mapping[str, Any], legend: Sequence[SensorInfo]) -> dict[str, Any]:

@@ -176,3 +176,15 @@ def test_stac_item_ready_hook_amends_the_item_before_it_is_written(tmp_path):
     plugins.add(_Amender(), PluginInfo("amender", "test", "0", "tests"))
     publish_month(synthetic_monthly_product(), load_product("gangrigab-2023"), tmp_path, plugins=plugins)
     assert _item(tmp_path)["properties"]["test:amended_month"] == "2023-01"
+
+
+def test_the_observation_span_is_utc_whatever_zone_the_pairs_were_written_in(tmp_path):
+    product = synthetic_monthly_product()
+    pairs = [{**p, "reference": {**p["reference"], "datetime": "2023-01-02T06:30:00+02:00"}}
+             if i == 0 else p for i, p in enumerate(product.provenance.parameters["pairs"])]
+    zoned = attrs.evolve(product, provenance=attrs.evolve(
+        product.provenance, parameters={**product.provenance.parameters, "pairs": pairs}))
+    publish_month(zoned, load_product("gangrigab-2023"), tmp_path, plugins=PluginSet())
+    props = _item(tmp_path)["properties"]
+    assert props["gvfuse:observation_start_datetime"] == "2023-01-02T04:30:00Z"
+    assert props["gvfuse:observation_end_datetime"] == "2023-02-01T04:30:00Z"
