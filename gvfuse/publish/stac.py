@@ -49,6 +49,7 @@ items the publication can point at.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -188,7 +189,8 @@ def observation_span(block: Mapping[str, Any]) -> tuple[str, str] | None:
         return None
     first, last = (min(pystac.utils.str_to_datetime(str(t)) for t in starts),
                    max(pystac.utils.str_to_datetime(str(t)) for t in ends))
-    return pystac.utils.datetime_to_str(first), pystac.utils.datetime_to_str(last)
+    start, end = (pystac.utils.datetime_to_str(t.astimezone(dt.timezone.utc)) for t in (first, last))
+    return start, end
 
 
 def input_metadata(block: Mapping[str, Any], legend: Sequence[SensorInfo]) -> dict[str, Any]:
