@@ -10,9 +10,9 @@ from gvfuse.cli.common import Command, echo_json
 
 
 @click.command("check", cls=Command)
-@click.argument("catalog_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("catalog_dir", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--schemas", "schema_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+@click.option("--schemas", "schema_dir", type=click.Path(path_type=Path),
               default=None, help="Also validate the STAC JSON offline against the extension schemas in DIR.")
 @click.pass_context
 def check_command(ctx: click.Context, catalog_dir: Path, as_json: bool, schema_dir: Path | None) -> None:
@@ -24,9 +24,13 @@ def check_command(ctx: click.Context, catalog_dir: Path, as_json: bool, schema_d
     """
     import attrs
 
-    from gvfuse.errors import GvfuseError
+    from gvfuse.errors import GvfuseError, InputError
     from gvfuse.publish.check import Problem, verify
 
+    for folder, where in ((catalog_dir, None), (schema_dir, "--schemas")):
+        if folder is not None and not folder.is_dir():  # bad input, status 1 as everywhere (docs/cli.md)
+            raise InputError("does not exist" if not folder.exists() else "is not a folder", source=folder,
+                             field=where)
     report = verify(catalog_dir)
     if schema_dir is not None:
         from gvfuse.publish.stac_validation import validate_catalog

@@ -14,7 +14,7 @@ SIZE_NAMES = ("full", "small")
 
 @click.command("demo", cls=Command)
 @click.argument("directory", required=False, default="gvfuse-demo",
-                type=click.Path(file_okay=False, path_type=Path))
+                type=click.Path(path_type=Path))
 @click.option("--size", "size_name", type=click.Choice(SIZE_NAMES), default="full", show_default=True,
               help="full: 12 months of a ~5 x 5 km area; small: 2 months of a ~3 x 3 km area.")
 @click.option("--workers", type=click.IntRange(min=0), default=None,

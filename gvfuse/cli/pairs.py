@@ -44,7 +44,7 @@ def plan_to_dict(plan: RunPlan) -> dict[str, Any]:
 
 
 @click.command("pairs", cls=Command)
-@click.argument("config_path", metavar="CONFIG", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def pairs_command(config_path: Path, as_json: bool) -> None:
     """Print the pair plan of a run configuration: scenes, pairs per sensor and month, problems."""

@@ -20,7 +20,7 @@ from gvfuse.cli.common import (
 
 
 @click.command("run", cls=Command)
-@click.argument("config_path", metavar="CONFIG", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Print the plan and stop.")
 @click.option("--scheduler", metavar="ADDRESS", help="Use this dask.distributed scheduler (e.g. tcp://host:8786).")
 @click.option("--workers", type=click.IntRange(min=0), default=None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -11,18 +10,19 @@ from gvfuse.cli.common import Command, echo_json, plugin_set
 
 
 @click.command("scan", cls=Command)
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, readable=True, path_type=Path))
+@click.argument("directory", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--product", "product_ref", metavar="ID_OR_TOML",
               help="Product definition (bundled id such as gangrigab-2023, or a TOML path): report overlap "
                    "with its area and skip scenes outside it.")
 def scan_command(directory: Path, as_json: bool, product_ref: str | None) -> None:
-    """List the scenes in DIRECTORY (sensor, platform, time, cloud cover, CRS, resolution) and what was skipped."""
+    """List the scenes in DIRECTORY (sensor, platform, time, cloud cover, CRS, resolution) and what was skipped.
+
+    A DIRECTORY that does not exist, is not a folder or cannot be listed is bad input (status 1).
+    """
     from gvfuse.pipeline.scan import format_report, scan
     from gvfuse.product import load_product
 
-    if not os.access(directory, os.R_OK | os.X_OK):
-        raise click.BadParameter(f"{directory} is not readable", param_hint="DIRECTORY")
     # a product definition that does not read is bad input (exit 1), as in gvfuse pairs and run
     product = load_product(product_ref) if product_ref else None
     report = scan(directory, plugin_set().classes("readers"), product)

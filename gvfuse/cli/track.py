@@ -13,7 +13,7 @@ from gvfuse.cli.common import Command, echo_json, plugin_set, warn
 @click.command("track", cls=Command)
 @click.argument("reference", type=click.Path(path_type=Path))
 @click.argument("secondary", type=click.Path(path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Output velocity GeoTIFF (COG).")
 @click.option("--tracker", help="Tracker plugin (default: the reference method's optical tracker, fft-phase).")
 @click.option("--window", "window_px", type=int, help="Window size in pixels (tracker default if omitted).")
@@ -60,8 +60,11 @@ def track_command(
     grid, NaN where no trustworthy match exists.
     """
     from gvfuse.config import DEFAULT_TRACKER, check_parameter_types, check_writable_folder
+    from gvfuse.errors import InputError
     from gvfuse.pipeline.pair import make_tracker, track_files
 
+    if output.is_dir():  # a folder is never replaced, even with --force
+        raise InputError("is a folder; give the output file's name", source=output, field="--output")
     check_writable_folder(output.parent, source=output, field="--output")
     plugins = plugin_set()
     tracker = tracker or DEFAULT_TRACKER

@@ -38,21 +38,21 @@ def format_summary(figures: Mapping[str, Mapping[str, Any]], plugins: PluginSet)
 
 
 @click.command("validate", cls=Command)
-@click.argument("product", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--vx", "vx_path", type=click.Path(dir_okay=False, path_type=Path), help="Single-band vx raster (m/day).")
-@click.option("--vy", "vy_path", type=click.Path(dir_okay=False, path_type=Path), help="Single-band vy raster (m/day).")
+@click.argument("product", required=False, type=click.Path(path_type=Path))
+@click.option("--vx", "vx_path", type=click.Path(path_type=Path), help="Single-band vx raster (m/day).")
+@click.option("--vy", "vy_path", type=click.Path(path_type=Path), help="Single-band vy raster (m/day).")
 @click.option("--stable-mask", type=click.Path(path_type=Path),
               help="Ice-free ground: raster (non-zero = stable) or polygons (shapefile, GeoPackage, GeoJSON).")
 @click.option("--on-ice-mask", type=click.Path(path_type=Path),
               help="On-ice area for strain rates (raster or polygons).")
-@click.option("--reference", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--reference", type=click.Path(path_type=Path),
               help="Reference (UAV) velocity GeoTIFF with bands vx, vy on the same grid.")
 @click.option("--context", "context", multiple=True, metavar="KEY=VALUE", callback=_context_entry,
               help="A further context entry a validator needs (a mask or other path, or a value); repeatable.")
 @click.option("--validator", "validators", multiple=True, metavar="NAME",
               help="Run only this validator (repeatable; default: every registered validator).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-@click.option("--plots", type=click.Path(file_okay=False, path_type=Path), help="Write PNG plots into this folder.")
+@click.option("--plots", type=click.Path(path_type=Path), help="Write PNG plots into this folder.")
 def validate_command(
     product: Path | None,
     vx_path: Path | None,

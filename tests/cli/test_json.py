@@ -153,15 +153,21 @@ def test_exit_status_is_0_done_1_bad_input_2_bad_command_line(workspace, tmp_pat
     bad = tmp_path / "bad.toml"
     bad.write_text('product = "gangrigab-2023"\n[sensors.landsat]\ntrackr = "ncc"\n')
     assert invoke("pairs", workspace / "run.toml")[0] == 0
+    (tmp_path / "file.txt").write_text("not a folder")
     for args in (["pairs", bad], ["run", "--dry-run", bad], ["scan", tmp_path, "--product", bad],
                  ["track", tmp_path / "a.tif", tmp_path / "b.tif", "-o", tmp_path / "v.tif"],
-                 ["validate", tmp_path / "missing.tif"]):
+                 ["validate", tmp_path / "missing.tif"],
+                 # paths are input wherever they are given: never a usage error
+                 ["pairs", tmp_path / "missing.toml"], ["run", tmp_path], ["scan", tmp_path / "missing"],
+                 ["scan", tmp_path / "file.txt"], ["check", tmp_path / "missing"],
+                 ["check", tmp_path, "--schemas", tmp_path / "missing"],
+                 ["track", "a", "b", "-o", tmp_path, "--force"], ["validate", tmp_path]):
         status, out, err = invoke(*args)
         assert status == 1 and out == "" and err.startswith("gvfuse: error: "), (args, out, err)
         assert len(err.strip().splitlines()) == 1
-    for args in (["nosuch"], ["pairs"], ["pairs", tmp_path / "missing.toml"], ["run", "--workers", "-1", bad],
-                 ["demo", "--size", "huge"], ["track", "a", "b", "-o", "c", "--param", "novalue"],
-                 ["validate", "--context", "novalue"], ["scan", tmp_path / "missing"]):
+    for args in (["nosuch"], ["pairs"], ["run", "--workers", "-1", bad], ["demo", "--size", "huge"],
+                 ["track", "a", "b", "-o", "c", "--param", "novalue"], ["track", "a", "b"],
+                 ["validate", "--context", "novalue"], ["--log-level", "LOUD", "plugins"]):
         status, out, err = invoke(*args)
         assert status == 2 and "Usage:" in err, (args, out, err)
 
