@@ -13,7 +13,8 @@ early-summer triplet (snow line moving, featureless snow) is far from issue
 15's targets (>= 60 % of the glacier with closure median <= 0.3 px and RMS
 <= 0.6 px); later triplets come closer (docs/tracking.md). Measured:
 ``ncc`` 24.9 % (median 0.321 px, RMS 0.419 px), ``fft-phase`` 13.1 %
-(0.286 / 0.476 px; 0 % at the reference's fixed 0.95), ``template`` in its test.
+(0.286 / 0.476 px; 0 % at the reference's fixed 0.95), ``template`` 6.4 %
+(0.298 / 0.411 px).
 """
 
 from __future__ import annotations
@@ -71,8 +72,8 @@ def test_ncc_defaults_on_the_rhone():
 @pytest.mark.slow
 def test_template_defaults_on_the_rhone():
     figures, _ = triplet_closure(TemplateTracker())
-    assert figures.coverage >= 0.075, figures  # measured 0.083
-    assert figures.median_px <= 0.37 and figures.rms_px <= 0.54, figures  # measured 0.346 / 0.506
+    assert figures.coverage >= 0.057, figures  # measured 0.064 (0.083 before the forward-backward check)
+    assert figures.median_px <= 0.31 and figures.rms_px <= 0.43, figures  # measured 0.298 / 0.411 (0.346 / 0.506)
 
 
 @pytest.mark.slow
