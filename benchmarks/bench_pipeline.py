@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_pipeline.py                 # full area: Landsat 15 m pair ~3800 x 4400 px
     python benchmarks/bench_pipeline.py --scale 0.25    # a quarter of the area's width and height
     python benchmarks/bench_pipeline.py --sensor sentinel-2   # 10 m pair ~5700 x 6600 px (slow to make)
+    python benchmarks/bench_pipeline.py --copies 0      # the one pair per stage only, no dask runs
 
 It renders one synthetic pair of the sensor over the Gangrigab product area
 (`gvfuse.testing.make_pair`), writes it in the provider's layout, and runs
@@ -14,7 +15,9 @@ method's tracker, regridding to the 30 m product grid and writing the cached
 result — in a fresh process each time, so peak memory (ru_maxrss) is that of
 one pair. Then it runs N copies of the job on a dask LocalCluster with one and
 with two worker processes and prints the throughput of each, beside the serial
-time per pair: dask against a plain loop, in one run.
+time per pair: dask against a plain loop, in one run (``--copies 0`` skips
+them). The load average is printed at the start and the end: on a shared
+machine it says how much of the two cores the run had.
 """
 
 from __future__ import annotations
@@ -108,12 +111,18 @@ def _dask_throughput(jobs, workers: int) -> float:
     return len(jobs) / seconds * 60.0
 
 
+def _load() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sensor", choices=["landsat", "sentinel-2"], default="landsat")
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the area's rows and columns")
-    parser.add_argument("--copies", type=int, default=4, help="pair jobs for the dask throughput runs")
+    parser.add_argument("--copies", type=int, default=4, help="pair jobs for the dask throughput runs (0: none)")
     args = parser.parse_args()
+    print(f"load average at start: {_load()}")
     work = Path(tempfile.mkdtemp(prefix="gvfuse-bench-"))
     try:
         pairs, product_grid = _make_inputs(work / "scenes", args.sensor, args.scale)
@@ -135,6 +144,9 @@ def main() -> None:
         for name, sec in stages.items():
             print(f"| {name} | {sec:.1f} | {100 * sec / total:.0f} % |")
         print(f"| total (one process) | {total:.1f} | peak memory {peak_mb:.0f} MB |")
+        print(f"load average: {_load()}")
+        if args.copies <= 0:
+            return
         jobs = [attrs.evolve(job, cache_dir=work / f"cache-{i}") for i in range(args.copies)]
         one = _dask_throughput(jobs, 1)
         jobs = [attrs.evolve(job, cache_dir=work / f"cache2-{i}") for i in range(args.copies)]

@@ -1,10 +1,12 @@
 """Speed, memory and accuracy of dense trackers on one synthetic pair (a script, not a test).
 
-    python benchmarks/bench_tracking.py --size 2048 --window 32 --step 2
+    python benchmarks/bench_tracking.py --size 2048 --window 32 --step 2 --radius 6
     python benchmarks/bench_tracking.py --memory-size 4096     # peak memory of our trackers only
 
 Tracks the same pair with gvfuse's ``ncc`` and ``fft-phase`` matchers (through
-the shared driver), a per-window ``cv2.matchTemplate`` loop (the core of
+the shared driver), the ``template`` tracker (its plugin, default method
+``oc``, on a ``--template-size`` crop when it is too slow for the whole pair),
+a per-window ``cv2.matchTemplate`` loop (the core of
 autoRIFT: TM_CCOEFF_NORMED on Wallis-filtered images; sub-pixel by the
 3-point parabola through the peak on each axis, the cheapest common choice;
 autoRIFT itself oversamples the correlation surface around the peak, which is
@@ -22,6 +24,17 @@ its errors are trusted (see :func:`openpiv_v_sign`): with OpenPIV 0.26,
 ``extended_search_area_piv`` returns ``v`` along image rows (downwards, not
 "up"), and ``get_coordinates`` gives the search-area centres in pixel-edge
 units (centre of pixel index ``k`` is ``k + 0.5``).
+
+Then, unless ``--no-process``, the whole-process comparison: the pair is
+written as two GeoTIFFs and ``gvfuse track --tracker ncc`` (the CLI, imports,
+reading, writing and all) is timed against a process that reads the same
+files and runs the OpenCV loop (``--loop-process``), each as a subprocess.
+And the integer search alone, in this process on one thread
+(``--stack-size``): the compiled stack the matchers use
+(:func:`gvfuse.tracking.dense_ncc.dense_ncc_stack`, numba) against the same
+stack from OpenCV whole-image primitives
+(:func:`gvfuse.tracking.correlation.ncc_score_stack`: a product image, an
+``INTER_AREA`` block mean and a box filter per shift), CPU seconds.
 
 ``--memory-size N`` tracks an ``N x N`` pair (a cheap float32 texture and a
 constant shift, no truth) with our trackers only and prints the peak RSS,
@@ -92,10 +105,22 @@ def run_gvfuse(scene, matcher_name: str, w: int, s: int, r: int) -> dict[str, An
     return {"dx": field.dx_px, "dy": field.dy_px, "rows": cr, "cols": cc, "seconds": elapsed}
 
 
-def run_opencv_loop(scene, w: int, s: int, r: int) -> dict[str, Any]:
+def run_template(scene, w: int, s: int, r: int) -> dict[str, Any]:
+    from gvfuse_plugins.trackers import TemplateTracker
+
+    g = Grid(32647, Affine(15, 0, 0, 0, -15, 0), scene["ref"].shape)
+    tracker = TemplateTracker(window_px=w, step_px=s, min_peak_correlation=0.0, correct_stable_ground=False)
     t = time.perf_counter()
-    ref, sec = wallis_filter(scene["ref"]), wallis_filter(scene["sec"])
-    n = scene["ref"].shape[0]
+    field = tracker.track(Image(scene["ref"], g, "ref"), Image(scene["sec"], g, "sec"), search_radius_px=r)
+    elapsed = time.perf_counter() - t
+    rows, cols = field.grid.shape
+    cr, cc = np.meshgrid(np.arange(rows) * s + (w - 1) / 2, np.arange(cols) * s + (w - 1) / 2, indexing="ij")
+    return {"dx": field.dx_px, "dy": field.dy_px, "rows": cr, "cols": cc, "seconds": elapsed}
+
+
+def opencv_loop(ref: np.ndarray, sec: np.ndarray, w: int, s: int, r: int) -> tuple[np.ndarray, np.ndarray]:
+    """The per-window ``cv2.matchTemplate`` loop on already filtered images: ``(dx, dy)`` on the window grid."""
+    n = ref.shape[0]
     starts = np.arange(r, n - w - r + 1, s)
     dx = np.full((starts.size, starts.size), np.nan, np.float32)
     dy = np.full_like(dx, np.nan)
@@ -111,7 +136,15 @@ def run_opencv_loop(scene, w: int, s: int, r: int) -> dict[str, Any]:
                     return 0.5 * (lft - rgt) / den if den < 0 else 0.0
                 dx[a, b] = px - r + vertex(c[py, px - 1], c[py, px], c[py, px + 1])
                 dy[a, b] = py - r + vertex(c[py - 1, px], c[py, px], c[py + 1, px])
+    return dx, dy
+
+
+def run_opencv_loop(scene, w: int, s: int, r: int) -> dict[str, Any]:
+    t = time.perf_counter()
+    dx, dy = opencv_loop(wallis_filter(scene["ref"]), wallis_filter(scene["sec"]), w, s, r)
     elapsed = time.perf_counter() - t
+    n = scene["ref"].shape[0]
+    starts = np.arange(r, n - w - r + 1, s)
     centres = starts + (w - 1) / 2
     cr, cc = np.meshgrid(centres, centres, indexing="ij")
     return {"dx": dx, "dy": dy, "rows": cr, "cols": cc, "seconds": elapsed}
@@ -210,13 +243,19 @@ class PeakRss:
 
 
 def _worker(args) -> dict[str, Any]:
-    name, size, w, s, r, piv = args
+    name, size, w, s, r, piv, template_size = args
     scene = make_scene(size)
+    if name == "template":
+        piv = template_size
     if name == "openpiv":
+        scene = {k: np.ascontiguousarray(v[:piv, :piv]) for k, v in scene.items()}
+    if name == "template":
         scene = {k: np.ascontiguousarray(v[:piv, :piv]) for k, v in scene.items()}
     with PeakRss() as mem:
         if name in ("ncc", "fft-phase"):
             res = run_gvfuse(scene, name, w, s, r)
+        elif name == "template":
+            res = run_template(scene, w, s, r)
         elif name == "opencv-loop":
             res = run_opencv_loop(scene, w, s, r)
         else:
@@ -233,19 +272,110 @@ def _worker(args) -> dict[str, Any]:
         "coverage_percent": float(100 * ok.mean()),
     }
 
+
+def write_pair(folder, size: int) -> tuple[str, str]:
+    """The benchmark pair as two 15 m GeoTIFFs (EPSG:32647) for the whole-process comparison."""
+    import rasterio
+
+    scene = make_scene(size)
+    paths = []
+    for key in ("ref", "sec"):
+        path = f"{folder}/{key}.tif"
+        with rasterio.open(path, "w", driver="GTiff", width=size, height=size, count=1, dtype="float32",
+                           crs="EPSG:32647", transform=Affine(15, 0, 400000, 0, -15, 3300000)) as dst:
+            dst.write(scene[key], 1)
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def loop_process(ref_path: str, sec_path: str, out_path: str, w: int, s: int, r: int) -> None:
+    """What a user of the OpenCV loop runs: read both files, filter, match every window, save the offsets."""
+    import rasterio
+
+    with rasterio.open(ref_path) as a, rasterio.open(sec_path) as b:
+        ref, sec = a.read(1), b.read(1)
+    dx, dy = opencv_loop(wallis_filter(ref), wallis_filter(sec), w, s, r)
+    np.save(out_path, np.stack([dx, dy]))
+
+
+def whole_process(size: int, w: int, s: int, r: int) -> list[tuple[str, float]]:
+    """Wall seconds of ``gvfuse track --tracker ncc`` and of the OpenCV loop as processes, on the same files."""
+    import subprocess
+    import sys
+    import tempfile
+
+    # the search radius gvfuse derives, ceil(v * dt / 15 m + 2) + 1, equals r at this speed and dt = 16 d
+    speed = (r - 3.5) * 15.0 / 16.0
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        ref, sec = write_pair(tmp, size)
+        commands = {
+            "gvfuse track --tracker ncc": ["gvfuse", "track", ref, sec, "-o", f"{tmp}/v.tif", "--tracker", "ncc",
+                                           "--window", str(w), "--step", str(s), "--max-speed", f"{speed:.4f}",
+                                           "--dt", "16", "--no-stable-correction", "--json"],
+            "opencv-loop process": [sys.executable, __file__, "--loop-process", ref, sec, f"{tmp}/loop.npy",
+                                    "--window", str(w), "--step", str(s), "--radius", str(r)],
+        }
+        for label, cmd in commands.items():
+            t = time.perf_counter()
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            elapsed = time.perf_counter() - t
+            if done.returncode != 0:
+                raise RuntimeError(f"{label} failed: {done.stderr.strip()[-500:]}")
+            if label.startswith("gvfuse"):
+                import json
+
+                radius = (json.loads(done.stdout).get("parameters") or {}).get("search_radius_px")
+                if radius is not None and int(radius) != r:
+                    raise RuntimeError(f"gvfuse track searched ±{radius} px, not ±{r}")
+            rows.append((label, elapsed))
+    return rows
+
+
+def stack_comparison(size: int, w: int, s: int, r: int) -> list[tuple[str, float]]:
+    """CPU seconds (this thread, OpenCV on one thread) of the integer-search stack: compiled against OpenCV."""
+    from gvfuse.tracking.correlation import ncc_score_stack
+    from gvfuse.tracking.dense_ncc import dense_ncc_stack
+
+    cv2.setNumThreads(1)
+    scene = make_scene(size)
+    ref, sec = wallis_filter(scene["ref"]), wallis_filter(scene["sec"])
+    kw = {"window_px": w, "step_px": s, "search_radius_px": r}
+    dense_ncc_stack(ref[:128, :128], sec[:128, :128], **kw)  # compile (or load the cache) outside the timing
+    rows = []
+    for label, fn in (("numba (dense_ncc_stack)", dense_ncc_stack), ("OpenCV primitives (ncc_score_stack)",
+                                                                    ncc_score_stack)):
+        best = np.inf
+        for _ in range(2):
+            t = time.thread_time()
+            stack = fn(ref, sec, **kw)
+            best = min(best, time.thread_time() - t)
+        rows.append((label, best, stack.shape[2] * stack.shape[3] / best))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=2048)
     ap.add_argument("--window", type=int, default=32)
     ap.add_argument("--step", type=int, default=2)
-    ap.add_argument("--radius", type=int, default=4)
+    ap.add_argument("--radius", type=int, default=6)
     ap.add_argument("--piv-size", type=int, default=512, help="OpenPIV runs on this crop (memory)")
-    ap.add_argument("--methods", default="ncc,fft-phase,opencv-loop,openpiv")
+    ap.add_argument("--methods", default="ncc,fft-phase,template,opencv-loop")
+    ap.add_argument("--template-size", type=int, default=256, help="the template tracker runs on this crop")
+    ap.add_argument("--no-process", action="store_true", help="skip the whole-process comparison")
+    ap.add_argument("--stack-size", type=int, default=1024, help="pair size of the integer-search comparison (0: skip)")
+    ap.add_argument("--loop-process", nargs=3, metavar=("REF", "SEC", "OUT"), help=argparse.SUPPRESS)
     ap.add_argument("--repeat", type=int, default=1, help="runs per method; the fastest is reported")
     ap.add_argument("--memory-size", type=int, default=0,
                     help="instead: peak memory of our trackers (ncc, fft-phase) on an N x N pair")
     a = ap.parse_args()
+    if a.loop_process:
+        loop_process(*a.loop_process, a.window, a.step, a.radius)
+        return
     ctx = mp.get_context("fork")
+    with open("/proc/loadavg") as f:
+        print(f"load average at start: {' '.join(f.read().split()[:3])}")
     print(f"{mp.cpu_count()} cores, OpenCV threads {cv2.getNumThreads()}")
     if a.memory_size:
         print(f"pair {a.memory_size} x {a.memory_size}, window {a.window}, step {a.step}, search ±{a.radius} px")
@@ -259,16 +389,34 @@ def main() -> None:
     print(f"pair {a.size} x {a.size}, window {a.window}, step {a.step}, search ±{a.radius} px")
     print(f"{'method':<12} {'windows':>9} {'s':>8} {'windows/s':>10} {'peak MB':>8} {'+MB':>6} {'RMSE px':>8} "
           f"{'>1px %':>7} {'cover %':>8}")
+    speeds: dict[str, float] = {}
     for name in a.methods.split(","):
         rows = []
         for _ in range(max(1, a.repeat)):
             with ctx.Pool(1) as pool:
-                rows.append(pool.map(_worker, [(name, a.size, a.window, a.step, a.radius, a.piv_size)])[0])
+                rows.append(pool.map(_worker, [(name, a.size, a.window, a.step, a.radius, a.piv_size,
+                                                a.template_size)])[0])
         row = min(rows, key=lambda x: x["seconds"])
-        label = name if name != "openpiv" else f"openpiv@{a.piv_size}"
+        label = {"openpiv": f"openpiv@{a.piv_size}", "template": f"template@{a.template_size}"}.get(name, name)
         print(f"{label:<12} {row['windows']:>9} {row['seconds']:>8.2f} {row['windows_per_s']:>10.0f} "
               f"{row['peak_mem_mb']:>8.0f} {row['tracking_mem_mb']:>6.0f} {row['rmse_px']:>8.3f} "
               f"{row['gt1px_percent']:>7.2f} {row['coverage_percent']:>8.1f}", flush=True)
+        speeds[name] = row["windows_per_s"]
+    if "opencv-loop" in speeds:
+        print("windows/s against the OpenCV loop: " + ", ".join(
+            f"{k} {v / speeds['opencv-loop']:.1f}x" for k, v in speeds.items() if k != "opencv-loop"))
+    if not a.no_process:
+        print(f"whole processes on the same {a.size} x {a.size} GeoTIFF pair:")
+        times = whole_process(a.size, a.window, a.step, a.radius)
+        for label, seconds in times:
+            print(f"  {label:<28} {seconds:>7.1f} s")
+        print(f"  ratio (loop / gvfuse track): {times[1][1] / times[0][1]:.1f}x")
+    if a.stack_size:
+        print(f"integer search only ({a.stack_size} x {a.stack_size}, one thread, CPU s, best of 2):")
+        for label, seconds, wps in stack_comparison(a.stack_size, a.window, a.step, a.radius):
+            print(f"  {label:<36} {seconds:>7.2f} s {wps:>10.0f} windows/s")
+    with open("/proc/loadavg") as f:
+        print(f"load average at end: {' '.join(f.read().split()[:3])}")
 
 
 if __name__ == "__main__":
