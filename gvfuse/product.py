@@ -19,6 +19,7 @@ import attrs
 from rasterio.warp import transform_bounds
 
 from gvfuse.errors import ConfigError, excerpt
+from gvfuse.formats.missions import KNOWN_MISSIONS
 from gvfuse.model import Grid, Month, parse_month
 
 LONLAT = "EPSG:4326"
@@ -63,14 +64,10 @@ class SensorInfo:
     constellation: str = ""
 
 
-#: What the bundled sensor names stand for, used when a definition lists a sensor by name alone or
-#: lists none (the legend is then the run's fused sensors).
-KNOWN_SENSORS: Mapping[str, SensorInfo] = {
-    "landsat": SensorInfo("landsat", ("landsat-8", "landsat-9"), ("oli", "oli-2"), "landsat"),
-    "sentinel-1": SensorInfo("sentinel-1", ("sentinel-1a", "sentinel-1b"), ("c-sar",), "sentinel-1"),
-    "sentinel-2": SensorInfo("sentinel-2", ("sentinel-2a", "sentinel-2b"), ("msi",), "sentinel-2"),
-    "uav": SensorInfo("uav", ("uav",), ("camera",), ""),
-}
+#: What the bundled sensor names stand for (:data:`gvfuse.formats.missions.KNOWN_MISSIONS`), used when a
+#: definition lists a sensor by name alone or lists none (the legend is then the run's fused sensors).
+KNOWN_SENSORS: Mapping[str, SensorInfo] = {name: SensorInfo(name, *mission)
+                                           for name, mission in KNOWN_MISSIONS.items()}
 
 #: Upper end of the quick-looks' speed colour scale when a definition does not set ``display.speed_max_m_per_day``.
 DEFAULT_SPEED_MAX_M_PER_DAY = 1.0

@@ -193,8 +193,8 @@ def publish_month(
         write_text_atomic(staging / item_name, stac_json(item))
         written = _move_into_place(staging, destination, [*names, item_name])
         cube = write_cube(destination, definition, staging)
-        if cube is not None:
-            written.append(cube)
+        if cube is not None:  # its files: a publisher returns the files it wrote
+            written.extend(sorted(p for p in cube.rglob("*") if p.is_file()))
         written.append(write_collection(definition, destination, version=version))
         written.append(write_intake_catalog(destination, title=definition.title))
     return written

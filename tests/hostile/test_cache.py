@@ -62,7 +62,7 @@ def test_a_band_replaced_at_the_same_size_and_time_is_tracked_again(workspace, p
     config = load_config(workspace / "run.toml", plugins)
     first = execute(config, plugins=plugins)
     assert not first.failed_months, first.problems
-    product = config.output_dir / "202301.tif"
+    product = config.output_dir / "202301_vx.tif"
     published = product.read_bytes()
     assert np.isfinite(first.months[0].product.vx_m_per_day).mean() > 0.5
     (job,) = build_plan(config, plugins).jobs
@@ -84,7 +84,7 @@ def test_a_truncated_or_empty_cached_pair_is_tracked_again_not_a_traceback(works
     config = load_config(workspace / "run.toml", plugins)
     done = execute(config, plugins=plugins, force=True)
     assert not done.failed_months, done.problems
-    published = (config.output_dir / "202301.tif").read_bytes()
+    published = (config.output_dir / "202301_vx.tif").read_bytes()
     (cached,) = (o.path for o in done.pairs)
     assert cached is not None
     good = cached.read_bytes()
@@ -95,7 +95,7 @@ def test_a_truncated_or_empty_cached_pair_is_tracked_again_not_a_traceback(works
         assert not result.failed_months, result.problems
         assert [o.cached for o in result.pairs] == [False]
         assert read_pair_result(cached)[0].vx_m_per_day.tobytes() == field.vx_m_per_day.tobytes()
-        assert (config.output_dir / "202301.tif").read_bytes() == published
+        assert (config.output_dir / "202301_vx.tif").read_bytes() == published
 
 
 def test_the_pair_key_includes_the_tracker_parameters_and_defaults(workspace, plugins):
