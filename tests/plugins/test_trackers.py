@@ -21,7 +21,11 @@ def test_hook_returns_tracker_classes_with_unique_names():
 def test_reference_defaults_and_unknown_parameter():
     assert trackers.FftPhaseTracker.defaults["window_px"] == 32
     assert trackers.FftPhaseTracker.defaults["step_px"] == 2
-    assert trackers.FftPhaseTracker.defaults["min_peak_correlation"] == 0.95
+    # issue 15: acceptance at the chance level (16 / window) with the forward-backward check by default;
+    # the reference method's fixed 0.95 stays an explicit setting
+    assert trackers.FftPhaseTracker.defaults["min_peak_correlation"] == "auto"
+    assert trackers.FftPhaseTracker().driver_parameters()["min_peak_correlation"] == 0.5
+    assert trackers.FftPhaseTracker(min_peak_correlation=0.95).driver_parameters()["min_peak_correlation"] == 0.95
     with pytest.raises(TypeError, match="no parameter"):
         trackers.NccTracker(windw_px=3)
 
