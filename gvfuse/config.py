@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,7 +111,7 @@ def _quoted_number(value: Any) -> bool:
     return True
 
 
-def parameter_type_problem(value: Any, default: Any) -> str | None:
+def parameter_type_problem(value: Any, default: Any, *, switchable: bool = False) -> str | None:
     """Why ``value`` cannot stand for a plugin parameter whose default is ``default`` (None: it can).
 
     A boolean default wants ``true``/``false``, a whole-number default an integer, any other number a finite
@@ -119,8 +119,11 @@ def parameter_type_problem(value: Any, default: Any) -> str | None:
     the default, since no option word is a number: it is the usual slip, and before this check it reached
     the tracking arithmetic and failed there, after the scenes were read. A string default (an option word,
     or a sentinel such as ``"auto"`` beside numbers) refuses ``true``/``false`` and otherwise leaves the
-    value to the plugin, and so do defaults of other types (None, lists, tables).
+    value to the plugin, and so do defaults of other types (None, lists, tables). A ``switchable`` number
+    also takes ``false`` (off).
     """
+    if switchable and value is False:
+        return None
     if _quoted_number(value):
         return f"must be a number, got the string {value!r} (write numbers without quotes)"
     if isinstance(default, bool):
@@ -138,14 +141,15 @@ def parameter_type_problem(value: Any, default: Any) -> str | None:
 
 
 def check_parameter_types(defaults: Mapping[str, Any], parameters: Mapping[str, Any], *, source: object,
-                          where: str | None) -> None:
+                          where: str | None, switchable: Collection[str] = ()) -> None:
     """Each of ``parameters`` of the type of its default (:func:`parameter_type_problem`); else a ConfigError.
 
     The error names ``source`` and the key (``<where>.<key>``, or the key alone when ``where`` is None).
     Keys without a default are left to the plugin (it refuses unknown ones, listing the known).
     """
     for key, value in parameters.items():
-        if key in defaults and (problem := parameter_type_problem(value, defaults[key])):
+        if key in defaults and (problem := parameter_type_problem(value, defaults[key],
+                                                                  switchable=key in switchable)):
             raise ConfigError(problem, source=source, field=f"{where}.{key}" if where else key)
 
 
@@ -394,7 +398,7 @@ def check_components(config: RunConfig, plugins: PluginSet) -> None:
         tracker = registered("trackers", sensor.tracker, f"sensors.{name}.tracker")
         assert issubclass(tracker.cls, Tracker)  # checked when the plugin registered it
         check_parameter_types(tracker.cls.defaults, sensor.tracker_parameters, source=config.source,
-                              where=f"sensors.{name}.tracker_parameters")
+                              where=f"sensors.{name}.tracker_parameters", switchable=tracker.cls.switchable)
         try:
             make_tracker(tracker, sensor.tracker_parameters)
         except InputError as exc:

@@ -117,6 +117,8 @@ class Tracker(Component):
     """
 
     defaults: ClassVar[Mapping[str, Any]] = {}
+    #: Number parameters that ``false`` switches off (a run file cannot write None), e.g. a check's tolerance.
+    switchable: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, **parameters: Any) -> None:
         unknown = set(parameters) - set(self.defaults)

@@ -63,6 +63,8 @@ class _DrivenTracker(Tracker):
 
     #: Smallest search radius the matcher can work with (rounded-up requests below it are raised to it).
     min_search_radius_px: ClassVar[int] = 0
+    #: ``max_forward_backward_px = false`` switches the forward-backward check (and its second pass) off.
+    switchable: ClassVar[frozenset[str]] = frozenset({"max_forward_backward_px"})
 
     def __init__(self, **parameters: Any) -> None:
         super().__init__(**parameters)
@@ -84,6 +86,10 @@ class _DrivenTracker(Tracker):
         params = {k: self.parameters[k] for k in _DRIVER_KEYS}
         if params["min_peak_correlation"] == "auto":
             params["min_peak_correlation"] = min(0.9, CHANCE_CORRELATION_PX / float(params["window_px"]))
+        if params["max_forward_backward_px"] is False:
+            params["max_forward_backward_px"] = None
+        elif params["max_forward_backward_px"] is True:
+            raise ValueError("max_forward_backward_px must be a number of pixels, or false (off); got true")
         return params
 
     def track(

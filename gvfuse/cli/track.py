@@ -71,7 +71,8 @@ def track_command(
     parameters = _parameters(params)
     registration = plugins.registry.get("trackers", {}).get(tracker)
     if registration is not None:  # an unknown tracker is track_files' one-line error
-        check_parameter_types(getattr(registration.cls, "defaults", {}), parameters, source="--param", where=None)
+        check_parameter_types(getattr(registration.cls, "defaults", {}), parameters, source="--param", where=None,
+                              switchable=getattr(registration.cls, "switchable", frozenset()))
     if no_stable_correction:
         parameters["correct_stable_ground"] = False
     if min_correlation is not None:

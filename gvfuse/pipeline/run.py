@@ -536,8 +536,14 @@ def _read_state(path: Path) -> dict[str, Any]:
 def execute(config: RunConfig, *, plugins: PluginSet, client: Any = None, publish_results: bool = True,
             force: bool = False, progress: Callable[[PairOutcome, int, int], None] | None = None) -> RunResult:
     """Plan, track every pair, then build (and publish) every month."""
+    import dask
+
     plan_ = build_plan(config, plugins)
     outcomes = track_pairs(plan_.jobs, client=client, progress=progress)
-    months = build_months(plan_, outcomes, plugins=plugins,
-                          publish_to=config.output_dir if publish_results else None, force=force)
+    # A fusion over time computes with dask: on the run's client, else on threads here. Named, not left to
+    # dask's global default, which is any distributed client still registered in this process (a closed
+    # one from an earlier run: the computation then waits for ever).
+    with dask.config.set(scheduler=client if client is not None else "threads"):
+        months = build_months(plan_, outcomes, plugins=plugins,
+                              publish_to=config.output_dir if publish_results else None, force=force)
     return RunResult(plan_, outcomes, months)

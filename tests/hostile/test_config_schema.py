@@ -58,6 +58,10 @@ BAD = [
      "sensors.landsat.tracker_parameters.min_peak_correlation", "must be a number, got the string '0.9'"),
     ("window_px = 32,", "window_px = 32, min_snr = true,", "sensors.landsat.tracker_parameters.min_snr",
      "must be a number, got True"),
+    ("window_px = 32,", "window_px = 32, min_snr = false,", "sensors.landsat.tracker_parameters.min_snr",
+     "must be a number, got False"),  # false switches off only what the tracker says it can
+    ("window_px = 32,", "window_px = 32, max_forward_backward_px = true,",
+     "sensors.landsat.tracker_parameters.max_forward_backward_px", "must be a number, got True"),
     ("window_px = 32,", "window_px = 32, correct_stable_ground = 1,",
      "sensors.landsat.tracker_parameters.correct_stable_ground", "must be true or false"),
     ("window_px = 32,", "window_px = 32, median_test_epsilon_px = nan,",
@@ -228,8 +232,10 @@ def test_a_tracker_parameter_of_another_type_than_its_default_is_refused_naming_
     from gvfuse.config import check_components, parameter_type_problem
 
     tracker = data.draw(st.sampled_from(sorted(plugins.registry["trackers"])))
-    defaults = plugins.get("trackers", tracker).cls.defaults
+    cls = plugins.get("trackers", tracker).cls
+    defaults = cls.defaults
     key = data.draw(st.sampled_from(sorted(defaults)))
+    switchable = key in cls.switchable  # a number that false switches off
     value = data.draw(NUMBER_OR_TEXT)
     default = defaults[key]
     quoted_number = False
@@ -239,13 +245,13 @@ def test_a_tracker_parameter_of_another_type_than_its_default_is_refused_naming_
             quoted_number = True
         except ValueError:
             pass
-    wrong = quoted_number or (
+    wrong = not (switchable and value is False) and (quoted_number or (
         type(value) is not bool if isinstance(default, bool)
         else (isinstance(value, bool | str) or (isinstance(default, int) and not isinstance(value, int))
               or value != value or value in (float("inf"), float("-inf"))) if isinstance(default, int | float)
         else isinstance(value, bool) if isinstance(default, str)
-        else False)
-    assert (parameter_type_problem(value, default) is not None) == wrong
+        else False))
+    assert (parameter_type_problem(value, default, switchable=switchable) is not None) == wrong
     raw = tomllib.loads(GOOD)
     raw["sensors"]["landsat"]["tracker"] = tracker
     raw["sensors"]["landsat"]["tracker_parameters"] = {key: value}

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import dask
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -141,6 +142,7 @@ def test_bad_scene_in_the_middle_is_reported_and_run_goes_on(workspace):
 
 
 THIRD_PARTY = '''
+import dask
 import numpy as np
 
 from gvfuse import fusion, hookimpl
@@ -236,7 +238,12 @@ def test_a_fusion_over_time_publishes_every_month_with_its_pair_count(workspace,
     config_path = workspace / "time.toml"
     config_path.write_text(text)
     config = load_config(config_path, plugins)
-    result = execute(config, plugins=plugins)
+
+    def ambient(*args, **kwargs):  # what dask would use otherwise: e.g. a closed client left as the default
+        raise AssertionError("the fusion computed on dask's ambient scheduler, not the run's")
+
+    with dask.config.set(scheduler=ambient):
+        result = execute(config, plugins=plugins)
     assert not result.failed_months, result.problems
     january = result.months[0].product
     details = january.validation["weighting"]

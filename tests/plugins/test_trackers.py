@@ -30,6 +30,14 @@ def test_reference_defaults_and_unknown_parameter():
         trackers.NccTracker(windw_px=3)
 
 
+@pytest.mark.parametrize("cls", [trackers.FftPhaseTracker, trackers.NccTracker, trackers.TemplateTracker])
+def test_false_switches_the_forward_backward_check_off(cls):
+    assert cls().driver_parameters()["max_forward_backward_px"] == 0.5
+    assert cls(max_forward_backward_px=False).driver_parameters()["max_forward_backward_px"] is None
+    with pytest.raises(ValueError, match="max_forward_backward_px"):
+        cls(max_forward_backward_px=True)
+
+
 @pytest.mark.parametrize("cls", [trackers.FftPhaseTracker, trackers.NccTracker])
 def test_track_returns_offsets_on_output_grid(cls):
     from scipy import ndimage
