@@ -118,7 +118,7 @@ def _check_catalog(root: Path, linked: set[Path], problems: list[Problem]) -> No
         problems.append(Problem("missing-catalog", str(path)))
         return
     try:
-        catalog = yaml.safe_load(path.read_text(encoding="utf-8"))
+        catalog = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
