@@ -115,6 +115,8 @@ def run_toml(size: DemoSize) -> str:
     """
     months = ", ".join(f'"{m}"' for m in size.months)
     return f'''# Run configuration of the synthetic demo (made by `gvfuse demo`): the reference method's settings.
+# Its trackers accept matches as the reference does (fft-phase: peak correlation >= 0.95, no forward-backward
+# check); gvfuse's own defaults ("auto", the check: docs/tracking.md) answer on more of a real glacier.
 product = "product.toml"
 input_dir = "scenes"
 output_dir = "products"
@@ -122,21 +124,21 @@ months = [{months}]
 
 [sensors.landsat]
 tracker = "fft-phase"
-tracker_parameters = {{ window_px = 32, step_px = 2 }}
+tracker_parameters = {{ window_px = 32, step_px = 2, min_peak_correlation = 0.95, max_forward_backward_px = false }}
 max_speed_m_per_day = 1.5
 pairing = "network"
 pair_rules = {{ min_dt_days = 8, max_dt_days = 48, max_pairs_per_scene = {size.landsat_pairs_per_scene} }}
 
 [sensors.sentinel-2]
 tracker = "fft-phase"
-tracker_parameters = {{ window_px = 32, step_px = 3 }}
+tracker_parameters = {{ window_px = 32, step_px = 3, min_peak_correlation = 0.95, max_forward_backward_px = false }}
 max_speed_m_per_day = 1.5
 pairing = "network"
 pair_rules = {{ min_dt_days = 10, max_dt_days = 40, max_pairs_per_scene = {size.sentinel2_pairs_per_scene} }}
 
 [sensors.sentinel-1]
 tracker = "ncc"
-tracker_parameters = {{ window_px = 64, step_px = 3, prefilter = "log-wallis" }}
+tracker_parameters = {{ window_px = 64, step_px = 3, prefilter = "log-wallis", max_forward_backward_px = false }}
 max_speed_m_per_day = 1.5
 pairing = "network"
 pair_rules = {{ baselines_days = [12, 24, 36], max_pairs_per_scene = {size.sentinel1_pairs_per_scene} }}
@@ -144,6 +146,7 @@ pair_rules = {{ baselines_days = [12, 24, 36], max_pairs_per_scene = {size.senti
 [sensors.uav]
 role = "reference"
 tracker = "template"
+tracker_parameters = {{ max_forward_backward_px = false }}
 resolution_m = {size.uav_pixel_size_m}
 max_speed_m_per_day = 1.5
 
