@@ -57,10 +57,15 @@ SENSOR_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
 }
 
 
+#: Default pair cache, in the run file's folder (``cache_dir`` in a run file moves it).
+CACHE_FOLDER = ".gvfuse-cache"
+#: The run's publishing state, a small hidden folder of the publication.
+STATE_FOLDER = ".gvfuse-state"
+
 #: Every key a run configuration may have, per table; ``None``: a table of free keys (plugin parameters,
 #: validator context). Anything else is an error naming the file and the key.
 SCHEMA: Mapping[str, Any] = {
-    "product": str, "input_dir": str, "output_dir": str, "months": list,
+    "product": str, "input_dir": str, "output_dir": str, "cache_dir": str, "months": list,
     "sensors": {"*": {"reader": str, "tracker": str, "tracker_parameters": None, "max_speed_m_per_day": float,
                       "resolution_m": float, "pairing": str, "pair_rules": dict, "role": str}},
     "weighting": {"name": str, "parameters": None},
@@ -248,10 +253,19 @@ class RunConfig:
     validation_context: Mapping[str, Any] = attrs.field(factory=dict)
     publishers: tuple[str, ...] = ("stac-intake",)
     source: Path | None = None
+    #: Where tracked pairs are cached (``cache_dir``); None: :data:`CACHE_FOLDER` beside the run file.
+    pair_cache_dir: Path | None = None
 
     @property
     def cache_dir(self) -> Path:
-        return self.output_dir / ".cache"
+        """The pair cache: outside the publication, so that publishing or syncing it never carries the
+        pairs (most of the bytes); shared by the runs of one folder (a pair's file name is its key)."""
+        return self.pair_cache_dir if self.pair_cache_dir is not None else self.base_dir / CACHE_FOLDER
+
+    @property
+    def state_dir(self) -> Path:
+        """What the run knows of the months it published (their input keys): with the publication."""
+        return self.output_dir / STATE_FOLDER
 
     @property
     def reference_sensor(self) -> str | None:
@@ -365,6 +379,7 @@ def config_from_dict(raw: Mapping[str, Any], source: Path) -> RunConfig:
         validation_context=dict(validation.get("context", {})),
         publishers=tuple(raw.get("publish", {}).get("publishers", ("stac-intake",))),
         source=source,
+        pair_cache_dir=path("cache_dir"),
     )
 
 

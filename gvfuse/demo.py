@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from gvfuse.config import load_config
+from gvfuse.config import CACHE_FOLDER, load_config
 from gvfuse.io.raster import write_bands
 from gvfuse.model import Grid, Month, VelocityField
 from gvfuse.plugins import PluginSet
@@ -227,7 +227,7 @@ FOLDER_RECORD = ".gvfuse-demo.json"
 #: Files the demo writes at the top of its folder; another file of these names is the user's.
 OWN_FILES = ("product.toml", "run.toml", "summary.md", "summary.json")
 #: Folders the demo makes (its scenes, masks, publication and cache, plots): replaced when the size changes.
-OWN_FOLDERS = ("scenes", "masks", "products", "plots")
+OWN_FOLDERS = ("scenes", "masks", "products", "plots", CACHE_FOLDER)
 _HEADERS = {"product.toml": "# A small part of the Gangrigab area, for the synthetic demo (made by `gvfuse demo`)",
             "run.toml": "# Run configuration of the synthetic demo (made by `gvfuse demo`)",
             "summary.md": "# gvfuse demo:"}

@@ -54,6 +54,7 @@ def run_command(ctx: click.Context, config_path: Path, dry_run: bool, scheduler:
             click.echo(plan.describe())
         return
     check_writable_folder(config.output_dir, source=config.source, field="output_dir")
+    check_writable_folder(config.cache_dir, source=config.source, field="cache_dir")
     if scheduler is not None or workers != 0:
         cluster_logging()
     with dask_client(scheduler, default_workers() if workers is None else workers) as client, \

@@ -500,7 +500,7 @@ def publish_once(plugins: PluginSet, config: RunConfig, product: MonthlyProduct,
     again over the partial files (same inputs give identical files). A month
     published from other inputs is refused unless ``force``.
     """
-    state_file = config.cache_dir / "months" / f"{product.month}.json"
+    state_file = config.state_dir / "months" / f"{product.month}.json"
     state = _read_state(state_file)
     same_inputs = state.get("key") == key
     if same_inputs and state.get("state") == "done" and all(Path(p).exists() for p in state.get("paths", [])):

@@ -99,6 +99,20 @@ def test_run_publishes_months_close_to_truth_and_resumes(workspace, tmp_path, pl
     assert lost.read_bytes() == cached  # the pair tracked again is the same file, to the byte (no timings)
 
 
+def test_the_pair_cache_is_outside_the_publication_and_cache_dir_moves_it(workspace, plugins):
+    config = load_config(workspace / "run.toml", plugins)
+    assert config.cache_dir == workspace / ".gvfuse-cache"
+    result = execute(config, plugins=plugins)
+    assert result.pairs and all(o.path.is_relative_to(workspace / ".gvfuse-cache") for o in result.pairs)
+    assert not any(p.suffix == ".tif" for p in (workspace / "out").rglob(".*/**/*"))  # no pair in the publication
+    moved = workspace / "moved.toml"
+    moved.write_text((workspace / "run.toml").read_text().replace('output_dir = "out"',
+                                                                 'output_dir = "out-moved"\ncache_dir = "elsewhere"'))
+    again = execute(load_config(moved, plugins), plugins=plugins)
+    assert not any(o.cached for o in again.pairs)  # a new cache: tracked there
+    assert all(o.path.is_relative_to(workspace / "elsewhere") for o in again.pairs)
+
+
 def test_dask_local_cluster_gives_the_serial_result(workspace, tmp_path, plugins):
     from dask.distributed import Client, LocalCluster
 
@@ -106,7 +120,8 @@ def test_dask_local_cluster_gives_the_serial_result(workspace, tmp_path, plugins
     serial_cfg = workspace / "serial.toml"
     dask_cfg = workspace / "dask.toml"
     serial_cfg.write_text(text.replace('output_dir = "out"', 'output_dir = "out-serial"'))
-    dask_cfg.write_text(text.replace('output_dir = "out"', 'output_dir = "out-dask"'))
+    # its own pair cache, or it would find the serial run's pairs and track nothing on the cluster
+    dask_cfg.write_text(text.replace('output_dir = "out"', 'output_dir = "out-dask"\ncache_dir = "cache-dask"'))
     serial = execute(load_config(serial_cfg, plugins), plugins=plugins)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as client:
@@ -274,7 +289,7 @@ def test_a_refused_month_stays_refused_and_a_corrupt_state_file_is_no_state(work
         assert all("already" in (o.error or "") for o in again.months)
         assert product.read_bytes() == before
     # a state file emptied by a crash of an older version is no state: the month, already there, is refused
-    state = load_config(changed, plugins).cache_dir / "months" / "2023-01.json"
+    state = load_config(changed, plugins).state_dir / "months" / "2023-01.json"
     state.write_text("")
     again = execute(load_config(changed, plugins), plugins=plugins)
     assert "already" in (again.months[0].error or "") and product.read_bytes() == before
