@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "track": "gvfuse.cli.track:track_command",
     "validate": "gvfuse.cli.validate:validate_command",
     "check": "gvfuse.cli.check:check_command",
+    "netcdf": "gvfuse.cli.netcdf:netcdf_command",
 }
 
 

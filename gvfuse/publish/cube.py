@@ -32,6 +32,7 @@ Written in the publication's staging folder and renamed into place.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,7 +41,8 @@ from typing import Any
 import numpy as np
 
 import gvfuse
-from gvfuse.io.atomic import confined
+from gvfuse.errors import InputError, OutputExistsError
+from gvfuse.io.atomic import confined, new_file_mode, temporary_beside
 from gvfuse.model import Grid, Month
 from gvfuse.product import ProductDefinition
 from gvfuse.publish.cog import read_month_bands, variable_specs
@@ -205,3 +207,48 @@ def cube_asset(definition: ProductDefinition, months: Sequence[str]) -> dict[str
                            "vx_error, vy_error, v_error, count, sensor_flag over (time, y, x); time is the "
                            "month's middle with time_bnds; grid mapping 'mapping'."}
 
+
+def export_netcdf(catalog_dir: str | Path, target: str | Path, *, overwrite: bool = False) -> Path:
+    """The publication's cube (``cube.zarr``) as one CF-1.10 netCDF-4 file at ``target``, written atomically.
+
+    The same variables, attributes and values; the velocity grids deflated in chunks of every month per
+    tile, as in the Zarr cube. Coordinates and ``time_bnds`` carry no ``_FillValue`` (CF 2.5.1). Needs
+    h5netcdf (``pip install 'gvfuse[netcdf]'``).
+    """
+    import xarray
+
+    catalog_dir, target = Path(catalog_dir), Path(target)
+    cube = catalog_dir / CUBE_DIR
+    if not (cube / ".zmetadata").is_file():
+        raise InputError(f"has no {CUBE_DIR} (a publication makes it with its first month)", source=catalog_dir)
+    try:  # the engine xarray writes with, and the HDF5 library under it
+        import h5netcdf  # noqa: F401
+        import h5py  # noqa: F401
+    except ImportError:
+        raise InputError("writing netCDF needs h5netcdf: pip install 'gvfuse[netcdf]'", source=target) from None
+    if target.is_dir():
+        raise InputError("is a folder; give the netCDF file's name", source=target)
+    if target.exists() and not overwrite:
+        raise OutputExistsError(f"{target} exists; refusing to overwrite it (use --force)")
+    with xarray.open_zarr(cube, consolidated=True) as dataset:
+        encoding: dict[str, dict[str, Any]] = {}
+        for name, variable in dataset.variables.items():
+            kept = {k: variable.encoding[k] for k in ("units", "calendar", "dtype", "_FillValue")
+                    if k in variable.encoding}
+            if name in dataset.coords or name == "time_bnds":
+                kept["_FillValue"] = None
+            if variable.dims == ("time", "y", "x"):
+                kept.update(zlib=True, complevel=4, shuffle=True,
+                            chunksizes=tuple(min(c, n) for c, n in zip((dataset.sizes["time"], CHUNK_CELLS,
+                                                                        CHUNK_CELLS), variable.shape)))
+            encoding[str(name)] = kept
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temporary_beside(target)
+        try:
+            dataset.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
+            os.chmod(tmp, new_file_mode())
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    return target

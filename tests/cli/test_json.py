@@ -112,7 +112,7 @@ def test_scan_and_check_json_shapes(tmp_path):
 
 
 def test_every_reporting_command_has_json():
-    for name in ("pairs", "run", "track", "demo", "scan", "check", "validate", "plugins"):
+    for name in ("pairs", "run", "track", "demo", "scan", "check", "validate", "plugins", "netcdf"):
         assert name in COMMANDS
         command = main.get_command(None, name)  # type: ignore[arg-type]
         assert any("--json" in getattr(p, "opts", ()) for p in command.params), name

@@ -77,3 +77,25 @@ def test_the_collection_and_intake_catalog_name_the_cube(published):
     assert asset["href"] == "./cube.zarr" and asset["type"] == "application/vnd+zarr" and asset["roles"] == ["data"]
     data = intake.from_yaml_file(str(published / "catalog.yaml"))["gangrigab_2023_cube"].read()
     assert data.sizes["time"] == 3 and data["vx"].attrs["standard_name"] == "land_ice_surface_x_velocity"
+
+
+def test_the_netcdf_export_is_the_cube_and_never_overwrites_without_force(published, tmp_path):
+    from click.testing import CliRunner
+
+    from gvfuse.cli import main
+
+    target = tmp_path / "out" / "gangrigab-2023.nc"
+    result = CliRunner().invoke(main, ["netcdf", str(published), str(target), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["netcdf"] == str(target) and (target.stat().st_mode & 0o777) == 0o644
+    with xr.open_zarr(published / "cube.zarr") as cube, xr.open_dataset(target, engine="h5netcdf") as exported:
+        xr.testing.assert_identical(cube.load(), exported.load())  # values, dtypes, CF attributes, times
+        assert exported["vx"].encoding["zlib"] and exported["count"].dtype == np.uint16
+        assert "_FillValue" not in exported["time"].encoding and "_FillValue" not in exported["time_bnds"].encoding
+    before = target.read_bytes()
+    again = CliRunner().invoke(main, ["netcdf", str(published), str(target)])
+    assert again.exit_code == 1 and "use --force" in again.output and target.read_bytes() == before
+    assert CliRunner().invoke(main, ["netcdf", str(published), str(target), "--force"]).exit_code == 0
+    assert not list(target.parent.glob(".*.tmp"))
+    missing = CliRunner().invoke(main, ["netcdf", str(tmp_path), str(tmp_path / "x.nc")])
+    assert missing.exit_code == 1 and "cube.zarr" in missing.output and len(missing.output.strip().splitlines()) == 1
