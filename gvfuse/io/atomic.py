@@ -10,9 +10,11 @@ published products are readable by whoever may read their folder.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from gvfuse.errors import InputError, OutputExistsError
@@ -52,27 +54,33 @@ def confined(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path
     return path
 
 
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False) -> Path:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``.
-
-    An existing file is an :class:`OutputExistsError` unless ``overwrite=True``.
-    """
+@contextlib.contextmanager
+def atomic_target(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
+    """A temporary file beside ``path`` for the block to write; renamed onto ``path`` (with a new file's mode)
+    when the block ends, removed when it raises. An existing ``path`` is an :class:`OutputExistsError` unless
+    ``overwrite=True``."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} exists; refusing to overwrite it (use --force)")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_beside(path)
     try:
-        with open(tmp, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
+        yield tmp
         os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return path
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``
+    (:func:`atomic_target`)."""
+    with atomic_target(path, overwrite=overwrite) as tmp, open(tmp, "wb") as stream:
+        stream.write(data)
+        stream.flush()
+        os.fsync(stream.fileno())
+    return Path(path)
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str, *, overwrite: bool = False) -> Path:

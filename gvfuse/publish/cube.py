@@ -32,7 +32,6 @@ Written in the publication's staging folder and renamed into place.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,8 +40,8 @@ from typing import Any
 import numpy as np
 
 import gvfuse
-from gvfuse.errors import InputError, OutputExistsError
-from gvfuse.io.atomic import confined, new_file_mode, temporary_beside
+from gvfuse.errors import InputError
+from gvfuse.io.atomic import atomic_target, confined
 from gvfuse.model import Grid, Month
 from gvfuse.product import ProductDefinition
 from gvfuse.publish.cog import read_month_bands, variable_specs
@@ -228,9 +227,7 @@ def export_netcdf(catalog_dir: str | Path, target: str | Path, *, overwrite: boo
         raise InputError("writing netCDF needs h5netcdf: pip install 'gvfuse[netcdf]'", source=target) from None
     if target.is_dir():
         raise InputError("is a folder; give the netCDF file's name", source=target)
-    if target.exists() and not overwrite:
-        raise OutputExistsError(f"{target} exists; refusing to overwrite it (use --force)")
-    with xarray.open_zarr(cube, consolidated=True) as dataset:
+    with xarray.open_zarr(cube, consolidated=True) as dataset, atomic_target(target, overwrite=overwrite) as tmp:
         encoding: dict[str, dict[str, Any]] = {}
         for name, variable in dataset.variables.items():
             kept = {k: variable.encoding[k] for k in ("units", "calendar", "dtype", "_FillValue")
@@ -242,13 +239,5 @@ def export_netcdf(catalog_dir: str | Path, target: str | Path, *, overwrite: boo
                             chunksizes=tuple(min(c, n) for c, n in zip((dataset.sizes["time"], CHUNK_CELLS,
                                                                         CHUNK_CELLS), variable.shape)))
             encoding[str(name)] = kept
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temporary_beside(target)
-        try:
-            dataset.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
-            os.chmod(tmp, new_file_mode())
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        dataset.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
     return target
