@@ -16,7 +16,7 @@ import datetime as dt
 import json
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -307,15 +307,53 @@ def prepare_folder(folder: Path, size: DemoSize, *, force: bool = False) -> None
     write_text_atomic(record_file, json.dumps(record, indent=2) + "\n", overwrite=True)
 
 
-def build_inputs(folder: Path, size: DemoSize, *, seed: int = 2023, force: bool = False,
-                 progress: Callable[[str], None] | None = None) -> DemoInputs:
-    """Write the product and run definitions, the masks and a year of scenes in the providers' layouts.
-
-    The folder is prepared by :func:`prepare_folder` (``force`` as there).
-    """
+def write_series(sensor: str, scenes: Path, landscape: Any, dates: Sequence[dt.datetime],
+                 options: Mapping[str, Any], seed: int, uav_pixel_size_m: float) -> int:
+    """Render one sensor's acquisitions and write them in its provider's layout under ``scenes``; how many."""
     from gvfuse.testing import provider_layouts as layouts
     from gvfuse.testing.timeseries import render_series
 
+    count = 0
+    if sensor == "landsat":
+        for i, scene in enumerate(render_series(landscape, "optical", 15.0, dates, seed=seed, clouds_as_nan=False,
+                                                **options)):
+            layouts.write_landsat_scene(
+                scenes / "landsat", pixels_b8=scene.pixels, grid=scene.grid, acquired_at=scene.acquired_at,
+                spacecraft="LANDSAT_8" if i % 2 == 0 else "LANDSAT_9", wrs_path=135, wrs_row=40,
+                cloud_cover_percent=round(100.0 * float(scene.cloud_mask.mean()), 2), cloud_mask=scene.cloud_mask)
+            count += 1
+    elif sensor == "sentinel-2":
+        for scene in render_series(landscape, "optical", 10.0, dates, seed=seed, clouds_as_nan=False, **options):
+            # The optical renderer makes Landsat-like DN; Sentinel-2 files hold reflectance (C2 rescaling).
+            reflectance = scene.pixels * 2.0e-5 - 0.1
+            layouts.write_sentinel2_scene(
+                scenes / "sentinel-2", pixels_b08=reflectance, grid=scene.grid, acquired_at=scene.acquired_at,
+                spacecraft="Sentinel-2A", mgrs_tile="47RQQ", relative_orbit=133, level="L2A",
+                cloud_cover_percent=round(100.0 * float(scene.cloud_mask.mean()), 2), cloud_mask=scene.cloud_mask)
+            count += 1
+    elif sensor == "sentinel-1":
+        for scene in render_series(landscape, "sar", 10.0, dates, seed=seed, **options):
+            layouts.write_sentinel1_rtc(
+                scenes / "sentinel-1", pixels_amplitude=scene.pixels, grid=scene.grid, acquired_at=scene.acquired_at,
+                platform="S1A", relative_orbit=99,
+                absolute_orbit=layouts.sentinel1_absolute_orbit("S1A", 99, scene.acquired_at),
+                pass_direction="ASCENDING")
+            count += 1
+    else:
+        for scene in render_series(landscape, "uav", uav_pixel_size_m, dates, seed=seed, **options):
+            layouts.write_uav_orthomosaic(scenes / "uav", pixels=scene.pixels, grid=scene.grid,
+                                          acquired_at=scene.acquired_at, site="gangrigab-terminus")
+            count += 1
+    return count
+
+
+def build_inputs(folder: Path, size: DemoSize, *, seed: int = 2023, force: bool = False,
+                 progress: Callable[[str], None] | None = None, client: Any = None) -> DemoInputs:
+    """Write the product and run definitions, the masks and a year of scenes in the providers' layouts.
+
+    The folder is prepared by :func:`prepare_folder` (``force`` as there). With a dask ``client`` the
+    sensors' series are rendered at once on its workers (the same scenes).
+    """
     t0 = time.perf_counter()
     prepare_folder(folder, size, force=force)
     product = load_product(folder / "product.toml")
@@ -337,7 +375,6 @@ def build_inputs(folder: Path, size: DemoSize, *, seed: int = 2023, force: bool 
     scenes.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     first, last = _schedule_span(size)
-    count = 0
 
     def clouds(n: int) -> list[float]:
         heavy = rng.random(n) < 0.3
@@ -350,50 +387,33 @@ def build_inputs(folder: Path, size: DemoSize, *, seed: int = 2023, force: bool 
         if progress:
             progress(text)
 
+    # The random draws in a fixed order (the same scenes whoever renders them), then each sensor's series
+    # rendered and written as one task: on the demo's dask cluster when it has one, the four at once.
     # Landsat 8 and 9 alternate on an 8-day revisit of WRS-2 path 135, row 40.
-    dates = acquisition_dates(first, last, size.landsat_revisit_days, 4, 21)
-    say(f"rendering {len(dates)} Landsat scenes")
-    fractions = clouds(len(dates))
-    for i, scene in enumerate(render_series(landscape, "optical", 15.0, dates, cloud_fractions=fractions,
-                                            geolocation_shifts_px=shifts(len(dates), 0.25), seed=seed + 1,
-                                            clouds_as_nan=False)):
-        layouts.write_landsat_scene(
-            scenes / "landsat", pixels_b8=scene.pixels, grid=scene.grid, acquired_at=scene.acquired_at,
-            spacecraft="LANDSAT_8" if i % 2 == 0 else "LANDSAT_9", wrs_path=135, wrs_row=40,
-            cloud_cover_percent=round(100.0 * float(scene.cloud_mask.mean()), 2), cloud_mask=scene.cloud_mask)
-        count += 1
+    landsat = acquisition_dates(first, last, size.landsat_revisit_days, 4, 21)
+    landsat_options: dict[str, Any] = {"cloud_fractions": clouds(len(landsat)),
+                                       "geolocation_shifts_px": shifts(len(landsat), 0.25)}
     # Sentinel-2A on a 10-day revisit of tile 47RQQ (L2A: its SCL band marks the clouds).
-    dates = acquisition_dates(first + dt.timedelta(days=3), last, size.sentinel2_revisit_days, 4, 35)
-    say(f"rendering {len(dates)} Sentinel-2 scenes")
-    fractions = clouds(len(dates))
-    for scene in render_series(landscape, "optical", 10.0, dates, cloud_fractions=fractions,
-                               geolocation_shifts_px=shifts(len(dates), 0.25), seed=seed + 2, clouds_as_nan=False):
-        # The optical renderer makes Landsat-like DN; Sentinel-2 files hold reflectance (C2 rescaling).
-        reflectance = scene.pixels * 2.0e-5 - 0.1
-        layouts.write_sentinel2_scene(
-            scenes / "sentinel-2", pixels_b08=reflectance, grid=scene.grid, acquired_at=scene.acquired_at,
-            spacecraft="Sentinel-2A", mgrs_tile="47RQQ", relative_orbit=133, level="L2A",
-            cloud_cover_percent=round(100.0 * float(scene.cloud_mask.mean()), 2), cloud_mask=scene.cloud_mask)
-        count += 1
+    sentinel2 = acquisition_dates(first + dt.timedelta(days=3), last, size.sentinel2_revisit_days, 4, 35)
+    sentinel2_options: dict[str, Any] = {"cloud_fractions": clouds(len(sentinel2)),
+                         "geolocation_shifts_px": shifts(len(sentinel2), 0.25)}
     # Sentinel-1A, ascending relative orbit 99, every 12 days, terrain-corrected GeoTIFFs.
-    dates = acquisition_dates(first + dt.timedelta(days=1), last, size.sentinel1_revisit_days, 23, 47)
-    say(f"rendering {len(dates)} Sentinel-1 scenes")
-    for scene in render_series(landscape, "sar", 10.0, dates, geolocation_shifts_px=shifts(len(dates), 0.15),
-                               seed=seed + 3):
-        layouts.write_sentinel1_rtc(
-            scenes / "sentinel-1", pixels_amplitude=scene.pixels, grid=scene.grid, acquired_at=scene.acquired_at,
-            platform="S1A", relative_orbit=99,
-            absolute_orbit=layouts.sentinel1_absolute_orbit("S1A", 99, scene.acquired_at),
-            pass_direction="ASCENDING")
-        count += 1
+    sentinel1 = acquisition_dates(first + dt.timedelta(days=1), last, size.sentinel1_revisit_days, 23, 47)
+    sentinel1_options: dict[str, Any] = {"geolocation_shifts_px": shifts(len(sentinel1), 0.15)}
     # UAV surveys of the first glacier's terminus (DJI M300 RTK orthomosaics, resampled).
-    dates = [dt.datetime.combine(d, dt.time(5, 30), tzinfo=UTC) for d in size.uav_survey_dates]
-    say(f"rendering {len(dates)} UAV surveys")
-    for scene in render_series(landscape, "uav", size.uav_pixel_size_m, dates, extent_m=_uav_extent(landscape, size),
-                               seed=seed + 4):
-        layouts.write_uav_orthomosaic(scenes / "uav", pixels=scene.pixels, grid=scene.grid,
-                                      acquired_at=scene.acquired_at, site="gangrigab-terminus")
-        count += 1
+    uav = [dt.datetime.combine(d, dt.time(5, 30), tzinfo=UTC) for d in size.uav_survey_dates]
+    uav_options: dict[str, Any] = {"extent_m": _uav_extent(landscape, size)}
+    series: list[tuple[str, list[dt.datetime], dict[str, Any], int]] = [
+        ("landsat", landsat, landsat_options, seed + 1), ("sentinel-2", sentinel2, sentinel2_options, seed + 2),
+        ("sentinel-1", sentinel1, sentinel1_options, seed + 3), ("uav", uav, uav_options, seed + 4)]
+    say("rendering scenes: " + ", ".join(f"{len(dates)} {name}" for name, dates, _, _ in series))
+    if client is None:
+        count = sum(write_series(name, scenes, landscape, dates, options, s, size.uav_pixel_size_m)
+                    for name, dates, options, s in series)
+    else:
+        futures = [client.submit(write_series, name, scenes, landscape, dates, options, s, size.uav_pixel_size_m,
+                                 pure=False) for name, dates, options, s in series]
+        count = sum(client.gather(futures))
     done.write_text(str(count))
     return DemoInputs(folder, landscape, count, time.perf_counter() - t0)
 
@@ -543,7 +563,7 @@ def run_demo(folder: Path, size: DemoSize, *, plugins: PluginSet, client: Any = 
     from gvfuse.plots import validation_plots
 
     t0 = time.perf_counter()
-    inputs = build_inputs(folder, size, seed=seed, force=force, progress=progress)
+    inputs = build_inputs(folder, size, seed=seed, force=force, progress=progress, client=client)
     t1 = time.perf_counter()
     config = load_config(folder / "run.toml", plugins)
     if progress:
