@@ -10,11 +10,17 @@ import click
 from gvfuse.cli.common import Command, echo_json, plugin_set
 
 if TYPE_CHECKING:
+    from gvfuse.model import Grid
     from gvfuse.pipeline.run import RunPlan
 
 
 def _time(value: Any) -> str:
     return str(value.isoformat().replace("+00:00", "Z"))
+
+
+def _grid(grid: Grid | None) -> dict[str, Any] | None:
+    return None if grid is None else {"rows": grid.shape[0], "cols": grid.shape[1],
+                                      "resolution_m": grid.pixel_size_m[0], "bounds": list(grid.bounds)}
 
 
 def plan_to_dict(plan: RunPlan) -> dict[str, Any]:
@@ -33,7 +39,8 @@ def plan_to_dict(plan: RunPlan) -> dict[str, Any]:
                 "note": mp.note or None,
                 "pairs": [{"pair_id": p.pair_id, "reference": p.reference.scene_id,
                            "secondary": p.secondary.scene_id, "reference_time": _time(p.reference.acquired_at),
-                           "secondary_time": _time(p.secondary.acquired_at), "dt_days": p.dt_days}
+                           "secondary_time": _time(p.secondary.acquired_at), "dt_days": p.dt_days,
+                           "tracking_grid": _grid(plan.tracking_grid_of(p.pair_id))}
                           for p in mp.pairs],
             }
             for mp in plan.months

@@ -245,14 +245,21 @@ def tracking_grid(product_grid: Grid, scenes: tuple[Scene, ...], resolution_m: f
     """The grid a pair is tracked on: the product area covered by both scenes, at ``resolution_m``.
 
     Snapped to the product grid's cell edges, so that regridding averages whole
-    tracking cells into product cells. Scenes without a known grid are taken
-    to cover the whole area.
+    tracking cells into product cells. A scene without a grid before it is
+    loaded (a Sentinel-1 GRD in radar geometry) is bounded by its footprint,
+    ``metadata["footprint_lonlat_bounds"]`` (the manifest's, from its GCPs);
+    only a scene with neither is taken to cover the whole area — before this,
+    a GRD of a 6 km area was tracked over the whole product area.
     """
     left, bottom, right, top = product_grid.bounds
     for scene in scenes:
-        if scene.grid is None:
+        footprint = scene.metadata.get("footprint_lonlat_bounds")
+        if scene.grid is not None:
+            sl, sb, sr, st = transform_bounds(scene.grid.crs, product_grid.crs, *scene.grid.bounds, densify_pts=21)
+        elif footprint is not None and len(footprint) == 4:
+            sl, sb, sr, st = transform_bounds("EPSG:4326", product_grid.crs, *footprint, densify_pts=21)
+        else:
             continue
-        sl, sb, sr, st = transform_bounds(scene.grid.crs, product_grid.crs, *scene.grid.bounds, densify_pts=21)
         left, bottom, right, top = max(left, sl), max(bottom, sb), min(right, sr), min(top, st)
     if left >= right or bottom >= top:
         raise GridError("the scenes do not overlap each other inside the product area",

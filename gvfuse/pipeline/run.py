@@ -66,8 +66,12 @@ class RunPlan:
     jobs: list[PairJob]
     problems: list[str]
 
+    def tracking_grid_of(self, pair_id: str) -> Grid | None:
+        """The grid the pair will be tracked on (None: no job for it)."""
+        return next((job.tracking_grid for job in self.jobs if job.pair.pair_id == pair_id), None)
+
     def describe(self) -> str:
-        """A readable plan: one line per sensor and month, pairs indented."""
+        """A readable plan: one line per sensor and month, pairs indented (with their tracking grid's size)."""
         lines = [f"product {self.config.product.id}: grid {self.product_grid.shape[0]} x {self.product_grid.shape[1]}"
                  f" cells of {self.config.product.resolution_m:g} m ({self.config.product.crs})"]
         for sensor, scenes in sorted(self.scenes.items()):
@@ -79,8 +83,10 @@ class RunPlan:
                 notes.append("not published: its pairs inform the fusion of the months around it")
             lines.append(head + (f"  ({'; '.join(notes)})" if notes else ""))
             for p in mp.pairs:
+                grid = self.tracking_grid_of(p.pair_id)
+                size = f", {grid.shape[0]} x {grid.shape[1]} px of {grid.pixel_size_m[0]:g} m" if grid else ""
                 lines.append(f"    {p.reference.acquired_at:%Y-%m-%d} -> {p.secondary.acquired_at:%Y-%m-%d} "
-                             f"({p.dt_days:.0f} d)  {p.pair_id}")
+                             f"({p.dt_days:.0f} d{size})  {p.pair_id}")
         lines.append(f"{len(self.jobs)} distinct pair(s) to track")
         if self.problems:
             lines.append(f"{len(self.problems)} problem(s):")

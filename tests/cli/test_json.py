@@ -43,6 +43,8 @@ def test_pairs_json_is_the_plan(workspace):
     assert pair["dt_days"] == pytest.approx(DT_DAYS)
     assert pair["reference_time"].startswith("2023-01-01") and pair["reference_time"].endswith("Z")
     assert pair["pair_id"] == f"{pair['reference']}_X_{pair['secondary']}"
+    assert set(pair["tracking_grid"]) == {"rows", "cols", "resolution_m", "bounds"}
+    assert pair["tracking_grid"]["rows"] > 0 and pair["tracking_grid"]["cols"] > 0
     status, dry, _ = invoke("run", workspace / "run.toml", "--dry-run", "--json")
     assert status == 0 and json.loads(dry) == plan
 
