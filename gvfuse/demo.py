@@ -103,6 +103,36 @@ last_month = "{size.months[-1]}"
 [[providers]]
 name = "gvfuse"
 roles = ["producer", "processor"]
+
+# The product's sensor legend (sensor_flag bit i = the i-th sensor: landsat = 1, sentinel-1 = 2,
+# sentinel-2 = 4, uav = 8), the same in every month, and what the STAC items say of the inputs.
+[[sensors]]
+name = "landsat"
+platforms = ["landsat-8", "landsat-9"]
+instruments = ["oli", "oli-2"]
+constellation = "landsat"
+
+[[sensors]]
+name = "sentinel-1"
+platforms = ["sentinel-1a"]
+instruments = ["c-sar"]
+constellation = "sentinel-1"
+
+[[sensors]]
+name = "sentinel-2"
+platforms = ["sentinel-2a"]
+instruments = ["msi"]
+constellation = "sentinel-2"
+
+[[sensors]]
+name = "uav"
+platforms = ["uav"]
+instruments = ["camera"]
+
+[display]
+# Upper end of the quick-looks' speed colour scale (m/d), the same for every month (the demo's
+# fastest ice is about 0.6 m/d).
+speed_max_m_per_day = 0.6
 '''
 
 
