@@ -153,6 +153,20 @@ def test_three_cornered_hat_finds_each_sensors_error_without_truth():
     assert inv.three_cornered_hat({k: means[k] for k in "ab"}) == {}
 
 
+def test_the_non_negative_hat_answers_where_the_plain_one_cannot_and_never_gives_a_negative_variance():
+    rng = np.random.default_rng(2)
+    truth = rng.normal(0.3, 0.1, (1, 600))  # one month of 600 common cells: below MIN_TCH_CELLS
+    sigmas = {"a": 0.0, "b": 0.01, "c": 0.02}  # "a" perfect: least squares may give it a small negative variance
+    means = {name: [(t + rng.normal(0, s, t.shape) if s else t.copy(), t + rng.normal(0, s, t.shape) if s else t.copy(),
+                     np.full(t.shape, 0.005)) for t in truth] for name, s in sigmas.items()}
+    assert inv.three_cornered_hat(means) == {}
+    found = inv.three_cornered_hat(means, min_cells=inv.MIN_TCH_CELLS // 4, non_negative=True)
+    assert all(found[name][0] >= 0 for name in sigmas)
+    for name in ("b", "c"):
+        assert np.sqrt(found[name][0]) == pytest.approx(sigmas[name], rel=0.15)
+    assert np.sqrt(found["a"][0]) < 0.003
+
+
 def test_speed_scales_bring_a_slow_reading_sensor_to_the_reference():
     starts = np.arange(0, 300, 4.0)
     lengths = np.tile([12.0, 24.0], len(starts))[: len(starts)]
