@@ -269,8 +269,18 @@ def _digest(text: str | bytes) -> str:
     return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
 
 
+def _size_keys(size: DemoSize) -> set[str]:
+    """What a demo folder's record may say of ``size``: the size itself (area, months, schedule), and the
+    digests of the product definitions earlier gvfuse versions wrote for it (before the size was recorded
+    as such, and before the definition named its sensors) — a folder of the same size is never refused
+    because the demo's own text changed."""
+    text = product_toml(size)
+    legacy = text[:text.index("\n# The product's sensor legend")] if "\n# The product's sensor legend" in text else text
+    return {_digest(json.dumps(attrs.asdict(size), default=str, sort_keys=True)), _digest(text), _digest(legacy)}
+
+
 def _size_name(size_key: str) -> str:
-    return next((name for name, s in SIZES.items() if _digest(product_toml(s)) == size_key), "another")
+    return next((name for name, s in SIZES.items() if size_key in _size_keys(s)), "another")
 
 
 def prepare_folder(folder: Path, size: DemoSize, *, force: bool = False) -> None:
@@ -297,15 +307,14 @@ def prepare_folder(folder: Path, size: DemoSize, *, force: bool = False) -> None
         record = {}
     record = record if isinstance(record, dict) else {}
     written: dict[str, Any] = record["files"] if isinstance(record.get("files"), dict) else {}
-    wanted = _digest(product_toml(size))
+    wanted = _digest(json.dumps(attrs.asdict(size), default=str, sort_keys=True))
     made_for = record.get("size")
     if made_for is None and (folder / "product.toml").is_file():  # a folder from before the record
         on_disk = _digest((folder / "product.toml").read_bytes())
-        made_for = next((_digest(product_toml(s)) for s in SIZES.values() if _digest(product_toml(s)) == on_disk),
-                        None)
+        made_for = on_disk if any(on_disk in _size_keys(s) for s in (*SIZES.values(), size)) else None
     if made_for is None and (folder / "scenes" / ".complete").exists():
         made_for = "unknown"
-    if made_for is not None and made_for != wanted:
+    if made_for is not None and made_for not in _size_keys(size):
         if not force:
             raise OutputExistsError(f"{folder} holds a demo of {_size_name(made_for)} size, whose scenes and "
                                     "products would mix with this one's: use another folder, or --force to rebuild it")

@@ -66,6 +66,11 @@ def atomic_target(path: str | os.PathLike[str], *, overwrite: bool = False) -> I
     tmp = temporary_beside(path)
     try:
         yield tmp
+        descriptor = os.open(tmp, os.O_RDONLY)  # on disk before it takes the name: a crash leaves old or new
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
         os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except BaseException:
@@ -78,8 +83,6 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: 
     (:func:`atomic_target`)."""
     with atomic_target(path, overwrite=overwrite) as tmp, open(tmp, "wb") as stream:
         stream.write(data)
-        stream.flush()
-        os.fsync(stream.fileno())
     return Path(path)
 
 

@@ -241,6 +241,17 @@ class PairOutcome:
     seconds: Mapping[str, float] = attrs.field(factory=dict)
 
 
+def _lonlat_box(value: Any) -> tuple[float, float, float, float] | None:
+    """``(west, south, east, north)`` degrees when ``value`` is such a box, else None (a malformed or
+    non-finite footprint is no footprint: the scene then counts as covering the whole area)."""
+    try:
+        west, south, east, north = (float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    ok = -180.0 <= west < east <= 180.0 and -90.0 <= south < north <= 90.0  # False for NaN too
+    return (west, south, east, north) if ok else None
+
+
 def tracking_grid(product_grid: Grid, scenes: tuple[Scene, ...], resolution_m: float) -> Grid:
     """The grid a pair is tracked on: the product area covered by both scenes, at ``resolution_m``.
 
@@ -253,13 +264,18 @@ def tracking_grid(product_grid: Grid, scenes: tuple[Scene, ...], resolution_m: f
     """
     left, bottom, right, top = product_grid.bounds
     for scene in scenes:
-        footprint = scene.metadata.get("footprint_lonlat_bounds")
-        if scene.grid is not None:
-            sl, sb, sr, st = transform_bounds(scene.grid.crs, product_grid.crs, *scene.grid.bounds, densify_pts=21)
-        elif footprint is not None and len(footprint) == 4:
-            sl, sb, sr, st = transform_bounds("EPSG:4326", product_grid.crs, *footprint, densify_pts=21)
-        else:
-            continue
+        footprint = _lonlat_box(scene.metadata.get("footprint_lonlat_bounds"))
+        try:
+            if scene.grid is not None:
+                sl, sb, sr, st = transform_bounds(scene.grid.crs, product_grid.crs, *scene.grid.bounds,
+                                                  densify_pts=21)
+            elif footprint is not None:
+                sl, sb, sr, st = transform_bounds("EPSG:4326", product_grid.crs, *footprint, densify_pts=21)
+            else:
+                continue
+        except Exception as exc:  # rasterio's CPLE_* errors: a footprint outside the projection's domain
+            raise GridError(f"cannot place the scene in the product's CRS: {exc}".split("\n")[0],
+                            source=scene.scene_id) from None
         left, bottom, right, top = max(left, sl), max(bottom, sb), min(right, sr), min(top, st)
     if left >= right or bottom >= top:
         raise GridError("the scenes do not overlap each other inside the product area",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -51,6 +52,9 @@ from gvfuse.product import ProductDefinition
 
 log = logging.getLogger("gvfuse.run")
 
+#: Where gvfuse before 2026-12-03 kept the pair cache and the publishing state: inside the publication.
+LEGACY_CACHE = ".cache"
+
 #: How long to wait for a ``--scheduler`` before saying it cannot be reached.
 SCHEDULER_TIMEOUT_S = 10
 
@@ -68,7 +72,11 @@ class RunPlan:
 
     def tracking_grid_of(self, pair_id: str) -> Grid | None:
         """The grid the pair will be tracked on (None: no job for it)."""
-        return next((job.tracking_grid for job in self.jobs if job.pair.pair_id == pair_id), None)
+        return self._tracking_grids.get(pair_id)
+
+    @functools.cached_property
+    def _tracking_grids(self) -> dict[str, Grid]:
+        return {job.pair.pair_id: job.tracking_grid for job in self.jobs}
 
     def describe(self) -> str:
         """A readable plan: one line per sensor and month, pairs indented (with their tracking grid's size)."""
@@ -186,6 +194,10 @@ def build_plan(config: RunConfig, plugins: PluginSet) -> RunPlan:
                 tracking_grid=grid, product_grid=product_grid, cache_dir=config.cache_dir,
                 stable_mask=config.stable_mask,
             )
+    legacy = config.output_dir / LEGACY_CACHE
+    if legacy.is_dir():
+        problems.append(f"{legacy}: the pair cache of an earlier gvfuse, no longer read (pairs are cached in "
+                        f"{config.cache_dir}, outside the publication); delete it")
     return RunPlan(config, product_grid, dict(scenes), months, list(jobs.values()), problems)
 
 
@@ -226,7 +238,8 @@ def default_workers() -> int:
 def dask_client(scheduler: str | None, workers: int) -> Iterator[Any]:
     """A dask.distributed client: of an existing cluster at ``scheduler``, else of a local cluster.
 
-    ``workers == 0`` runs everything in this process, without dask (yields ``None``).
+    ``workers == 0`` tracks in this process without a cluster (yields ``None``; a fusion over time then
+    computes on dask's threads, :func:`execute`).
     """
     if scheduler is None and workers == 0:
         yield None
@@ -501,13 +514,16 @@ def publish_once(plugins: PluginSet, config: RunConfig, product: MonthlyProduct,
                  force: bool) -> list[Path]:
     """Publish a month unless it is already published from the same inputs.
 
-    A state file per month (in the cache) records the inputs' key. Same key and
-    finished: nothing to do. Same key but interrupted while publishing: publish
-    again over the partial files (same inputs give identical files). A month
-    published from other inputs is refused unless ``force``.
+    A state file per month (in the publication's ``.gvfuse-state``) records the
+    inputs' key. Same key and finished: nothing to do. Same key but interrupted
+    while publishing: publish again over the partial files (same inputs give
+    identical files). A month published from other inputs is refused unless
+    ``force``. A publication made before the state moved keeps its state in
+    ``OUTPUT/.cache/months``, which is read when the new one is absent.
     """
     state_file = config.state_dir / "months" / f"{product.month}.json"
-    state = _read_state(state_file)
+    state = _read_state(state_file) if state_file.exists() else \
+        _read_state(config.output_dir / LEGACY_CACHE / "months" / f"{product.month}.json")
     same_inputs = state.get("key") == key
     if same_inputs and state.get("state") == "done" and all(Path(p).exists() for p in state.get("paths", [])):
         return [Path(p) for p in state["paths"]]

@@ -146,7 +146,7 @@ def write_intake_catalog(catalog_dir: str | Path, *, title: str = "") -> Path:
     catalog = build_catalog(catalog_dir)
     if title:
         catalog.metadata["title"] = title
-    # libyaml's dumper when PyYAML has it: the same text, 4x faster on a year of provenance
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    text = yaml.dump(catalog.to_dict(), Dumper=dumper, sort_keys=True, allow_unicode=True)
+    # PyYAML's own dumper, not libyaml's (4x faster): they wrap long quoted strings and escape characters
+    # beyond the BMP differently, and the same publication must be the same bytes on every install
+    text = yaml.safe_dump(catalog.to_dict(), sort_keys=True, allow_unicode=True)
     return write_text_atomic(confined(catalog_dir, Path(catalog_dir) / INTAKE_FILE), text, overwrite=True)

@@ -80,3 +80,23 @@ def test_the_cli_refuses_a_small_demo_folder_for_the_full_size(tmp_path):
     result = CliRunner().invoke(main, ["demo", str(tmp_path), "--size", "full", "--workers", "0"])
     assert result.exit_code == 1 and result.output.count("\n") == 1 and "small size" in result.output
     assert (tmp_path / "products" / "202306.tif").read_bytes() == b"small grid"
+
+
+def test_a_folder_of_the_same_size_from_an_earlier_gvfuse_is_reused_and_its_definitions_rewritten(tmp_path):
+    import hashlib
+    import json
+
+    text = product_toml(SMALL)
+    earlier = text[:text.index("\n# The product's sensor legend")]  # the definition before it named its sensors
+    (tmp_path / "product.toml").write_text(earlier)
+    (tmp_path / "run.toml").write_text(run_toml(SMALL))
+    digest = hashlib.sha256(earlier.encode()).hexdigest()
+    record = {"size": digest, "files": {"product.toml": digest,
+                                        "run.toml": hashlib.sha256(run_toml(SMALL).encode()).hexdigest()}}
+    (tmp_path / ".gvfuse-demo.json").write_text(json.dumps(record))
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "scenes" / ".complete").write_text("42")
+    prepare_folder(tmp_path, SMALL)  # the same size: no refusal, scenes kept, the definition brought up to date
+    assert (tmp_path / "scenes" / ".complete").exists() and (tmp_path / "product.toml").read_text() == text
+    with pytest.raises(OutputExistsError, match="holds a demo of small size"):
+        prepare_folder(tmp_path, FULL)

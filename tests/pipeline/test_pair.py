@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import attrs
 import pytest
 from affine import Affine
 from hypothesis import given, settings
@@ -45,6 +46,13 @@ def test_a_scene_without_grid_or_footprint_covers_the_whole_area_and_grids_inter
     with pytest.raises(GridError, match="do not overlap"):
         tracking_grid(PRODUCT, (_scene("half", grid=half), _scene("west", box_m=(600_100.0, 3_235_000.0,
                                                                                  602_000.0, 3_236_000.0))), 10.0)
+
+
+@pytest.mark.parametrize("footprint", [[float("nan"), 29.0, 96.7, 29.1], [96.6, 29.0, float("inf"), 29.1],
+                                       [96.7, 29.0, 96.6, 29.1], [96.6, 29.0], "96,29,97,30", None])
+def test_a_malformed_footprint_is_no_footprint(footprint):
+    odd = attrs.evolve(_scene("odd"), metadata={"footprint_lonlat_bounds": footprint})
+    assert tracking_grid(PRODUCT, (odd, odd), 30.0).bounds == PRODUCT.bounds
 
 
 @settings(max_examples=40, deadline=None)

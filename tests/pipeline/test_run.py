@@ -299,3 +299,17 @@ def test_a_refused_month_stays_refused_and_a_corrupt_state_file_is_no_state(work
     assert original.failed_months == [original.months[0].month]
     assert not execute(load_config(first, plugins), plugins=plugins, force=True).failed_months
     assert product.read_bytes() == before
+
+
+def test_a_publication_whose_state_is_in_the_earlier_cache_folder_is_rerun_without_refusal(workspace, plugins):
+    legacy_cfg = workspace / "legacy.toml"
+    legacy_cfg.write_text((workspace / "run.toml").read_text().replace('output_dir = "out"',
+                                                                        'output_dir = "out-legacy"'))
+    config = load_config(legacy_cfg, plugins)
+    assert not execute(config, plugins=plugins).failed_months
+    old = workspace / "out-legacy" / ".cache"
+    old.mkdir()
+    (config.state_dir / "months").rename(old / "months")  # where gvfuse kept it before 2026-12-03
+    again = execute(config, plugins=plugins)
+    assert not again.failed_months, again.problems  # same inputs: recognised, not "already published"
+    assert any(".cache: the pair cache of an earlier gvfuse" in p for p in again.plan.problems)
