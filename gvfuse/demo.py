@@ -275,8 +275,13 @@ def _size_keys(size: DemoSize) -> set[str]:
     as such, and before the definition named its sensors) — a folder of the same size is never refused
     because the demo's own text changed."""
     text = product_toml(size)
-    legacy = text[:text.index("\n# The product's sensor legend")] if "\n# The product's sensor legend" in text else text
-    return {_digest(json.dumps(attrs.asdict(size), default=str, sort_keys=True)), _digest(text), _digest(legacy)}
+    legacy = text.split("\n# The product's sensor legend", 1)[0]
+    return {_size_key(size), _digest(text), _digest(legacy)}
+
+
+def _size_key(size: DemoSize) -> str:
+    """The record of a demo folder's size: a digest of the size itself."""
+    return _digest(json.dumps(attrs.asdict(size), default=str, sort_keys=True))
 
 
 def _size_name(size_key: str) -> str:
@@ -307,7 +312,7 @@ def prepare_folder(folder: Path, size: DemoSize, *, force: bool = False) -> None
         record = {}
     record = record if isinstance(record, dict) else {}
     written: dict[str, Any] = record["files"] if isinstance(record.get("files"), dict) else {}
-    wanted = _digest(json.dumps(attrs.asdict(size), default=str, sort_keys=True))
+    wanted = _size_key(size)
     made_for = record.get("size")
     if made_for is None and (folder / "product.toml").is_file():  # a folder from before the record
         on_disk = _digest((folder / "product.toml").read_bytes())
@@ -435,7 +440,7 @@ def build_inputs(folder: Path, size: DemoSize, *, seed: int = 2023, force: bool 
     # Sentinel-2A on a 10-day revisit of tile 47RQQ (L2A: its SCL band marks the clouds).
     sentinel2 = acquisition_dates(first + dt.timedelta(days=3), last, size.sentinel2_revisit_days, 4, 35)
     sentinel2_options: dict[str, Any] = {"cloud_fractions": clouds(len(sentinel2)),
-                         "geolocation_shifts_px": shifts(len(sentinel2), 0.25)}
+                                         "geolocation_shifts_px": shifts(len(sentinel2), 0.25)}
     # Sentinel-1A, ascending relative orbit 99, every 12 days, terrain-corrected GeoTIFFs.
     sentinel1 = acquisition_dates(first + dt.timedelta(days=1), last, size.sentinel1_revisit_days, 23, 47)
     sentinel1_options: dict[str, Any] = {"geolocation_shifts_px": shifts(len(sentinel1), 0.15)}

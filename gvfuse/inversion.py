@@ -168,18 +168,19 @@ def banded_cholesky(bands: np.ndarray) -> np.ndarray:
 
 def forward_substitution(lower: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """Solve ``L y = b`` per cell; ``rhs`` is ``(cells, bins)`` or ``(cells, bins, columns)``."""
-    y = np.zeros((rhs.shape[0], rhs.shape[1], int(np.prod(rhs.shape[2:], dtype=int))))
-    _forward_kernel(np.ascontiguousarray(lower, dtype=float),
-                    np.ascontiguousarray(rhs, dtype=float).reshape(y.shape), y)
-    return y.reshape(rhs.shape)
+    return _per_column(_forward_kernel, lower, rhs)
 
 
 def back_substitution(lower: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """Solve ``L^T x = y`` per cell (``rhs`` as in :func:`forward_substitution`)."""
-    x = np.zeros((rhs.shape[0], rhs.shape[1], int(np.prod(rhs.shape[2:], dtype=int))))
-    _back_kernel(np.ascontiguousarray(lower, dtype=float),
-                 np.ascontiguousarray(rhs, dtype=float).reshape(x.shape), x)
-    return x.reshape(rhs.shape)
+    return _per_column(_back_kernel, lower, rhs)
+
+
+def _per_column(kernel: Callable[..., None], lower: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """A substitution kernel on ``rhs`` seen as ``(cells, bins, columns)``, answered in ``rhs``'s shape."""
+    out = np.zeros((rhs.shape[0], rhs.shape[1], int(np.prod(rhs.shape[2:], dtype=int))))
+    kernel(np.ascontiguousarray(lower, dtype=float), np.ascontiguousarray(rhs, dtype=float).reshape(out.shape), out)
+    return out.reshape(rhs.shape)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -685,7 +686,7 @@ def three_cornered_hat(means: dict[str, list[tuple[np.ndarray, np.ndarray, np.nd
         variances, _ = nnls(np.array(rows), np.array(observed))
     else:
         variances, *_ = np.linalg.lstsq(np.array(rows), np.array(observed), rcond=None)
-    if not (np.all(variances >= 0) if non_negative else np.all(variances > 0)):
+    if not non_negative and not np.all(variances > 0):
         # a variance at or below zero: the disagreements do not fit independent sensors; say nothing
         return {}
     out = {}

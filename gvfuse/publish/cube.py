@@ -164,14 +164,17 @@ def cube_dataset(catalog_dir: str | Path, definition: ProductDefinition) -> Any:
     return dataset
 
 
-def _encoding(dataset: Any, months: int) -> dict[str, dict[str, Any]]:
-    chunks = (months, CHUNK_CELLS, CHUNK_CELLS)
+def _grid_chunks(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Chunks of a (time, y, x) variable: every month of a CHUNK_CELLS square tile (a pixel's year is one read)."""
+    return tuple(min(c, n) for c, n in zip((shape[0], CHUNK_CELLS, CHUNK_CELLS), shape))
+
+
+def _encoding(dataset: Any) -> dict[str, dict[str, Any]]:
     encoding: dict[str, dict[str, Any]] = {}
     for name, variable in dataset.data_vars.items():
         if variable.dims == ("time", "y", "x"):
             fill = np.nan if np.issubdtype(variable.dtype, np.floating) else None
-            encoding[name] = {"chunks": tuple(min(c, s) for c, s in zip(chunks, variable.shape)),
-                              "_FillValue": fill}
+            encoding[name] = {"chunks": _grid_chunks(variable.shape), "_FillValue": fill}
     time_units = {"units": "days since 1970-01-01 00:00:00", "calendar": "proleptic_gregorian"}
     for name in ("time", "time_bnds", "observation_start", "observation_end"):
         encoding[name] = {**time_units, "dtype": "float64"}
@@ -189,7 +192,7 @@ def write_cube(catalog_dir: str | Path, definition: ProductDefinition, staging: 
         return None
     made = Path(staging) / CUBE_DIR
     dataset.to_zarr(made, mode="w", zarr_format=2, consolidated=True,
-                    encoding=_encoding(dataset, dataset.sizes["time"]))
+                    encoding=_encoding(dataset))
     old = Path(staging) / f"{CUBE_DIR}.old"
     if target.exists():
         target.rename(old)
@@ -235,9 +238,7 @@ def export_netcdf(catalog_dir: str | Path, target: str | Path, *, overwrite: boo
             if name in dataset.coords or name == "time_bnds":
                 kept["_FillValue"] = None
             if variable.dims == ("time", "y", "x"):
-                kept.update(zlib=True, complevel=4, shuffle=True,
-                            chunksizes=tuple(min(c, n) for c, n in zip((dataset.sizes["time"], CHUNK_CELLS,
-                                                                        CHUNK_CELLS), variable.shape)))
+                kept.update(zlib=True, complevel=4, shuffle=True, chunksizes=_grid_chunks(variable.shape))
             encoding[str(name)] = kept
         dataset.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
     return target
