@@ -42,6 +42,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from gvfuse.model import ERROR_BAND, SECONDS_PER_DAY, Grid, Month, PairObservation, VelocityField
+from gvfuse.scheduling import configured_scheduler
 
 #: Fewest cells x months two sensors must share for their disagreement to count in the three-cornered hat.
 MIN_TCH_CELLS = 1000
@@ -1152,7 +1153,7 @@ def invert_period(observations: Sequence[PairObservation], months: Sequence[Mont
         group = windows[first:first + batch]
         tasks = [dask.delayed(invert_block, pure=False)(network, observations, w, periods, calibration, settings)
                  for w in group]
-        for window, block in zip(group, dask.compute(*tasks)):
+        for window, block in zip(group, dask.compute(*tasks, scheduler=configured_scheduler())):
             for key in keys:
                 out[key][(slice(None), *window)] = block[key]
             used[(slice(None), slice(None), *window)] = block["contributing"]

@@ -239,7 +239,10 @@ def dask_client(scheduler: str | None, workers: int) -> Iterator[Any]:
     """A dask.distributed client: of an existing cluster at ``scheduler``, else of a local cluster.
 
     ``workers == 0`` tracks in this process without a cluster (yields ``None``; a fusion over time then
-    computes on dask's threads, :func:`execute`).
+    computes on dask's threads, :func:`execute`). The client is not made dask's global default: every
+    computation of a run names it (:func:`track_pairs`, :func:`execute`), and a client that fails to
+    connect, or closes after another, would otherwise leave ``scheduler="dask.distributed"`` in dask's
+    configuration for the rest of the process.
     """
     if scheduler is None and workers == 0:
         yield None
@@ -248,7 +251,7 @@ def dask_client(scheduler: str | None, workers: int) -> Iterator[Any]:
 
     if scheduler is not None:
         try:
-            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
+            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S, set_as_default=False)
         except (OSError, TimeoutError, ValueError, TypeError) as exc:  # unreachable, refused, not an address
             raise InputError(f"cannot reach the dask scheduler: {type(exc).__name__}: {exc}".split("\n")[0],
                              source="--scheduler") from None
@@ -262,7 +265,7 @@ def dask_client(scheduler: str | None, workers: int) -> Iterator[Any]:
     # 21.6 s against 9.8 s for one 1200 px pair). Workers keep glibc's default instead.
     with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}), \
             LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+            Client(cluster, set_as_default=False) as client:
         yield client
 
 
@@ -281,7 +284,7 @@ def track_pairs(jobs: Sequence[PairJob], client: Any = None,
 
     # One dask key per output file: the same pair written to two caches is two tasks.
     futures = client.map(process_pair, list(jobs), key=[f"pair-{j.cache_path}" for j in jobs], pure=False)
-    for future in as_completed(futures):
+    for future in as_completed(futures, loop=client.loop):
         outcomes.append(future.result())
         if progress:
             progress(outcomes[-1], len(outcomes), total)

@@ -20,6 +20,7 @@ import numpy as np
 
 from gvfuse.errors import GridError, InputError, TrackingError
 from gvfuse.model import Image, OffsetField
+from gvfuse.scheduling import tile_scheduler
 from gvfuse.tracking.consistency import forward_backward_error
 from gvfuse.tracking.correlation import n_windows, window_sums
 from gvfuse.tracking.matching import Matcher
@@ -140,23 +141,6 @@ def track_tile(
     crop = (slice(h, h + tile.row1 - tile.row0), slice(h, h + tile.col1 - tile.col0))
     return {"dx_px": dx[crop], "dy_px": dy[crop], "peak_correlation": res.peak_correlation[crop],
             "snr": res.snr[crop], "reason": reason[crop]}
-
-
-def tile_scheduler() -> str:
-    """dask's scheduler for the tiles of one pair.
-
-    On a dask.distributed worker, pairs are already spread over the cores (one
-    worker process per core), so a pair's tiles run one after another there
-    ("sync"); anywhere else they run on dask's thread pool, one thread per core
-    (the matchers spend their time in numpy, scipy and OpenCV, which release the GIL).
-    """
-    try:
-        from distributed import get_worker
-
-        get_worker()
-    except (ImportError, ValueError):
-        return "threads"
-    return "sync"
 
 
 def run_tiles(tiles: list[Tile], reference: np.ndarray, secondary: np.ndarray, settings: TrackingSettings,

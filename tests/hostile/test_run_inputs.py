@@ -41,12 +41,18 @@ def test_a_missing_input_folder_is_one_line_naming_the_field(tmp_path: Path, mak
         scan(tmp_path / "scenes", ())
 
 
-def test_an_unusable_scheduler_address_is_one_line(tmp_path: Path):
+def test_an_unusable_scheduler_address_is_one_line_and_leaves_dasks_configuration_as_it_was(tmp_path: Path):
+    import dask
+
     (tmp_path / "scenes").mkdir()
     (tmp_path / "run.toml").write_text(RUN)
+    before = dask.config.get("scheduler", None)
     result = _invoke("run", tmp_path / "run.toml", "--scheduler", "not-an-address")
     assert result.exit_code == 1 and "--scheduler" in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
+    # a client that fails to connect must not leave "dask.distributed" as this process's scheduler: every
+    # later dask computation (odc-stac, xarray, a fusion) would fail with "no Client active"
+    assert dask.config.get("scheduler", None) == before
 
 
 def test_a_run_on_a_local_cluster_prints_no_cluster_chatter(tmp_path: Path):
