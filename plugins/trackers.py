@@ -33,7 +33,7 @@ _TEMPLATE_MATCHER_KEYS: tuple[str, ...] = ("method", "max_nan_fraction", "min_st
 _DRIVER_KEYS = (
     "window_px", "step_px", "prefilter", "min_peak_correlation", "min_snr", "median_test_threshold",
     "median_test_epsilon_px", "stable_slowest_fraction", "stable_model", "correct_stable_ground",
-    "coarse_to_fine", "fine_search_radius_px", "max_forward_backward_px",
+    "coarse_to_fine", "fine_search_radius_px", "max_forward_backward_px", "bright_change_nmad", "observed_centre",
 )
 
 
@@ -43,6 +43,8 @@ _DRIVER_KEYS = (
 #: temporal closure on real Sentinel-2 crops).
 _SHARED_DRIVER_DEFAULTS: Mapping[str, Any] = {
     "max_forward_backward_px": 0.5,
+    "bright_change_nmad": 8.0,
+    "observed_centre": True,
     "median_test_threshold": 2.0,
     "median_test_epsilon_px": 0.1,
     "stable_slowest_fraction": 0.25,
@@ -64,7 +66,7 @@ class _DrivenTracker(Tracker):
     #: Smallest search radius the matcher can work with (rounded-up requests below it are raised to it).
     min_search_radius_px: ClassVar[int] = 0
     #: ``max_forward_backward_px = false`` switches the forward-backward check (and its second pass) off.
-    switchable: ClassVar[frozenset[str]] = frozenset({"max_forward_backward_px"})
+    switchable: ClassVar[frozenset[str]] = frozenset({"max_forward_backward_px", "bright_change_nmad"})
 
     def __init__(self, **parameters: Any) -> None:
         super().__init__(**parameters)
@@ -86,10 +88,11 @@ class _DrivenTracker(Tracker):
         params = {k: self.parameters[k] for k in _DRIVER_KEYS}
         if params["min_peak_correlation"] == "auto":
             params["min_peak_correlation"] = min(0.9, CHANCE_CORRELATION_PX / float(params["window_px"]))
-        if params["max_forward_backward_px"] is False:
-            params["max_forward_backward_px"] = None
-        elif params["max_forward_backward_px"] is True:
-            raise ValueError("max_forward_backward_px must be a number of pixels, or false (off); got true")
+        for key in self.switchable:
+            if params[key] is False:
+                params[key] = None
+            elif params[key] is True:
+                raise ValueError(f"{key} must be a number, or false (off); got true")
         return params
 
     def track(

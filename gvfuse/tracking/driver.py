@@ -21,6 +21,7 @@ import numpy as np
 from gvfuse.errors import GridError, InputError, TrackingError
 from gvfuse.model import Image, OffsetField
 from gvfuse.scheduling import tile_scheduler
+from gvfuse.tracking.bright_changes import bright_change_masks
 from gvfuse.tracking.consistency import forward_backward_error
 from gvfuse.tracking.correlation import n_windows, window_sums
 from gvfuse.tracking.matching import Matcher
@@ -68,6 +69,13 @@ class TrackingSettings:
     #: (:func:`gvfuse.tracking.consistency.forward_backward_error`).
     max_forward_backward_px: float | None = attrs.field(
         default=None, validator=attrs.validators.optional(attrs.validators.gt(0)))
+    #: Clouds and fresh snow found in the pair (None: off): areas one date shows this many NMADs brighter
+    #: than the other become no-data before matching (:mod:`gvfuse.tracking.bright_changes`).
+    bright_change_nmad: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.gt(0)))
+    #: A cell gets an offset only where its own (centre) pixel is observed in both images: a window
+    #: that reaches over no-data is matched on what it sees, but its value belongs to a cell with data.
+    observed_centre: bool = True
 
     def tile_cells(self) -> int:
         """Output cells per tile side so the matcher's per-cell memory stays within ``tile_memory_bytes``."""
@@ -196,6 +204,20 @@ def _stable_mask_on_output(stable_mask: np.ndarray | None, image_shape: tuple[in
                      f"or the output grid {out_shape}", field="stable_mask")
 
 
+def centre_observed(reference: np.ndarray, secondary: np.ndarray, out_shape: tuple[int, int],
+                    settings: TrackingSettings) -> np.ndarray:
+    """Cells whose centre pixel (the central 2 x 2 of an even window) is valid in both images."""
+    valid = np.isfinite(reference) & np.isfinite(secondary)
+    w, s = settings.window_px, settings.step_px
+    rows = np.arange(out_shape[0]) * s + (w - 1) // 2
+    cols = np.arange(out_shape[1]) * s + (w - 1) // 2
+    observed = valid[np.ix_(rows, cols)]
+    if w % 2 == 0:  # the centre falls between pixels: all four around it
+        for dr, dc in ((0, 1), (1, 0), (1, 1)):
+            observed &= valid[np.ix_(rows + dr, cols + dc)]
+    return observed
+
+
 def _block_mean(image: np.ndarray, factor: int) -> np.ndarray:
     """``factor x factor`` block means, NaN where a block has fewer than half its pixels valid."""
     rows, cols = image.shape[0] // factor, image.shape[1] // factor
@@ -301,6 +323,14 @@ def track_images(
     rows, cols = out_grid.shape
     ref_pixels = np.asarray(reference.pixels, dtype=np.float32)
     sec_pixels = np.asarray(secondary.pixels, dtype=np.float32)
+    masked_share = {}
+    if settings.bright_change_nmad is not None:
+        ref_mask, sec_mask = bright_change_masks(ref_pixels, sec_pixels, threshold_nmad=settings.bright_change_nmad)
+        ref_pixels = np.where(ref_mask, np.float32(np.nan), ref_pixels)
+        sec_pixels = np.where(sec_mask, np.float32(np.nan), sec_pixels)
+        masked_share = {"bright_change_share_reference": round(float(ref_mask.mean()), 6),
+                        "bright_change_share_secondary": round(float(sec_mask.mean()), 6)}
+    observed = centre_observed(ref_pixels, sec_pixels, (rows, cols), settings) if settings.observed_centre else None
     fine, prior = settings, None
     if settings.coarse_to_fine > 1 and settings.search_radius_px > settings.fine_search_radius_px:
         prior = coarse_prior(ref_pixels, sec_pixels, matcher, settings)
@@ -327,6 +357,10 @@ def track_images(
         bands["reason"][inconsistent] = 5
         bands["forward_backward_px"] = error.astype(np.float32)
     dx, dy = bands.pop("dx_px"), bands.pop("dy_px")
+    if observed is not None:  # no data comes first among the reasons, whatever else also dropped the cell
+        dx[~observed] = np.nan
+        dy[~observed] = np.nan
+        bands["reason"][~observed] = 1
     if prior is not None:
         for band, p in ((dx, prior[0]), (dy, prior[1])):
             # What a window measures of the prior is its window mean.
@@ -353,6 +387,7 @@ def track_images(
         **attrs.asdict(settings),
         **(extra_parameters or {}),
         "coarse_to_fine_applied": prior is not None,
+        **masked_share,
         "stable_shift_applied": bool(settings.correct_stable_ground and correction.source != "none"),
         **{f"stable_shift_{k}": v for k, v in correction.to_dict().items()},
     }
