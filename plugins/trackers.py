@@ -34,6 +34,7 @@ _DRIVER_KEYS = (
     "window_px", "step_px", "prefilter", "min_peak_correlation", "min_snr", "median_test_threshold",
     "median_test_epsilon_px", "stable_slowest_fraction", "stable_model", "correct_stable_ground",
     "coarse_to_fine", "fine_search_radius_px", "max_forward_backward_px", "bright_change_nmad", "observed_centre",
+    "fallback_window_px",
 )
 
 
@@ -45,6 +46,7 @@ _SHARED_DRIVER_DEFAULTS: Mapping[str, Any] = {
     "max_forward_backward_px": 0.5,
     "bright_change_nmad": 8.0,
     "observed_centre": True,
+    "fallback_window_px": False,
     "median_test_threshold": 2.0,
     "median_test_epsilon_px": 0.1,
     "stable_slowest_fraction": 0.25,
@@ -66,7 +68,8 @@ class _DrivenTracker(Tracker):
     #: Smallest search radius the matcher can work with (rounded-up requests below it are raised to it).
     min_search_radius_px: ClassVar[int] = 0
     #: ``max_forward_backward_px = false`` switches the forward-backward check (and its second pass) off.
-    switchable: ClassVar[frozenset[str]] = frozenset({"max_forward_backward_px", "bright_change_nmad"})
+    switchable: ClassVar[frozenset[str]] = frozenset({"max_forward_backward_px", "bright_change_nmad",
+                                                            "fallback_window_px"})
 
     def __init__(self, **parameters: Any) -> None:
         super().__init__(**parameters)
@@ -88,6 +91,9 @@ class _DrivenTracker(Tracker):
         params = {k: self.parameters[k] for k in _DRIVER_KEYS}
         if params["min_peak_correlation"] == "auto":
             params["min_peak_correlation"] = min(0.9, CHANCE_CORRELATION_PX / float(params["window_px"]))
+            if isinstance(params["fallback_window_px"], int) and not isinstance(params["fallback_window_px"], bool):
+                params["fallback_min_peak_correlation"] = min(
+                    0.9, CHANCE_CORRELATION_PX / float(params["fallback_window_px"]))
         for key in self.switchable:
             if params[key] is False:
                 params[key] = None

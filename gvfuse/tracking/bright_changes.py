@@ -12,18 +12,19 @@ and no calibrated reflectance:
    images have (so a gain or offset between the dates changes nothing);
 2. both are smoothed (Gaussian, NaN-aware) so that the motion of a few pixels,
    noise and texture do not count, only areas that brightened;
-3. the difference secondary - reference, in units of its own NMAD over the
-   scene, above ``threshold_nmad`` marks the secondary, below
-   ``-threshold_nmad`` the reference (the brighter date is the cloudy one);
-4. a mark grows over the connected pixels brightened by at least
-   :data:`FRINGE_NMAD` when it holds :data:`MIN_CLOUD_PX` pixels above the
-   threshold (hysteresis, as in Canny 1986, IEEE TPAMI 8(6):679),
-   (and by ``dilation_px``, none by default), so that a cloud's
+3. the difference secondary - reference, above ``threshold_nmad`` NMADs of
+   itself over the scene and above :data:`MIN_BRIGHTENING` NMADs of the
+   scenes' brightness, marks the secondary; below the negatives of both, the
+   reference (the brighter date is the cloudy one);
+4. a mark that holds at least :data:`MIN_CLOUD_PX` pixels above the threshold
+   grows over the connected pixels brightened by at least :data:`FRINGE_NMAD`
+   NMADs of the difference (hysteresis, as in Canny 1986, IEEE TPAMI
+   8(6):679), and then by ``dilation_px`` (none by default), so that a cloud's
    semi-transparent fringe goes too: it still shows the ground, but brightened
-   and with less contrast. Measured on synthetic painted clouds (256 px pairs,
-   10 % cloud, seeds 1, 2, 5): smoothing 1.5 px without dilation left 96-99 %
-   of the clear moving ice with a value; 3 px with a 2 px dilation 88-95 %
-   (the mask reached past the cloud and took clear cells with it).
+   and with less contrast. A smoothing of 1.5 px without dilation kept more of
+   the clear ice next to painted clouds than 3 px with a 2 px dilation (the
+   mask reached past the cloud and took clear cells with it); measured figures
+   in docs/tracking.md, "Clouds without a mask".
 
 A plateau of saturated pixels (the image's largest value on at least
 ``SATURATED_SHARE`` of its pixels) is marked as well: it has no texture to match.
@@ -47,6 +48,12 @@ SATURATED_SHARE = 0.001
 
 #: Smoothing (Gaussian sigma, px) before the dates are compared.
 SMOOTHING_PX = 1.5
+
+#: Least brightening of a cloud, in NMADs of the scenes' own brightness: where the two dates differ
+#: little (the same ground, the same light), ``threshold_nmad`` NMADs of their difference is a small
+#: change, and a changed sun angle alone reached it (up to 1.0 on cloudless synthetic pairs with a
+#: +-10 % illumination change, 12 % of a scene masked without this floor).
+MIN_BRIGHTENING = 2.0
 
 #: Brightening (NMADs) down to which a detected cloud's connected fringe is masked with it.
 FRINGE_NMAD = 2.0
@@ -77,11 +84,13 @@ def saturated_plateau(image: np.ndarray) -> np.ndarray:
     return plateau if plateau.sum() >= SATURATED_SHARE * valid.sum() else np.zeros(image.shape, dtype=bool)
 
 
-def brightening_nmad(reference: np.ndarray, secondary: np.ndarray,
-                     smoothing_px: float = SMOOTHING_PX) -> np.ndarray | None:
-    """How much brighter the secondary is than the reference at each pixel, in NMADs of that difference.
+def brightening(reference: np.ndarray, secondary: np.ndarray,
+                smoothing_px: float = SMOOTHING_PX) -> tuple[np.ndarray, float] | None:
+    """How much brighter the secondary is than the reference at each pixel, and that difference's spread.
 
-    ``None`` when the images share fewer than :data:`MIN_COMMON_PIXELS` valid pixels or have no spread.
+    The difference is in units of the scenes' own spread (each image standardised by its median and
+    NMAD), smoothed and centred on its median; the spread is its NMAD over the scene. ``None`` when the
+    images share fewer than :data:`MIN_COMMON_PIXELS` valid pixels or have no spread.
     """
     valid = np.isfinite(reference) & np.isfinite(secondary)
     if valid.sum() < MIN_COMMON_PIXELS:
@@ -99,7 +108,7 @@ def brightening_nmad(reference: np.ndarray, secondary: np.ndarray,
     spread = nmad(difference[common])
     if not spread > 0:
         return None
-    return ((difference - np.float32(np.median(difference[common]))) / np.float32(spread)).astype(np.float32)
+    return (difference - np.float32(np.median(difference[common]))).astype(np.float32), spread
 
 
 def _hysteresis(values: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -117,11 +126,13 @@ def bright_change_masks(reference: np.ndarray, secondary: np.ndarray, *, thresho
                         dilation_px: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Pixels of (reference, secondary) to treat as no-data: the brighter date's clouds, and saturation."""
     masks = [saturated_plateau(reference), saturated_plateau(secondary)]
-    excess = brightening_nmad(reference, secondary)
-    if excess is not None:
-        fringe = min(FRINGE_NMAD, threshold_nmad)
-        masks[0] |= _hysteresis(-excess, fringe, threshold_nmad)
-        masks[1] |= _hysteresis(excess, fringe, threshold_nmad)
+    found = brightening(reference, secondary)
+    if found is not None:
+        difference, spread = found
+        high = max(threshold_nmad * spread, MIN_BRIGHTENING)
+        low = min(FRINGE_NMAD * spread, high)
+        masks[0] |= _hysteresis(-difference, low, high)
+        masks[1] |= _hysteresis(difference, low, high)
     if dilation_px > 0:
         grow = np.ones((2 * dilation_px + 1, 2 * dilation_px + 1), dtype=bool)
         masks = [ndimage.binary_dilation(m, structure=grow) if m.any() else m for m in masks]

@@ -36,7 +36,8 @@ HALO_CELLS = 2
 #: dropped the cell wins.
 REASONS: dict[int, str] = {
     0: "valid",
-    1: "no data (too few valid pixels in the window or its search area, or no texture)",
+    1: "no data (too few valid pixels in the window or its search area, no texture, or the cell's own pixel "
+       "unobserved)",
     2: "no match (peak on the search edge or a failed sub-pixel refinement)",
     3: "below the peak-correlation or SNR threshold",
     4: "normalized median test",
@@ -76,6 +77,26 @@ class TrackingSettings:
     #: A cell gets an offset only where its own (centre) pixel is observed in both images: a window
     #: that reaches over no-data is matched on what it sees, but its value belongs to a cell with data.
     observed_centre: bool = True
+    #: A second pass with this larger window for the cells the first left empty for want of a match
+    #: (None: off); ``fallback_window_px - window_px`` must be a multiple of ``2 * step_px`` so that both
+    #: passes share the cell centres. See :func:`fill_from_larger_window`.
+    fallback_window_px: int | None = None
+    #: The second pass's peak threshold (None: ``min_peak_correlation``); a chance-level threshold falls
+    #: with the window, so it differs from the first pass's.
+    fallback_min_peak_correlation: float | None = None
+
+    def __attrs_post_init__(self) -> None:
+        fallback = self.fallback_window_px
+        if fallback is None:
+            return
+        if isinstance(fallback, bool) or not isinstance(fallback, int) or fallback <= self.window_px:
+            raise ValueError(f"fallback_window_px must be a whole number of pixels larger than window_px "
+                             f"({self.window_px}), or false (off); got {fallback!r}")
+        if (fallback - self.window_px) % (2 * self.step_px):
+            near = self.window_px + 2 * self.step_px * max(1, round((fallback - self.window_px) / (2 * self.step_px)))
+            raise ValueError(f"fallback_window_px - window_px must be a multiple of 2 x step_px = "
+                             f"{2 * self.step_px} so both passes share the cell centres; {fallback} is not "
+                             f"(try {near})")
 
     def tile_cells(self) -> int:
         """Output cells per tile side so the matcher's per-cell memory stays within ``tile_memory_bytes``."""
@@ -283,15 +304,76 @@ def coarse_prior(
 
 
 def _track_grid(reference: np.ndarray, secondary: np.ndarray, settings: TrackingSettings, matcher: Matcher,
-                rows: int, cols: int) -> dict[str, np.ndarray]:
-    """The bands of :func:`track_tile` for the whole ``rows`` x ``cols`` output grid, tile by tile."""
+                rows: int, cols: int, only: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The bands of :func:`track_tile` for the whole ``rows`` x ``cols`` output grid, tile by tile
+    (with ``only``, just the tiles holding a True cell of it; the others stay NaN)."""
     bands = {k: np.full((rows, cols), np.nan, np.float32)
              for k in ("dx_px", "dy_px", "peak_correlation", "snr", "reason")}
-    tiles = list(iter_tiles(rows, cols, settings.tile_cells()))
+    tiles = [t for t in iter_tiles(rows, cols, settings.tile_cells())
+             if only is None or only[t.row0 : t.row1, t.col0 : t.col1].any()]
     for tile, result in zip(tiles, run_tiles(tiles, reference, secondary, settings, matcher)):
         for k, v in result.items():
             bands[k][tile.row0 : tile.row1, tile.col0 : tile.col1] = v
     return bands
+
+
+def _matched(reference: np.ndarray, secondary: np.ndarray, settings: TrackingSettings, matcher: Matcher,
+             rows: int, cols: int, only: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """:func:`_track_grid`, then the forward-backward check when ``max_forward_backward_px`` is set."""
+    bands = _track_grid(reference, secondary, settings, matcher, rows, cols, only)
+    if settings.max_forward_backward_px is not None:
+        # The backward pass is raw (no thresholds, no median test): a cell fails the check because its own
+        # answer does not come home, not because the way back fell below a threshold. With a coarse prior
+        # both passes see the warped secondary, so the check is on the fine remainder.
+        raw = attrs.evolve(settings, min_peak_correlation=-np.inf, min_snr=-np.inf, median_test_threshold=None)
+        back = _track_grid(secondary, reference, raw, matcher, rows, cols, only)
+        error = forward_backward_error((bands["dx_px"], bands["dy_px"]), (back["dx_px"], back["dy_px"]),
+                                       step_px=settings.step_px)
+        with np.errstate(invalid="ignore"):
+            inconsistent = np.isfinite(bands["dx_px"]) & ~(error <= settings.max_forward_backward_px)
+        bands["dx_px"][inconsistent] = np.nan
+        bands["dy_px"][inconsistent] = np.nan
+        bands["reason"][inconsistent] = 5
+        bands["forward_backward_px"] = error.astype(np.float32)
+    return bands
+
+
+#: Reasons (:data:`REASONS`) for which a larger window is tried: the data were there, the match was not.
+RETRIED_REASONS = (2, 3, 4, 5)
+
+
+def fill_from_larger_window(bands: dict[str, np.ndarray], reference: np.ndarray, secondary: np.ndarray,
+                            settings: TrackingSettings, matcher: Matcher) -> None:
+    """Fill the cells the first pass left empty for want of a match with a pass at ``fallback_window_px``.
+
+    Multi-scale matching where texture is poor: a larger window holds more texture and matches where the
+    base window could not (Debella-Gilo & Kääb 2012, Remote Sens. 4(1):43, locally adaptive template
+    sizes; autoRIFT's chip-size fallback, Lei et al. 2021), at the price of more smoothing of the motion.
+    The second pass applies the same acceptance (thresholds, median test among its own cells,
+    forward-backward check) and runs only on the tiles holding such cells. The ``window_px`` band says
+    which window each cell's offset comes from. ``bands`` are changed in place.
+    """
+    w, fallback = settings.window_px, settings.fallback_window_px
+    rows, cols = bands["dx_px"].shape
+    bands["window_px"] = np.where(np.isfinite(bands["dx_px"]), np.float32(w), np.float32(np.nan))
+    if fallback is None:
+        return
+    k = (fallback - w) // (2 * settings.step_px)  # cells by which the larger windows' grid is inset
+    inner = (slice(k, rows - k), slice(k, cols - k))
+    empty = ~np.isfinite(bands["dx_px"]) & np.isin(bands["reason"], RETRIED_REASONS)
+    if rows <= 2 * k or cols <= 2 * k or not empty[inner].any():
+        return
+    second = attrs.evolve(settings, window_px=fallback, fallback_window_px=None,
+                          min_peak_correlation=(settings.min_peak_correlation
+                                                if settings.fallback_min_peak_correlation is None
+                                                else settings.fallback_min_peak_correlation))
+    larger = _matched(reference, secondary, second, matcher, rows - 2 * k, cols - 2 * k, only=empty[inner])
+    took = empty[inner] & np.isfinite(larger["dx_px"])
+    for key, band in bands.items():
+        if key in larger:
+            band[inner][took] = larger[key][took]
+    bands["reason"][inner][took] = 0
+    bands["window_px"][inner][took] = np.float32(fallback)
 
 
 def track_images(
@@ -341,21 +423,8 @@ def track_images(
 
         sec_pixels = warp_by_field(sec_pixels, prior[0], prior[1])
         fine = attrs.evolve(settings, search_radius_px=settings.fine_search_radius_px)
-    bands = _track_grid(ref_pixels, sec_pixels, fine, matcher, rows, cols)
-    if settings.max_forward_backward_px is not None:
-        # The backward pass is raw (no thresholds, no median test): a cell fails the check because its own
-        # answer does not come home, not because the way back fell below a threshold. With a coarse prior
-        # both passes see the warped secondary, so the check is on the fine remainder.
-        raw = attrs.evolve(fine, min_peak_correlation=-np.inf, min_snr=-np.inf, median_test_threshold=None)
-        back = _track_grid(sec_pixels, ref_pixels, raw, matcher, rows, cols)
-        error = forward_backward_error((bands["dx_px"], bands["dy_px"]), (back["dx_px"], back["dy_px"]),
-                                       step_px=settings.step_px)
-        with np.errstate(invalid="ignore"):
-            inconsistent = np.isfinite(bands["dx_px"]) & ~(error <= settings.max_forward_backward_px)
-        bands["dx_px"][inconsistent] = np.nan
-        bands["dy_px"][inconsistent] = np.nan
-        bands["reason"][inconsistent] = 5
-        bands["forward_backward_px"] = error.astype(np.float32)
+    bands = _matched(ref_pixels, sec_pixels, fine, matcher, rows, cols)
+    fill_from_larger_window(bands, ref_pixels, sec_pixels, fine, matcher)
     dx, dy = bands.pop("dx_px"), bands.pop("dy_px")
     if observed is not None:  # no data comes first among the reasons, whatever else also dropped the cell
         dx[~observed] = np.nan
@@ -382,6 +451,7 @@ def track_images(
         correction = attrs.evolve(correction, decision="off",
                                   reason=f"switched off (correct_stable_ground=False); estimate: {correction.reason}")
     bands["valid"] = np.isfinite(dx).astype(np.float32)
+    bands["window_px"][~np.isfinite(dx)] = np.nan
     parameters: dict[str, Any] = {
         "tracker": tracker_name,
         **attrs.asdict(settings),

