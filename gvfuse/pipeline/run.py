@@ -234,31 +234,63 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def probe_scheduler(address: str, timeout_s: float | None = None) -> None:
+    """Refuse ``address`` unless a dask scheduler answers dask's handshake there within ``timeout_s``.
+
+    A TCP service that is not a dask scheduler accepts the connection and never answers the handshake;
+    dask.distributed's client then waits for ever (its own timeout covers the connection, not the
+    handshake). Here the whole exchange is cancelled at the deadline.
+    """
+    import asyncio
+
+    from distributed.comm import connect
+
+    limit = SCHEDULER_TIMEOUT_S if timeout_s is None else timeout_s
+
+    async def handshake() -> None:
+        comm = await asyncio.wait_for(connect(address, timeout=limit), limit)
+        await comm.close()
+
+    try:
+        asyncio.run(handshake())
+    except TimeoutError:
+        raise InputError(f"{address}: no dask scheduler answered within {limit:g} s (is it a dask scheduler's "
+                         "address, e.g. tcp://host:8786?)", source="--scheduler") from None
+    except Exception as exc:  # refused, unreachable, not an address, garbage for a handshake
+        raise InputError(f"cannot reach the dask scheduler: {type(exc).__name__}: {exc}".split("\n")[0][:300],
+                         source="--scheduler") from None
+
+
 @contextlib.contextmanager
 def dask_client(scheduler: str | None, workers: int) -> Iterator[Any]:
     """A dask.distributed client: of an existing cluster at ``scheduler``, else of a local cluster.
 
     ``workers == 0`` tracks in this process without a cluster (yields ``None``; a fusion over time then
-    computes on dask's threads, :func:`execute`). The client is not made dask's global default: every
-    computation of a run names it (:func:`track_pairs`, :func:`execute`), and a client that fails to
-    connect, or closes after another, would otherwise leave ``scheduler="dask.distributed"`` in dask's
-    configuration for the rest of the process.
+    computes on dask's threads, :func:`execute`). Every computation of a run names its client
+    (:func:`track_pairs`, :func:`execute`); the local cluster's client is not made dask's global default,
+    and a client that fails to connect does not leave ``scheduler="dask.distributed"`` behind: either
+    would break dask computations later in the same process ("no Client active").
     """
     if scheduler is None and workers == 0:
         yield None
         return
+    import dask
     from dask.distributed import Client, LocalCluster
 
     if scheduler is not None:
+        probe_scheduler(scheduler)
+        previous = dask.config.get("scheduler", None)
         try:
-            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S, set_as_default=False)
+            # set as dask's default while it lives: a client built with set_as_default=False that fails to
+            # connect waits 2 x its timeout in its finaliser (distributed 2026.8)
+            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
         except (OSError, TimeoutError, ValueError, TypeError) as exc:  # unreachable, refused, not an address
+            dask.config.set(scheduler=previous)  # the failed client set "dask.distributed" and cannot unset it
             raise InputError(f"cannot reach the dask scheduler: {type(exc).__name__}: {exc}".split("\n")[0],
                              source="--scheduler") from None
         with client:
             yield client
         return
-    import dask
 
     # dask sets MALLOC_TRIM_THRESHOLD_=65536 in its workers to hand memory back to the system sooner; the
     # trackers allocate and free large arrays per tile, and with it they ran 2x slower (measured:

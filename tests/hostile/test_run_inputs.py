@@ -55,6 +55,31 @@ def test_an_unusable_scheduler_address_is_one_line_and_leaves_dasks_configuratio
     assert dask.config.get("scheduler", None) == before
 
 
+def test_a_tcp_service_that_is_not_a_dask_scheduler_is_refused_in_one_line_without_waiting_for_ever(tmp_path: Path,
+                                                                                                  monkeypatch):
+    import socket
+    import threading
+
+    import gvfuse.pipeline.run as run_module
+
+    monkeypatch.setattr(run_module, "SCHEDULER_TIMEOUT_S", 1)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(server.accept()[0]), daemon=True).start()  # accepts, never answers
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "run.toml").write_text(RUN)
+    try:
+        result = _invoke("run", tmp_path / "run.toml", "--scheduler", f"tcp://127.0.0.1:{server.getsockname()[1]}")
+    finally:
+        server.close()
+        for conn in accepted:
+            conn.close()
+    assert result.exit_code == 1 and "no dask scheduler answered within 1 s" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
 def test_a_run_on_a_local_cluster_prints_no_cluster_chatter(tmp_path: Path):
     import subprocess
     import sys
