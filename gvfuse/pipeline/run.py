@@ -29,7 +29,7 @@ import attrs
 
 from gvfuse import __version__
 from gvfuse.config import RunConfig, check_components, check_window_and_step
-from gvfuse.errors import ConfigError, GvfuseError, InputError, OutputExistsError
+from gvfuse.errors import ConfigError, GvfuseError, InputError
 from gvfuse.interfaces import Fusion, Publisher, Tracker
 from gvfuse.io.atomic import write_text_atomic
 from gvfuse.model import FusionResult, Grid, Month, MonthlyProduct, PairObservation, Provenance, Scene, VelocityField
@@ -567,9 +567,10 @@ def publish_once(plugins: PluginSet, config: RunConfig, product: MonthlyProduct,
     try:
         paths = publish(plugins, config.publishers, config.product, product, destination,
                         force=force or same_inputs)
-    except OutputExistsError:
-        # refused: the month stays what it was, and so does its state (else the next run would take the
-        # refused inputs for an interrupted publication of its own and replace the month without --force)
+    except BaseException:
+        # refused, or failed (a raising hook, a full disk, Ctrl-C): publishing a month is all or nothing, so
+        # it stays what it was, and so does its state; else the next run would take these inputs for an
+        # interrupted publication of its own and replace the month without --force
         if state:
             write_text_atomic(state_file, json.dumps(state), overwrite=True)
         else:

@@ -17,6 +17,7 @@ from gvfuse.errors import ConfigError
 from gvfuse.io.raster import write_bands
 from gvfuse.model import Month
 from gvfuse.pipeline.run import build_plan, execute
+from gvfuse.plugins import load_plugins
 from gvfuse.publish.cog import read_month_bands
 from gvfuse.publish.month import month_files
 from gvfuse.testing import make_pair
@@ -299,6 +300,32 @@ def test_a_refused_month_stays_refused_and_a_corrupt_state_file_is_no_state(work
     assert original.failed_months == [original.months[0].month]
     assert not execute(load_config(first, plugins), plugins=plugins, force=True).failed_months
     assert product.read_bytes() == before
+
+
+def test_a_failed_forced_publication_does_not_let_the_next_plain_run_replace_the_month(workspace, plugins):
+    from gvfuse.hookspecs import hookimpl
+    from gvfuse.plugins import PluginInfo
+
+    class Failing:
+        @hookimpl
+        def gvfuse_stac_item_ready(self, item, product):
+            raise RuntimeError("the catalog service is down")
+
+    text = (workspace / "run.toml").read_text().replace('output_dir = "out"', 'output_dir = "out-failforce"')
+    first = workspace / "failforce.toml"
+    first.write_text(text)
+    assert not execute(load_config(first, plugins), plugins=plugins).failed_months
+    product = workspace / "out-failforce" / "202301_vx.tif"
+    before = product.read_bytes()
+    changed = workspace / "failforce-changed.toml"
+    changed.write_text(text.replace('name = "inverse-variance"', 'name = "equal"'))
+    failing = load_plugins()
+    failing.add(Failing(), PluginInfo("failing", "test", "0", "tests"))
+    forced = execute(load_config(changed, failing), plugins=failing, force=True)
+    assert forced.failed_months and product.read_bytes() == before
+    # the forced attempt failed: without --force the changed inputs are still refused
+    plain = execute(load_config(changed, plugins), plugins=plugins)
+    assert all("already" in (o.error or "") for o in plain.months) and product.read_bytes() == before
 
 
 def test_a_publication_whose_state_is_in_the_earlier_cache_folder_is_rerun_without_refusal(workspace, plugins):
