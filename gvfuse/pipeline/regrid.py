@@ -73,8 +73,9 @@ def regrid_field(field: VelocityField, target: Grid, *, min_points: int = 1) -> 
     vy = np.where(valid, field.vy_m_per_day, np.nan)
     mean_vx = _reproject(vx, field.grid, target, Resampling.average)
     mean_vy = _reproject(vy, field.grid, target, Resampling.average)
-    # Count = valid share of the cell x source cells per target cell (nominal areas, in CRS units).
-    cells_per_target = abs(target.transform.determinant) / abs(field.grid.transform.determinant)
+    # Count = valid share of the cell x source cells per target cell (nominal areas, in CRS units); a
+    # coarser source cell covering the target cell is one point (else 0.25 of a point rounds to none).
+    cells_per_target = max(1.0, abs(target.transform.determinant) / abs(field.grid.transform.determinant))
     share = _reproject(np.where(valid, 1.0, 0.0), field.grid, target, Resampling.average)
     count = np.rint(np.nan_to_num(share) * cells_per_target).astype("float32")
     if ERROR_BAND in field.quality:

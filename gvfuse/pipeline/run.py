@@ -434,6 +434,8 @@ def build_months(plan_: RunPlan, outcomes: Sequence[PairOutcome], *, plugins: Pl
     pair of the period is fused at once. Either way each sensor's monthly map
     is made too, for the validators that compare sensors and for reports.
     """
+    import numpy as np
+
     config = plan_.config
     inputs = month_inputs(plan_, outcomes)
     if config.fusion is not None:
@@ -447,6 +449,10 @@ def build_months(plan_: RunPlan, outcomes: Sequence[PairOutcome], *, plugins: Pl
         result = fused[month]
         if isinstance(result, str):
             results.append(MonthOutcome(month, error=result))
+            continue
+        if not np.isfinite(result.field.vx_m_per_day).any():  # never an empty product with exit 0
+            results.append(MonthOutcome(month, error="the fused month has no cell with a velocity on the product "
+                                                     "grid; nothing to publish (see the pairs' problems, if any)"))
             continue
         try:
             stable = context.mask("stable_mask", result.field.grid)

@@ -43,6 +43,14 @@ def test_cells_with_too_few_points_are_nan():
     assert np.isnan(out.vx_m_per_day).all() and out.quality["count"].max() == 0
 
 
+def test_a_coarser_source_fills_every_cell_it_covers_as_one_point():
+    # a 60 m tracking step onto the 30 m product grid: each product cell lies in one tracking cell
+    vx = np.arange(130, dtype="f4").reshape(10, 13) / 100
+    out = regrid_field(fine_field(vx, -vx, res=60.0), TARGET)
+    np.testing.assert_allclose(out.vx_m_per_day, np.repeat(np.repeat(vx, 2, axis=0), 2, axis=1)[:20, :25], rtol=1e-6)
+    assert np.all(out.quality["count"] == 1)
+
+
 def test_no_overlap_is_an_error():
     far = Grid(32647, Affine(15, 0, 900000, 0, -15, 3250000), (4, 4))
     z = np.zeros((4, 4), "f4")

@@ -328,6 +328,29 @@ def test_a_failed_forced_publication_does_not_let_the_next_plain_run_replace_the
     assert all("already" in (o.error or "") for o in plain.months) and product.read_bytes() == before
 
 
+def test_a_month_fused_to_no_valid_cell_fails_instead_of_publishing_an_empty_product(workspace, plugins,
+                                                                                     monkeypatch):
+    import attrs
+
+    import gvfuse.pipeline.run as run_module
+
+    original = run_module._fuse_by_month
+
+    def emptied(*args, **kwargs):
+        out = original(*args, **kwargs)
+        return {m: r if isinstance(r, str) else attrs.evolve(r, field=attrs.evolve(
+            r.field, vx_m_per_day=np.full_like(r.field.vx_m_per_day, np.nan),
+            vy_m_per_day=np.full_like(r.field.vy_m_per_day, np.nan))) for m, r in out.items()}
+
+    monkeypatch.setattr(run_module, "_fuse_by_month", emptied)
+    text = (workspace / "run.toml").read_text().replace('output_dir = "out"', 'output_dir = "out-empty"')
+    (workspace / "empty.toml").write_text(text)
+    result = execute(load_config(workspace / "empty.toml", plugins), plugins=plugins)
+    assert set(result.failed_months) == {o.month for o in result.months}
+    assert all("no cell with a velocity" in (o.error or "") for o in result.months)
+    assert not (workspace / "out-empty" / "202301_vx.tif").exists()
+
+
 def test_a_publication_whose_state_is_in_the_earlier_cache_folder_is_rerun_without_refusal(workspace, plugins):
     legacy_cfg = workspace / "legacy.toml"
     legacy_cfg.write_text((workspace / "run.toml").read_text().replace('output_dir = "out"',
