@@ -179,6 +179,14 @@ def scene_files(scene: Scene) -> list[Path]:
     return [path, *sorted(companions)]
 
 
+def mask_fingerprint(path: Path | None) -> list[Any] | None:
+    """A mask file's identity in cache keys, by content (:func:`file_fingerprint`), with a shapefile's
+    ``.prj``, ``.dbf``, ... (they are the mask too); never its path, so a moved project keeps its keys."""
+    if path is None or not path.is_file():
+        return None
+    return [*file_fingerprint(path), *([p.name, *file_fingerprint(p)] for p in mask_files(path)[1:])]
+
+
 def scene_fingerprint(scene: Scene) -> list[Any]:
     """A scene's identity in pair cache keys: its id and time, and every file of it by content."""
     root = Path(scene.path) if Path(scene.path).is_dir() else Path(scene.path).parent
@@ -214,10 +222,7 @@ class PairJob:
 
         assert issubclass(self.tracker.cls, Tracker)  # checked when the plugin registered it
         parameters = {**dict(self.tracker.cls.defaults), **dict(self.tracker_parameters)}
-        mask = file_fingerprint(self.stable_mask) if self.stable_mask is not None and self.stable_mask.is_file() \
-            else None
-        if mask is not None and self.stable_mask is not None:  # a shapefile's .prj, .dbf, ... are the mask too
-            mask += [[p.name, *file_fingerprint(p)] for p in mask_files(self.stable_mask)[1:]]
+        mask = mask_fingerprint(self.stable_mask)
         payload = [__version__, self.sensor, self.reader.name, self.reader.plugin.version, self.tracker.name,
                    self.tracker.plugin.version, sorted(parameters.items()), self.max_speed_m_per_day,
                    scene_fingerprint(self.pair.reference), scene_fingerprint(self.pair.secondary),

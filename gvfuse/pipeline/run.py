@@ -43,7 +43,15 @@ from gvfuse.pipeline.month import (
     monthly_product,
     sensor_month,
 )
-from gvfuse.pipeline.pair import PairJob, PairOutcome, process_pair, read_pair_info, read_pair_result, tracking_grid
+from gvfuse.pipeline.pair import (
+    PairJob,
+    PairOutcome,
+    mask_fingerprint,
+    process_pair,
+    read_pair_info,
+    read_pair_result,
+    tracking_grid,
+)
 from gvfuse.pipeline.pairing import MonthPlan, plan
 from gvfuse.pipeline.scan import SKIP_UNRECOGNISED, scan
 from gvfuse.pipeline.validate import ValidationContext, run_validators
@@ -509,7 +517,9 @@ def _provenance(plugins: PluginSet, config: RunConfig, pairs: list[dict[str, Any
                     **({"fusion": config.fusion, "fusion_parameters": dict(config.fusion_parameters)}
                        if config.fusion is not None else
                        {"weighting": config.weighting, "weighting_parameters": dict(config.weighting_parameters)}),
-                    "configuration": str(config.source) if config.source else ""},
+                    # the run file's name, not its path: the same inputs publish the same bytes wherever the
+                    # project folder is
+                    "configuration": Path(config.source).name if config.source else ""},
     )
 
 
@@ -545,7 +555,7 @@ def _month_key(plan_: RunPlan, month: Month) -> str:
     method = ([c.weighting, sorted(c.weighting_parameters.items())] if c.fusion is None else
               [c.fusion, sorted((k, str(v)) for k, v in c.fusion_parameters.items())])
     payload = [__version__, keys, *method, list(c.validators),
-               [str(p) for p in (c.stable_mask, c.on_ice_mask)], list(c.publishers)]
+               [mask_fingerprint(p) for p in (c.stable_mask, c.on_ice_mask)], list(c.publishers)]
     if c.validation_context:
         payload.append(sorted((k, str(v)) for k, v in c.validation_context.items()))
     return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()[:24]

@@ -351,6 +351,23 @@ def test_a_month_fused_to_no_valid_cell_fails_instead_of_publishing_an_empty_pro
     assert not (workspace / "out-empty" / "202301_vx.tif").exists()
 
 
+def test_a_project_copied_elsewhere_is_already_published_and_publishes_the_same_bytes(workspace, plugins, tmp_path):
+    import shutil
+
+    text = (workspace / "run.toml").read_text().replace('output_dir = "out"', 'output_dir = "out-moved"')
+    (workspace / "moved.toml").write_text(text)
+    assert not execute(load_config(workspace / "moved.toml", plugins), plugins=plugins).failed_months
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(workspace, copy, symlinks=True)  # as cp -a: times kept
+    again = execute(load_config(copy / "moved.toml", plugins), plugins=plugins)
+    assert not again.failed_months, again.problems  # the same inputs: nothing refused
+    shutil.rmtree(copy / "out-moved")  # published afresh from the moved project: the same bytes
+    fresh = execute(load_config(copy / "moved.toml", plugins), plugins=plugins)
+    assert not fresh.failed_months
+    for name in ("items/run-test-202301.json", "202301_vx.tif", "catalog.yaml"):
+        assert (copy / "out-moved" / name).read_bytes() == (workspace / "out-moved" / name).read_bytes(), name
+
+
 def test_a_publication_whose_state_is_in_the_earlier_cache_folder_is_rerun_without_refusal(workspace, plugins):
     legacy_cfg = workspace / "legacy.toml"
     legacy_cfg.write_text((workspace / "run.toml").read_text().replace('output_dir = "out"',
