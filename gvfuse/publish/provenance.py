@@ -65,6 +65,14 @@ def _scene_record(raw: Any) -> dict[str, Any]:
     return {"id": str(raw), "sensor": None, "datetime": None}
 
 
+def contributing_sensors(product: MonthlyProduct) -> list[str]:
+    """The month's sensors that gave at least one cell a value (bit ``i`` of ``sensor_mask`` is
+    ``product.sensors[i]``), in that order: a sensor whose every pair failed is not one of them."""
+    flags = np.nan_to_num(np.asarray(product.sensor_mask, dtype="float64")).astype(np.int64)
+    present = int(np.bitwise_or.reduce(flags, axis=None)) if flags.size else 0
+    return [name for i, name in enumerate(product.sensors) if present >> i & 1]
+
+
 def provenance_block(product: MonthlyProduct) -> dict[str, Any]:
     """The month's provenance, canonical and JSON-able (layout in ``docs/products.md``).
 
@@ -88,7 +96,7 @@ def provenance_block(product: MonthlyProduct) -> dict[str, Any]:
         "month": str(product.month),
         "software": {"name": prov.software, "version": prov.software_version or gvfuse.__version__},
         "plugins": canonical(prov.plugins),
-        "sensors": list(product.sensors),
+        "sensors": contributing_sensors(product),
         "inputs": [scenes[k] for k in sorted(scenes)],
         "pairs": pairs,
         "weights": canonical(product.weights),

@@ -1,6 +1,7 @@
 import json
 
 import attrs
+import numpy as np
 import pytest
 
 from gvfuse.hookspecs import hookimpl
@@ -127,6 +128,16 @@ def test_a_single_sensor_month_names_its_platform_and_constellation(tmp_path):
     assert props["constellation"] == "sentinel-1" and props["instruments"] == ["c-sar"]
     assert "platform" not in props  # two satellites, sentinel-1a and -1b
     assert props["gvfuse:platforms"] == ["sentinel-1a", "sentinel-1b"]
+
+
+def test_a_sensor_that_gave_no_cell_a_value_is_not_named_in_the_provenance_or_the_lineage(tmp_path):
+    product = synthetic_monthly_product()
+    no_sentinel_1 = np.where(np.isfinite(product.sensor_mask), product.sensor_mask.astype(np.int64) & ~2, 0)
+    product = attrs.evolve(product, sensor_mask=no_sentinel_1.astype("float32"))  # bit 1 is sentinel-1
+    publish_month(product, load_product("gangrigab-2023"), tmp_path, plugins=PluginSet())
+    props = _item(tmp_path)["properties"]
+    assert props["gvfuse:provenance"]["sensors"] == ["landsat", "sentinel-2"]
+    assert "Sensors: landsat, sentinel-2;" in props["processing:lineage"]
 
 
 def test_provenance_block_names_every_input_pair_tracker_weight_validation_and_plugin(published):
