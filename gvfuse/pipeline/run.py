@@ -613,6 +613,10 @@ def execute(config: RunConfig, *, plugins: PluginSet, client: Any = None, publis
     import dask
 
     plan_ = build_plan(config, plugins)
+    if publish_results:
+        from gvfuse.publish.month import remove_leftovers
+
+        remove_leftovers(config.output_dir)  # even when no month is published this time
     outcomes = track_pairs(plan_.jobs, client=client, progress=progress)
     # A fusion over time computes with dask: on the run's client, else on threads here. Named, not left to
     # dask's global default, which is any distributed client still registered in this process (a closed

@@ -80,8 +80,8 @@ STAGING_PREFIX = ".staging-"
 
 
 @contextlib.contextmanager
-def publishing_into(destination: Path) -> Iterator[Path]:
-    """Hold the folder's publication lock and a fresh staging folder inside it; clean up either way.
+def publication_lock(destination: Path) -> Iterator[None]:
+    """Hold the folder's publication lock, after removing what a killed run left there.
 
     Leftovers of a killed run (staging folders, ``.*.tmp`` files of atomic
     writes) are removed first: under the lock no other process is writing them.
@@ -99,13 +99,29 @@ def publishing_into(destination: Path) -> Iterator[Path]:
         for folder in (destination, destination / "items"):
             for tmp in folder.glob(".*.tmp"):
                 tmp.unlink(missing_ok=True)
+        yield
+    finally:
+        os.close(lock)  # releases the lock
+
+
+def remove_leftovers(destination: Path) -> None:
+    """What a killed run left in a publication folder, removed now (a run with nothing to publish
+    would leave it); nothing when the folder does not exist or another process is publishing there."""
+    if destination.is_dir():
+        with contextlib.suppress(OutputBusyError), publication_lock(destination):
+            pass
+
+
+@contextlib.contextmanager
+def publishing_into(destination: Path) -> Iterator[Path]:
+    """Hold the folder's publication lock (:func:`publication_lock`) and a fresh staging folder inside it;
+    the staging folder is removed either way."""
+    with publication_lock(destination):
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=destination))
         try:
             yield staging
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    finally:
-        os.close(lock)  # releases the lock
 
 
 def _move_into_place(staging: Path, destination: Path, names: list[str]) -> list[Path]:

@@ -74,3 +74,17 @@ def test_what_a_killed_run_left_is_removed_by_the_next(tmp_path):
     (tmp_path / ".staging-abc" / "202306_vx.tif").write_bytes(b"staged")
     publish_month(synthetic_monthly_product(), definition, tmp_path, force=True, plugins=PluginSet())
     assert _digests(tmp_path) == expected
+
+
+def test_a_run_with_nothing_to_publish_still_removes_what_a_killed_run_left(tmp_path):
+    from gvfuse.publish.month import remove_leftovers
+
+    definition = load_product("gangrigab-2023")
+    publish_month(synthetic_monthly_product(), definition, tmp_path, plugins=PluginSet())
+    expected = _digests(tmp_path)
+    (tmp_path / ".202306_vx.tif.k3j2.tmp").write_bytes(b"half a COG")
+    (tmp_path / ".staging-abc").mkdir()
+    remove_leftovers(tmp_path)  # what every publishing run does first, whatever it then publishes
+    assert _digests(tmp_path) == expected and not (tmp_path / ".staging-abc").exists()
+    remove_leftovers(tmp_path / "no-such-folder")  # nothing to do, nothing made
+    assert not (tmp_path / "no-such-folder").exists()
