@@ -61,12 +61,14 @@ def track_command(
     """
     from gvfuse.config import DEFAULT_TRACKER, check_parameter_types, check_writable_folder
     from gvfuse.errors import InputError
-    from gvfuse.pipeline.pair import make_tracker, track_files
+    from gvfuse.pipeline.pair import check_output_not_input, make_tracker, track_files
 
     if output.is_dir():  # a folder is never replaced, even with --force
         raise InputError("is a folder; give the output file's name", source=output, field="--output")
-    check_writable_folder(output.parent, source=output, field="--output")
     plugins = plugin_set()
+    # before the write probe below: not even a temporary file goes into an input scene's folder
+    check_output_not_input(output, reference, secondary, plugins=plugins, stable_mask=stable_mask)
+    check_writable_folder(output.parent, source=output, field="--output")
     tracker = tracker or DEFAULT_TRACKER
     parameters = _parameters(params)
     registration = plugins.registry.get("trackers", {}).get(tracker)

@@ -47,7 +47,7 @@ from gvfuse.io.masks import load_mask, mask_files
 from gvfuse.io.raster import read_bands, write_bands
 from gvfuse.model import ERROR_BAND, SECONDS_PER_DAY, Grid, Image, OffsetField, Pair, Provenance, Scene, VelocityField
 from gvfuse.pipeline.regrid import regrid_field
-from gvfuse.pipeline.scan import choose_reader, is_regular
+from gvfuse.pipeline.scan import COMPANION_SUFFIXES, choose_reader, is_regular
 from gvfuse.plugins import PluginSet, Registration, plugin_errors
 from gvfuse.tracking.search import search_radius_px
 
@@ -492,6 +492,117 @@ def _split_stable_parameters(field: OffsetField) -> tuple[dict[str, Any], dict[s
     return parameters, stable
 
 
+#: How many folders above an input file are looked at for the scene folder it lies in (a Sentinel-2 band
+#: is five below its ``.SAFE``).
+SCENE_FOLDER_DEPTH = 6
+
+
+def _open_quietly(path: Path, plugins: PluginSet) -> Scene | None:
+    """The scene the reader that detects ``path`` opens there, or None (:func:`load_scene` reports the errors)."""
+    cls = choose_reader(path, plugins.classes("readers"))
+    if cls is None:
+        return None
+    try:
+        return cls().open(path)
+    except Exception:
+        return None
+
+
+def input_scene_files(path: PathLike, plugins: PluginSet) -> tuple[list[Path], list[Path]]:
+    """``(files, folders)`` the input scene at ``path`` is made of, as far as gvfuse can tell; none may be written.
+
+    Files: ``path`` itself and its companions (``<name>.json``, ``.txt``, ``.aux.xml`` ...: a UAV sidecar,
+    GDAL's side files, whether they exist yet or not), and every member its reader records (``container`` and
+    the ``*_member`` metadata: an MTL, a band, a QA or SCL mask). Folders: the folder given, the reader's
+    container folder (the folder of a Landsat MTL given as a file), or else the nearest folder above a file
+    given that a reader reads as a scene (the Landsat product folder of a ``_B8.TIF``, the ``.SAFE`` of a band).
+    """
+    given = Path(path)
+    files: list[Path] = []
+    folders: list[Path] = []
+
+    def add(scene: Scene) -> None:
+        container = Path(str(scene.metadata.get("container", scene.path)))
+        if container.is_dir():
+            folders.append(container)
+            files.extend(container / value for key, value in scene.metadata.items()
+                         if key.endswith("_member") and isinstance(value, str) and value)
+        else:
+            files.append(container)
+        files.append(Path(scene.path))
+
+    if given.is_dir():
+        folders.append(given)
+    else:
+        files.append(given)
+        files.extend(given.parent / f"{base}{suffix}" for base in (given.stem, given.name)
+                     for suffix in COMPANION_SUFFIXES)
+    scene = _open_quietly(given, plugins) if given.exists() else None
+    if scene is not None:
+        add(scene)
+    if not folders:
+        for parent in list(given.absolute().parents)[:SCENE_FOLDER_DEPTH]:
+            enclosing = _open_quietly(parent, plugins)
+            if enclosing is not None:
+                add(enclosing)
+                break
+    return files, folders
+
+
+def check_output_not_input(output: PathLike, reference: PathLike, secondary: PathLike, *, plugins: PluginSet,
+                           stable_mask: PathLike | None = None) -> None:
+    """An :class:`InputError` (one line, naming ``--output``) when writing ``output`` would change an input.
+
+    Refused, even with ``--force``: a file of either scene (:func:`input_scene_files`) or of the
+    stable-ground mask, and anything inside a scene's folder. Compared where the file would land (the
+    folder resolved: a link there would be replaced) and where a link there points, and by inode when
+    ``output`` exists (a hard link).
+    """
+    def real(path: Path) -> Path:  # resolved through links; a link loop stays as it is, never an error
+        return Path(os.path.realpath(path))
+
+    output = Path(output)
+    places = {real(output.parent) / output.name, real(output)}  # where the file lands (a link there is replaced)
+    try:
+        existing: os.stat_result | None = output.stat()
+    except OSError:
+        existing = None
+
+    def same(path: Path) -> bool:
+        if {real(path.parent) / path.name, real(path)} & places:
+            return True
+        try:
+            return existing is not None and os.path.samestat(existing, path.stat())
+        except OSError:
+            return False
+
+    def refuse(what: str) -> InputError:
+        return InputError(f"{what}; choose another -o", source=output, field="--output")
+
+    if stable_mask is not None:
+        for member in mask_files(stable_mask):  # a shapefile's .dbf, .prj ... too
+            if same(member):
+                mask = f"the stable-ground mask {stable_mask}"
+                raise refuse(f"would replace {mask if member == Path(stable_mask) else f'{member}, a file of {mask}'}")
+    for role, given in (("reference", Path(reference)), ("secondary", Path(secondary))):
+        scene = f"the {role} scene {given}"
+        files, folders = input_scene_files(given, plugins)
+        for member in files:
+            if same(member):  # the file is named when the output reaches it through a link
+                what = scene if member == given else (
+                    f"a file of {scene}" if member.absolute() == output.absolute() else f"{member}, a file of {scene}")
+                raise refuse(f"would replace {what}")
+        for folder in folders:
+            root = real(folder)
+            inside = any(place.is_relative_to(root) for place in places)
+            if not inside and existing is not None:  # a hard link to a file of the folder
+                inside = any(same(p) for p in root.rglob("*") if p.is_file())
+            if inside:
+                where = scene if folder == given else (f"the folder of {scene}" if output.absolute().is_relative_to(
+                    folder.absolute()) else f"{folder}, the folder of {scene}")
+                raise refuse(f"would be written inside {where}")
+
+
 def track_files(
     reference: PathLike,
     secondary: PathLike,
@@ -516,11 +627,7 @@ def track_files(
     when it exists unless ``force``, and never one of the inputs).
     """
     output = Path(output)
-    for given in map(Path, (reference, secondary)):
-        # the same file (also through a link), or a file inside an input scene folder: never replaced
-        if given.exists() and output.exists() and (os.path.samefile(output, given) or (
-                given.is_dir() and output.resolve().is_relative_to(given.resolve()))):
-            raise InputError("the output would replace an input scene; choose another -o", source=output)
+    check_output_not_input(output, reference, secondary, plugins=plugins, stable_mask=stable_mask)
     if output.exists() and not force:
         raise OutputExistsError(f"{output} exists; refusing to overwrite it (use --force)")
     for value, option in ((window_px, "--window"), (step_px, "--step")):

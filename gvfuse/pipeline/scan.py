@@ -157,14 +157,14 @@ def _found(scene: Scene, product: ProductDefinition | None) -> FoundScene:
     )
 
 
-_COMPANION_SUFFIXES = (".json", ".txt", ".aux.xml", ".ovr", ".tfw", ".prj", ".xml")
+COMPANION_SUFFIXES = (".json", ".txt", ".aux.xml", ".ovr", ".tfw", ".prj", ".xml")
 
 
 def _is_companion(path: Path, scene_paths: set[Path]) -> bool:
     for scene_path in scene_paths:
         if scene_path.parent == path.parent and path != scene_path:
             stem, name = scene_path.stem, path.name
-            if any(name in (f"{stem}{s}", f"{scene_path.name}{s}") for s in _COMPANION_SUFFIXES):
+            if any(name in (f"{stem}{s}", f"{scene_path.name}{s}") for s in COMPANION_SUFFIXES):
                 return True
     return False
 

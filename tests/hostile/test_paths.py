@@ -53,7 +53,8 @@ def scenes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _refused(status: int, output: str) -> bool:
-    return status == 1 and output.count("\n") == 1 and "would replace an input scene" in output
+    return (status == 1 and output.count("\n") == 1 and "[--output]: would replace " in output
+            and ("the reference scene" in output or "the secondary scene" in output))
 
 
 @pytest.mark.parametrize("role", ["reference", "secondary"])
