@@ -8,6 +8,7 @@ other by path.
 from __future__ import annotations
 
 import importlib.resources
+import math
 import os
 import re
 import tomllib
@@ -26,6 +27,11 @@ LONLAT = "EPSG:4326"
 #: A product id is a safe slug: it names files and STAC ids (``items/<id>-YYYYMM.json``), so it can never
 #: be a path: letters, digits, ``-`` and ``_``, starting and ending with a letter or digit, at most 64 characters.
 PRODUCT_ID_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62}[A-Za-z0-9])?$")
+
+
+#: What a definition or run file that is a FIFO, socket, device or folder is refused with (reading a FIFO
+#: would wait for a writer for ever).
+NOT_A_REGULAR_FILE = "is not a regular file"
 
 
 def _check_id(instance: object, attribute: object, value: str) -> None:
@@ -131,6 +137,8 @@ def load_product(id_or_path: str | Path) -> ProductDefinition:
     """A product definition by bundled id (``gangrigab-2023``) or TOML path."""
     bundled = bundled_definitions()
     path = bundled.get(str(id_or_path)) or Path(id_or_path)
+    if path.exists() and not path.is_file():  # a FIFO would block the read for ever; a folder is no file
+        raise ConfigError(NOT_A_REGULAR_FILE, source=path)
     if not path.is_file():
         raise ConfigError(f"no such product definition; bundled ones: {', '.join(sorted(bundled))}",
                           source=id_or_path)
@@ -228,17 +236,36 @@ def physical_memory_bytes() -> int | None:
         return None
 
 
+def memory_shortfall(needed_bytes: int, what: str, purpose: str) -> str | None:
+    """None when ``needed_bytes`` fit in this machine's memory (or the system does not say how much it has);
+    else why not: ``<what> needs about N GiB <purpose>; this machine has M GiB``.
+
+    Work that cannot fit is refused before it starts, not minutes or hours later with an allocation error:
+    a product grid (:func:`_check_grid_fits`), a band read whole (:func:`gvfuse.formats.loading.load_band`).
+    """
+    memory = physical_memory_bytes()
+    if memory is None or needed_bytes <= memory:
+        return None
+    return f"{what} needs about {needed_bytes / 2**30:.0f} GiB {purpose}; this machine has {memory / 2**30:.0f} GiB"
+
+
 def _check_grid_fits(definition: ProductDefinition) -> None:
     """A grid whose month does not fit in this machine's memory is refused before any work, not hours later
     with an allocation error (``resolution_m = 0.01`` for a glacier: 10^11 cells)."""
     grid = definition.grid()
-    cells = grid.rows * grid.cols
-    needed = cells * 4 * MONTH_BANDS_IN_MEMORY
-    memory = physical_memory_bytes()
-    if memory is not None and needed > memory:
-        raise ValueError(f"a {grid.rows} x {grid.cols} grid at {definition.resolution_m:g} m needs about "
-                         f"{needed / 2**30:.0f} GiB for one month's bands; this machine has "
-                         f"{memory / 2**30:.0f} GiB: use a coarser resolution or a smaller area")
+    needed = grid.rows * grid.cols * 4 * MONTH_BANDS_IN_MEMORY
+    problem = memory_shortfall(needed, f"a {grid.rows} x {grid.cols} grid at {definition.resolution_m:g} m",
+                               "for one month's bands")
+    if problem is not None:
+        raise ValueError(f"{problem}: use a coarser resolution or a smaller area")
+
+
+def _positive_number(value: float) -> float:
+    """A finite number above zero (a resolution, a colour scale's end); else a ValueError saying so."""
+    number = float(value)
+    if not (math.isfinite(number) and number > 0):
+        raise ValueError(f"must be a finite number above 0, got {number}")
+    return number
 
 
 def _sensor(entry: Mapping[str, Any]) -> SensorInfo:
@@ -257,23 +284,34 @@ def product_from_dict(raw: Mapping[str, Any], source: object = "<product>") -> P
         field = "area"
         area = Area(**{k: float(raw["area"][k]) for k in ("west_deg", "south_deg", "east_deg", "north_deg")})
         field = "grid"
-        crs, resolution_m = str(raw["grid"]["crs"]), float(raw["grid"]["resolution_m"])
+        crs, resolution = str(raw["grid"]["crs"]), raw["grid"]["resolution_m"]
         field = "grid.crs"
         _check_crs(crs)
-        field = "grid"
+        field = "grid.resolution_m"
+        resolution_m = _positive_number(resolution)
         field = "time"
         first, last = str(raw["time"]["first_month"]), str(raw["time"]["last_month"])
+        field = "time.first_month"
+        first_month = parse_month(first)
+        field = "time.last_month"
+        last_month = parse_month(last)
+        if last_month < first_month:
+            raise ValueError(f"last_month {last_month} is before first_month {first_month}")
+        field = "display.speed_max_m_per_day"
+        speed_max = _positive_number(raw.get("display", {}).get("speed_max_m_per_day", DEFAULT_SPEED_MAX_M_PER_DAY))
         field = "id"
         _check_id(None, None, str(raw["id"]))
-        field = "title/description/license/display"
+        texts = {}
+        for field in ("title", "description", "license"):
+            texts[field] = str(raw[field])
+        field = ""
         definition = ProductDefinition(
-            id=str(raw["id"]), title=str(raw["title"]), description=str(raw["description"]).strip(),
-            license=str(raw["license"]), area=area, crs=crs, resolution_m=resolution_m,
-            first_month=first, last_month=last, keywords=tuple(raw.get("keywords", ())),
+            id=str(raw["id"]), title=texts["title"], description=texts["description"].strip(),
+            license=texts["license"], area=area, crs=crs, resolution_m=resolution_m,
+            first_month=first_month, last_month=last_month, keywords=tuple(raw.get("keywords", ())),
             providers=tuple(raw.get("providers", ())), source=str(source),
             sensors=tuple(_sensor(entry) for entry in raw.get("sensors", ())),
-            speed_max_m_per_day=float(raw.get("display", {}).get("speed_max_m_per_day",
-                                                                DEFAULT_SPEED_MAX_M_PER_DAY)),
+            speed_max_m_per_day=speed_max,
         )
         field = "grid.resolution_m"
         _check_grid_fits(definition)

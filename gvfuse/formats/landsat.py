@@ -59,6 +59,10 @@ DEFAULT_QA_UNUSABLE_BITS = QA_FILL | QA_DILATED_CLOUD | QA_CLOUD | QA_CLOUD_SHAD
 #: Band 8 (panchromatic) DN 0 is the designated fill value (LSDS-1822: fill = 0).
 FILL_DN = 0
 
+#: Most band-8 lines or samples an MTL may declare: a WRS-2 scene is about 16000 x 16000 panchromatic pixels
+#: (185 km at 15 m, with the rotated footprint's margins); anything far beyond is not a Landsat scene.
+MAX_BAND8_SIDE_PX = 100_000
+
 
 @attrs.frozen
 class LandsatProductId:
@@ -160,14 +164,16 @@ def _flatten_groups(tree: Mapping[str, object], groups: MtlGroups) -> None:
 
 def parse_mtl_json(text: str, source: object) -> MtlGroups:
     """The ``_MTL.json``: ``{"LANDSAT_METADATA_FILE": {GROUP: {KEY: "value"}}}``, all values strings."""
+    groups: MtlGroups = {}
     try:
         tree = json.loads(text)
+        if not isinstance(tree, dict) or not isinstance(tree.get("LANDSAT_METADATA_FILE"), dict):
+            raise MetadataError("no LANDSAT_METADATA_FILE object", source=source, field="LANDSAT_METADATA_FILE")
+        _flatten_groups(tree, groups)
     except json.JSONDecodeError as exc:
         raise MetadataError(f"malformed or truncated JSON: {exc}", source=source, field="document") from exc
-    if not isinstance(tree, dict) or not isinstance(tree.get("LANDSAT_METADATA_FILE"), dict):
-        raise MetadataError("no LANDSAT_METADATA_FILE object", source=source, field="LANDSAT_METADATA_FILE")
-    groups: MtlGroups = {}
-    _flatten_groups(tree, groups)
+    except RecursionError:  # arrays or objects nested a thousand deep (parsing or flattening): no MTL is
+        raise MetadataError("JSON nested too deep to be an MTL file", source=source, field="document") from None
     return groups
 
 
@@ -203,7 +209,7 @@ class LandsatMetadata:
     product: LandsatProductId
     spacecraft: str  # IMAGE_ATTRIBUTES/SPACECRAFT_ID, e.g. LANDSAT_8
     acquired_at: dt.datetime  # DATE_ACQUIRED + SCENE_CENTER_TIME, UTC
-    cloud_cover_percent: float | None  # CLOUD_COVER (-1 = not computed)
+    cloud_cover_percent: float | None  # CLOUD_COVER (-1 = not computed: None)
     utm_zone: int  # PROJECTION_ATTRIBUTES/UTM_ZONE
     band8_file: str  # PRODUCT_CONTENTS/FILE_NAME_BAND_8
     qa_pixel_file: str | None  # PRODUCT_CONTENTS/FILE_NAME_QUALITY_L1_PIXEL
@@ -230,6 +236,15 @@ def _number(groups: MtlGroups, group: str, key: str, source: object) -> float:
         return float(text)
     except ValueError:
         raise MetadataError(f"{group}/{key} is not a number: {excerpt(text)}", source=source, field=key) from None
+
+
+def _integer(groups: MtlGroups, group: str, key: str, source: object, low: int, high: int) -> int:
+    """A whole number within ``low``..``high`` (``"7801"`` or ``"7801.0"``; NaN, infinities and fractions refused)."""
+    value = _number(groups, group, key, source)
+    if not (low <= value <= high and value == int(value)):  # NaN fails the range test before int() sees it
+        raise MetadataError(f"{group}/{key} {value} is not a whole number within {low}..{high}", source=source,
+                            field=key)
+    return int(value)
 
 
 def _file_name(value: str, key: str, source: object) -> str:
@@ -265,14 +280,17 @@ def metadata_from_mtl(groups: MtlGroups, source: object) -> LandsatMetadata:
     acquired_at = _scene_time(_get(groups, image, "DATE_ACQUIRED", source),
                               _get(groups, image, "SCENE_CENTER_TIME", source), source)
     cloud = _number(groups, image, "CLOUD_COVER", source)
+    if cloud != -1 and not 0.0 <= cloud <= 100.0:  # -1: not computed (LSDS-1822); NaN fails both tests
+        raise MetadataError(f"{image}/CLOUD_COVER {cloud} is outside 0..100 (or -1, not computed)", source=source,
+                            field="CLOUD_COVER")
     cell = _number(groups, projection, "GRID_CELL_SIZE_PANCHROMATIC", source)
     ulx = _number(groups, projection, "CORNER_UL_PROJECTION_X_PRODUCT", source)
     uly = _number(groups, projection, "CORNER_UL_PROJECTION_Y_PRODUCT", source)
-    rows = int(_number(groups, projection, "PANCHROMATIC_LINES", source))
-    cols = int(_number(groups, projection, "PANCHROMATIC_SAMPLES", source))
+    rows = _integer(groups, projection, "PANCHROMATIC_LINES", source, 1, MAX_BAND8_SIDE_PX)
+    cols = _integer(groups, projection, "PANCHROMATIC_SAMPLES", source, 1, MAX_BAND8_SIDE_PX)
     lats = [_number(groups, projection, f"CORNER_{c}_LAT_PRODUCT", source) for c in ("UL", "UR", "LL", "LR")]
     lons = [_number(groups, projection, f"CORNER_{c}_LON_PRODUCT", source) for c in ("UL", "UR", "LL", "LR")]
-    zone = int(_number(groups, projection, "UTM_ZONE", source))
+    zone = _integer(groups, projection, "UTM_ZONE", source, 1, 60)
     qa = groups.get(contents, {}).get("FILE_NAME_QUALITY_L1_PIXEL")
     try:
         # MTL corner coordinates are pixel *centres*: the grid's outer edge is half a pixel further out.
@@ -283,7 +301,7 @@ def metadata_from_mtl(groups: MtlGroups, source: object) -> LandsatMetadata:
         product=product,
         spacecraft=_get(groups, image, "SPACECRAFT_ID", source),
         acquired_at=acquired_at,
-        cloud_cover_percent=None if cloud < 0 else cloud,
+        cloud_cover_percent=None if cloud == -1 else cloud,
         utm_zone=zone,
         band8_file=_file_name(_get(groups, contents, "FILE_NAME_BAND_8", source), "FILE_NAME_BAND_8", source),
         qa_pixel_file=_file_name(qa, "FILE_NAME_QUALITY_L1_PIXEL", source) if qa else None,

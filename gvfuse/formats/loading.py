@@ -37,9 +37,14 @@ from rasterio.windows import Window, from_bounds
 
 from gvfuse.errors import InputError
 from gvfuse.model import Grid, Image
+from gvfuse.product import memory_shortfall
 
 #: Extra source pixels read around the window: covers the cubic kernel (2 px) and rounding.
 DEFAULT_MARGIN_PX = 4
+
+#: Bytes a read holds per source pixel besides the pixel's own value: the nodata mask (``masked=True``), its
+#: copy and the float32 values (:func:`_as_float`).
+READ_BYTES_PER_PIXEL = 6
 
 
 @attrs.frozen
@@ -71,6 +76,23 @@ def _open(gdal_path: str) -> Iterator[rasterio.DatasetReader]:
         except RasterioIOError as exc:
             raise InputError(f"cannot read its pixels (truncated or corrupt file): {str(exc).splitlines()[0]}",
                              source=gdal_path, field="band") from exc
+
+
+def _check_read_fits(src: rasterio.DatasetReader, band: int, window: Window | None, grid: Grid | None,
+                     label: str) -> None:
+    """Refuse, in one line naming the file and its size, a read that cannot fit in this machine's memory.
+
+    A sparse GeoTIFF of 200000 x 200000 pixels is a few megabytes on disk and 37 GiB as uint8 in memory
+    (about 260 GiB with its mask and float32 values): found out before reading, not by an allocation error.
+    """
+    rows, cols = (src.height, src.width) if window is None else (int(window.height), int(window.width))
+    dtype = src.dtypes[band - 1]
+    needed = rows * cols * (np.dtype(dtype).itemsize + READ_BYTES_PER_PIXEL)
+    if grid is not None:
+        needed += grid.rows * grid.cols * 4  # the float32 warp target
+    problem = memory_shortfall(needed, f"its {rows} x {cols} px {dtype} band", "to read")
+    if problem is not None:
+        raise InputError(problem, source=label, field="band")
 
 
 def _grid_edge_points(grid: Grid, points_per_edge: int = 21) -> tuple[np.ndarray, np.ndarray]:
@@ -138,6 +160,7 @@ def _apply_mask(pixels: np.ndarray, mask: MaskBand, grid: Grid) -> None:
         if window is None:
             pixels[...] = np.nan
             return
+        _check_read_fits(src, mask.band, window, grid, mask.gdal_path)
         raw = src.read(mask.band, window=window)
         unusable = np.asarray(mask.is_unusable(raw), dtype="uint8")
         warped = np.full(grid.shape, 1, dtype="uint8")  # no mask coverage = unusable
@@ -174,12 +197,14 @@ def load_band(
         if band > src.count:
             raise InputError(f"has {src.count} band(s), band {band} requested", source=label, field="band")
         if grid is None:
+            _check_read_fits(src, band, None, None, label)
             grid = Grid(src.crs, src.transform, (src.height, src.width))
             pixels = _as_float(src.read(band, masked=True), nodata_values, dn_to_value)
         else:
             window = window_for_grid(src.transform, src.crs, (src.height, src.width), grid, margin_px)
             if window is None:
                 return Image(np.full(grid.shape, np.nan, dtype="float32"), grid, label)
+            _check_read_fits(src, band, window, grid, label)
             values = _as_float(src.read(band, window=window, masked=True), nodata_values, dn_to_value)
             pixels = _warp(values, src.window_transform(window), src.crs, grid, resampling)
     if mask is not None:
@@ -233,6 +258,7 @@ def load_gcp_band(
         window = gcp_window_for_grid(gcps, gcp_crs, (src.height, src.width), grid, margin_px)
         if window is None:
             return Image(np.full(grid.shape, np.nan, dtype="float32"), grid, label)
+        _check_read_fits(src, band, window, grid, label)
         values = _as_float(src.read(band, window=window, masked=True), nodata_values, dn_to_value)
     pixels = _warp(values, None, gcp_crs, grid, resampling, gcps=_shift_gcps(gcps, window))
     return Image(pixels, grid, label)

@@ -90,6 +90,8 @@ def read_sidecar(path: Path) -> tuple[dt.datetime, dict[str, str]]:
             content = json.loads(text)
         except json.JSONDecodeError as exc:
             raise MetadataError(f"malformed JSON: {exc}", source=path, field="document") from exc
+        except RecursionError:  # arrays or objects nested thousands deep: no sidecar is
+            raise MetadataError("JSON nested too deep to be a sidecar", source=path, field="document") from None
         if not isinstance(content, dict) or not isinstance(content.get("acquired_at"), str):
             raise MetadataError('needs a string "acquired_at"', source=path, field="acquired_at")
         extra = {k: str(content[k]) for k in ("platform", "sensor", "site") if isinstance(content.get(k), str)}

@@ -20,7 +20,9 @@ import numpy as np
 import rasterio
 import rasterio.features
 import rasterio.warp
+from rasterio._err import CPLE_BaseError  # GDAL/PROJ errors (rasterio.errors does not export their base)
 from rasterio.enums import Resampling
+from rasterio.errors import CRSError
 
 from gvfuse.errors import InputError
 from gvfuse.io.raster import open_raster
@@ -76,10 +78,15 @@ def read_polygons(path: str | os.PathLike[str], crs: object) -> list[dict]:
     shapes = [shapely.geometry.mapping(g) for g in polygons]
     source_crs = meta.get("crs")
     if source_crs:
-        src = rasterio.crs.CRS.from_user_input(source_crs)
-        dst = rasterio.crs.CRS.from_user_input(crs)
-        if src != dst:
-            shapes = [rasterio.warp.transform_geom(src, dst, s) for s in shapes]
+        try:
+            src = rasterio.crs.CRS.from_user_input(source_crs)
+            dst = rasterio.crs.CRS.from_user_input(crs)
+            if src != dst:
+                shapes = [rasterio.warp.transform_geom(src, dst, s) for s in shapes]
+        except (CPLE_BaseError, CRSError) as exc:  # PROJ: a latitude of 95 degrees, a CRS it does not know
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise InputError(f"its polygons cannot be reprojected onto the velocity grid ({reason}): are their "
+                             "coordinates within the range of the file's CRS?", source=path, field="crs") from None
     return shapes
 
 

@@ -143,7 +143,15 @@ def test_a_product_definition_has_a_strict_schema_too(folder):
             ('crs = "EPSG:32647"', 'crs = "EPSG:999999"', "grid.crs", "not a coordinate reference system"),
             ('crs = "EPSG:32647"', 'crs = "EPSG:4326"', "grid.crs", "not a projected CRS"),
             ("west_deg = 96.4", 'west_deg = "96.4"', "area.west_deg", "must be a number"),
+            ("resolution_m = 30", "resolution_m = 0", "grid.resolution_m", "must be a finite number above 0, got 0"),
+            ("resolution_m = 30", "resolution_m = nan", "grid.resolution_m", "must be a finite number above 0"),
+            ('last_month = "2023-02"', 'last_month = "2023-13"', "time.last_month", "a month is written YYYY-MM"),
+            ('first_month = "2023-01"', 'first_month = "2023-05"', "time.last_month",
+             "last_month 2023-02 is before first_month 2023-05"),
+            ('last_month = "2023-02"\n', 'last_month = "2023-02"\n[display]\nspeed_max_m_per_day = nan\n',
+             "display.speed_max_m_per_day", "must be a finite number above 0, got nan"),
     ):
+        assert old in good
         product.write_text(good.replace(old, new))
         bad.write_text(GOOD.replace('product = "gangrigab-2023"', 'product = "product.toml"'))
         line = _one_line_error(["pairs", str(bad)], None, words, file="product.toml")
@@ -197,6 +205,28 @@ PRODUCT = {"id": "p", "title": "t", "description": "d", "license": "CC0-1.0",
            "area": {"west_deg": 96.4, "south_deg": 29.1, "east_deg": 96.5, "north_deg": 29.2},
            "grid": {"crs": "EPSG:32647", "resolution_m": 30.0},
            "time": {"first_month": "2023-01", "last_month": "2023-02"}}
+
+
+@pytest.mark.parametrize(("table", "key", "value", "words"), [
+    ("grid", "resolution_m", 0, "must be a finite number above 0"),
+    ("grid", "resolution_m", -30.0, "must be a finite number above 0"),
+    ("grid", "resolution_m", float("nan"), "must be a finite number above 0"),
+    ("grid", "resolution_m", float("inf"), "must be a finite number above 0"),
+    ("time", "first_month", "2023-00", "a month is written YYYY-MM"),
+    ("time", "last_month", "2023-13", "a month is written YYYY-MM"),
+    ("time", "first_month", "2023-03", "last_month 2023-02 is before first_month 2023-03"),
+    ("display", "speed_max_m_per_day", float("nan"), "must be a finite number above 0"),
+    ("display", "speed_max_m_per_day", float("inf"), "must be a finite number above 0"),
+    ("display", "speed_max_m_per_day", 0, "must be a finite number above 0"),
+])
+def test_a_bad_product_value_names_its_own_table_and_key(table, key, value, words):
+    """Each value is checked under its own name, never a catch-all ``[title/description/license/display]``."""
+    node: dict[str, Any] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in PRODUCT.items()}
+    node.setdefault(table, {})[key] = value
+    field = "time.last_month" if "is before" in words else f"{table}.{key}"
+    with pytest.raises(ConfigError, match=re.escape(f"p.toml [{field}]: {words}")) as err:
+        product_from_dict(node, "p.toml")
+    assert err.value.field == field
 
 
 @settings(max_examples=60, deadline=None)

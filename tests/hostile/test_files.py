@@ -1,4 +1,5 @@
-"""Cases 13 and 14: published files are readable by others, and FIFOs named like scenes never hang a command."""
+"""Cases 13 and 14: published files are readable by others, and FIFOs (named like scenes, or given as the run
+file or the product definition) never hang a command."""
 
 from __future__ import annotations
 
@@ -118,6 +119,35 @@ def test_a_fifo_given_as_a_mask_is_refused_on_one_line(tmp_path):
         assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
         assert "not a regular file" in result.stderr
     assert not (tmp_path / "v.tif").exists()
+
+
+def test_a_fifo_given_as_the_run_file_is_refused_on_one_line(tmp_path):
+    from gvfuse.config import load_config
+    from gvfuse.errors import ConfigError
+
+    os.mkfifo(tmp_path / "fifo.toml")
+    result = gvfuse("pairs", tmp_path / "fifo.toml", timeout=30)  # its own process: a hang fails, never blocks
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == f"gvfuse: error: {tmp_path / 'fifo.toml'}: is not a regular file\n"
+    # `gvfuse run` (and --dry-run) read the file through the same load_config
+    for not_a_file in (tmp_path / "fifo.toml", tmp_path):
+        with pytest.raises(ConfigError, match="is not a regular file"):
+            load_config(not_a_file, None)
+
+
+def test_a_fifo_given_as_the_product_definition_is_refused_on_one_line(tmp_path):
+    from gvfuse.errors import ConfigError
+
+    os.mkfifo(tmp_path / "product.toml")
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "run.toml").write_text('product = "product.toml"\n[sensors.landsat]\n[weighting]\n'
+                                       'name = "inverse-variance"\n')
+    result = gvfuse("pairs", tmp_path / "run.toml", timeout=30)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "product.toml: is not a regular file" in result.stderr
+    for not_a_file in (tmp_path / "product.toml", tmp_path):
+        with pytest.raises(ConfigError, match="is not a regular file"):
+            load_product(not_a_file)
 
 
 def test_validation_plots_written_through_the_atomic_writer_leave_only_the_plots(tmp_path):
