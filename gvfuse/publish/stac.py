@@ -371,7 +371,7 @@ def read_json_object(path: Path) -> dict[str, Any]:
     """A JSON object from a publication file; malformed JSON or another JSON value is an :class:`InputError`."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise InputError(f"malformed JSON: {exc}", source=path, field="document") from None
     if not isinstance(data, dict):
         raise InputError(f"holds a JSON {type(data).__name__}, not an object", source=path, field="document")

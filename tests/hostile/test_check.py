@@ -70,6 +70,13 @@ def test_malformed_catalog_yaml_is_one_problem_line(published):
     assert status == 1 and "malformed" in output and "line" in output
 
 
+def test_a_collection_nested_too_deep_is_a_malformed_document_not_a_traceback(published):
+    (published / "collection.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert "malformed" in kinds(published)
+    status, output = check(published)
+    assert status == 1 and "malformed" in output
+
+
 def test_an_item_the_collection_does_not_link_is_reported(published):
     orphan = published / "items" / "gangrigab-2023-209901.json"
     orphan.write_text((published / ITEM).read_text())

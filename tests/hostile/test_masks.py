@@ -21,6 +21,7 @@ from gvfuse.io.masks import load_mask
 from gvfuse.io.raster import write_bands
 from gvfuse.model import Grid
 from gvfuse.testing import make_pair
+from tests.helpers.cli import one_line_error
 from tests.helpers.scenes import optical_pair_run
 
 #: A polygon beyond the poles, in longitude/latitude.
@@ -34,15 +35,6 @@ def _geojson(path: Path) -> Path:
         "features": [{"type": "Feature", "properties": {},
                       "geometry": {"type": "Polygon", "coordinates": [BEYOND_THE_POLE]}}]}))
     return path
-
-
-def _one_line(args: list[object]) -> str:
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    assert result.exit_code == 1, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    [line] = result.output.strip().splitlines()
-    assert line.startswith("gvfuse: error: "), line
-    return line
 
 
 @pytest.fixture(scope="module")
@@ -70,20 +62,20 @@ def test_a_raster_mask_lying_there_is_one_error_too(tmp_path):
     assert err.value.source == mask
 
 
-def test_track_with_the_mask_is_one_line(tmp_path, pair_files):
+def test_track_with_the_mask_isone_line_error(tmp_path, pair_files):
     mask = _geojson(tmp_path / "beyond.geojson")
-    line = _one_line(["track", pair_files["reference"], pair_files["secondary"], "-o", tmp_path / "v.tif",
+    line = one_line_error(["track", pair_files["reference"], pair_files["secondary"], "-o", tmp_path / "v.tif",
                       "--dt", 16, "--stable-mask", mask])
     assert f"{mask} [crs]: its polygons {WORDS}" in line
     assert not (tmp_path / "v.tif").exists()
 
 
-def test_validate_with_the_mask_is_one_line(tmp_path, pair_files):
+def test_validate_with_the_mask_isone_line_error(tmp_path, pair_files):
     grid = Grid("EPSG:32647", Affine(15, 0, 250000, 0, -15, 3240000), (64, 64))
     velocity = write_bands(tmp_path / "v.tif", {"vx": np.zeros(grid.shape, "f4"), "vy": np.zeros(grid.shape, "f4")},
                            grid, cog=False)
     mask = _geojson(tmp_path / "beyond.geojson")
-    line = _one_line(["validate", velocity, "--stable-mask", mask])
+    line = one_line_error(["validate", velocity, "--stable-mask", mask])
     assert f"{mask} [crs]: its polygons {WORDS}" in line
 
 

@@ -12,27 +12,17 @@ from pathlib import Path
 
 import pytest
 from affine import Affine
-from click.testing import CliRunner
 
-from gvfuse.cli import main
 from gvfuse.errors import MetadataError
 from gvfuse.formats import landsat
 from gvfuse.model import Grid
 from gvfuse.testing.provider_layouts import write_uav_orthomosaic
 from gvfuse_plugins.readers import LandsatReader, UavReader
+from tests.helpers.cli import one_line_error
 from tests.helpers.scenes import LANDSAT_ID, UTM47, landsat_groups, make_landsat_folder, mtl_json, textured
 
 #: 100000 arrays, one inside the other: far past Python's recursion limit.
 DEEP_JSON = "[" * 100_000 + "]" * 100_000
-
-
-def _one_line(args: list[object]) -> str:
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    assert result.exit_code == 1, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    [line] = result.output.strip().splitlines()
-    assert line.startswith("gvfuse: error: "), line
-    return line
 
 
 # --------------------------------------------------------------------------- Landsat values
@@ -47,9 +37,9 @@ def test_a_cloud_cover_outside_0_to_100_is_the_readers_error_naming_the_field(tm
     assert "outside 0..100" in str(err.value)
 
 
-def test_track_on_a_scene_with_cloud_cover_150_is_one_line(tmp_path):
+def test_track_on_a_scene_with_cloud_cover_150_isone_line_error(tmp_path):
     folder = make_landsat_folder(tmp_path, groups=landsat_groups(cloud=150))
-    line = _one_line(["track", folder, folder, "-o", tmp_path / "v.tif"])
+    line = one_line_error(["track", folder, folder, "-o", tmp_path / "v.tif"])
     assert f"{LANDSAT_ID}_MTL.txt [CLOUD_COVER]" in line and "150" in line
     assert not (tmp_path / "v.tif").exists()
 
@@ -95,7 +85,7 @@ def test_a_sidecar_nested_100000_deep_is_one_line_naming_it(tmp_path):
     with pytest.raises(MetadataError, match="nested too deep") as err:
         UavReader().open(first)
     assert err.value.source == sidecar and err.value.field == "document"
-    line = _one_line(["track", first, second, "-o", tmp_path / "v.tif"])
+    line = one_line_error(["track", first, second, "-o", tmp_path / "v.tif"])
     assert f"{sidecar} [document]" in line
     assert not (tmp_path / "v.tif").exists()
     assert UavReader().open(second).acquired_at == dt.datetime(2023, 6, 20, 5, 30, tzinfo=dt.timezone.utc)
