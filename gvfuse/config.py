@@ -20,7 +20,7 @@ import attrs
 from gvfuse.errors import ConfigError
 from gvfuse.model import Month
 from gvfuse.pipeline.pairing import NetworkRules, OpticalRules, Rules, SarRules, UavRules
-from gvfuse.product import NOT_A_REGULAR_FILE, ProductDefinition, load_product
+from gvfuse.product import ProductDefinition, load_product, refuse_irregular_file
 
 if TYPE_CHECKING:
     from gvfuse.plugins import PluginSet, Registration
@@ -441,8 +441,7 @@ def load_config(path: str | Path, plugins: PluginSet | None) -> RunConfig:
     (unknown keys, types, ranges) before anything else happens.
     """
     path = Path(path)
-    if path.exists() and not path.is_file():  # a FIFO would block the read for ever; a folder is no file
-        raise ConfigError(NOT_A_REGULAR_FILE, source=path)
+    refuse_irregular_file(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -29,9 +29,11 @@ LONLAT = "EPSG:4326"
 PRODUCT_ID_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62}[A-Za-z0-9])?$")
 
 
-#: What a definition or run file that is a FIFO, socket, device or folder is refused with (reading a FIFO
-#: would wait for a writer for ever).
-NOT_A_REGULAR_FILE = "is not a regular file"
+def refuse_irregular_file(path: Path) -> None:
+    """A :class:`ConfigError` when a definition or run file exists but is a FIFO, socket, device or folder
+    (reading a FIFO would wait for a writer for ever)."""
+    if path.exists() and not path.is_file():
+        raise ConfigError("is not a regular file", source=path)
 
 
 def _check_id(instance: object, attribute: object, value: str) -> None:
@@ -137,8 +139,7 @@ def load_product(id_or_path: str | Path) -> ProductDefinition:
     """A product definition by bundled id (``gangrigab-2023``) or TOML path."""
     bundled = bundled_definitions()
     path = bundled.get(str(id_or_path)) or Path(id_or_path)
-    if path.exists() and not path.is_file():  # a FIFO would block the read for ever; a folder is no file
-        raise ConfigError(NOT_A_REGULAR_FILE, source=path)
+    refuse_irregular_file(path)
     if not path.is_file():
         raise ConfigError(f"no such product definition; bundled ones: {', '.join(sorted(bundled))}",
                           source=id_or_path)

@@ -62,12 +62,18 @@ _SHARED_DRIVER_DEFAULTS: Mapping[str, Any] = {
 CHANCE_CORRELATION_PX = 16.0
 
 
+def chance_level(window_px: int) -> float:
+    """``min_peak_correlation="auto"`` for a window: :data:`CHANCE_CORRELATION_PX` / ``window_px``, at most 0.9."""
+    return min(0.9, CHANCE_CORRELATION_PX / float(window_px))
+
+
 class _DrivenTracker(Tracker):
     """A tracker = a matcher + driver settings taken from its parameters."""
 
     #: Smallest search radius the matcher can work with (rounded-up requests below it are raised to it).
     min_search_radius_px: ClassVar[int] = 0
-    #: ``max_forward_backward_px = false`` switches the forward-backward check (and its second pass) off.
+    #: Numbers that ``false`` switches off: the forward-backward check (and its second pass), the cloud
+    #: detection in the pair, the larger-window fallback.
     switchable: ClassVar[frozenset[str]] = frozenset({"max_forward_backward_px", "bright_change_nmad",
                                                             "fallback_window_px"})
 
@@ -90,10 +96,9 @@ class _DrivenTracker(Tracker):
         """The driver settings from this tracker's parameters (``min_peak_correlation="auto"`` resolved)."""
         params = {k: self.parameters[k] for k in _DRIVER_KEYS}
         if params["min_peak_correlation"] == "auto":
-            params["min_peak_correlation"] = min(0.9, CHANCE_CORRELATION_PX / float(params["window_px"]))
+            params["min_peak_correlation"] = chance_level(params["window_px"])
             if isinstance(params["fallback_window_px"], int) and not isinstance(params["fallback_window_px"], bool):
-                params["fallback_min_peak_correlation"] = min(
-                    0.9, CHANCE_CORRELATION_PX / float(params["fallback_window_px"]))
+                params["fallback_min_peak_correlation"] = chance_level(params["fallback_window_px"])
         for key in self.switchable:
             if params[key] is False:
                 params[key] = None

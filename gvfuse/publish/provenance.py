@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 import gvfuse
-from gvfuse.model import MonthlyProduct
+from gvfuse.model import MonthlyProduct, SensorLegend
 
 
 def canonical(value: Any) -> Any:
@@ -68,9 +68,8 @@ def _scene_record(raw: Any) -> dict[str, Any]:
 def contributing_sensors(product: MonthlyProduct) -> list[str]:
     """The month's sensors that gave at least one cell a value (bit ``i`` of ``sensor_mask`` is
     ``product.sensors[i]``), in that order: a sensor whose every pair failed is not one of them."""
-    flags = np.nan_to_num(np.asarray(product.sensor_mask, dtype="float64")).astype(np.int64)
-    present = int(np.bitwise_or.reduce(flags, axis=None)) if flags.size else 0
-    return [name for i, name in enumerate(product.sensors) if present >> i & 1]
+    used = SensorLegend(product.sensors).decode(product.sensor_mask)
+    return [name for name in product.sensors if used[name].any()]
 
 
 def provenance_block(product: MonthlyProduct) -> dict[str, Any]:
