@@ -32,8 +32,11 @@ covers reference pixels ``[o + i*step, o + i*step + window)`` on both axes,
 
 from __future__ import annotations
 
+import math
+
 import attrs
 import cv2
+import numba
 import numpy as np
 
 from gvfuse.tracking.subpixel import quadratic_peak_2d
@@ -371,6 +374,116 @@ def central_gradient(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return gx, gy
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _refinement_kernel(ref: np.ndarray, sec: np.ndarray, level: float, inv_scale: float, w: int, s: int, o: int,
+                       min_count: float, with_ncc: bool, dx: np.ndarray, dy: np.ndarray,
+                       ncc: np.ndarray) -> None:  # pragma: no cover
+    """The box sums and 3x3 solves of :func:`refinement_step` for every window of the ``(rows, cols)`` grid.
+
+    Per pixel of the windows' region: both images centred and scaled in
+    float32 (so ``R == S`` gives a residual of exact zeros), the central
+    gradient of their mean, and the 15 products of the normal equations,
+    summed in float64 over ``g x g`` blocks (``g = gcd(w, s)``); window sums
+    are then prefix-sum differences of those blocks along columns and rows,
+    so overlapping windows share their work as box filters would.
+    """
+    rows, cols = dx.shape
+    height, width = ref.shape
+    g = math.gcd(w, s)
+    k, m = w // g, s // g
+    nb, nq = (rows - 1) * m + k, (cols - 1) * m + k
+    nch = 15
+    blocks = np.zeros((nch, nb + 1, nq + 1))  # prefix sums over blocks, a leading zero row and column
+    lv = np.float32(level)
+    isc = np.float32(inv_scale)
+    half = np.float32(0.5)
+    acc = np.zeros((nq, nch))
+    for p in range(nb):
+        acc[:] = 0.0
+        for t in range(g):
+            y = o + p * g + t
+            for x in range(o, o + nq * g):
+                if y < 1 or y >= height - 1 or x < 1 or x >= width - 1:
+                    continue
+                rc = (ref[y, x] - lv) * isc
+                sc = (sec[y, x] - lv) * isc
+                gx = half * (half * ((ref[y, x + 1] - lv) * isc + (sec[y, x + 1] - lv) * isc)
+                             - half * ((ref[y, x - 1] - lv) * isc + (sec[y, x - 1] - lv) * isc))
+                gy = half * (half * ((ref[y + 1, x] - lv) * isc + (sec[y + 1, x] - lv) * isc)
+                             - half * ((ref[y - 1, x] - lv) * isc + (sec[y - 1, x] - lv) * isc))
+                z = rc - sc
+                if not (math.isfinite(gx) and math.isfinite(gy) and math.isfinite(z)):
+                    continue
+                q = (x - o) // g
+                u1, u2, u3, zz = np.float64(gx), np.float64(gy), np.float64(sc), np.float64(z)
+                acc[q, 0] += 1.0
+                acc[q, 1] += u1
+                acc[q, 2] += u2
+                acc[q, 3] += u3
+                acc[q, 4] += zz
+                acc[q, 5] += u1 * u1
+                acc[q, 6] += u1 * u2
+                acc[q, 7] += u1 * u3
+                acc[q, 8] += u2 * u2
+                acc[q, 9] += u2 * u3
+                acc[q, 10] += u3 * u3
+                acc[q, 11] += u1 * zz
+                acc[q, 12] += u2 * zz
+                acc[q, 13] += u3 * zz
+                acc[q, 14] += zz * zz
+        for c in range(nch):
+            run = 0.0
+            for q in range(nq):
+                run += acc[q, c]
+                blocks[c, p + 1, q + 1] = blocks[c, p, q + 1] + run
+    nan = np.float32(np.nan)
+    sm = np.empty(nch)
+    for i in range(rows):
+        p0, p1 = i * m, i * m + k
+        for j in range(cols):
+            q0, q1 = j * m, j * m + k
+            for c in range(nch):
+                sm[c] = blocks[c, p1, q1] - blocks[c, p0, q1] - blocks[c, p1, q0] + blocks[c, p0, q0]
+            count = sm[0]
+            if not count >= min_count:
+                dx[i, j] = nan
+                dy[i, j] = nan
+                ncc[i, j] = nan
+                continue
+            inv_n = 1.0 / count
+            f1, f2, f3, fz = sm[1], sm[2], sm[3], sm[4]
+            a11 = sm[5] - f1 * f1 * inv_n
+            a12 = sm[6] - f1 * f2 * inv_n
+            a13 = sm[7] - f1 * f3 * inv_n
+            a22 = sm[8] - f2 * f2 * inv_n
+            a23 = sm[9] - f2 * f3 * inv_n
+            a33 = sm[10] - f3 * f3 * inv_n
+            b1 = sm[11] - f1 * fz * inv_n
+            b2 = sm[12] - f2 * fz * inv_n
+            b3 = sm[13] - f3 * fz * inv_n
+            c11 = a22 * a33 - a23 * a23
+            c12 = a13 * a23 - a12 * a33
+            c13 = a12 * a23 - a13 * a22
+            det = a11 * c11 + a12 * c12 + a13 * c13
+            scale_a = max(abs(a11), abs(a22), abs(a33))
+            if not abs(det) > 1e-9 * scale_a * scale_a * scale_a:
+                dx[i, j] = nan
+                dy[i, j] = nan
+                ncc[i, j] = nan
+                continue
+            dx[i, j] = (b1 * c11 + b2 * c12 + b3 * c13) / det
+            dy[i, j] = (a11 * (b2 * a33 - a23 * b3) - b1 * (a12 * a33 - a23 * a13)
+                        + a13 * (a12 * b3 - b2 * a13)) / det
+            if not with_ncc:
+                ncc[i, j] = nan
+                continue
+            var_r = a33 + 2.0 * b3 + (sm[14] - fz * fz * inv_n)
+            if a33 > 1e-6 * count and var_r > 1e-6 * count:
+                ncc[i, j] = min(max((a33 + b3) / math.sqrt(a33 * var_r), -1.0), 1.0)
+            else:
+                ncc[i, j] = nan
+
+
 def refinement_step(
     reference: np.ndarray,
     warped_secondary: np.ndarray,
@@ -390,75 +503,32 @@ def refinement_step(
     symmetric system per window solved in closed form (Cramer's rule) instead
     of a batched LAPACK call. The system is written for the *change*
     ``(dx, dy, a - 1)`` with the residual ``R - S`` as right-hand side, so that
-    an exact match (``R == S``) gives box sums of exact zeros and a step of
-    exactly zero, and a small residual is not lost to float32 cancellation
-    against ``a ~ 1``; the 3x3 solve runs in float64.
+    an exact match (``R == S``) gives sums of exact zeros and a step of
+    exactly zero, and a small residual is not lost to cancellation against
+    ``a ~ 1``. The NCC comes from the same sums:
+    ``cov(S, R) = var S + cov(S, R - S)`` and
+    ``var R = var S + 2 cov(S, R - S) + var(R - S)``.
 
-    ``with_ncc=False`` skips the NCC (NaN) and its two box sums. Windows with
-    fewer than ``min_valid_fraction`` valid pixels are NaN.
+    Both images are centred on their common level and scaled by the
+    reference's spread (global moments over the pixels valid in both) before
+    the sums, which are accumulated in float64 by a compiled loop
+    (:func:`_refinement_kernel`). A pixel counts where both images and the
+    gradient (central differences, so not on the array's outer ring) are
+    defined. ``with_ncc=False`` returns NaN for the NCC. Windows with fewer
+    than ``min_valid_fraction`` valid pixels, or a singular system, are NaN.
     """
     w, s, o = window_px, step_px, origin_px
-    ly, lx = (rows - 1) * s + w, (cols - 1) * s + w
-    ref = np.asarray(reference, dtype=np.float32)
-    sec = np.asarray(warped_secondary, dtype=np.float32)
-    # centre and scale both images (global moments) so float32 box sums of products do not cancel
+    ref = np.ascontiguousarray(reference, dtype=np.float32)
+    sec = np.ascontiguousarray(warped_secondary, dtype=np.float32)
+    dx, dy, ncc = (np.full((rows, cols), np.nan, np.float32) for _ in range(3))
     both_ok = np.isfinite(ref) & np.isfinite(sec)
-    if not both_ok.any():
-        empty = np.full((rows, cols), np.nan, np.float32)
-        return empty, empty.copy(), empty.copy()
-    level = np.float32(0.5 * (ref[both_ok].mean() + sec[both_ok].mean()))
-    scale = np.float32(max(float(np.std(ref[both_ok])), 1e-30))
-    ref = (ref - level) / scale
-    sec = (sec - level) / scale
-    # the gradient of the mean of both images keeps the step symmetric in them
-    gx, gy = central_gradient(0.5 * (ref + sec))
-    sl = (slice(o, o + ly), slice(o, o + lx))
-    ref_r, sec_r, gx_r, gy_r = ref[sl], sec[sl], gx[sl], gy[sl]
-    valid = np.isfinite(gx_r) & np.isfinite(gy_r) & np.isfinite(sec_r) & np.isfinite(ref_r)
-    zero = np.float32(0.0)
-    # the residual, computed before any rounding of the two images so that R == S gives exact zeros
-    resid = ref_r - sec_r
-    xs = [np.where(valid, c, zero) for c in (gx_r, gy_r, sec_r)]
-    z = np.where(valid, resid, zero)
-    kw = {"window_px": w, "step_px": s, "rows": rows, "cols": cols}
-    count = window_sums(valid.astype(np.float32), **kw).astype(np.float64)
-    first = [window_sums(c, **kw).astype(np.float64) for c in xs]
-    first_z = window_sums(z, **kw).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        inv_n = 1.0 / count
-
-        def cov(u: np.ndarray, v: np.ndarray, su: np.ndarray, sv: np.ndarray) -> np.ndarray:
-            return window_sums(u * v, **kw).astype(np.float64) - su * sv * inv_n
-
-        a11, a12, a13 = (cov(xs[0], xs[j], first[0], first[j]) for j in range(3))
-        a22, a23 = (cov(xs[1], xs[j], first[1], first[j]) for j in (1, 2))
-        a33 = cov(xs[2], xs[2], first[2], first[2])
-        b1, b2, b3 = (cov(xs[i], z, first[i], first_z) for i in range(3))
-        # R - S - mean = dx*gx + dy*gy + (a - 1)*(S - mean): centred 3x3 normal equations A theta = b
-        c11 = a22 * a33 - a23 * a23
-        c12 = a13 * a23 - a12 * a33
-        c13 = a12 * a23 - a13 * a22
-        det = a11 * c11 + a12 * c12 + a13 * c13
-        # theta_x and theta_y by Cramer's rule (column 1 or 2 replaced by b)
-        tx = (b1 * c11 + b2 * c12 + b3 * c13) / det
-        ty = (a11 * (b2 * a33 - a23 * b3) - b1 * (a12 * a33 - a23 * a13) + a13 * (a12 * b3 - b2 * a13)) / det
-        if with_ncc:
-            # from the sums already formed: cov(S, R) = var S + cov(S, R - S), var R = var S + 2 cov(S, R - S)
-            # + var(R - S), so the NCC costs one more box sum
-            cov_sr = a33 + b3
-            var_r = a33 + 2.0 * b3 + cov(z, z, first_z, first_z)
-            ncc = cov_sr / np.sqrt(a33 * var_r)
-    scale_a = np.maximum(np.maximum(np.abs(a11), np.abs(a22)), np.abs(a33))
-    singular = ~(np.abs(det) > 1e-9 * scale_a**3)
-    bad = ~(count >= min_valid_fraction * w * w - 0.5) | singular
-    nan = np.nan
-    # R(p) = S(p + d) ~ S(p) + d . g: the coefficients of g are the remaining offset
-    dx = np.where(bad, nan, tx).astype(np.float32)
-    dy = np.where(bad, nan, ty).astype(np.float32)
-    if not with_ncc:
-        return dx, dy, np.full((rows, cols), np.nan, np.float32)
-    ncc = np.where(bad | ~(a33 > 1e-6 * count) | ~(var_r > 1e-6 * count), nan, np.clip(ncc, -1, 1))
-    return dx, dy, ncc.astype(np.float32)
+    if rows == 0 or cols == 0 or not both_ok.any():
+        return dx, dy, ncc
+    level = 0.5 * (float(ref[both_ok].mean(dtype=np.float32)) + float(sec[both_ok].mean(dtype=np.float32)))
+    scale = max(float(np.std(ref[both_ok])), 1e-30)
+    _refinement_kernel(ref, sec, level, 1.0 / scale, w, s, o, min_valid_fraction * w * w - 0.5, with_ncc,
+                       dx, dy, ncc)
+    return dx, dy, ncc
 
 
 def gradient_refinement(

@@ -90,17 +90,22 @@ def _fast_scores(r0: np.ndarray, s0: np.ndarray, sum_r: np.ndarray, inv_sd_r: np
     nq = (cols - 1) * m + k
     lx = nq * g
     rowacc = np.empty(lx, np.float32)
-    hor = np.empty((side, nb, cols), np.float32)
     nlev = 0
     while (1 << (nlev + 1)) <= k:
         nlev += 1
     lev = np.empty((nlev + 1, nq), np.float32)
-    v = np.empty(cols, np.float64)
+    # the window sums of the last k block rows of every shift of the search row (a ring), and their running
+    # column sums in float64 (a float32 running sum would drift over a thousand rows): small enough to stay
+    # in cache, unlike every block row of every shift
+    ring = np.empty((side, k, cols), np.float32)
+    v = np.empty((side, cols), np.float64)
     for a in range(side):
         dy = a - r
+        v[:] = 0.0
         # the shifts of one search row share their image rows: compute them together, block row by block row
         for p in range(nb):
             y = o + p * g
+            slot = p % k
             for b in range(side):
                 dx = b - r
                 rr = r0[y, o : o + lx]
@@ -132,8 +137,12 @@ def _fast_scores(r0: np.ndarray, s0: np.ndarray, sum_r: np.ndarray, inv_sd_r: np
                     cur = lev[lv]
                     for q in range(nq - (1 << lv) + 1):
                         cur[q] = prev[q] + prev[q + half]
+                vb = v[b]
+                h = ring[b, slot]
+                if p >= k:  # the block row leaving the window
+                    for j in range(cols):
+                        vb[j] -= h[j]
                 # a window of k blocks is the binary decomposition of k, largest part first
-                h = hor[b, p]
                 top = lev[nlev]
                 for j in range(cols):
                     h[j] = top[j * m]
@@ -144,35 +153,22 @@ def _fast_scores(r0: np.ndarray, s0: np.ndarray, sum_r: np.ndarray, inv_sd_r: np
                         for j in range(cols):
                             h[j] += part[j * m + off]
                         off += 1 << lv
-        for b in range(side):
-            dx = b - r
-            hb = hor[b]
-            # running column sums in float64: a float32 running sum would drift over a thousand rows
-            for j in range(cols):
-                v[j] = 0.0
-            for t in range(k):
-                h = hb[t]
                 for j in range(cols):
-                    v[j] += h[j]
-            py = (o + dy) % s
-            px = (o + dx) % s
-            i0 = (o + dy) // s
-            j0 = (o + dx) // s
-            for i in range(rows):
-                if i > 0:
-                    for t in range((i - 1) * m, i * m):
-                        hn = hb[t + k]
-                        ho = hb[t]
-                        for j in range(cols):
-                            v[j] += np.float64(hn[j]) - np.float64(ho[j])
-                msr = mean_s[py, px, i0 + i, j0 : j0 + cols]
-                isr = inv_sd_s[py, px, i0 + i, j0 : j0 + cols]
+                    vb[j] += h[j]
+                if p < k - 1 or (p - (k - 1)) % m:
+                    continue
+                # the block rows of output row i are complete
+                i = (p - (k - 1)) // m
+                py = (o + dy) % s
+                px = (o + dx) % s
+                msr = mean_s[py, px, (o + dy) // s + i, (o + dx) // s : (o + dx) // s + cols]
+                isr = inv_sd_s[py, px, (o + dy) // s + i, (o + dx) // s : (o + dx) // s + cols]
                 srow = sum_r[i]
                 irow = inv_sd_r[i]
                 orow = out[a, b, i]
                 for j in range(cols):
                     # NCC = (sum_rs - sum_r * mean_s) / (sd_r * sd_s); NaN factors mark flat patches
-                    orow[j] = (np.float32(v[j]) - srow[j] * msr[j]) * irow[j] * isr[j]
+                    orow[j] = (np.float32(vb[j]) - srow[j] * msr[j]) * irow[j] * isr[j]
 
 
 def _phases(full: np.ndarray, s: int) -> np.ndarray:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 import cv2
+import numba
 import numpy as np
 
 
@@ -24,6 +27,69 @@ def field_to_pixels(
     return cv2.remap(
         np.ascontiguousarray(field, dtype=np.float32), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _mirror(i: int, n: int) -> int:  # pragma: no cover
+    """Index ``i`` reflected about the first and last samples (scipy.ndimage's ``mirror`` boundary)."""
+    if n == 1:
+        return 0
+    period = 2 * n - 2
+    i = abs(i) % period
+    return period - i if i >= n else i
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _bspline_weights(t: float, out: np.ndarray) -> None:  # pragma: no cover
+    """Cubic B-spline weights of the four samples ``floor(x) - 1 .. floor(x) + 2`` at ``t = x - floor(x)``."""
+    u = 1.0 - t
+    t2 = t * t
+    out[0] = u * u * u / 6.0
+    out[1] = (4.0 - 6.0 * t2 + 3.0 * t2 * t) / 6.0
+    out[2] = (1.0 + 3.0 * t + 3.0 * t2 - 3.0 * t2 * t) / 6.0
+    out[3] = t2 * t / 6.0
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _bspline_sample(coefficients: np.ndarray, dx_px: np.ndarray, dy_px: np.ndarray,
+                    out: np.ndarray) -> None:  # pragma: no cover
+    """``out[y, x]`` = the cubic B-spline of ``coefficients`` at ``(y + dy[y, x], x + dx[y, x])``; NaN outside.
+
+    The sum of :func:`scipy.ndimage.map_coordinates` (``order=3``,
+    ``prefilter=False``, ``mode="mirror"``) at those points, in float64; the
+    interior takes the four-by-four neighbourhood without index folding.
+    """
+    rows, cols = coefficients.shape
+    wy = np.empty(4)
+    wx = np.empty(4)
+    ix = np.empty(4, np.int64)
+    for y in range(rows):
+        for x in range(cols):
+            py = y + np.float64(dy_px[y, x])
+            px = x + np.float64(dx_px[y, x])
+            if not (py >= 0.0 and py <= rows - 1 and px >= 0.0 and px <= cols - 1):
+                out[y, x] = np.nan
+                continue
+            fy = math.floor(py)
+            fx = math.floor(px)
+            _bspline_weights(py - fy, wy)
+            _bspline_weights(px - fx, wx)
+            y0 = int(fy) - 1
+            x0 = int(fx) - 1
+            acc = 0.0
+            if y0 >= 0 and y0 + 3 < rows and x0 >= 0 and x0 + 3 < cols:
+                for a in range(4):
+                    row = coefficients[y0 + a]
+                    acc += wy[a] * (wx[0] * row[x0] + wx[1] * row[x0 + 1] + wx[2] * row[x0 + 2]
+                                    + wx[3] * row[x0 + 3])
+            else:
+                for b in range(4):
+                    ix[b] = _mirror(x0 + b, cols)
+                for a in range(4):
+                    row = coefficients[_mirror(y0 + a, rows)]
+                    acc += wy[a] * (wx[0] * row[ix[0]] + wx[1] * row[ix[1]] + wx[2] * row[ix[2]]
+                                    + wx[3] * row[ix[3]])
+            out[y, x] = acc
 
 
 class SplineImage:
@@ -48,16 +114,12 @@ class SplineImage:
 
     def warp(self, dx_px: np.ndarray, dy_px: np.ndarray) -> np.ndarray:
         """``out[y, x] = image[y + dy[y, x], x + dx[y, x]]``; NaN outside the image or near no-data."""
-        from scipy import ndimage
-
-        rows, cols = self.shape
-        map_x = np.arange(cols, dtype=np.float32)[None, :] + dx_px
-        map_y = np.arange(rows, dtype=np.float32)[:, None] + dy_px
-        out = ndimage.map_coordinates(self.coefficients, [map_y, map_x], order=3, prefilter=False,
-                                      mode="mirror", output=np.float32)
-        outside = (map_x < 0) | (map_x > cols - 1) | (map_y < 0) | (map_y > rows - 1)
-        out[outside] = np.nan
+        out = np.empty(self.shape, np.float32)
+        _bspline_sample(self.coefficients, np.broadcast_to(dx_px, self.shape), np.broadcast_to(dy_px, self.shape), out)
         if not self.valid.all():
+            rows, cols = self.shape
+            map_x = np.arange(cols, dtype=np.float32)[None, :] + dx_px
+            map_y = np.arange(rows, dtype=np.float32)[:, None] + dy_px
             bad = cv2.remap((~self.valid).astype(np.float32), map_x.astype(np.float32), map_y.astype(np.float32),
                             cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)
             bad = cv2.dilate((bad > 0).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0

@@ -173,3 +173,39 @@ def test_refinement_step_ncc_and_no_data():
     holed[: 2 * W, :] = np.nan  # the first windows lose more than half their pixels
     hx, _, hn = refinement_step(ref, holed, **grid)
     assert np.isnan(hx[0]).all() and np.isnan(hn[0]).all() and np.isfinite(hx[-1]).all()
+
+
+def brute_refinement(ref, sec, w, s, o, rows, cols, min_valid_fraction):
+    """Per-window least squares of R - S = dx gx + dy gy + (a - 1) S + b, with numpy's lstsq."""
+    both = np.isfinite(ref) & np.isfinite(sec)
+    level = 0.5 * (ref[both].mean() + sec[both].mean())
+    scale = ref[both].std()
+    r, q = (ref.astype(np.float64) - level) / scale, (sec.astype(np.float64) - level) / scale
+    gx, gy = central_gradient(0.5 * (r + q))
+    out = np.full((2, rows, cols), np.nan)
+    for i in range(rows):
+        for j in range(cols):
+            win = np.s_[o + i * s : o + i * s + w, o + j * s : o + j * s + w]
+            ok = np.isfinite(gx[win]) & np.isfinite(gy[win]) & np.isfinite(r[win]) & np.isfinite(q[win])
+            if ok.sum() < min_valid_fraction * w * w - 0.5:
+                continue
+            design = np.stack([gx[win][ok], gy[win][ok], q[win][ok], np.ones(ok.sum())], axis=1)
+            theta = np.linalg.lstsq(design, (r[win] - q[win])[ok], rcond=None)[0]
+            out[:, i, j] = theta[:2]
+    return out
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), w=st.integers(6, 20), s=st.integers(1, 7), o=st.integers(0, 4),
+       hole=st.booleans())
+def test_refinement_step_solves_each_windows_least_squares(seed, w, s, o, hole):
+    ref, sec = shifted_pair(48, 0.2, -0.15, seed=seed % 50, noise=0.05)
+    if hole:
+        sec[10:19, 5:30] = np.nan
+    rows = n_windows(48, origin_px=o, window_px=w, step_px=s)
+    dx, dy, _ = refinement_step(ref, sec, window_px=w, step_px=s, origin_px=o, rows=rows, cols=rows,
+                                min_valid_fraction=0.5)
+    want = brute_refinement(ref, sec, w, s, o, rows, rows, 0.5)
+    np.testing.assert_array_equal(np.isnan(dx), np.isnan(want[0]))
+    np.testing.assert_allclose(dx[np.isfinite(dx)], want[0][np.isfinite(dx)], atol=1e-4)
+    np.testing.assert_allclose(dy[np.isfinite(dy)], want[1][np.isfinite(dy)], atol=1e-4)
