@@ -261,16 +261,15 @@ def _cut_clean(image: np.ndarray, y0: np.ndarray, x0: np.ndarray, w: int, taper:
 
 @numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _atan2(y: float, x: float) -> float:  # pragma: no cover
-    """``atan2(y, x)`` to about 1e-5 rad (odd polynomial on [0, 1] and octant folding), without a libm call."""
+    """``atan2(y, x)`` to about 1e-5 rad (odd polynomial on [0, 1] and octant folding), without a libm call
+    and without branches (selects), so that loops over it vectorise."""
     ax, ay = abs(x), abs(y)
     hi, lo = max(ax, ay), min(ax, ay)
-    t = lo / hi if hi > 0 else 0.0
+    t = lo / max(hi, 1e-38)
     s = t * t
     angle = ((-0.0464964749 * s + 0.15931422) * s - 0.327622764) * s * t + t
-    if ay > ax:
-        angle = 1.5707963267948966 - angle
-    if x < 0:
-        angle = 3.141592653589793 - angle
+    angle = 1.5707963267948966 - angle if ay > ax else angle
+    angle = 3.141592653589793 - angle if x < 0 else angle
     return -angle if y < 0 else angle
 
 
@@ -281,73 +280,91 @@ def _fit_kernel(fr: np.ndarray, fs: np.ndarray, usable: np.ndarray, kx: np.ndarr
 
     ``kx`` (``w // 2 + 1``) and ``ky`` (``w``) are the angular frequencies of
     the rfft2 axes (frequency ``f = iy * len(kx) + ix``). Per window: the mean
-    log-magnitude over the usable frequencies (from the product of the
-    magnitudes, one logarithm), the Leprince et al. mask
-    ``LS >= max + f * (mean - max)`` (compared as magnitudes), weights
-    ``|Q| / max |Q|`` on it, the weighted phase-plane normal equations, and
-    the coherence ``sum m cos(psi - plane) / sum m`` from the separable
-    ``exp(i w . d)``, so the only per-frequency transcendental is a
-    polynomial ``atan2``.
+    log-magnitude over the usable frequencies (from products of the squared
+    magnitudes relative to the largest, in eight independent chains, one
+    logarithm each), the Leprince et al. mask ``LS >= max + f * (mean - max)``
+    (compared on squared magnitudes), weights ``|Q| / max |Q|`` on it, the
+    weighted phase-plane normal equations, and the coherence
+    ``sum m cos(psi - plane) / sum m`` from the separable ``exp(i w . d)``.
+    Each step is its own loop over the frequencies without branches (selects,
+    the polynomial :func:`_atan2`), so the compiler vectorises them.
     """
     n, nf = fr.shape
     nkx, nky = kx.size, ky.size
     cr = np.empty(nf, np.float32)
     ci = np.empty(nf, np.float32)
-    mag = np.empty(nf, np.float32)
+    power = np.empty(nf)
+    weight = np.empty(nf)
+    psi = np.empty(nf)
+    use = np.empty(nf)
+    for f in range(nf):
+        use[f] = 1.0 if usable[f] else 0.0
+    n_usable = use.sum()
+    lanes = 8
+    prods = np.empty(lanes)
+    kxf = np.empty(nf)
+    kyf = np.empty(nf)
+    for iy in range(nky):
+        for ix in range(nkx):
+            kxf[iy * nkx + ix] = kx[ix]
+            kyf[iy * nkx + ix] = ky[iy]
     cx, sx = np.empty(nkx), np.empty(nkx)
     cy, sy = np.empty(nky), np.empty(nky)
-    n_usable = 0
-    for f in range(nf):
-        n_usable += usable[f]
-    tiny = np.float32(1e-30)
-    ln2 = math.log(2.0)
+    log_rescale = math.log(1e200)
     for i in range(n):
         a = fr[i]
         b = fs[i]
-        top = np.float32(0.0)
-        prod = 1.0
-        expo = 0
-        cnt = 0
         for f in range(nf):
             ar, ai, br, bi = a[f].real, a[f].imag, b[f].real, b[f].imag
             re = br * ar + bi * ai  # b * conj(a)
             im = bi * ar - br * ai
             cr[f] = re
             ci[f] = im
-            mg = np.float32(math.sqrt(re * re + im * im)) + tiny
-            mag[f] = mg
-            if usable[f]:
-                top = max(top, mg)
-                prod *= float(mg)
-                cnt += 1
-                if cnt == 8:  # renormalise the running product: magnitudes span far beyond float64 over 500 terms
-                    mant, e = math.frexp(prod)
-                    prod = mant
-                    expo += e
-                    cnt = 0
-        mean = (math.log(prod) + expo * ln2) / n_usable
-        log_top = math.log(top)
-        thr = np.float32(math.exp(log_top + mask_factor * (mean - log_top)))
-        mmax = np.float32(0.0)
+            power[f] = np.float64(re) * re + np.float64(im) * im + 1e-60
+        top = 0.0
         for f in range(nf):
-            if usable[f] and mag[f] >= thr:
-                mmax = max(mmax, mag[f] - tiny)
-        scale = 1.0 / max(mmax, tiny)
-        sxx = sxy = syy = bx = by = msum = 0.0
-        for iy in range(nky):
-            v = ky[iy]
-            for ix in range(nkx):
-                f = iy * nkx + ix
-                if usable[f] and mag[f] >= thr:
-                    m = (mag[f] - tiny) * scale
-                    psi = _atan2(ci[f], cr[f])
-                    u = kx[ix]
-                    sxx += m * u * u
-                    sxy += m * u * v
-                    syy += m * v * v
-                    bx += m * psi * u
-                    by += m * psi * v
-                    msum += m
+            top = max(top, power[f] * use[f])
+        # mean log of the usable squared magnitudes from one logarithm per lane: products of p / top (<= 1;
+        # 1 where unusable) kept above 1e-200 by whole factors of 1e200
+        inv_top = 1.0 / top
+        prods[:] = 1.0
+        rescaled = 0
+        for f0 in range(0, nf - lanes + 1, lanes):
+            for l in range(lanes):
+                f = f0 + l
+                prods[l] *= power[f] * inv_top if use[f] > 0.0 else 1.0
+            for l in range(lanes):
+                if prods[l] < 1e-200:
+                    prods[l] *= 1e200
+                    rescaled += 1
+        log_sum = 0.0
+        for l in range(lanes):
+            log_sum += math.log(prods[l])
+        for f in range(nf - nf % lanes, nf):
+            if use[f] > 0.0:
+                log_sum += math.log(power[f] * inv_top)
+        log_top2 = math.log(top)
+        mean2 = log_top2 + (log_sum - rescaled * log_rescale) / n_usable
+        thr2 = math.exp(log_top2 + mask_factor * (mean2 - log_top2))
+        msum = 0.0
+        for f in range(nf):
+            m = math.sqrt(power[f] * inv_top) if (use[f] > 0.0 and power[f] >= thr2) else 0.0
+            weight[f] = m
+            msum += m
+        for f in range(nf):
+            psi[f] = _atan2(ci[f], cr[f])
+        sxx = sxy = syy = bx = by = 0.0
+        for f in range(nf):
+            m = weight[f]
+            u = kxf[f]
+            v = kyf[f]
+            mu = m * u
+            mv = m * v
+            sxx += mu * u
+            sxy += mu * v
+            syy += mv * v
+            bx += mu * psi[f]
+            by += mv * psi[f]
         det = sxx * syy - sxy * sxy
         if not det > 0:
             dx[i] = np.nan
@@ -364,13 +381,15 @@ def _fit_kernel(fr: np.ndarray, fs: np.ndarray, usable: np.ndarray, kx: np.ndarr
             sy[iy] = math.sin(ky[iy] * ey)
         acc = 0.0
         for iy in range(nky):
+            c_y = cy[iy]
+            s_y = sy[iy]
             for ix in range(nkx):
                 f = iy * nkx + ix
-                if usable[f] and mag[f] >= thr:
-                    # cos(psi + w.d) |Q| = Re(Q exp(i w.d))
-                    c = cx[ix] * cy[iy] - sx[ix] * sy[iy]
-                    s = sx[ix] * cy[iy] + cx[ix] * sy[iy]
-                    acc += (mag[f] - tiny) * scale * (cr[f] * c - ci[f] * s) / (mag[f] - tiny)
+                # m cos(psi + w.d) = m Re(Q exp(i w.d)) / |Q|, and m / |Q| = 1 / sqrt(top) where kept
+                c = cx[ix] * c_y - sx[ix] * s_y
+                s = sx[ix] * c_y + cx[ix] * s_y
+                acc += (weight[f] > 0.0) * (cr[f] * c - ci[f] * s)
+        acc *= math.sqrt(inv_top)
         dx[i] = ex
         dy[i] = ey
         coh[i] = min(max(acc / msum, 0.0), 1.0) if msum > 0 else 0.0
