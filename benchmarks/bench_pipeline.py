@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_pipeline.py                 # full area: Landsat 15 m pair ~3800 x 4400 px
     python benchmarks/bench_pipeline.py --scale 0.25    # a quarter of the area's width and height
     python benchmarks/bench_pipeline.py --sensor sentinel-2   # 10 m pair ~5700 x 6600 px (slow to make)
+    python benchmarks/bench_pipeline.py --sensor sentinel-1   # 10 m terrain-corrected pair, window 128
     python benchmarks/bench_pipeline.py --copies 0      # the one pair per stage only, no dask runs
 
 It renders one synthetic pair of the sensor over the Gangrigab product area
@@ -38,7 +39,7 @@ UTC = dt.timezone.utc
 
 def _make_inputs(folder: Path, sensor: str, scale: float) -> tuple[list, object]:
     from gvfuse.model import Grid
-    from gvfuse.pipeline.pairing import OpticalRules, plan_month
+    from gvfuse.pipeline.pairing import OpticalRules, SarRules, plan_month
     from gvfuse.pipeline.scan import scan
     from gvfuse.plugins import get_plugins
     from gvfuse.product import load_product
@@ -53,6 +54,19 @@ def _make_inputs(folder: Path, sensor: str, scale: float) -> tuple[list, object]
     shape = (int(rows * 30 / pixel), int(cols * 30 / pixel))
     left, top = product_grid.transform.c, product_grid.transform.f
     t0 = time.perf_counter()
+    if sensor == "sentinel-1":
+        # a 24-day pair (the SAR rules' first baseline), terrain-corrected on the 10 m grid as SNAP writes it
+        pair = make_pair("sar", shape, pixel_size_m=pixel, dt_days=24.0, max_speed_m_per_day=1.0, glacier_count=3,
+                         origin=(left, top), seed=1)
+        print(f"made a {shape[0]} x {shape[1]} px {sensor} pair in {time.perf_counter() - t0:.0f} s")
+        for image, at in ((pair.reference, dt.datetime(2023, 7, 2, 23, 50, tzinfo=UTC)),
+                          (pair.secondary, dt.datetime(2023, 7, 26, 23, 50, tzinfo=UTC))):
+            layouts.write_sentinel1_rtc(folder, pixels_amplitude=image, grid=pair.grid, acquired_at=at,
+                                        platform="S1A", relative_orbit=99,
+                                        absolute_orbit=layouts.sentinel1_absolute_orbit("S1A", 99, at),
+                                        pass_direction="ASCENDING")
+        scenes = [f.scene for f in scan(folder, get_plugins().classes("readers")).scenes]
+        return list(plan_month(sensor, scenes, "2023-07", SarRules()).pairs), product_grid
     pair = make_pair("optical", shape, pixel_size_m=pixel, dt_days=16.0, max_speed_m_per_day=1.0, glacier_count=3,
                      cloud_fraction=0.1, geolocation_shift_px=(0.3, -0.2), origin=(left, top), seed=1)
     print(f"made a {shape[0]} x {shape[1]} px {sensor} pair in {time.perf_counter() - t0:.0f} s")
@@ -82,7 +96,7 @@ def _job(pair, product_grid, sensor: str, cache: Path):
     plugins = get_plugins()
     return PairJob(sensor=sensor, pair=pair, reader=plugins.get("readers", d["reader"]),
                    tracker=plugins.get("trackers", d["tracker"]),
-                   tracker_parameters=dict(d["tracker_parameters"]), max_speed_m_per_day=1.5,
+                   tracker_parameters=dict(d["tracker_parameters"]), max_speed_m_per_day=d["max_speed_m_per_day"],
                    tracking_grid=tracking_grid(product_grid, (pair.reference, pair.secondary), pixel),
                    product_grid=product_grid, cache_dir=cache)
 
@@ -118,7 +132,7 @@ def _load() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sensor", choices=["landsat", "sentinel-2"], default="landsat")
+    parser.add_argument("--sensor", choices=["landsat", "sentinel-2", "sentinel-1"], default="landsat")
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the area's rows and columns")
     parser.add_argument("--copies", type=int, default=4, help="pair jobs for the dask throughput runs (0: none)")
     args = parser.parse_args()

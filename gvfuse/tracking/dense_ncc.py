@@ -22,15 +22,16 @@ least-squares gradient step (Lucas & Kanade 1981), which removes most of the
 pixel-locking bias (Scarano 2002, iterative image deformation).
 
 Compiled inner loop (:func:`dense_ncc_stack`, :func:`peak_search`): the
-integer search of both dense matchers runs in numba-compiled loops. For each
-shift the product image is reduced at once to ``g x g`` block sums
-(``g = gcd(window, step)``), window sums along rows come from doubling sums of
-the blocks (``log2(window / g)`` additions per block), and along columns from
-a running sum in float64 over the window rows, so only the output grid's
-windows are ever formed (step > 1 costs ``step^2`` times less than every
-pixel) and the product is never written to memory. The shifts of one row of
-the search area are computed together band by band, so the image rows stay in
-cache. The kernels release the GIL and run single-threaded: the driver runs
+integer search of both dense matchers runs in numba-compiled loops. The
+shifts of one row of the search area are computed together, image row by
+image row, with the shifts innermost (one reference pixel times a run of
+contiguous secondary pixels, which vectorises); the products of
+``g = gcd(window, step)`` image rows are summed, window sums along the row
+are differences of a float64 running sum (one addition per pixel whatever the
+window), taken only at the output grid's columns, and along columns come
+from a running sum in float64 over the last ``window / g`` block rows, kept
+in a small ring, so only the output grid's windows are ever formed and the
+product image is never written to memory. The kernels release the GIL and run single-threaded: the driver runs
 tiles on dask's threads, one per core, which is where the parallelism is
 (a numba ``prange`` inside each tile would put two threads per core).
 Windows that touch no-data keep the masked path of
@@ -78,87 +79,66 @@ def _fast_scores(r0: np.ndarray, s0: np.ndarray, sum_r: np.ndarray, inv_sd_r: np
     grid; ``mean_s``/``inv_sd_s``: the secondary's window means and inverse
     standard deviations at every top-left corner, given as ``(s, s, H/s, W/s)``
     phases (``a[py, px, i, j] = full[py + i*s, px + j*s]``) so that each shift
-    reads them contiguously. Blocks of ``g = gcd(w, s)`` pixels; a window is
-    ``k = w/g`` blocks and the grid steps ``m = s/g`` blocks.
+    reads them contiguously. Block rows of ``g = gcd(w, s)`` image rows; a
+    window is ``k = w/g`` block rows and the grid steps ``m = s/g`` of them.
     """
     side = 2 * r + 1
     rows, cols = out.shape[2], out.shape[3]
     g = math.gcd(w, s)
     k = w // g
     m = s // g
-    nb = (rows - 1) * m + k  # block rows and columns under the grid
-    nq = (cols - 1) * m + k
-    lx = nq * g
-    rowacc = np.empty(lx, np.float32)
-    nlev = 0
-    while (1 << (nlev + 1)) <= k:
-        nlev += 1
-    lev = np.empty((nlev + 1, nq), np.float32)
+    nb = (rows - 1) * m + k  # block rows under the grid
+    lx = (cols - 1) * s + w
+    acc = np.empty((lx, side), np.float32)
+    prefix = np.empty((lx + 1, side))
     # the window sums of the last k block rows of every shift of the search row (a ring), and their running
     # column sums in float64 (a float32 running sum would drift over a thousand rows): small enough to stay
-    # in cache, unlike every block row of every shift
+    # in cache
     ring = np.empty((side, k, cols), np.float32)
-    v = np.empty((side, cols), np.float64)
+    v = np.empty((side, cols))
     for a in range(side):
         dy = a - r
         v[:] = 0.0
-        # the shifts of one search row share their image rows: compute them together, block row by block row
         for p in range(nb):
             y = o + p * g
             slot = p % k
-            for b in range(side):
-                dx = b - r
-                rr = r0[y, o : o + lx]
-                ss = s0[y + dy, o + dx : o + dx + lx]
-                for x in range(lx):
-                    rowacc[x] = rr[x] * ss[x]
-                for t in range(1, g):
-                    rr = r0[y + t, o : o + lx]
-                    ss = s0[y + t + dy, o + dx : o + dx + lx]
+            # products of the block row's g image rows at every shift of the search row, shifts innermost
+            for t in range(g):
+                rr = r0[y + t, o : o + lx]
+                ss = s0[y + t + dy, o - r : o - r + lx + side - 1]
+                if t == 0:
                     for x in range(lx):
-                        rowacc[x] += rr[x] * ss[x]
-                l0 = lev[0]
-                if g == 1:
-                    for q in range(nq):
-                        l0[q] = rowacc[q]
-                elif g == 2:
-                    for q in range(nq):
-                        l0[q] = rowacc[2 * q] + rowacc[2 * q + 1]
+                        rx = rr[x]
+                        for b in range(side):
+                            acc[x, b] = rx * ss[x + b]
                 else:
-                    for q in range(nq):
-                        acc = rowacc[q * g]
-                        for u in range(1, g):
-                            acc += rowacc[q * g + u]
-                        l0[q] = acc
-                # doubling sums: lev[l][q] is the sum of 2^l blocks from q
-                for lv in range(1, nlev + 1):
-                    half = 1 << (lv - 1)
-                    prev = lev[lv - 1]
-                    cur = lev[lv]
-                    for q in range(nq - (1 << lv) + 1):
-                        cur[q] = prev[q] + prev[q + half]
+                    for x in range(lx):
+                        rx = rr[x]
+                        for b in range(side):
+                            acc[x, b] += rx * ss[x + b]
+            # running sums along the row in float64, every shift at once; a window is a difference of two
+            for b in range(side):
+                prefix[0, b] = 0.0
+            for x in range(lx):
+                for b in range(side):
+                    prefix[x + 1, b] = prefix[x, b] + acc[x, b]
+            for b in range(side):
                 vb = v[b]
                 h = ring[b, slot]
                 if p >= k:  # the block row leaving the window
                     for j in range(cols):
                         vb[j] -= h[j]
-                # a window of k blocks is the binary decomposition of k, largest part first
-                top = lev[nlev]
                 for j in range(cols):
-                    h[j] = top[j * m]
-                off = 1 << nlev
-                for lv in range(nlev - 1, -1, -1):
-                    if (k >> lv) & 1:
-                        part = lev[lv]
-                        for j in range(cols):
-                            h[j] += part[j * m + off]
-                        off += 1 << lv
+                    h[j] = prefix[j * s + w, b] - prefix[j * s, b]
                 for j in range(cols):
                     vb[j] += h[j]
-                if p < k - 1 or (p - (k - 1)) % m:
-                    continue
-                # the block rows of output row i are complete
-                i = (p - (k - 1)) // m
+            if p < k - 1 or (p - (k - 1)) % m:
+                continue
+            # the block rows of output row i are complete
+            i = (p - (k - 1)) // m
+            for b in range(side):
+                dx = b - r
+                vb = v[b]
                 py = (o + dy) % s
                 px = (o + dx) % s
                 msr = mean_s[py, px, (o + dy) // s + i, (o + dx) // s : (o + dx) // s + cols]
