@@ -5,7 +5,6 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-
 #: A sorting network for 8 values (19 compare-exchanges; Knuth, TAOCP vol. 3, 5.3.4): branch-free, unlike a sort.
 _NETWORK_8 = np.array([(0, 2), (1, 3), (4, 6), (5, 7), (0, 4), (1, 5), (2, 6), (3, 7), (0, 1), (2, 3), (4, 5),
                        (6, 7), (2, 4), (3, 5), (1, 4), (3, 6), (1, 2), (3, 4), (5, 6)], dtype=np.int64)

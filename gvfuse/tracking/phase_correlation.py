@@ -22,9 +22,10 @@ images, application to ground deformation measurements", IEEE TGRS 45(6):1529
 Everything is batched: windows are stacked and transformed together with
 ``scipy.fft.rfft2`` in single precision. Windows without no-data (nearly all)
 are cut, demeaned and tapered by a compiled loop (numba) and their phase
-planes fitted by another (:func:`_fit_kernel`: the mean log-magnitude from one
-logarithm per window, the mask compared on magnitudes, a polynomial ``atan2``
-good to 1e-5 rad, the coherence from the separable ``exp(i w . d)``); windows
+planes fitted by another (:func:`_fit_kernel`: the mean log-magnitude from
+eight logarithms per window, the mask compared on squared magnitudes, a
+branch-free polynomial ``atan2`` good to 1e-5 rad, the coherence from the
+separable ``exp(i w . d)``, each step a loop that vectorises); windows
 with no-data keep the numpy path (:func:`_prepare`, :func:`_fit_spectrum`).
 
 Quality (``peak_correlation``) is the *phase coherence* of the fit,
@@ -330,16 +331,16 @@ def _fit_kernel(fr: np.ndarray, fs: np.ndarray, usable: np.ndarray, kx: np.ndarr
         prods[:] = 1.0
         rescaled = 0
         for f0 in range(0, nf - lanes + 1, lanes):
-            for l in range(lanes):
-                f = f0 + l
-                prods[l] *= power[f] * inv_top if use[f] > 0.0 else 1.0
-            for l in range(lanes):
-                if prods[l] < 1e-200:
-                    prods[l] *= 1e200
+            for lane in range(lanes):
+                f = f0 + lane
+                prods[lane] *= power[f] * inv_top if use[f] > 0.0 else 1.0
+            for lane in range(lanes):
+                if prods[lane] < 1e-200:
+                    prods[lane] *= 1e200
                     rescaled += 1
         log_sum = 0.0
-        for l in range(lanes):
-            log_sum += math.log(prods[l])
+        for lane in range(lanes):
+            log_sum += math.log(prods[lane])
         for f in range(nf - nf % lanes, nf):
             if use[f] > 0.0:
                 log_sum += math.log(power[f] * inv_top)
