@@ -178,23 +178,20 @@ def check_window_and_step(rows: int, cols: int, window_px: int, step_px: int, *,
 def check_writable_folder(folder: Path, *, source: object, field: str | None = None) -> None:
     """``folder`` (or, when it does not exist yet, the nearest folder above it) takes new files; else one line.
 
-    Probed by creating and removing a temporary file there: permission bits alone do not tell (root
-    ignores them; a read-only mount or a full quota refuses everyone), and a run or a ``gvfuse track``
-    that found out only when writing its result had done all its work for nothing.
+    Probed by creating and removing a temporary file there (:func:`gvfuse.io.atomic.unwritable_reason`):
+    a run, a ``gvfuse track`` or a ``gvfuse demo`` that found out only when writing its result had done
+    all its work for nothing.
     """
-    import tempfile
+    from gvfuse.io.atomic import unwritable_reason
 
     existing = Path(folder).absolute()
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
         raise ConfigError(f"{existing} is not a folder", source=source, field=field)
-    try:
-        with tempfile.NamedTemporaryFile(dir=existing, prefix=".gvfuse-write-probe-"):
-            pass
-    except OSError as exc:
-        raise ConfigError(f"cannot write into {existing} ({exc.strerror or exc})", source=source,
-                          field=field) from None
+    reason = unwritable_reason(existing)
+    if reason is not None:
+        raise ConfigError(f"cannot write into {existing} ({reason})", source=source, field=field)
 
 
 def _rules(name: str, cls: type, raw: Mapping[str, Any], source: Path) -> Rules:

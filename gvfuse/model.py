@@ -37,12 +37,20 @@ def _frozen_mapping(value: Mapping[str, Any] | None) -> MappingProxyType[str, An
 copyreg.pickle(MappingProxyType, lambda proxy: (_frozen_mapping, (dict(proxy),)))
 
 
-def _to_crs(value: CRS | str | int) -> CRS:
+def parse_crs(value: CRS | str | int) -> CRS:
+    """A CRS from an EPSG code or anything ``CRS.from_user_input`` takes; one PROJ does not know is
+    rasterio's ``CRSError`` (a ``ValueError``) and nothing else.
+
+    Parsed inside a ``rasterio.Env``, whose error handler passes GDAL's messages to Python logging: outside
+    one, GDAL also prints ``ERROR 1: PROJ: ... crs not found`` on standard error, a second line before
+    gvfuse's own one-line error (``EPSG:999999`` in a product definition, a tile's unknown EPSG code).
+    """
     if isinstance(value, CRS):
         return value
-    if isinstance(value, int):
-        return CRS.from_epsg(value)
-    return CRS.from_user_input(value)
+    import rasterio
+
+    with rasterio.Env():
+        return CRS.from_epsg(value) if isinstance(value, int) else CRS.from_user_input(value)
 
 
 def _check_transform(instance: Any, attribute: attrs.Attribute, value: Affine) -> None:
@@ -149,7 +157,7 @@ def parse_month(value: Month | str) -> Month:
 class Grid:
     """A north-up or rotated raster grid: CRS, affine transform and (rows, cols) shape."""
 
-    crs: CRS = attrs.field(converter=_to_crs)
+    crs: CRS = attrs.field(converter=parse_crs)
     transform: Affine = attrs.field(validator=_check_transform)
     shape: tuple[int, int] = attrs.field(converter=_shape, validator=_check_shape)
 

@@ -21,7 +21,7 @@ from rasterio.warp import transform_bounds
 
 from gvfuse.errors import ConfigError, excerpt
 from gvfuse.formats.missions import KNOWN_MISSIONS
-from gvfuse.model import Grid, Month, parse_month
+from gvfuse.model import Grid, Month, parse_crs, parse_month
 
 LONLAT = "EPSG:4326"
 #: A product id is a safe slug: it names files and STAC ids (``items/<id>-YYYYMM.json``), so it can never
@@ -214,11 +214,10 @@ def _check_schema(raw: Mapping[str, Any], source: object) -> None:
 
 def _check_crs(crs: str) -> None:
     """A CRS PROJ understands, projected (the grid is in metres)."""
-    from rasterio.crs import CRS
     from rasterio.errors import CRSError
 
     try:
-        parsed = CRS.from_user_input(crs)
+        parsed = parse_crs(crs)
     except CRSError:
         raise ValueError(f"{excerpt(crs)} is not a coordinate reference system PROJ knows") from None
     if not parsed.is_projected:

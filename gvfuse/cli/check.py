@@ -1,4 +1,5 @@
-"""``gvfuse check CATALOG_DIR``: every published file matches its STAC size and checksum, and the indexes agree."""
+"""``gvfuse check CATALOG_DIR``: every published file (each of the cube's too) matches its STAC size and
+checksum, and the indexes agree."""
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ from gvfuse.cli.common import Command, echo_json
 def check_command(ctx: click.Context, catalog_dir: Path, as_json: bool, schema_dir: Path | None) -> None:
     """Verify a published catalog: every asset exists with its recorded size and checksum.
 
-    Also: every item in items/ is linked from collection.json, catalog.yaml
-    lists every item and names existing files, and no link or href leaves
-    CATALOG_DIR. Exits with status 1 when anything is missing or changed.
+    Also: every file of cube.zarr matches the size and checksum the
+    collection records for it, and none is missing or added; every item in
+    items/ is linked from collection.json, catalog.yaml lists every item and
+    names existing files, and no link or href leaves CATALOG_DIR. Exits with
+    status 1 when anything is missing or changed.
     """
     import attrs
 

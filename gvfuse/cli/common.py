@@ -26,13 +26,18 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 #: The command line itself (unknown command or option, a bad option value): click's own usage errors.
 EXIT_USAGE = 2
+#: Interrupted by Ctrl-C (SIGINT): 128 + the signal's number, as a shell reports a command the signal ended.
+EXIT_INTERRUPTED = 130
+#: The one line of an interrupted command.
+INTERRUPTED = "interrupted (Ctrl-C); run the command again to finish (a month is published whole or not at all)"
 
 #: Loggers of dask.distributed and the web stack under it, which log a cluster's start and stop at INFO.
 CLUSTER_LOGGERS = ("distributed", "bokeh", "tornado")
 
 
 class Command(click.Command):
-    """A click command whose gvfuse errors (and OS errors) become one line on standard error and exit status 1."""
+    """A click command whose gvfuse errors (and OS errors) become one line on standard error and exit status 1,
+    and whose Ctrl-C (SIGINT, ``KeyboardInterrupt``) is one line and exit status 130."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -44,6 +49,9 @@ class Command(click.Command):
             where = f"{exc.filename}: " if exc.filename else ""
             click.echo(f"gvfuse: error: {where}{exc.strerror or exc}", err=True)
             ctx.exit(EXIT_ERROR)
+        except KeyboardInterrupt:  # not click's blank line and "Aborted!" (status 1, as a bad input's)
+            click.echo(f"gvfuse: error: {INTERRUPTED}", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
 
 
 class _ClickHandler(logging.Handler):

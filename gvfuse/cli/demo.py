@@ -33,8 +33,12 @@ def demo_command(ctx: click.Context, directory: Path, size_name: str, workers: i
     month's fused map, and each single sensor, compare with the truth.
     Run again, it reuses the scenes and every finished pair.
     """
+    from gvfuse.config import check_writable_folder
     from gvfuse.demo import SIZES, run_demo
     from gvfuse.pipeline.run import dask_client, default_workers
+
+    # a read-only DIRECTORY (or the folder it would be made in) is one line before the cluster starts
+    check_writable_folder(directory, source=directory, field="DIRECTORY")
 
     def say(text: str) -> None:
         if not quiet():

@@ -6,6 +6,11 @@ pattern inside :func:`gvfuse.io.raster.write_bands`. Files appear with the
 mode a plain ``open()`` would give them (``0o666`` less the process umask, so
 ``0644`` under the usual ``022``), not the ``0600`` of a temporary file:
 published products are readable by whoever may read their folder.
+
+A group of renames that must all happen or none (a month moved into place,
+then the indexes that describe it) runs in :func:`uninterrupted`: Ctrl-C
+(SIGINT) is held while it runs and raised after it, as
+:class:`InterruptedAfterCommit`.
 """
 
 from __future__ import annotations
@@ -13,9 +18,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 from gvfuse.errors import InputError, OutputExistsError
 
@@ -54,6 +62,21 @@ def confined(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path
     return path
 
 
+def unwritable_reason(folder: str | os.PathLike[str]) -> str | None:
+    """Why ``folder`` takes no new file, or ``None`` when it does.
+
+    Probed by creating and removing a temporary file there (``.gvfuse-write-probe-*.tmp``, a name the next
+    publication run removes should a kill leave it): permission bits alone do not tell (root ignores them; a
+    read-only mount or a full quota refuses everyone).
+    """
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".gvfuse-write-probe-", suffix=".tmp"):
+            pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
 @contextlib.contextmanager
 def atomic_target(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
     """A temporary file beside ``path`` for the block to write; renamed onto ``path`` (with a new file's mode)
@@ -89,3 +112,42 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: 
 def write_text_atomic(path: str | os.PathLike[str], text: str, *, overwrite: bool = False) -> Path:
     """UTF-8 text through :func:`write_bytes_atomic`."""
     return write_bytes_atomic(path, text.encode("utf-8"), overwrite=overwrite)
+
+
+class InterruptedAfterCommit(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) that arrived inside :func:`uninterrupted`, raised when its block had finished: what the
+    block moved into place is whole. A ``KeyboardInterrupt``, so whatever stops on Ctrl-C stops on it."""
+
+
+@contextlib.contextmanager
+def uninterrupted() -> Iterator[None]:
+    """Hold SIGINT (Ctrl-C) while the block runs; one that arrived is raised when the block has finished, as
+    :class:`InterruptedAfterCommit` (or given to the handler that was there instead of Python's).
+
+    For the few renames and index rewrites that make a month published: stopped half-way, they would leave
+    files that no index describes. A block that raises is not interrupted again (its exception goes on).
+    Signals reach Python's main thread only, and only it may set their handlers: in another thread, or when
+    SIGINT is ignored (a background job), the block simply runs.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous in (signal.SIG_IGN, None):
+        yield
+        return
+    arrived: list[tuple[int, FrameType | None]] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        arrived.append((signum, frame))
+
+    signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if not arrived:
+        return
+    if previous is signal.default_int_handler:
+        raise InterruptedAfterCommit()
+    if callable(previous):
+        previous(*arrived[0])
+    else:  # SIG_DFL: end the process as the signal would have
+        signal.raise_signal(signal.SIGINT)

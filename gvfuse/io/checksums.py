@@ -2,7 +2,8 @@
 
 ``file:checksum`` is a self-describing multihash in hex: the multihash code of
 the algorithm (``0x12`` for SHA2-256), the digest length in bytes (``0x20``),
-then the digest; so a SHA2-256 checksum always starts with ``1220``.
+then the digest; so a SHA2-256 checksum always starts with ``1220``. A folder
+asset (a Zarr store) is recorded file by file (:func:`folder_fields`).
 """
 
 from __future__ import annotations
@@ -33,3 +34,14 @@ def file_size_bytes(path: str | os.PathLike[str]) -> int:
 def file_fields(path: str | os.PathLike[str]) -> dict[str, str | int]:
     """``{"file:checksum": ..., "file:size": ...}`` for one asset file."""
     return {"file:checksum": sha256_multihash(path), "file:size": file_size_bytes(path)}
+
+
+def folder_files(folder: str | os.PathLike[str]) -> list[str]:
+    """Every file under ``folder`` (links too, never followed), as sorted POSIX paths relative to it."""
+    root = Path(folder)
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_symlink() or not p.is_dir())
+
+
+def folder_fields(folder: str | os.PathLike[str]) -> dict[str, dict[str, str | int]]:
+    """:func:`file_fields` of every file under ``folder``, keyed by its path relative to it (sorted)."""
+    return {name: file_fields(Path(folder) / name) for name in folder_files(folder)}

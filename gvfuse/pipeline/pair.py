@@ -59,6 +59,9 @@ ASSUMED_ERROR_PX = 0.2
 MIN_ERROR_PX = 0.05
 #: Relative disagreement between the scenes' dates and a given baseline above which a warning is given.
 DT_TOLERANCE = 0.01
+#: Windows whose whole search a tracker holds at once, at the least: the bundled trackers score every
+#: offset of a 16 x 16-cell tile together (float32), so one search radius costs ``256 * 4 * (2r + 1)^2`` bytes.
+SEARCH_WINDOWS_AT_ONCE = 16 * 16
 
 
 # --------------------------------------------------------------------------- the shared step
@@ -88,14 +91,17 @@ def track_pair(
     dt_days: float,
     max_speed_m_per_day: float,
     stable_mask: np.ndarray | None = None,
+    speed_source: str = "maximum speed",
 ) -> tuple[OffsetField, int]:
     """Offsets of ``secondary`` against ``reference`` (same grid), and the search radius used.
 
     The radius covers ``max_speed_m_per_day`` over the baseline
-    (:func:`gvfuse.tracking.search.search_radius_px`).
+    (:func:`gvfuse.tracking.search.search_radius_px`) and must fit the image and this machine's memory
+    (:func:`check_search_radius`); ``speed_source`` names where the speed came from in its errors
+    (``--max-speed``, a sensor's ``max_speed_m_per_day``).
     """
     if not (math.isfinite(max_speed_m_per_day) and max_speed_m_per_day >= 0):
-        raise InputError(f"must be >= 0 m/day, got {max_speed_m_per_day}", source="maximum speed")
+        raise InputError(f"must be >= 0 m/day, got {max_speed_m_per_day}", source=speed_source)
     instance = make_tracker(tracker, parameters)
     grid = reference.grid
     window = int(instance.parameters.get("window_px", 0))
@@ -104,13 +110,47 @@ def track_pair(
                          source=reference.source or "reference", field="window_px")
     check_window_and_step(grid.rows, grid.cols, window, int(instance.parameters.get("step_px", 1)),
                           source=reference.source or "reference", field="step_px")
-    radius = search_radius_px(max_speed_m_per_day, dt_days, grid.pixel_size_m[0])
+    radius = check_search_radius(max_speed_m_per_day, dt_days, grid, source=speed_source)
     with plugin_errors(tracker.plugin.name, f"tracker {tracker.name!r}"):
         try:
             field = instance.track(reference, secondary, search_radius_px=radius, stable_mask=stable_mask)
         except ValueError as exc:  # settings the tracker rejects (e.g. a window below 4 px)
             raise InputError(str(exc), source=f"tracker {tracker.name!r}") from exc
     return field, radius
+
+
+def check_search_radius(max_speed_m_per_day: float, dt_days: float, grid: Grid, *, source: str) -> int:
+    """The search radius (px) ``max_speed_m_per_day`` implies over ``dt_days`` on ``grid``'s pixels, when it
+    is usable; else an :class:`InputError` from ``source`` saying the speed, the radius and the largest speed
+    accepted.
+
+    Usable: no larger than the image's longer side (a surface that moved further than the image is wide
+    cannot be matched in it), and the scores of its offsets for :data:`SEARCH_WINDOWS_AT_ONCE` windows
+    (float32) fit in this machine's memory. Refused before anything is tracked, not later as numpy's
+    ``array is too big`` or a process killed for its memory (``--max-speed 1e9``).
+    """
+    from gvfuse.product import memory_shortfall, physical_memory_bytes
+
+    pixel_m = grid.pixel_size_m[0]
+    radius = search_radius_px(max_speed_m_per_day, dt_days, pixel_m)
+    image_limit = max(grid.rows, grid.cols)
+    memory = physical_memory_bytes()
+    # the largest radius whose scores fit: SEARCH_WINDOWS_AT_ONCE * 4 * (2r + 1)^2 <= memory
+    memory_limit = image_limit if memory is None else (math.isqrt(memory // (SEARCH_WINDOWS_AT_ONCE * 4)) - 1) // 2
+    if radius <= min(image_limit, memory_limit):
+        return radius
+    if radius > image_limit:
+        why = f"larger than the {grid.rows} x {grid.cols} px image"
+    else:
+        why = memory_shortfall(SEARCH_WINDOWS_AT_ONCE * 4 * (2 * radius + 1) ** 2,
+                               f"searching it for {SEARCH_WINDOWS_AT_ONCE} windows at once",
+                               "of scores") or "more than this machine's memory"
+    # the radius grows by one pixel per pixel of motion over its fixed margin (the radius of a speed of 0)
+    margin = search_radius_px(0.0, dt_days, pixel_m)
+    largest = max(0.0, (min(image_limit, memory_limit) - margin) * pixel_m / dt_days)
+    raise InputError(f"{max_speed_m_per_day:g} m/day over {dt_days:g} days at {pixel_m:g} m a pixel is a search "
+                     f"radius of {radius} px; {why}: at most {math.floor(largest * 100) / 100:g} m/day can be "
+                     "searched here", source=source)
 
 
 def pair_error_m_per_day(parameters: Mapping[str, Any], pixel_size_m: float, dt_days: float) -> tuple[float, str]:
@@ -341,7 +381,7 @@ def process_pair(job: PairJob) -> PairOutcome:
         t0 = time.perf_counter()
         offsets, radius = track_pair(reference, secondary, tracker=job.tracker, parameters=job.tracker_parameters,
                                      dt_days=job.pair.dt_days, max_speed_m_per_day=job.max_speed_m_per_day,
-                                     stable_mask=stable)
+                                     stable_mask=stable, speed_source=f"sensors.{job.sensor}.max_speed_m_per_day")
         seconds["track"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         pixel_m = job.tracking_grid.pixel_size_m[0]
@@ -651,7 +691,8 @@ def track_files(
     if step_px is not None:
         parameters["step_px"] = int(step_px)
     field, radius = track_pair(ref.image, sec.image, tracker=registration, parameters=parameters,
-                               dt_days=baseline, max_speed_m_per_day=max_speed_m_per_day, stable_mask=mask)
+                               dt_days=baseline, max_speed_m_per_day=max_speed_m_per_day, stable_mask=mask,
+                               speed_source="--max-speed")
     tracker_parameters, stable = _split_stable_parameters(field)
     tags = {
         "gvfuse_command": "track",

@@ -31,7 +31,7 @@ from gvfuse import __version__
 from gvfuse.config import RunConfig, check_components, check_window_and_step
 from gvfuse.errors import ConfigError, GvfuseError, InputError
 from gvfuse.interfaces import Fusion, Publisher, Tracker
-from gvfuse.io.atomic import write_text_atomic
+from gvfuse.io.atomic import InterruptedAfterCommit, write_text_atomic
 from gvfuse.model import FusionResult, Grid, Month, MonthlyProduct, PairObservation, Provenance, Scene, VelocityField
 from gvfuse.pipeline.month import (
     ConfiguredWeighting,
@@ -303,10 +303,33 @@ def dask_client(scheduler: str | None, workers: int) -> Iterator[Any]:
     # dask sets MALLOC_TRIM_THRESHOLD_=65536 in its workers to hand memory back to the system sooner; the
     # trackers allocate and free large arrays per tile, and with it they ran 2x slower (measured:
     # 21.6 s against 9.8 s for one 1200 px pair). Workers keep glibc's default instead.
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}), \
-            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster, set_as_default=False) as client:
-        yield client
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        with _sigint_ignored():  # inherited by the worker processes: Ctrl-C is this process's to handle
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        with cluster, Client(cluster, set_as_default=False) as client:
+            yield client
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored while the block starts processes, which keep ignoring it (an ignored signal stays ignored
+    across ``exec``, and Python then installs no ``KeyboardInterrupt`` for it).
+
+    Ctrl-C in a terminal goes to every process of the command: a local cluster's workers and nannies would
+    each print a ``KeyboardInterrupt`` traceback while this process stops and closes the cluster (and
+    prints its one line). A Ctrl-C during the few seconds the cluster starts is lost.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def track_pairs(jobs: Sequence[PairJob], client: Any = None,
@@ -583,6 +606,11 @@ def publish_once(plugins: PluginSet, config: RunConfig, product: MonthlyProduct,
     try:
         paths = publish(plugins, config.publishers, config.product, product, destination,
                         force=force or same_inputs)
+    except InterruptedAfterCommit:
+        # Ctrl-C held until a publisher had moved the month into place: it is there, from these inputs, so its
+        # "publishing" state stays, as after a kill: the next run publishes it again (the same bytes) and
+        # finishes what the interrupt stopped (another publisher, the gvfuse_product_published event)
+        raise
     except BaseException:
         # refused, or failed (a raising hook, a full disk, Ctrl-C): publishing a month is all or nothing, so
         # it stays what it was, and so does its state; else the next run would take these inputs for an

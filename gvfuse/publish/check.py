@@ -1,7 +1,10 @@
 """Checking a publication: every asset the STAC items name exists, with its recorded size and checksum.
 
-:func:`verify` recomputes every local asset's size and checksum, and checks
-the indexes: every item in ``items/`` is linked from ``collection.json``, and
+:func:`verify` recomputes every local asset's size and checksum — the items'
+files, and every file of the collection's ``cube`` asset (``cube.zarr``, a
+folder: its files are recorded one by one in the asset's ``gvfuse:files``, so
+a file changed, missing or added is found) — and checks the indexes: every
+item in ``items/`` is linked from ``collection.json``, and
 ``catalog.yaml`` (intake) exists and its entries name files that exist and
 items that are linked. Nothing outside the publication folder is read: an
 item link or asset href that resolves outside it (links followed) is a
@@ -19,7 +22,8 @@ import attrs
 import yaml
 
 from gvfuse.errors import InputError, excerpt
-from gvfuse.io.checksums import file_size_bytes, sha256_multihash
+from gvfuse.io.checksums import file_size_bytes, folder_files, sha256_multihash
+from gvfuse.publish.cube import CUBE_DIR, FILES_KEY
 from gvfuse.publish.intake import INTAKE_FILE
 from gvfuse.publish.stac import COLLECTION_FILE, ITEMS_DIR, read_json_object
 
@@ -31,7 +35,10 @@ class Problem:
     """One thing wrong with a publication.
 
     ``kind``: ``missing-collection``, ``missing-item``, ``missing-file``,
-    ``size``, ``checksum``, ``malformed`` (JSON or YAML that does not parse,
+    ``size``, ``checksum``, ``extra-file`` (a file in a folder asset, the
+    cube, that the collection does not record), ``unrecorded`` (a cube
+    whose files the collection does not record: they cannot be checked),
+    ``malformed`` (JSON or YAML that does not parse,
     or has the wrong structure), ``outside`` (a link or href resolving outside
     the publication folder; not followed), ``orphan-item`` (an item in
     ``items/`` the collection does not link), ``missing-catalog``
@@ -50,7 +57,8 @@ class Problem:
     found: str | int | None = None
 
     def __str__(self) -> str:
-        where = f" (item {self.item}, asset {self.asset})" if self.item else ""
+        parts = [f"{name} {value}" for name, value in (("item", self.item), ("asset", self.asset)) if value]
+        where = f" ({', '.join(parts)})" if parts else ""
         values = f": expected {self.expected}, found {self.found}" if self.expected is not None else ""
         if self.expected is None and self.found is not None:
             values = f": {self.found}"
@@ -101,14 +109,81 @@ def _check_item(root: Path, item_file: Path, item: dict[str, Any], problems: lis
             problems.append(Problem("outside", str(path), found=f"href {excerpt(href)} leaves the publication folder",
                                     **where))
             continue
-        if not path.is_file():
-            problems.append(Problem("missing-file", str(path), **where))
-            continue
-        if "file:size" in asset and (size := file_size_bytes(path)) != asset["file:size"]:
-            problems.append(Problem("size", str(path), expected=asset["file:size"], found=size, **where))
-        if "file:checksum" in asset and (digest := sha256_multihash(path)) != asset["file:checksum"]:
-            problems.append(Problem("checksum", str(path), expected=asset["file:checksum"], found=digest, **where))
+        _check_file(path, asset, where, problems)
     return assets_checked
+
+
+def _check_file(path: Path, fields: dict[str, Any], where: dict[str, str], problems: list[Problem]) -> None:
+    """One recorded file: it exists, with the ``file:size`` and ``file:checksum`` recorded (those that are)."""
+    if not path.is_file():
+        problems.append(Problem("missing-file", str(path), **where))
+        return
+    if "file:size" in fields and (size := file_size_bytes(path)) != fields["file:size"]:
+        problems.append(Problem("size", str(path), expected=fields["file:size"], found=size, **where))
+    if "file:checksum" in fields and (digest := sha256_multihash(path)) != fields["file:checksum"]:
+        problems.append(Problem("checksum", str(path), expected=fields["file:checksum"], found=digest, **where))
+
+
+def _check_collection_assets(root: Path, collection_file: Path, collection: dict[str, Any],
+                             problems: list[Problem]) -> int:
+    """The collection's own local assets (the cube); returns how many were checked.
+
+    A file asset is checked as an item's; a folder asset (a Zarr store) file by file against its
+    :data:`~gvfuse.publish.cube.FILES_KEY` record, and any file in it the record does not name is an
+    ``extra-file``. A ``cube.zarr`` the collection has no asset for is ``unrecorded``.
+    """
+    assets = collection.get("assets", {})
+    if not isinstance(assets, dict):
+        problems.append(Problem("malformed", str(collection_file), found="'assets' is not an object"))
+        return 0
+    checked = 0
+    described: set[Path] = set()
+    for key, asset in sorted(assets.items()):
+        if not isinstance(asset, dict):
+            problems.append(Problem("malformed", str(collection_file), found=f"asset {excerpt(key)} is not an object"))
+            continue
+        href = str(asset.get("href", ""))
+        if "://" in href:
+            continue  # remote assets are not ours to check
+        path = (root / href).resolve()
+        checked += 1
+        if not path.is_relative_to(root):
+            problems.append(Problem("outside", str(path), asset=key,
+                                    found=f"href {excerpt(href)} leaves the publication folder"))
+            continue
+        described.add(path)
+        if path.is_dir():
+            _check_folder(path, collection_file, key, asset, problems)
+        else:
+            _check_file(path, asset, {"asset": key}, problems)
+    cube = root / CUBE_DIR
+    if (cube.exists() or cube.is_symlink()) and cube.resolve() not in described:
+        problems.append(Problem("unrecorded", str(cube), found="the collection has no asset for it: its files "
+                                                               "cannot be checked"))
+    return checked
+
+
+def _check_folder(folder: Path, collection_file: Path, key: str, asset: dict[str, Any],
+                  problems: list[Problem]) -> None:
+    """A folder asset's files against its record: each recorded file as an asset, then the files not recorded."""
+    files = asset.get(FILES_KEY)
+    if files is None:
+        problems.append(Problem("unrecorded", str(folder), asset=key,
+                                found=f"its asset records no {FILES_KEY}: its files cannot be checked"))
+        return
+    if not isinstance(files, dict) or not all(isinstance(v, dict) for v in files.values()):
+        problems.append(Problem("malformed", str(collection_file),
+                                found=f"asset {excerpt(key)} {FILES_KEY} is not an object of objects"))
+        return
+    for name, fields in sorted(files.items()):
+        path = (folder / name).resolve()
+        if not path.is_relative_to(folder):
+            problems.append(Problem("outside", str(path), asset=key,
+                                    found=f"{FILES_KEY} entry {excerpt(name)} leaves {folder.name}"))
+            continue
+        _check_file(path, fields, {"asset": key}, problems)
+    problems.extend(Problem("extra-file", str(folder / name), asset=key, found="a file the collection does not record")
+                    for name in folder_files(folder) if name not in files)
 
 
 def _check_catalog(root: Path, linked: set[Path], problems: list[Problem]) -> None:
@@ -211,6 +286,7 @@ def verify(catalog_dir: str | Path) -> CheckReport:
             continue
         items += 1
         assets += _check_item(root, item_file, item, problems)
+    assets += _check_collection_assets(root, collection_file, collection, problems)
     items_dir = root / ITEMS_DIR
     if items_dir.is_dir():
         problems.extend(Problem("orphan-item", str(p)) for p in sorted(items_dir.glob("*.json"))

@@ -42,12 +42,15 @@ import numpy as np
 import gvfuse
 from gvfuse.errors import InputError
 from gvfuse.io.atomic import atomic_target, confined
+from gvfuse.io.checksums import folder_fields
 from gvfuse.model import Grid, Month
 from gvfuse.product import ProductDefinition
 from gvfuse.publish.cog import read_month_bands, variable_specs
 from gvfuse.publish.stac import ITEMS_DIR, published_items
 
 CUBE_DIR = "cube.zarr"
+#: Field of the collection's ``cube`` asset recording every file of the store (path -> file:checksum, file:size).
+FILES_KEY = "gvfuse:files"
 ZARR_MEDIA_TYPE = "application/vnd+zarr"
 #: Tile edge of the cube's chunks (cells); a chunk holds every month of its tile.
 CHUNK_CELLS = 256
@@ -201,13 +204,20 @@ def write_cube(catalog_dir: str | Path, definition: ProductDefinition, staging: 
     return target
 
 
-def cube_asset(definition: ProductDefinition, months: Sequence[str]) -> dict[str, Any]:
-    """The collection-level STAC asset of the cube (fields of ``pystac.Asset``)."""
+def cube_asset(definition: ProductDefinition, months: Sequence[str], cube_dir: str | Path) -> dict[str, Any]:
+    """The collection-level STAC asset of the cube at ``cube_dir`` (fields of ``pystac.Asset``).
+
+    A Zarr store is a folder, which ``file:checksum`` cannot describe: the asset records every file of it
+    in :data:`FILES_KEY`, its path in the store -> ``file:checksum`` and ``file:size``
+    (:func:`gvfuse.io.checksums.folder_fields`), which ``gvfuse check`` verifies, and reports a file missing
+    from it or added to it.
+    """
     return {"href": f"./{CUBE_DIR}", "media_type": ZARR_MEDIA_TYPE, "roles": ["data"],
             "title": f"{definition.title}: CF-1.10 time cube of {len(months)} month(s)",
             "description": "Every published month in one Zarr store (format 2, consolidated): vx, vy, v, "
                            "vx_error, vy_error, v_error, count, sensor_flag over (time, y, x); time is the "
-                           "month's middle with time_bnds; grid mapping 'mapping'."}
+                           "month's middle with time_bnds; grid mapping 'mapping'.",
+            "extra_fields": {FILES_KEY: folder_fields(cube_dir)}}
 
 
 def export_netcdf(catalog_dir: str | Path, target: str | Path, *, overwrite: bool = False) -> Path:

@@ -8,19 +8,26 @@ at a file that does not exist yet:
 2. ``items/<product-id>-YYYYMM.json`` (checksums of the files of step 1),
    after the ``gvfuse_stac_item_ready`` event lets plugins amend the item;
 3. ``cube.zarr``, the CF time cube of every published month (:mod:`gvfuse.publish.cube`);
-4. ``collection.json`` (links every item in ``items/``, the cube as an asset);
+4. ``collection.json`` (links every item in ``items/``, the cube as an asset recording the checksum
+   and size of each of its files);
 5. ``catalog.yaml`` (intake, rebuilt from the items, with the cube's entry).
 
 A month is published all or nothing: steps 1 and 2 are made in a staging
 folder inside the publication folder (``.staging-*``) and only when all of
 them exist — the event hook included — are they renamed into place; a
-failure leaves the publication as it was. One process publishes into a
+failure leaves the publication as it was. Ctrl-C (SIGINT) while they are made
+stops there, the same; from the first rename to ``catalog.yaml`` it is held
+(:func:`gvfuse.io.atomic.uninterrupted`) and raised once the month and its
+indexes are all in place, as
+:class:`~gvfuse.io.atomic.InterruptedAfterCommit`. One process publishes into a
 folder at a time (an advisory lock on the folder itself; a second one is refused with
 :class:`~gvfuse.errors.OutputBusyError`), and staging folders and temporary
 files left by a killed run are removed when the next one starts. Every file
 is written atomically. A month that exists (any of its files or its item) is refused with
 :class:`~gvfuse.errors.OutputExistsError` before anything is written, unless
-``force=True``. The collection and the intake catalog are indexes of what is
+``force=True``; so is one whose folders (the publication, ``items/``,
+``cube.zarr``) do not all take a new file (:func:`refuse_unwritable`). The
+collection and the intake catalog are indexes of what is
 published and are rewritten every time, as is the cube (made in the staging
 folder and renamed into place). Publishing the same product again
 (with ``force=True``) gives byte-identical files. Every path written is first
@@ -37,8 +44,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from gvfuse.errors import OutputBusyError, OutputExistsError
-from gvfuse.io.atomic import confined, write_text_atomic
+from gvfuse.errors import InputError, OutputBusyError, OutputExistsError
+from gvfuse.io.atomic import confined, uninterrupted, unwritable_reason, write_text_atomic
 from gvfuse.io.checksums import file_fields
 from gvfuse.model import Month, MonthlyProduct
 from gvfuse.plugins import PluginSet
@@ -73,6 +80,16 @@ def refuse_existing(destination: Path, paths: list[Path]) -> None:
     if existing:
         names = ", ".join(str(p.relative_to(destination)) for p in existing)
         raise OutputExistsError(f"{destination}: already published ({names}); use --force to replace")
+
+
+def refuse_unwritable(destination: Path, folders: list[Path], month: Month) -> None:
+    """Raise :class:`InputError` naming the first folder of ``folders`` that exists and takes no new file
+    (:func:`gvfuse.io.atomic.unwritable_reason`): found before anything is made, since a read-only
+    ``items/`` or ``cube.zarr`` would stop the renames half-way (files without their item)."""
+    for folder in folders:
+        if folder.is_dir() and (reason := unwritable_reason(folder)) is not None:
+            raise InputError(f"cannot write into {folder} ({reason}); nothing of {month} was published",
+                             source=destination)
 
 
 #: Prefix of the staging folders a month is made in before it is renamed into place.
@@ -164,14 +181,17 @@ def write_month_files(
     if not force:
         refuse_existing(destination, targets)
     with publishing_into(destination) as staging:
-        return _move_into_place(staging, destination, _stage_month_files(product, staging, title, definition))
+        names = _stage_month_files(product, staging, title, definition)
+        with uninterrupted():
+            return _move_into_place(staging, destination, names)
 
 
 def write_collection(definition: ProductDefinition, destination: str | Path, *, version: str = DEFAULT_VERSION) -> Path:
-    """(Re)write ``collection.json`` linking every item present in ``items/`` (and the cube, when there is one)."""
+    """(Re)write ``collection.json`` linking every item present in ``items/`` (and the cube, when there is one,
+    with the checksum and size of each of its files)."""
     items = published_items(destination)
-    assets = ({"cube": cube_asset(definition, [str(item["id"]) for item in items])}
-              if (Path(destination) / CUBE_DIR).is_dir() else {})
+    cube = confined(destination, Path(destination) / CUBE_DIR)
+    assets = {"cube": cube_asset(definition, [str(item["id"]) for item in items], cube)} if cube.is_dir() else {}
     collection = build_collection(definition, items, version=version, assets=assets)
     return write_text_atomic(confined(destination, Path(destination) / COLLECTION_FILE), stac_json(collection),
                              overwrite=True)
@@ -197,6 +217,7 @@ def publish_month(
         confined(destination, destination / name)  # before anything is written
     if not force:
         refuse_existing(destination, [*(destination / name for name in files.all), item_file])
+    refuse_unwritable(destination, [destination, item_file.parent, destination / CUBE_DIR], product.month)
     title = f"{definition.title}: {product.month}"
     with publishing_into(destination) as staging:
         names = _stage_month_files(product, staging, title, definition)
@@ -207,10 +228,11 @@ def publish_month(
         item_name = str(item_file.relative_to(destination))
         (staging / item_name).parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(staging / item_name, stac_json(item))
-        written = _move_into_place(staging, destination, [*names, item_name])
-        cube = write_cube(destination, definition, staging)
-        if cube is not None:  # its files: a publisher returns the files it wrote
-            written.extend(sorted(p for p in cube.rglob("*") if p.is_file()))
-        written.append(write_collection(definition, destination, version=version))
-        written.append(write_intake_catalog(destination, title=definition.title))
+        with uninterrupted():  # from the first rename to the last index: Ctrl-C waits, then stops the run
+            written = _move_into_place(staging, destination, [*names, item_name])
+            cube = write_cube(destination, definition, staging)
+            if cube is not None:  # its files: a publisher returns the files it wrote
+                written.extend(sorted(p for p in cube.rglob("*") if p.is_file()))
+            written.append(write_collection(definition, destination, version=version))
+            written.append(write_intake_catalog(destination, title=definition.title))
     return written

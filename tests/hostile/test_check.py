@@ -126,3 +126,108 @@ def test_a_malformed_schema_file_is_a_problem_not_a_traceback(published, tmp_pat
     (schemas / "broken.json").write_text("{ not json")
     status, output = check(published, "--schemas", schemas)
     assert status == 1 and "schema" in output and "malformed JSON" in output and "broken.json" in output
+
+
+# --------------------------------------------------------------------------- the cube (cube.zarr)
+
+CHUNK = Path("cube.zarr") / "vx" / "0.0.0"
+
+
+def _collection(folder: Path) -> dict:
+    return json.loads((folder / "collection.json").read_text())
+
+
+def test_the_collection_records_every_file_of_the_cube(published):
+    from gvfuse.io.checksums import file_fields
+
+    files = _collection(published)["assets"]["cube"]["gvfuse:files"]
+    on_disk = sorted(p.relative_to(published / "cube.zarr").as_posix()
+                     for p in (published / "cube.zarr").rglob("*") if p.is_file())
+    assert list(files) == on_disk and {".zmetadata", "vx/0.0.0", "sensor_flag/.zarray"} <= set(files)
+    assert files["vx/0.0.0"] == file_fields(published / CHUNK)
+
+
+@pytest.mark.parametrize("tamper", ["garbage", "one-byte", "truncated"])
+def test_a_changed_chunk_of_the_cube_fails_naming_it(published, tamper):
+    chunk = published / CHUNK
+    data = chunk.read_bytes()
+    chunk.write_bytes({"garbage": bytes(len(data)), "one-byte": data[:-1] + bytes([data[-1] ^ 1]),
+                       "truncated": data[: len(data) // 2]}[tamper])
+    expected = ["checksum"] if tamper != "truncated" else ["checksum", "size"]
+    assert kinds(published) == expected
+    status, output = check(published)
+    assert status == 1
+    assert f"checksum: {chunk} (asset cube): expected 1220" in output, output
+
+
+def test_changed_cube_metadata_fails(published):
+    metadata = published / "cube.zarr" / ".zmetadata"
+    metadata.write_text(metadata.read_text().replace("land_ice_surface_speed", "land_ice_surface_sped"))
+    assert kinds(published) == ["checksum", "size"]
+    assert check(published)[0] == 1
+
+
+def test_a_missing_chunk_of_the_cube_fails_naming_it(published):
+    (published / CHUNK).unlink()
+    assert kinds(published) == ["missing-file"]
+    status, output = check(published)
+    assert status == 1 and f"missing-file: {published / CHUNK} (asset cube)" in output
+
+
+@pytest.mark.parametrize("extra", ["vx/0.0.1", "vx/.zattrs.bak", "new/.zarray"])
+def test_an_extra_file_in_the_cube_fails_naming_it(published, extra):
+    path = published / "cube.zarr" / extra
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes((published / CHUNK).read_bytes())
+    assert kinds(published) == ["extra-file"]
+    status, output = check(published)
+    assert status == 1 and f"extra-file: {path} (asset cube): a file the collection does not record" in output
+
+
+def test_a_link_in_the_cube_to_a_file_outside_is_extra_and_never_read(published, tmp_path, monkeypatch):
+    import gvfuse.publish.check
+
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(b"not yours")
+    (published / "cube.zarr" / "vx" / "0.0.1").symlink_to(secret)
+    opened: list[Path] = []
+    real = gvfuse.publish.check.sha256_multihash
+    monkeypatch.setattr(gvfuse.publish.check, "sha256_multihash", lambda p: opened.append(Path(p)) or real(p))
+    assert kinds(published) == ["extra-file"]
+    assert secret not in opened
+
+
+def test_a_record_naming_a_file_outside_the_cube_is_refused_not_read(published):
+    collection = _collection(published)
+    collection["assets"]["cube"]["gvfuse:files"]["../collection.json"] = {"file:size": 1}
+    (published / "collection.json").write_text(json.dumps(collection))
+    assert kinds(published) == ["outside"]
+
+
+def test_a_cube_whose_files_are_not_recorded_cannot_pass(published):
+    """A publication of an earlier gvfuse (no record), or a cube the collection does not describe at all."""
+    collection = _collection(published)
+    del collection["assets"]["cube"]["gvfuse:files"]
+    (published / "collection.json").write_text(json.dumps(collection))
+    assert kinds(published) == ["unrecorded"]
+    del collection["assets"]["cube"]
+    (published / "collection.json").write_text(json.dumps(collection))
+    assert kinds(published) == ["unrecorded"]
+    status, output = check(published)
+    assert status == 1 and "unrecorded: " in output and "cube.zarr" in output
+
+
+def test_a_second_month_rerecords_the_cube_and_a_rerun_gives_the_same_bytes(tmp_path):
+    definition = load_product("gangrigab-2023")
+    runs = []
+    for name in ("a", "b"):
+        root = tmp_path / name
+        for month in ("2023-01", "2023-02"):
+            publish_month(synthetic_monthly_product(month=month), definition, root, plugins=PluginSet())
+        assert kinds(root) == []
+        runs.append({p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()})
+    assert runs[0] == runs[1]
+    publish_month(synthetic_monthly_product(month="2023-02"), definition, tmp_path / "a", force=True,
+                  plugins=PluginSet())  # published again over itself
+    assert {p.relative_to(tmp_path / "a").as_posix(): p.read_bytes()
+            for p in sorted((tmp_path / "a").rglob("*")) if p.is_file()} == runs[0]

@@ -23,6 +23,7 @@ from gvfuse.product import load_product
 from gvfuse.publish.month import publish_month
 from gvfuse.testing import make_pair
 from gvfuse.testing.products import synthetic_monthly_product
+from tests.helpers.cli import bound_by_modes
 
 # --------------------------------------------------------------------------- case 13: file modes
 
@@ -208,17 +209,42 @@ def test_an_unreadable_subfolder_is_listed_and_the_rest_scanned(tmp_path, monkey
     assert "Permission denied" in skipped.message
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a folder whatever its mode (see the test above)")
+def bound(*args: object, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The command in its own process, which file modes bind even when the tests run as root
+    (:func:`tests.helpers.cli.bound_by_modes`)."""
+    return subprocess.run(bound_by_modes("-m", "gvfuse.cli", *args), capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
 def test_an_unreadable_subfolder_by_its_mode(tmp_path):
     root = tmp_path / "downloads"
     _dated_scene(root / "open", "plain_20230105.tif")
     _dated_scene(root / "locked", "plain_20230125.tif").parent.chmod(0)
     try:
-        result = gvfuse("scan", root, "--json")
+        result = bound("scan", root, "--json")
     finally:
         (root / "locked").chmod(0o755)
     assert result.returncode == 0, result.stderr
     assert [s["reason"] for s in json.loads(result.stdout)["skipped"]] == ["unreadable folder"]
+
+
+def test_a_runs_unreadable_input_subfolder_by_its_mode_is_a_listed_problem(tmp_path):
+    """``gvfuse pairs`` (and so ``run``, which plans the same way) pairs what it can read and says what it
+    could not."""
+    from tests.helpers.scenes import optical_pair_run
+
+    run_file = optical_pair_run(tmp_path, "locked-input")
+    locked = tmp_path / "scenes" / "locked"
+    _dated_scene(locked, "optical_20230115.tif").parent.chmod(0)
+    try:
+        result = bound("pairs", run_file, "--json")
+    finally:
+        locked.chmod(0o755)
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    [problem] = plan["problems"]
+    assert problem.startswith(f"{locked}: unreadable folder - cannot be listed (Permission denied)"), problem
+    assert [p["pair_id"] for m in plan["months"] for p in m["pairs"]] != []  # the readable pair is planned
 
 
 # --------------------------------------------------------------------------- read-only output folders
@@ -278,10 +304,112 @@ def test_run_into_a_read_only_output_folder_is_refused_before_any_work(tmp_path,
     assert not (tmp_path / "ro" / "out").exists()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a folder whatever its mode (see the tests above)")
+def _listing(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+
+
 def test_track_into_a_folder_by_its_mode(tmp_path):
     pair = make_pair("optical", (64, 64), seed=5, max_speed_m_per_day=1.0, cloud_fraction=0.0)
     files = pair.write_geotiffs(tmp_path / "in")
     (tmp_path / "ro").mkdir(mode=0o555)
-    result = gvfuse("track", files["reference"], files["secondary"], "-o", tmp_path / "ro" / "v.tif", "--dt", 16)
-    assert result.returncode == 1 and "cannot write into" in result.stderr
+    before = _listing(tmp_path)
+    result = bound("track", files["reference"], files["secondary"], "-o", tmp_path / "ro" / "v.tif", "--dt", 16)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"gvfuse: error: {tmp_path / 'ro' / 'v.tif'} [--output]: cannot write into {tmp_path / 'ro'} "
+        "(Permission denied)"]
+    assert _listing(tmp_path) == before
+
+
+def test_run_into_an_output_folder_by_its_mode(tmp_path):
+    from tests.helpers.scenes import optical_pair_run
+
+    run_file = optical_pair_run(tmp_path, "read-only")
+    (tmp_path / "out").mkdir(mode=0o555)
+    before = _listing(tmp_path)
+    result = bound("run", run_file, "--workers", 0)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"gvfuse: error: {run_file} [output_dir]: cannot write into {tmp_path / 'out'} (Permission denied)"]
+    assert _listing(tmp_path) == before  # no pair cache, no state, nothing tracked
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_demo_into_a_folder_by_its_mode(tmp_path, inside):
+    (tmp_path / "ro").mkdir(mode=0o555)
+    directory = tmp_path / "ro" / "demo" if inside else tmp_path / "ro"
+    result = bound("demo", directory, "--size", "small", "--workers", 0)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"gvfuse: error: {directory} [DIRECTORY]: cannot write into {tmp_path / 'ro'} (Permission denied)"]
+    assert _listing(tmp_path) == ["ro"]
+
+
+def test_demo_into_a_read_only_folder_is_refused_before_any_work(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import gvfuse.demo
+    import gvfuse.pipeline.run
+    from gvfuse.cli import main
+
+    def never(*args, **kwargs):
+        raise AssertionError("started although the folder is read-only")
+
+    monkeypatch.setattr(gvfuse.pipeline.run, "dask_client", never)
+    monkeypatch.setattr(gvfuse.demo, "run_demo", never)
+    (tmp_path / "ro").mkdir()
+    _refuse_writes(monkeypatch, tmp_path / "ro")
+    result = CliRunner().invoke(main, ["demo", str(tmp_path / "ro"), "--size", "small"])
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines() == [
+        f"gvfuse: error: {tmp_path / 'ro'} [DIRECTORY]: cannot write into {tmp_path / 'ro'} (Permission denied)"]
+    assert not list((tmp_path / "ro").iterdir())
+
+
+# --------------------------------------------------------------------------- a read-only folder inside a publication
+
+
+def _digests(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("folder", ["items", "cube.zarr", "."])
+def test_a_read_only_folder_of_the_publication_publishes_nothing_of_the_month(tmp_path, monkeypatch, folder):
+    """Found before anything is made: the renames would stop half-way (COGs without their item, an item
+    without the cube, collection and catalog that describe it)."""
+    from gvfuse.errors import InputError
+
+    definition = load_product("gangrigab-2023")
+    publish_month(synthetic_monthly_product(), definition, tmp_path, plugins=PluginSet())
+    before = _digests(tmp_path)
+    _refuse_writes(monkeypatch, tmp_path / folder)
+    with pytest.raises(InputError, match=rf"cannot write into {tmp_path / folder} \(Permission denied\); nothing "
+                                         "of 2023-02 was published"):
+        publish_month(synthetic_monthly_product(month="2023-02"), definition, tmp_path, plugins=PluginSet())
+    assert _digests(tmp_path) == before
+    monkeypatch.undo()
+    publish_month(synthetic_monthly_product(month="2023-02"), definition, tmp_path, plugins=PluginSet())
+    from gvfuse.publish.check import verify
+
+    assert verify(tmp_path).ok
+
+
+@pytest.mark.parametrize("folder", ["items", "cube.zarr"])
+def test_a_folder_of_the_publication_read_only_by_its_mode_publishes_nothing_of_the_month(tmp_path, folder):
+    definition = load_product("gangrigab-2023")
+    publish_month(synthetic_monthly_product(), definition, tmp_path / "pub", plugins=PluginSet())
+    before = _digests(tmp_path / "pub")
+    (tmp_path / "pub" / folder).chmod(0o555)
+    script = ("from gvfuse.plugins import PluginSet; from gvfuse.product import load_product; "
+              "from gvfuse.publish.month import publish_month; "
+              "from gvfuse.testing.products import synthetic_monthly_product; "
+              f"publish_month(synthetic_monthly_product(month='2023-02'), load_product('gangrigab-2023'), "
+              f"{str(tmp_path / 'pub')!r}, plugins=PluginSet())")
+    try:
+        result = subprocess.run(bound_by_modes("-c", script), capture_output=True, text=True, timeout=120)
+    finally:
+        (tmp_path / "pub" / folder).chmod(0o755)
+    assert result.returncode == 1
+    assert (f"InputError: {tmp_path / 'pub'}: cannot write into {tmp_path / 'pub' / folder} (Permission denied); "
+            "nothing of 2023-02 was published") in result.stderr
+    assert _digests(tmp_path / "pub") == before

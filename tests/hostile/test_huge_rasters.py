@@ -19,6 +19,7 @@ from gvfuse.cli import main
 from gvfuse.errors import InputError
 from gvfuse.formats.loading import load_band
 from gvfuse.model import Grid
+from tests.helpers.cli import one_line_error
 
 SIDE = 200_000
 
@@ -68,3 +69,65 @@ def test_the_product_grid_check_says_it_the_same_way(tmp_path, eight_gib):
     with pytest.raises(InputError, match=r"\[grid.resolution_m\]: a \d+ x \d+ grid at 1 m needs about \d+ GiB for "
                                          r"one month's bands; this machine has 8 GiB: use a coarser resolution"):
         gvfuse.product.load_product(tmp_path / "product.toml")
+
+
+# --------------------------------------------------------------------------- a search radius too large
+
+
+@pytest.fixture(scope="module")
+def small_pair(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from gvfuse.testing import make_pair
+
+    pair = make_pair("optical", (64, 64), seed=5, max_speed_m_per_day=1.0, cloud_fraction=0.0)  # 15 m pixels
+    return pair.write_geotiffs(tmp_path_factory.mktemp("pair"))
+
+
+@pytest.mark.parametrize(("speed", "radius"), [("1e9", 1066666670), ("1e6", 1066670), ("1e4", 10670), ("100", 110)])
+def test_a_max_speed_whose_search_is_larger_than_the_image_is_one_line_naming_the_option(
+        tmp_path, small_pair, plugins, monkeypatch, speed, radius):
+    """Not numpy's "array is too big", a 16 TiB allocation error, or a process killed for its memory."""
+    def never(*args, **kwargs):
+        raise AssertionError("tracked although the search cannot fit")
+
+    monkeypatch.setattr(plugins.get("trackers", "fft-phase").cls, "track", never)
+    line = one_line_error(["track", small_pair["reference"], small_pair["secondary"], "-o", tmp_path / "v.tif",
+                           "--dt", 16, "--max-speed", speed])
+    assert line == (f"gvfuse: error: --max-speed: {float(speed):g} m/day over 16 days at 15 m a pixel is a search "
+                    f"radius of {radius} px; larger than the 64 x 64 px image: at most 57.18 m/day can be "
+                    "searched here")
+    assert not (tmp_path / "v.tif").exists()
+
+
+def test_the_largest_speed_it_names_is_accepted_and_a_hundredth_more_is_not():
+    from gvfuse.pipeline.pair import check_search_radius
+
+    grid = Grid("EPSG:32647", Affine(15.0, 0.0, 400000.0, 0.0, -15.0, 3300000.0), (64, 64))
+    assert check_search_radius(57.18, 16, grid, source="--max-speed") == 64
+    with pytest.raises(InputError, match="at most 57.18 m/day"):
+        check_search_radius(57.19, 16, grid, source="--max-speed")
+    assert check_search_radius(5, 16, grid, source="--max-speed") == 9  # the default speed: ceil(5.33 + 2) + 1
+
+
+def test_a_search_whose_scores_do_not_fit_in_memory_is_refused_saying_so(monkeypatch):
+    from gvfuse.pipeline.pair import check_search_radius
+
+    monkeypatch.setattr(gvfuse.product, "physical_memory_bytes", lambda: 2**30)  # 1 GiB: a radius of 511 at most
+    grid = Grid("EPSG:32647", Affine(15.0, 0.0, 400000.0, 0.0, -15.0, 3300000.0), (4000, 4000))
+    assert check_search_radius(470, 16, grid, source="x") == 505
+    with pytest.raises(InputError, match=r"^x: 1000 m/day over 16 days at 15 m a pixel is a search radius of 1070 "
+                                         r"px; searching it for 256 windows at once needs about 4 GiB of scores; "
+                                         r"this machine has 1 GiB: at most 476.25 m/day can be searched here$"):
+        check_search_radius(1000, 16, grid, source="x")
+
+
+def test_a_runs_speed_too_large_is_the_pairs_problem_naming_the_sensor_key(tmp_path, plugins):
+    from gvfuse.config import load_config
+    from gvfuse.pipeline.run import build_plan, track_pairs
+    from tests.helpers.scenes import optical_pair_run
+
+    run_file = optical_pair_run(tmp_path, "speedy")
+    run_file.write_text(run_file.read_text().replace("max_speed_m_per_day = 1.0", "max_speed_m_per_day = 1e9"))
+    [outcome] = track_pairs(build_plan(load_config(run_file, plugins), plugins).jobs)
+    assert outcome.error is not None
+    assert outcome.error.startswith("sensors.optical.max_speed_m_per_day: 1e+09 m/day over 20 days at "), outcome.error
+    assert "larger than the" in outcome.error

@@ -20,9 +20,10 @@ def published(tmp_path):
 
 def test_fresh_publication_verifies(published):
     report = verify(published)
-    assert report.ok and report.items_checked == 1 and report.assets_checked == 11  # 8 COGs, 2 PNGs, 1 style
+    # the item's 8 COGs, 2 PNGs and 1 style, and the collection's cube
+    assert report.ok and report.items_checked == 1 and report.assets_checked == 12
     result = CliRunner().invoke(check_command, [str(published)])
-    assert result.exit_code == 0 and "1 item(s), 11 asset(s) checked: OK" in result.output
+    assert result.exit_code == 0 and "1 item(s), 12 asset(s) checked: OK" in result.output
 
 
 def test_modified_and_missing_files_are_reported(published):
