@@ -57,7 +57,6 @@ from gvfuse.tracking.correlation import (
     PeakEstimate,
     _cover,
     all_pixel_box_sums,
-    masked_ncc_scores,
     n_windows,
     refinement_step,
     window_sums,
@@ -69,7 +68,11 @@ from gvfuse.tracking.warping import SplineImage, smooth_prior_warp
 __all__ = ["DenseNccMatcher", "dense_ncc_stack", "peak_search"]
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+#: LLVM's fast-math flags without "no NaNs" and "no infinities": flat patches are NaN and must stay so.
+FAST_BUT_NAN_SAFE = {"reassoc", "contract", "arcp", "nsz", "afn"}
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FAST_BUT_NAN_SAFE, error_model="numpy")
 def _fast_scores(r0: np.ndarray, s0: np.ndarray, sum_r: np.ndarray, inv_sd_r: np.ndarray, mean_s: np.ndarray,
                  inv_sd_s: np.ndarray, out: np.ndarray, o: int, w: int, s: int, r: int) -> None:  # pragma: no cover
     """NCC of every window of the output grid at every shift into ``out`` ``(side, side, rows, cols)``.
@@ -148,7 +151,71 @@ def _fast_scores(r0: np.ndarray, s0: np.ndarray, sum_r: np.ndarray, inv_sd_r: np
                 orow = out[a, b, i]
                 for j in range(cols):
                     # NCC = (sum_rs - sum_r * mean_s) / (sd_r * sd_s); NaN factors mark flat patches
-                    orow[j] = (np.float32(vb[j]) - srow[j] * msr[j]) * irow[j] * isr[j]
+                    score = (np.float32(vb[j]) - srow[j] * msr[j]) * irow[j] * isr[j]
+                    # clipped to [-1, 1] against rounding; NaN fails both tests and stays NaN
+                    if score > 1.0:
+                        score = np.float32(1.0)
+                    elif score < -1.0:
+                        score = np.float32(-1.0)
+                    orow[j] = score
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _masked_scores(r0: np.ndarray, s0: np.ndarray, mr0: np.ndarray, ms0: np.ndarray, out: np.ndarray, y0: int,
+                   x0: int, w: int, s: int, r: int, min_count: float, var_floor: float) -> None:  # pragma: no cover
+    """:func:`gvfuse.tracking.correlation.masked_ncc_scores` compiled: the masked NCC (Padfield 2012) of the
+    windows starting at ``(y0 + i*step, x0 + j*step)`` into ``out`` ``(side, side, rows, cols)``.
+
+    For every shift, summed-area tables (float64) of the six products over the windows' region, the
+    pixels valid in both images counted: their count, the reference's and the secondary's sums and
+    sums of squares, and the cross-products; each window is then four look-ups per table.
+    """
+    side = 2 * r + 1
+    rows, cols = out.shape[2], out.shape[3]
+    ly, lx = (rows - 1) * s + w, (cols - 1) * s + w
+    sat = np.zeros((ly + 1, lx + 1, 6))
+    acc = np.empty(6)
+    nan = np.float32(np.nan)
+    for a in range(side):
+        dy = a - r
+        for b in range(side):
+            dx = b - r
+            for y in range(ly):
+                acc[:] = 0.0
+                yr, ys = y0 + y, y0 + y + dy
+                for x in range(lx):
+                    rv = np.float64(r0[yr, x0 + x])
+                    mr = np.float64(mr0[yr, x0 + x])
+                    sv = np.float64(s0[ys, x0 + x + dx])
+                    ms = np.float64(ms0[ys, x0 + x + dx])
+                    acc[0] += mr * ms
+                    acc[1] += rv * ms
+                    acc[2] += rv * rv * ms
+                    acc[3] += sv * mr
+                    acc[4] += sv * sv * mr
+                    acc[5] += rv * sv
+                    for c in range(6):
+                        sat[y + 1, x + 1, c] = sat[y, x + 1, c] + acc[c]
+            orow = out[a, b]
+            for i in range(rows):
+                ya, yb = i * s, i * s + w
+                for j in range(cols):
+                    xa, xb = j * s, j * s + w
+                    count = sat[yb, xb, 0] - sat[ya, xb, 0] - sat[yb, xa, 0] + sat[ya, xa, 0]
+                    if count < min_count - 0.5:
+                        orow[i, j] = nan
+                        continue
+                    sr = sat[yb, xb, 1] - sat[ya, xb, 1] - sat[yb, xa, 1] + sat[ya, xa, 1]
+                    srr = sat[yb, xb, 2] - sat[ya, xb, 2] - sat[yb, xa, 2] + sat[ya, xa, 2]
+                    ss = sat[yb, xb, 3] - sat[ya, xb, 3] - sat[yb, xa, 3] + sat[ya, xa, 3]
+                    sss = sat[yb, xb, 4] - sat[ya, xb, 4] - sat[yb, xa, 4] + sat[ya, xa, 4]
+                    srs = sat[yb, xb, 5] - sat[ya, xb, 5] - sat[yb, xa, 5] + sat[ya, xa, 5]
+                    var_r = srr - sr * sr / count
+                    var_s = sss - ss * ss / count
+                    if var_r <= var_floor * count or var_s <= var_floor * count:
+                        orow[i, j] = nan
+                        continue
+                    orow[i, j] = min(max((srs - sr * ss / count) / math.sqrt(var_r * var_s), -1.0), 1.0)
 
 
 def _phases(full: np.ndarray, s: int) -> np.ndarray:
@@ -232,10 +299,9 @@ def dense_ncc_stack(
         mr0, ms0 = valid_r.astype(np.float32), valid_s.astype(np.float32)
         for i0, i1, j0, j1 in _cover(affected):
             part = np.empty((side, side, i1 - i0, j1 - j0), np.float32)
-            masked_ncc_scores(r0, s0, mr0, ms0, part, y0=o + i0 * s, x0=o + j0 * s, window_px=w, step_px=s,
-                              search_radius_px=r, min_count=min_valid_fraction * n_full, var_floor=var_floor)
+            _masked_scores(r0, s0, mr0, ms0, part, o + i0 * s, o + j0 * s, w, s, r, min_valid_fraction * n_full,
+                           var_floor)
             stack[:, :, i0:i1, j0:j1] = part
-    np.clip(stack, -1.0, 1.0, out=stack)
     return stack
 
 
