@@ -31,12 +31,13 @@ are differences of a float64 running sum (one addition per pixel whatever the
 window), taken only at the output grid's columns, and along columns come
 from a running sum in float64 over the last ``window / g`` block rows, kept
 in a small ring, so only the output grid's windows are ever formed and the
-product image is never written to memory. The kernels release the GIL and run single-threaded: the driver runs
-tiles on dask's threads, one per core, which is where the parallelism is
-(a numba ``prange`` inside each tile would put two threads per core).
-Windows that touch no-data keep the masked path of
-:func:`gvfuse.tracking.correlation.masked_ncc_scores`;
-:func:`gvfuse.tracking.correlation.ncc_score_stack` is the plain
+product image is never written to memory. Windows that touch no-data take
+:func:`_masked_scores`, the masked NCC from summed-area tables of its six
+products, over rectangles that cover them. The kernels release the GIL and
+run single-threaded: the driver runs tiles on dask's threads, one per core,
+which is where the parallelism is (a numba ``prange`` inside each tile would
+put two threads per core). :func:`gvfuse.tracking.correlation.ncc_score_stack`
+(with :func:`gvfuse.tracking.correlation.masked_ncc_scores`) is the plain
 numpy/OpenCV version of the same stack, kept as its reference.
 
 The peak fit and the gradient step are shared with the phase-correlation
@@ -250,8 +251,8 @@ def dense_ncc_stack(
     to float32 rounding), with the fast path (windows without no-data) in the
     compiled loop :func:`_fast_scores`. Windows that see no-data (any invalid
     reference pixel, or any invalid secondary pixel in the search area) are
-    recomputed over the pixels valid in both images (Padfield 2012) by
-    :func:`gvfuse.tracking.correlation.masked_ncc_scores`.
+    recomputed over the pixels valid in both images (Padfield 2012) by the
+    compiled :func:`_masked_scores`.
     """
     w, s, r = int(window_px), int(step_px), int(search_radius_px)
     o = r if origin_px is None else int(origin_px)
