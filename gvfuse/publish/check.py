@@ -15,6 +15,7 @@ optionally the offline schema validation of :mod:`gvfuse.publish.stac_validation
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,29 +89,40 @@ def _malformed(path: Path, exc: InputError) -> Problem:
     return Problem("malformed", str(path), found=message)
 
 
-def _check_item(root: Path, item_file: Path, item: dict[str, Any], problems: list[Problem]) -> int:
-    """Check one item's assets; returns how many were checked."""
-    assets_checked = 0
-    assets = item.get("assets", {})
+def _local_assets(root: Path, document: Path, owner: dict[str, Any], where: dict[str, str],
+                  problems: list[Problem]) -> Iterator[tuple[str, dict[str, Any], Path | None]]:
+    """The local assets of an item or the collection ``owner`` (read from ``document``), as ``(key, asset,
+    resolved path)``; a malformed asset or one whose href leaves the publication folder is a problem instead,
+    remote assets are skipped."""
+    assets = owner.get("assets", {})
     if not isinstance(assets, dict):
-        problems.append(Problem("malformed", str(item_file), found="'assets' is not an object"))
-        return 0
+        problems.append(Problem("malformed", str(document), found="'assets' is not an object"))
+        return
     for key, asset in sorted(assets.items()):
-        where = {"item": str(item.get("id", "")), "asset": key}
         if not isinstance(asset, dict):
-            problems.append(Problem("malformed", str(item_file), found=f"asset {excerpt(key)} is not an object"))
+            problems.append(Problem("malformed", str(document), found=f"asset {excerpt(key)} is not an object"))
             continue
         href = str(asset.get("href", ""))
         if "://" in href:
             continue  # remote assets are not ours to check
-        path = (item_file.parent / href).resolve()
-        assets_checked += 1
-        if not path.is_relative_to(root):
+        path = (document.parent / href).resolve()
+        if path.is_relative_to(root):
+            yield key, asset, path
+        else:  # counted as checked, never followed
             problems.append(Problem("outside", str(path), found=f"href {excerpt(href)} leaves the publication folder",
-                                    **where))
-            continue
-        _check_file(path, asset, where, problems)
-    return assets_checked
+                                    **where, asset=key))
+            yield key, asset, None
+
+
+def _check_item(root: Path, item_file: Path, item: dict[str, Any], problems: list[Problem]) -> int:
+    """Check one item's assets; returns how many were checked."""
+    checked = 0
+    where = {"item": str(item.get("id", ""))}
+    for key, asset, path in _local_assets(root, item_file, item, where, problems):
+        checked += 1
+        if path is not None:
+            _check_file(path, asset, {**where, "asset": key}, problems)
+    return checked
 
 
 def _check_file(path: Path, fields: dict[str, Any], where: dict[str, str], problems: list[Problem]) -> None:
@@ -132,24 +144,11 @@ def _check_collection_assets(root: Path, collection_file: Path, collection: dict
     :data:`~gvfuse.publish.cube.FILES_KEY` record, and any file in it the record does not name is an
     ``extra-file``. A ``cube.zarr`` the collection has no asset for is ``unrecorded``.
     """
-    assets = collection.get("assets", {})
-    if not isinstance(assets, dict):
-        problems.append(Problem("malformed", str(collection_file), found="'assets' is not an object"))
-        return 0
     checked = 0
     described: set[Path] = set()
-    for key, asset in sorted(assets.items()):
-        if not isinstance(asset, dict):
-            problems.append(Problem("malformed", str(collection_file), found=f"asset {excerpt(key)} is not an object"))
-            continue
-        href = str(asset.get("href", ""))
-        if "://" in href:
-            continue  # remote assets are not ours to check
-        path = (root / href).resolve()
+    for key, asset, path in _local_assets(root, collection_file, collection, {}, problems):
         checked += 1
-        if not path.is_relative_to(root):
-            problems.append(Problem("outside", str(path), asset=key,
-                                    found=f"href {excerpt(href)} leaves the publication folder"))
+        if path is None:
             continue
         described.add(path)
         if path.is_dir():
