@@ -89,6 +89,9 @@ class Reader(Component):
     #: A catch-all for generic rasters: when its ``open`` cannot date a file, ``gvfuse track``
     #: reads the raster as it is (and asks for ``--dt``) instead of failing.
     catch_all: ClassVar[bool] = False
+    #: Whether ``load`` honours a band chosen by the user (``scene.metadata["band"]``, 1-based; ``gvfuse
+    #: track --band``): plain and drone rasters; sensor formats read their sensor's tracking band.
+    band_selectable: ClassVar[bool] = False
 
     @classmethod
     @abc.abstractmethod

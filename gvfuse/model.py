@@ -337,12 +337,15 @@ class Image:
     """One band of a scene on a grid: float32, NaN where there is no usable data.
 
     Readers set clouds, borders and fill values to NaN, so trackers need no
-    other mask. ``source`` names where the pixels came from, for error messages.
+    other mask. ``source`` names where the pixels came from, for error messages;
+    ``notes`` say what the reader decided that the user may not expect (a band
+    chosen among several, a fill value taken from the data), one sentence each.
     """
 
     pixels: np.ndarray
     grid: Grid
     source: str = ""
+    notes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
     def __attrs_post_init__(self) -> None:
         if self.pixels.ndim != 2 or self.pixels.shape != self.grid.shape:

@@ -25,13 +25,11 @@ import zipfile
 from pathlib import Path
 from typing import Any, ClassVar
 
-from rasterio.enums import Resampling
-
 from gvfuse.errors import MetadataError
 from gvfuse.formats import landsat, sentinel1, sentinel2, uav
 from gvfuse.formats.containers import Container, container_kind
 from gvfuse.formats.geotiff import date_from_name, is_geotiff_name, lonlat_bounds, read_header
-from gvfuse.formats.loading import MaskBand, default_grid_for_gcps, load_band, load_gcp_band
+from gvfuse.formats.loading import MaskBand, default_grid_for_gcps, load_band, load_gcp_band, load_plain_raster
 from gvfuse.hookspecs import hookimpl
 from gvfuse.interfaces import Reader
 from gvfuse.model import Grid, Image, Scene
@@ -263,6 +261,7 @@ class UavReader(Reader):
     sensor = "uav"
     description = "UAV orthomosaic GeoTIFF (any CRS); date from sidecar <name>.json/.txt, TIFF tag or file name"
     priority: ClassVar[int] = 50
+    band_selectable: ClassVar[bool] = True
 
     @classmethod
     def detect(cls, path: Path) -> bool:
@@ -283,11 +282,12 @@ class UavReader(Reader):
 
     def load(self, scene: Scene, grid: Grid | None = None) -> Image:
         # RGB(A) orthomosaics: track on green (the band with the most signal and the
-        # least noise in consumer cameras); the alpha band, when present, marks no data.
+        # least noise in consumer cameras) unless a band is chosen; the alpha band, when
+        # present, marks no data, and a fill the tag does not declare is found in the data.
         count = int(scene.metadata.get("band_count", 1))
-        band = 2 if count >= 3 else 1
+        band = int(scene.metadata.get("band") or (2 if count >= 3 else 1))
         mask = MaskBand(str(scene.path), lambda alpha: alpha == 0, band=4) if count == 4 else None
-        return load_band(str(scene.path), grid, band=band, mask=mask, source=str(scene.path))
+        return load_band(str(scene.path), grid, band=band, mask=mask, source=str(scene.path), detect_fill=True)
 
 
 class GeoTiffReader(Reader):
@@ -298,6 +298,7 @@ class GeoTiffReader(Reader):
     description = "Generic GeoTIFF (fallback): band 1, acquisition date from the file name (YYYYMMDD, YYYY-MM-DD)"
     priority: ClassVar[int] = 0
     catch_all: ClassVar[bool] = True
+    band_selectable: ClassVar[bool] = True
 
     @classmethod
     def detect(cls, path: Path) -> bool:
@@ -312,7 +313,7 @@ class GeoTiffReader(Reader):
         return _geotiff_scene(path, self.sensor, self.name, when, "file name", "unknown", {})
 
     def load(self, scene: Scene, grid: Grid | None = None) -> Image:
-        return load_band(str(scene.path), grid, resampling=Resampling.bilinear, source=str(scene.path))
+        return load_plain_raster(scene.path, grid, band=scene.metadata.get("band"))
 
 
 READERS: tuple[type[Reader], ...] = (LandsatReader, Sentinel2Reader, Sentinel1Reader, UavReader, GeoTiffReader)

@@ -28,7 +28,11 @@ from gvfuse.cli.common import Command, echo_json, plugin_set, warn
               help="Do not correct the images' relative shift on stable ground at all.")
 @click.option("--min-correlation", type=float,
               help="Accept matches whose peak correlation reaches this (the tracker's min_peak_correlation; "
-                   "fft-phase: 0.95, the reference method's).")
+                   "default: the tracker's, for fft-phase and ncc the chance level 16/window; the reference "
+                   "method's is 0.95).")
+@click.option("--band", type=click.IntRange(min=1),
+              help="Band (1-based) of plain GeoTIFFs and drone orthomosaics to track (default: band 1, green "
+                   "for RGB drone images); sensor formats read their own band.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
               help="Any other tracker parameter (repeatable), e.g. --param min_valid_fraction=0.3; VALUE is read "
                    "as a TOML value (number, true/false, quoted or bare string).")
@@ -47,6 +51,7 @@ def track_command(
     stable_mask: Path | None,
     no_stable_correction: bool,
     min_correlation: float | None,
+    band: int | None,
     params: tuple[str, ...],
     force: bool,
     as_json: bool,
@@ -85,7 +90,7 @@ def track_command(
     path, warnings = track_files(reference, secondary, output, plugins=plugins, tracker=tracker,
                                  window_px=window_px, step_px=step_px, max_speed_m_per_day=max_speed,
                                  dt_days=dt_days, stable_mask=stable_mask, tracker_parameters=parameters,
-                                 force=force)
+                                 band=band, force=force)
     tags = _tags(path)
     warnings = [*warnings, *_stable_ground_warnings(tags)]
     if as_json:

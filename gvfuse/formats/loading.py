@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 import attrs
 import numpy as np
@@ -36,6 +37,7 @@ from rasterio.warp import transform as transform_points
 from rasterio.windows import Window, from_bounds
 
 from gvfuse.errors import InputError
+from gvfuse.formats.fill import find_fill
 from gvfuse.model import Grid, Image
 from gvfuse.product import memory_shortfall
 
@@ -182,10 +184,14 @@ def load_band(
     resampling: Resampling = Resampling.bilinear,
     margin_px: int = DEFAULT_MARGIN_PX,
     source: str = "",
+    detect_fill: bool = False,
 ) -> Image:
     """One band of a map-georeferenced raster as float32 with NaN for no data, on ``grid`` or natively.
 
     ``nodata_values`` adds fill values to the file's own nodata/mask;
+    ``detect_fill`` also takes a fill that the file's tag does not declare from
+    the data (:func:`gvfuse.formats.fill.find_fill`; for plain GeoTIFFs, whose
+    tags are often wrong), saying so in the image's ``notes``;
     ``dn_to_value`` converts digital numbers before resampling (so the offset is
     applied to real values, never to NaN); ``mask`` is applied on the target grid.
     A grid disjoint from the raster gives an all-NaN image (nothing is read).
@@ -194,8 +200,11 @@ def load_band(
     with _open(gdal_path) as src:
         if src.crs is None:
             raise InputError("raster has no CRS (not map-georeferenced)", source=label, field="crs")
-        if band > src.count:
+        if not 1 <= band <= src.count:
             raise InputError(f"has {src.count} band(s), band {band} requested", source=label, field="band")
+        notes: tuple[str, ...] = ()
+        if detect_fill and (fill := find_fill(src)) is not None:
+            nodata_values, notes = (*nodata_values, fill.value), (fill.describe(),)
         if grid is None:
             _check_read_fits(src, band, None, None, label)
             grid = Grid(src.crs, src.transform, (src.height, src.width))
@@ -209,7 +218,24 @@ def load_band(
             pixels = _warp(values, src.window_transform(window), src.crs, grid, resampling)
     if mask is not None:
         _apply_mask(pixels, mask, grid)
-    return Image(pixels, grid, label)
+    return Image(pixels, grid, label, notes)
+
+
+def load_plain_raster(path: str | Path, grid: Grid | None = None, *, band: int | None = None) -> Image:
+    """The tracking band of a plain raster (a GeoTIFF without a sensor format): ``band`` (1-based) or band 1.
+
+    The fill is taken from the data when the tag does not declare it
+    (``detect_fill``); a raster of several bands read without a chosen band says
+    which one was tracked in the image's ``notes`` (a 3-band RGB crop is
+    otherwise tracked on red without a word).
+    """
+    with _open(str(path)) as src:
+        count = src.count
+    image = load_band(str(path), grid, band=int(band or 1), source=str(path), detect_fill=True)
+    if band is None and count > 1:
+        chosen = f"{count} bands: band 1 is tracked (choose another with --band)"
+        image = attrs.evolve(image, notes=(chosen, *image.notes))
+    return image
 
 
 def _shift_gcps(gcps: Sequence[GroundControlPoint], window: Window) -> list[GroundControlPoint]:

@@ -30,7 +30,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -337,9 +337,9 @@ def tracking_grid(product_grid: Grid, scenes: tuple[Scene, ...], resolution_m: f
 
 
 def _pair_tags(job: PairJob, parameters: Mapping[str, Any], error_m_per_day: float,
-               error_source: str) -> dict[str, Any]:
+               error_source: str, reading: Mapping[str, Sequence[str]]) -> dict[str, Any]:
     """What the cached pair says about itself: never timings, so that the same pair tracked again gives the
-    same bytes (the timings are in the :class:`PairOutcome`)."""
+    same bytes (the timings are in the :class:`PairOutcome`). ``reading``: each scene's reader notes."""
     p = job.pair
     return {
         "gvfuse_version": __version__,
@@ -355,6 +355,7 @@ def _pair_tags(job: PairJob, parameters: Mapping[str, Any], error_m_per_day: flo
         "tracker_parameters": dict(parameters),
         "error_m_per_day": error_m_per_day,
         "error_source": error_source,
+        **{f"{role}_reading": list(notes) for role, notes in reading.items() if notes},
     }
 
 
@@ -392,7 +393,8 @@ def process_pair(job: PairJob) -> PairOutcome:
         on_product = regrid_field(velocity, job.product_grid)
         seconds["regrid"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        tags = _pair_tags(job, {**offsets.parameters, "search_radius_px": radius}, error, error_source)
+        tags = _pair_tags(job, {**offsets.parameters, "search_radius_px": radius}, error, error_source,
+                          {"reference": reference.notes, "secondary": secondary.notes})
         write_bands(target, {"vx": on_product.vx_m_per_day, "vy": on_product.vy_m_per_day,
                              ERROR_BAND: on_product.quality[ERROR_BAND], "count": on_product.quality["count"]},
                     job.product_grid, units={"vx": "m/d", "vy": "m/d", ERROR_BAND: "m/d", "count": "1"},
@@ -448,14 +450,15 @@ class LoadedScene:
     acquired_at: dt.datetime | None
 
 
-def load_scene(path: PathLike, plugins: PluginSet, grid: Grid | None = None) -> LoadedScene:
+def load_scene(path: PathLike, plugins: PluginSet, grid: Grid | None = None, *, band: int | None = None) -> LoadedScene:
     """The tracking band of the scene at ``path`` (on ``grid`` when given) and its acquisition time if known.
 
     The registered reader that detects the file reads it; a raster that only a
     catch-all reader detects and cannot date, or that no reader detects, is
-    read as it is, without a date.
+    read as it is, without a date. ``band`` (1-based, ``--band``) chooses the
+    band of a plain or drone raster; a sensor format refuses it.
     """
-    from gvfuse.formats.loading import load_band
+    from gvfuse.formats.loading import load_plain_raster
 
     path = Path(path)
     if not path.exists():
@@ -471,15 +474,21 @@ def load_scene(path: PathLike, plugins: PluginSet, grid: Grid | None = None) -> 
             if not cls.catch_all:
                 raise
         else:
+            if band is not None:
+                if not cls.band_selectable:
+                    raise InputError(f"the {reader.name} reader reads its sensor's own tracking band; --band "
+                                     "chooses the band of plain GeoTIFFs and drone orthomosaics", source="--band")
+                scene = attrs.evolve(scene, metadata={**scene.metadata, "band": band})
             return LoadedScene(reader.load(scene, grid), path, reader.name, scene.acquired_at)
     # the fallback reader only lacks a date: read the raster as it is
-    return LoadedScene(load_band(str(path), grid, source=str(path)), path, "raster", None)
+    return LoadedScene(load_plain_raster(path, grid, band=band), path, "raster", None)
 
 
-def load_pair(reference: PathLike, secondary: PathLike, plugins: PluginSet) -> tuple[LoadedScene, LoadedScene]:
+def load_pair(reference: PathLike, secondary: PathLike, plugins: PluginSet, *,
+              band: int | None = None) -> tuple[LoadedScene, LoadedScene]:
     """Both scenes, the secondary warped onto the reference grid; an error names a pair that does not overlap."""
-    ref = load_scene(reference, plugins)
-    sec = load_scene(secondary, plugins, ref.image.grid)
+    ref = load_scene(reference, plugins, band=band)
+    sec = load_scene(secondary, plugins, ref.image.grid, band=band)
     if not np.isfinite(sec.image.pixels).any():
         raise GridError("does not overlap the reference (no valid pixel on its grid)", source=secondary)
     return ref, sec
@@ -656,12 +665,15 @@ def track_files(
     dt_days: float | None = None,
     stable_mask: PathLike | None = None,
     tracker_parameters: Mapping[str, Any] | None = None,
+    band: int | None = None,
     force: bool = False,
 ) -> tuple[Path, list[str]]:
     """Everything ``gvfuse track`` does; returns the written path and the warnings to show.
 
     ``tracker_parameters`` are given to the tracker as they are (``window_px``
-    and ``step_px`` override theirs).
+    and ``step_px`` override theirs). ``band`` chooses the band of plain and
+    drone rasters; what the readers decided for the user (a band among several,
+    a fill taken from the data) is warned about and recorded in the tags.
 
     The output is a velocity COG on the window-centre grid (atomic; refused
     when it exists unless ``force``, and never one of the inputs).
@@ -680,7 +692,8 @@ def track_files(
     if not (math.isfinite(max_speed_m_per_day) and max_speed_m_per_day >= 0):
         raise InputError(f"must be >= 0 m/day, got {max_speed_m_per_day}", source="--max-speed")
     warnings: list[str] = []
-    ref, sec = load_pair(reference, secondary, plugins)
+    ref, sec = load_pair(reference, secondary, plugins, band=band)
+    warnings.extend(f"{scene.path.name}: {note}" for scene in (ref, sec) for note in scene.image.notes)
     baseline, baseline_source, warning = time_baseline_days(ref, sec, dt_days)
     if warning:
         warnings.append(warning)
@@ -704,6 +717,9 @@ def track_files(
         "secondary": str(sec.path),
         "reference_reader": ref.reader,
         "secondary_reader": sec.reader,
+        "band": band,
+        "reference_reading": list(ref.image.notes),
+        "secondary_reading": list(sec.image.notes),
         "reference_time": ref.acquired_at.isoformat() if ref.acquired_at else None,
         "secondary_time": sec.acquired_at.isoformat() if sec.acquired_at else None,
         "stable_mask": str(stable_mask) if stable_mask is not None else None,

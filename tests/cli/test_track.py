@@ -224,3 +224,47 @@ def test_parameters_the_tracker_refuses_are_one_line_before_any_reading(tmp_path
         assert result.exit_code == 1 and not out.exists(), result.output
         [line] = result.output.strip().splitlines()
         assert line.startswith("gvfuse: error: tracker 'ncc'") and words in line and "does not exist" not in line
+
+
+def test_an_rgb_crop_with_a_wrong_nodata_tag_is_read_as_meant(pair, tmp_path):
+    """Issue 15: a 3-band crop tagged 65535 but filled with 0 was tracked on band 1 with the fill as data.
+    Now the fill is no data (no value whose centre lies in it), and both decisions are warned and tagged."""
+    from tests.formats.test_fill import outline
+    from tests.helpers.scenes import write_raster
+
+    inside = outline(pair.grid.shape, radii=(0.42, 0.4))
+    paths = {}
+    for role, image in (("reference", pair.reference), ("secondary", pair.secondary)):
+        scaled = np.nan_to_num(1000 + 8000 * (image - np.nanmin(image)) / np.nanmax(image), nan=1000)
+        bands = np.stack([scaled, 0.9 * scaled, 0.8 * scaled]).astype("uint16")
+        bands[:, ~inside] = 0
+        paths[role] = tmp_path / f"crop_{role}.tif"
+        write_raster(paths[role], bands, pair.grid.transform, crs=pair.grid.crs, nodata=65535)
+    out = tmp_path / "v.tif"
+    result = CliRunner().invoke(track_command, [str(a) for a in (
+        paths["reference"], paths["secondary"], "-o", out, "--dt", pair.dt_days, "--max-speed", 2,
+        "--tracker", "ncc", "--window", 32, "--step", 4)])
+    assert result.exit_code == 0, result.output
+    warned = result.stderr.splitlines()
+    for name in ("crop_reference.tif", "crop_secondary.tif"):
+        assert f"gvfuse: warning: {name}: 3 bands: band 1 is tracked (choose another with --band)" in warned
+        assert any(line.startswith(f"gvfuse: warning: {name}: its no-data tag 65535 never occurs") for line in warned)
+    with rasterio.open(out) as src:
+        vx, tags = src.read(1), src.tags()
+    assert len(json.loads(tags["reference_reading"])) == 2
+    rows, cols = np.indices(vx.shape)
+    centre_inside = inside[rows * 4 + 16, cols * 4 + 16]
+    assert np.isfinite(vx[centre_inside]).mean() > 0.5
+    assert not np.isfinite(vx[~centre_inside]).any()
+
+
+def test_band_is_chosen_for_plain_rasters_only(pair, files, tmp_path):
+    from tests.helpers.cli import one_line_error
+    from tests.helpers.scenes import make_landsat_folder
+
+    line = one_line_error(["track", files["reference"], files["secondary"], "-o", tmp_path / "v.tif",
+                           "--dt", 16, "--band", 2])
+    assert "has 1 band(s), band 2 requested" in line and "synthetic_reference.tif" in line
+    landsat = make_landsat_folder(tmp_path / "l8")
+    line = one_line_error(["track", landsat, landsat, "-o", tmp_path / "w.tif", "--band", 1])
+    assert "--band" in line and "reads its sensor's own tracking band" in line
