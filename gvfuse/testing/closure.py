@@ -22,7 +22,7 @@ import attrs
 import numpy as np
 from scipy import ndimage
 
-from gvfuse.model import Grid, Image
+from gvfuse.model import Image
 
 
 @attrs.frozen
@@ -38,17 +38,14 @@ class ClosureFigures:
 def read_crop(path: str | Path, band: int = 1) -> tuple[Image, np.ndarray]:
     """One band of a glacier crop as an :class:`Image` (NaN outside the crop), and the crop mask.
 
-    The crop is where any band is non-zero: such crops fill outside the
-    outline with 0 whatever their no-data tag says (the Rhone crops tag 65535).
+    The crop is where the pixels are not the fill: such crops fill outside the
+    outline with 0 whatever their no-data tag says (the Rhone crops tag 65535),
+    which :func:`gvfuse.formats.loading.load_plain_raster` finds in the data.
     """
-    import rasterio
+    from gvfuse.formats.loading import load_plain_raster
 
-    with rasterio.open(path) as src:
-        data = src.read().astype(np.float32)
-        grid = Grid(src.crs, src.transform, (src.height, src.width))
-    inside = (data != 0).any(axis=0)
-    pixels = np.where(inside, data[band - 1], np.nan).astype(np.float32)
-    return Image(pixels, grid, str(path)), inside
+    image = load_plain_raster(path, band=band)
+    return image, np.isfinite(image.pixels)
 
 
 def cells_inside(mask: np.ndarray, out_shape: tuple[int, int], *, window_px: int, step_px: int) -> np.ndarray:
