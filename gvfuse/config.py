@@ -67,7 +67,7 @@ STATE_FOLDER = ".gvfuse-state"
 SCHEMA: Mapping[str, Any] = {
     "product": str, "input_dir": str, "output_dir": str, "cache_dir": str, "months": list,
     "sensors": {"*": {"reader": str, "tracker": str, "tracker_parameters": None, "max_speed_m_per_day": float,
-                      "resolution_m": float, "pairing": str, "pair_rules": dict, "role": str}},
+                      "resolution_m": float, "pairing": str, "pair_rules": dict, "role": str, "band": int}},
     "weighting": {"name": str, "parameters": None},
     "fusion": {"name": str, "parameters": None},
     "validation": {"validators": list, "stable_mask": str, "on_ice_mask": str, "context": None},
@@ -100,6 +100,9 @@ def check_keys(raw: Mapping[str, Any], schema: Mapping[str, Any], source: object
         elif expected is float:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise ConfigError(f"must be a number > 0, got {value!r}", source=source, field=field)
+        elif expected is int:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"must be an integer >= 1, got {value!r}", source=source, field=field)
         elif not isinstance(value, expected):
             raise ConfigError(f"must be {_TYPE_NAMES[expected]}, got {value!r}", source=source, field=field)
         if expected is list and not all(isinstance(v, str) for v in value):
@@ -226,6 +229,8 @@ class SensorConfig:
     role: str = attrs.field(default="fuse", validator=attrs.validators.in_(("fuse", "reference")))
     #: Pixel size of the tracking grid; ``None`` = the scenes' own resolution.
     resolution_m: float | None = None
+    #: Band (1-based) of plain or drone rasters to track; ``None`` = the reader's choice.
+    band: int | None = None
 
 
 @attrs.frozen
@@ -312,6 +317,7 @@ def _sensor(name: str, raw: Mapping[str, Any], source: Path) -> SensorConfig:
             tracker_parameters=dict(merged["tracker_parameters"]), rules=rules,
             max_speed_m_per_day=float(merged.get("max_speed_m_per_day", 3.0)), role=str(merged.get("role", "fuse")),
             resolution_m=float(merged["resolution_m"]) if merged.get("resolution_m") else None,
+            band=int(merged["band"]) if "band" in merged else None,
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(str(exc), source=source, field=where) from None
@@ -406,7 +412,11 @@ def check_components(config: RunConfig, plugins: PluginSet) -> None:
                 raise ConfigError(str(exc), source=config.source, field=field) from None
 
     for name, sensor in config.sensors.items():
-        registered("readers", sensor.reader, f"sensors.{name}.reader")
+        reader = registered("readers", sensor.reader, f"sensors.{name}.reader")
+        if sensor.band is not None and not getattr(reader.cls, "band_selectable", False):
+            raise ConfigError(f"the {sensor.reader} reader reads its sensor's own tracking band; a band is chosen "
+                              "only for plain GeoTIFFs and drone orthomosaics", source=config.source,
+                              field=f"sensors.{name}.band")
         tracker = registered("trackers", sensor.tracker, f"sensors.{name}.tracker")
         assert issubclass(tracker.cls, Tracker)  # checked when the plugin registered it
         check_parameter_types(tracker.cls.defaults, sensor.tracker_parameters, source=config.source,

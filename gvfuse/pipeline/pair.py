@@ -248,6 +248,7 @@ class PairJob:
     product_grid: Grid
     cache_dir: Path
     stable_mask: Path | None = None
+    band: int | None = None  # of plain or drone rasters (``sensors.<name>.band``); None: the reader's choice
 
     @property
     def key(self) -> str:
@@ -267,6 +268,8 @@ class PairJob:
                    self.tracker.plugin.version, sorted(parameters.items()), self.max_speed_m_per_day,
                    scene_fingerprint(self.pair.reference), scene_fingerprint(self.pair.secondary),
                    grid_fingerprint(self.tracking_grid), grid_fingerprint(self.product_grid), mask]
+        if self.band is not None:  # only then: the keys of pairs cached before bands could be chosen stay valid
+            payload.append(["band", self.band])
         return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()[:24]
 
     @property
@@ -373,8 +376,8 @@ def process_pair(job: PairJob) -> PairOutcome:
         with plugin_errors(job.reader.plugin.name, f"reader {job.reader.name!r}"):
             assert issubclass(job.reader.cls, Reader)  # checked when the plugin registered it
             reader = job.reader.cls()
-            reference = reader.load(job.pair.reference, job.tracking_grid)
-            secondary = reader.load(job.pair.secondary, job.tracking_grid)
+            reference, secondary = (reader.load(with_band(scene, job.band), job.tracking_grid)
+                                    for scene in (job.pair.reference, job.pair.secondary))
         stable = None
         if job.stable_mask is not None:
             stable = load_mask(job.stable_mask, job.tracking_grid, what="stable-ground mask")
@@ -474,14 +477,18 @@ def load_scene(path: PathLike, plugins: PluginSet, grid: Grid | None = None, *, 
             if not cls.catch_all:
                 raise
         else:
-            if band is not None:
-                if not cls.band_selectable:
-                    raise InputError(f"the {reader.name} reader reads its sensor's own tracking band; --band "
-                                     "chooses the band of plain GeoTIFFs and drone orthomosaics", source="--band")
-                scene = attrs.evolve(scene, metadata={**scene.metadata, "band": band})
+            if band is not None and not cls.band_selectable:
+                raise InputError(f"the {reader.name} reader reads its sensor's own tracking band; --band "
+                                 "chooses the band of plain GeoTIFFs and drone orthomosaics", source="--band")
+            scene = with_band(scene, band)
             return LoadedScene(reader.load(scene, grid), path, reader.name, scene.acquired_at)
     # the fallback reader only lacks a date: read the raster as it is
     return LoadedScene(load_plain_raster(path, grid, band=band), path, "raster", None)
+
+
+def with_band(scene: Scene, band: int | None) -> Scene:
+    """``scene`` with a user's band choice for its reader (``scene.metadata["band"]``); as it is for None."""
+    return scene if band is None else attrs.evolve(scene, metadata={**scene.metadata, "band": band})
 
 
 def load_pair(reference: PathLike, secondary: PathLike, plugins: PluginSet, *,

@@ -380,3 +380,29 @@ def test_a_publication_whose_state_is_in_the_earlier_cache_folder_is_rerun_witho
     again = execute(config, plugins=plugins)
     assert not again.failed_months, again.problems  # same inputs: recognised, not "already published"
     assert any(".cache: the pair cache of an earlier gvfuse" in p for p in again.plan.problems)
+
+
+def test_a_run_file_chooses_the_band_of_plain_rasters(tmp_path):
+    """``sensors.<name>.band`` reaches the reader (a band the scenes lack is the pair's problem, named), enters
+    the pair's cache key only when given, and a sensor format refuses it naming the key."""
+    from gvfuse.pipeline.pair import process_pair
+    from tests.helpers.scenes import optical_pair_run
+
+    plugins = load_plugins()
+    run_file = optical_pair_run(tmp_path, "band-choice")
+    [plain] = build_plan(load_config(run_file, plugins), plugins).jobs
+    run_file.write_text(run_file.read_text().replace('reader = "geotiff"\n', 'reader = "geotiff"\nband = 2\n'))
+    [second] = build_plan(load_config(run_file, plugins), plugins).jobs
+    assert (plain.band, second.band) == (None, 2) and plain.key != second.key
+    outcome = process_pair(second)
+    assert outcome.path is None and "has 1 band(s), band 2 requested" in outcome.error
+    assert process_pair(plain).path is not None
+    for value, problem in (("0", "must be an integer >= 1"), ('"red"', "must be an integer >= 1"),
+                           ("true", "must be an integer >= 1")):
+        run_file.write_text(re.sub(r"band = .*\n", f"band = {value}\n", run_file.read_text()))
+        with pytest.raises(ConfigError, match=rf"\[sensors.optical.band\]: {problem}"):
+            load_config(run_file, plugins)
+    landsat = tmp_path / "landsat.toml"
+    landsat.write_text('product = "gangrigab-2023"\n[sensors.landsat]\nband = 1\n')
+    with pytest.raises(ConfigError, match=r"\[sensors.landsat.band\].*reads its sensor's own tracking band"):
+        build_plan(load_config(landsat, plugins), plugins)
