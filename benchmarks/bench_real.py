@@ -24,6 +24,11 @@ compared on the same offsets:
 - ``slowest25``: the unconditional slowest-25 % fit gvfuse applied before
   issue 15 (ITS_LIVE's rule), to show what the old default did.
 
+The peer runs beside them (``opencv-loop``): the per-window OpenCV loop of
+``bench_tracking.py`` (autoRIFT's core: Wallis pre-filter,
+``TM_CCOEFF_NORMED``, parabolic peak; window 32, step 3), which has no
+acceptance test but a peak off the search edge.
+
 The band (``--band``, default 1 = red) is read with the fill 0 as no data;
 the search radius comes from ``--max-speed`` (m/day, default 1: about three
 times the Rhone's fastest flow) and each pair's baseline.
@@ -38,9 +43,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_tracking import opencv_loop
 
 from gvfuse.errors import TrackingError
 from gvfuse.testing.closure import ClosureFigures, cells_inside, closure, read_crop
+from gvfuse.tracking.prefilter import wallis_filter
 from gvfuse.tracking.search import search_radius_px
 from gvfuse.tracking.stable_ground import SLOWEST_FRACTION_ITERATIONS, estimate_stable_shift, stable_points
 from gvfuse_plugins.trackers import FftPhaseTracker, NccTracker, TemplateTracker
@@ -49,6 +56,9 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-s2
 GLACIER = "RGI50-11.B4312n-1"
 TRIPLET = ("20170626", "20170629", "20170711")
 TRACKERS = {"fft-phase": FftPhaseTracker, "ncc": NccTracker, "template": TemplateTracker}
+#: The peer, side by side: a per-window OpenCV loop (window 32, step 3: Sentinel-2's settings in the product).
+OPENCV_LOOP = "opencv-loop"
+OPENCV_WINDOW_STEP = (32, 3)
 CORRECTIONS = ("none", "rule", "slowest25")
 
 
@@ -59,6 +69,15 @@ def days_between(a: str, b: str) -> float:
         return date(int(s[:4]), int(s[4:6]), int(s[6:]))
 
     return float((d(b) - d(a)).days)
+
+
+def loop_field(ref: np.ndarray, sec: np.ndarray, window: int, step: int, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """The peer: the per-window OpenCV loop of ``bench_tracking`` (autoRIFT's core: Wallis, ``TM_CCOEFF_NORMED``,
+    parabolic peak, no acceptance test but a peak off the search edge) on the trackers' window-centre grid."""
+    pad = ((radius, radius), (radius, radius))
+    filtered = (np.pad(wallis_filter(image), pad, constant_values=np.nan) for image in (ref, sec))
+    dx, dy = opencv_loop(*filtered, window, step, radius)
+    return dx.astype(np.float64), dy.astype(np.float64)
 
 
 def slowest25_shift(dx: np.ndarray, dy: np.ndarray) -> tuple[float, float]:
@@ -77,12 +96,14 @@ def track_triplet(name: str, threshold: str, *, data: Path = DATA, dates: Sequen
     """The three uncorrected fields of one tracker, the glacier cells, the window/step and each pair's shifts."""
     from gvfuse.model import Image
 
-    cls = TRACKERS[name]
-    params: dict[str, Any] = {"correct_stable_ground": False, **overrides}
-    if threshold != "default":
-        params["min_peak_correlation"] = float(threshold)
-    tracker = cls(**params)
-    window, step = int(tracker.parameters["window_px"]), int(tracker.parameters["step_px"])
+    if name == OPENCV_LOOP:
+        tracker, window, step = None, *OPENCV_WINDOW_STEP
+    else:
+        params: dict[str, Any] = {"correct_stable_ground": False, **overrides}
+        if threshold != "default":
+            params["min_peak_correlation"] = float(threshold)
+        tracker = TRACKERS[name](**params)
+        window, step = int(tracker.parameters["window_px"]), int(tracker.parameters["step_px"])
     images = {d: read_crop(data / f"{GLACIER}_{d}.tif", band) for d in dates}
     a, b, c = dates
     fields: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -90,12 +111,15 @@ def track_triplet(name: str, threshold: str, *, data: Path = DATA, dates: Sequen
     for key, (p, q) in {"ab": (a, b), "bc": (b, c), "ac": (a, c)}.items():
         ref: Image = images[p][0]
         radius = search_radius_px(max_speed_m_per_day, days_between(p, q), ref.grid.pixel_size_m[0])
-        try:
-            field = tracker.track(ref, images[q][0], search_radius_px=radius)
-            dx, dy = np.asarray(field.dx_px, np.float64), np.asarray(field.dy_px, np.float64)
-        except TrackingError:  # no window passed the threshold: an empty field
-            dx = np.full(ref.grid.window_centre_grid(step, window).shape, np.nan)
-            dy = dx.copy()
+        if tracker is None:
+            dx, dy = loop_field(ref.pixels, images[q][0].pixels, window, step, radius)
+        else:
+            try:
+                field = tracker.track(ref, images[q][0], search_radius_px=radius)
+                dx, dy = np.asarray(field.dx_px, np.float64), np.asarray(field.dy_px, np.float64)
+            except TrackingError:  # no window passed the threshold: an empty field
+                dx = np.full(ref.grid.window_centre_grid(step, window).shape, np.nan)
+                dy = dx.copy()
         fields[key] = (dx, dy)
         rule = estimate_stable_shift(dx, dy, None, lag_cells=-(-window // step))
         shifts[key] = {"none": (0.0, 0.0), "rule": (rule.dx_px, rule.dy_px), "slowest25": slowest25_shift(dx, dy)}
@@ -116,7 +140,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--dates", nargs=3, default=list(TRIPLET))
-    parser.add_argument("--trackers", nargs="+", default=list(TRACKERS), choices=list(TRACKERS))
+    parser.add_argument("--trackers", nargs="+", default=[*TRACKERS, OPENCV_LOOP], choices=[*TRACKERS, OPENCV_LOOP])
     parser.add_argument("--thresholds", nargs="+", default=["default", "0.95", "0.9", "0.8", "0.7"])
     parser.add_argument("--band", type=int, default=1)
     parser.add_argument("--max-speed", type=float, default=1.0)
@@ -135,13 +159,16 @@ def main() -> None:
           "closure RMS px | shifts AB, BC, AC (px) | s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in args.trackers:
-        for threshold in args.thresholds:
+        for threshold in (["default"] if name == OPENCV_LOOP else args.thresholds):
             start = time.perf_counter()
             run = track_triplet(name, threshold, data=args.data, dates=args.dates, band=args.band,
                                 max_speed_m_per_day=args.max_speed, **overrides)
             seconds = time.perf_counter() - start
-            default = TRACKERS[name].defaults["min_peak_correlation"]
-            label = threshold if threshold != "default" else f"default ({default})"
+            if name == OPENCV_LOOP:
+                label = "none (peak off the search edge)"
+            else:
+                default = TRACKERS[name].defaults["min_peak_correlation"]
+                label = threshold if threshold != "default" else f"default ({default})"
             for correction in CORRECTIONS:
                 f = figures(run, correction)
                 shifts = ", ".join(f"({x:+.2f}, {y:+.2f})" for x, y in

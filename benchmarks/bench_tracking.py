@@ -123,14 +123,25 @@ def run_template(scene, w: int, s: int, r: int) -> dict[str, Any]:
     return {"dx": field.dx_px, "dy": field.dy_px, "rows": cr, "cols": cc, "seconds": elapsed}
 
 
-def opencv_loop(ref: np.ndarray, sec: np.ndarray, w: int, s: int, r: int) -> tuple[np.ndarray, np.ndarray]:
-    """The per-window ``cv2.matchTemplate`` loop on already filtered images: ``(dx, dy)`` on the window grid."""
-    n = ref.shape[0]
-    starts = np.arange(r, n - w - r + 1, s)
-    dx = np.full((starts.size, starts.size), np.nan, np.float32)
+def opencv_loop(ref: np.ndarray, sec: np.ndarray, w: int, s: int, r: int,
+                max_nan_fraction: float = 0.4) -> tuple[np.ndarray, np.ndarray]:
+    """The per-window ``cv2.matchTemplate`` loop on already filtered images: ``(dx, dy)`` on the window grid.
+
+    Windows start ``r`` px in and every ``s`` px; NaN pixels count as 0 (the filtered mean), and a window
+    whose template or search area is more than ``max_nan_fraction`` NaN has no value (real crops only: the
+    synthetic benchmark scenes have none).
+    """
+    ys = np.arange(r, ref.shape[0] - w - r + 1, s)
+    xs = np.arange(r, ref.shape[1] - w - r + 1, s)
+    dx = np.full((ys.size, xs.size), np.nan, np.float32)
     dy = np.full_like(dx, np.nan)
-    for a, y in enumerate(starts):
-        for b, x in enumerate(starts):
+    ref_nan, sec_nan = np.isnan(ref), np.isnan(sec)
+    ref, sec = np.nan_to_num(ref).astype(np.float32), np.nan_to_num(sec).astype(np.float32)
+    for a, y in enumerate(ys):
+        for b, x in enumerate(xs):
+            if (ref_nan[y : y + w, x : x + w].mean() > max_nan_fraction
+                    or sec_nan[y - r : y + w + r, x - r : x + w + r].mean() > max_nan_fraction):
+                continue
             tpl = ref[y : y + w, x : x + w]
             area = sec[y - r : y + w + r, x - r : x + w + r]
             c = cv2.matchTemplate(area, tpl, cv2.TM_CCOEFF_NORMED)
