@@ -28,8 +28,8 @@ from gvfuse.cli.common import Command, echo_json, plugin_set, warn
               help="Do not correct the images' relative shift on stable ground at all.")
 @click.option("--min-correlation", type=float,
               help="Accept matches whose peak correlation reaches this (the tracker's min_peak_correlation; "
-                   "default: the tracker's, for fft-phase and ncc the chance level 16/window; the reference "
-                   "method's is 0.95).")
+                   "default: the tracker's, the chance level 16/window for fft-phase, 12/window for ncc; the "
+                   "reference method's is 0.95).")
 @click.option("--band", type=click.IntRange(min=1),
               help="Band (1-based) of plain GeoTIFFs and drone orthomosaics to track (default: band 1, green "
                    "for RGB drone images); sensor formats read their own band.")

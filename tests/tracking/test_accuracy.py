@@ -23,6 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gvfuse.config import SAR_NCC_PARAMETERS
 from gvfuse.model import Image
 from gvfuse.testing import make_pair
 from gvfuse.testing.motion import Translation
@@ -108,9 +109,13 @@ def sar_pair(size: int, seed: int):
     return make_pair("sar", (size, size), pixel_size_m=10.0, dt_days=24.0, seed=seed)
 
 
+#: ncc as the sentinel-1 sensor runs it (its optical defaults are tuned on real optical texture), at 64 px
+SAR_TRACKER = {"window_px": 64, **SAR_NCC_PARAMETERS}
+
+
 def test_sar_target_small():
     pair = sar_pair(320, seed=1)
-    tracker = NccTracker()
+    tracker = NccTracker(**SAR_TRACKER)
     figures = accuracy(pair, track(tracker, pair, 1.5), tracker.parameters["window_px"], tracker.parameters["step_px"])
     assert figures["n_clear_ice"] > 100 and figures["rmse_px"] <= 0.2, figures
 
@@ -119,7 +124,7 @@ def test_sar_target_small():
 @pytest.mark.parametrize("seed", [2, 5])
 def test_sar_target_full_size(seed):
     pair = sar_pair(768, seed=seed)
-    tracker = NccTracker()
+    tracker = NccTracker(**SAR_TRACKER)
     figures = accuracy(pair, track(tracker, pair, 1.5), tracker.parameters["window_px"], tracker.parameters["step_px"])
     assert figures["rmse_px"] <= 0.2 and figures["coverage"] >= 0.95, figures
 
@@ -142,13 +147,17 @@ def test_coarse_to_fine_recovers_12_px_with_a_small_fine_radius(name):
     assert np.sqrt(np.nanmean(err**2)) < 0.1
 
 
-def test_coarse_to_fine_is_off_by_default_and_no_better_on_slow_ice():
+def test_coarse_to_fine_is_off_by_default_and_both_meet_the_target_on_slow_ice():
+    """Off by default (not measured on real images yet). On 1-2 px synthetic motion, with the Wallis pre-filter
+    it was no better (the prior only added interpolation error); with ncc's high-pass default it is better
+    (0.024 against 0.062 px here): a candidate default once real closure confirms it."""
     assert all(cls.defaults["coarse_to_fine"] == 1 for cls in C2F_TRACKERS.values())
     pair = optical_pair(256, seed=1)
     plain = accuracy(pair, track(NccTracker(window_px=32), pair), 32, 3)
     c2f = accuracy(pair, track(NccTracker(window_px=32, coarse_to_fine=2), pair), 32, 3)
-    # 1-2 px motion: the full search is already small, the prior only adds interpolation error
-    assert plain["rmse_px"] <= c2f["rmse_px"] + 0.005, (plain, c2f)
+    check_optical_targets(plain)
+    check_optical_targets(c2f)
+    assert c2f["rmse_px"] <= plain["rmse_px"] + 0.005, (plain, c2f)
 
 
 # --- properties on make_pair textures -------------------------------------------------------------

@@ -27,7 +27,9 @@ def noisy_right_half(noise_sd: float):
 
 def test_the_larger_window_answers_where_the_base_window_cannot_and_says_so():
     reference, secondary = noisy_right_half(1.0)
-    fields = {fallback: NccTracker(window_px=32, step_px=2, fallback_window_px=fallback, correct_stable_ground=False)
+    # the acceptance at the chance level of unrelated textures (16 / window), which the noisy half fails at 32 px
+    fields = {fallback: NccTracker(window_px=32, step_px=2, fallback_window_px=fallback, correct_stable_ground=False,
+                                   chance_correlation_px=16.0)
               .track(reference, secondary, search_radius_px=4) for fallback in (False, 64)}
     centre = np.arange(fields[False].grid.shape[1]) * 2 + 16
     noisy = centre >= 96 + 16  # base windows entirely in the noisy half
@@ -54,4 +56,6 @@ def test_the_two_windows_must_share_their_cell_centres():
 def test_false_switches_the_fallback_off_and_auto_scales_its_threshold_with_the_window():
     assert NccTracker(fallback_window_px=False).driver_parameters()["fallback_window_px"] is None
     params = NccTracker(window_px=32, step_px=2, fallback_window_px=64).driver_parameters()
+    assert params["min_peak_correlation"] == 12 / 32 and params["fallback_min_peak_correlation"] == 12 / 64
+    params = NccTracker(window_px=32, step_px=2, fallback_window_px=64, chance_correlation_px=16.0).driver_parameters()
     assert params["min_peak_correlation"] == 0.5 and params["fallback_min_peak_correlation"] == 0.25
