@@ -332,6 +332,10 @@ class VelocityField:
         return np.hypot(self.vx_m_per_day, self.vy_m_per_day)
 
 
+def _notes(notes: Iterable[str]) -> tuple[str, ...]:
+    return tuple(str(note) for note in notes)
+
+
 @attrs.frozen(eq=False)
 class Image:
     """One band of a scene on a grid: float32, NaN where there is no usable data.
@@ -345,7 +349,7 @@ class Image:
     pixels: np.ndarray
     grid: Grid
     source: str = ""
-    notes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    notes: tuple[str, ...] = attrs.field(default=(), converter=_notes)
 
     def __attrs_post_init__(self) -> None:
         if self.pixels.ndim != 2 or self.pixels.shape != self.grid.shape:
