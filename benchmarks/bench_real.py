@@ -3,6 +3,8 @@
     python benchmarks/bench_real.py                        # Rhone, 2017-06-26 / 06-29 / 07-11, all trackers
     python benchmarks/bench_real.py --trackers ncc --thresholds default 0.5 0.3
     python benchmarks/bench_real.py --forward-backward none     # without the forward-backward check
+    python benchmarks/bench_real.py --trackers fft-phase --thresholds default \
+        --param window_px=128 --param step_px=3 --param min_valid_fraction=0.4 --dates 20170626 20170719 20170815
 
 The crops (``../shared/data/real-s2-rhone``, see its SOURCE.md) hold only the
 glacier (0 outside the outline, no stable ground): there is no truth, so
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -144,10 +147,15 @@ def main() -> None:
     parser.add_argument("--thresholds", nargs="+", default=["default", "0.95", "0.9", "0.8", "0.7"])
     parser.add_argument("--band", type=int, default=1)
     parser.add_argument("--max-speed", type=float, default=1.0)
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="any other tracker parameter, VALUE read as TOML (e.g. --param window_px=128)")
     parser.add_argument("--forward-backward", default="default",
                         help="max_forward_backward_px: 'default', 'none' (no check) or a value in px")
     args = parser.parse_args()
     overrides: dict[str, Any] = {}
+    for item in args.param:
+        key, _, text = item.partition("=")
+        overrides[key] = tomllib.loads(f"v = {text}")["v"]
     if args.forward_backward != "default":
         overrides["max_forward_backward_px"] = (None if args.forward_backward == "none"
                                                 else float(args.forward_backward))
