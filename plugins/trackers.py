@@ -84,6 +84,9 @@ class _DrivenTracker(Tracker):
             value = self.parameters[key]
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ValueError(f"tracker {self.name!r}: {key} must be an integer, got {value!r}")
+        per_px = self.parameters["chance_correlation_px"]
+        if isinstance(per_px, bool) or not isinstance(per_px, int | float) or not 0 < per_px < math.inf:
+            raise ValueError(f"tracker {self.name!r}: chance_correlation_px must be a number > 0, got {per_px!r}")
         try:  # the driver's settings check the rest (window >= 4 px, step >= 1 px, known pre-filter, ...)
             TrackingSettings(search_radius_px=0, **self.driver_parameters())
         except (TypeError, ValueError) as exc:  # attrs' validators put the message first in args

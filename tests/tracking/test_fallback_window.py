@@ -59,3 +59,9 @@ def test_false_switches_the_fallback_off_and_auto_scales_its_threshold_with_the_
     assert params["min_peak_correlation"] == 12 / 32 and params["fallback_min_peak_correlation"] == 12 / 64
     params = NccTracker(window_px=32, step_px=2, fallback_window_px=64, chance_correlation_px=16.0).driver_parameters()
     assert params["min_peak_correlation"] == 0.5 and params["fallback_min_peak_correlation"] == 0.25
+
+
+@pytest.mark.parametrize("bad", [0, -8.0, float("nan"), float("inf"), True, "12"])
+def test_the_chance_level_per_pixel_must_be_a_positive_number(bad):
+    with pytest.raises(ValueError, match="chance_correlation_px must be a number > 0"):
+        NccTracker(chance_correlation_px=bad)
