@@ -3,6 +3,7 @@
     python benchmarks/bench_real.py                        # Rhone, 2017-06-26 / 06-29 / 07-11, all trackers
     python benchmarks/bench_real.py --trackers ncc --thresholds default 0.5 0.3
     python benchmarks/bench_real.py --forward-backward none     # without the forward-backward check
+    python benchmarks/bench_real.py --all-triplets --trackers ncc  # every triplet of the six dates
     python benchmarks/bench_real.py --trackers fft-phase --thresholds default \
         --param window_px=128 --param step_px=3 --param min_valid_fraction=0.4 --dates 20170626 20170719 20170815
 
@@ -49,6 +50,7 @@ import numpy as np
 from bench_tracking import opencv_loop
 
 from gvfuse.errors import TrackingError
+from gvfuse.model import Image
 from gvfuse.testing.closure import ClosureFigures, cells_inside, closure, read_crop
 from gvfuse.tracking.prefilter import wallis_filter
 from gvfuse.tracking.search import search_radius_px
@@ -94,35 +96,42 @@ def slowest25_shift(dx: np.ndarray, dy: np.ndarray) -> tuple[float, float]:
     return centre
 
 
+def make_tracker(name: str, threshold: str, **overrides: Any) -> tuple[Any, int, int]:
+    """``(tracker or None for the peer loop, window, step)``, the stable-ground correction off."""
+    if name == OPENCV_LOOP:
+        return None, *OPENCV_WINDOW_STEP
+    params: dict[str, Any] = {"correct_stable_ground": False, **overrides}
+    if threshold != "default":
+        params["min_peak_correlation"] = float(threshold)
+    tracker = TRACKERS[name](**params)
+    return tracker, int(tracker.parameters["window_px"]), int(tracker.parameters["step_px"])
+
+
+def pair_field(tracker: Any, window: int, step: int, ref: Image, sec: Image, dt_days: float,
+               max_speed_m_per_day: float) -> tuple[np.ndarray, np.ndarray]:
+    """One pair's uncorrected ``(dx, dy)`` (px), all NaN when no window passed the threshold."""
+    radius = search_radius_px(max_speed_m_per_day, dt_days, ref.grid.pixel_size_m[0])
+    if tracker is None:
+        return loop_field(ref.pixels, sec.pixels, window, step, radius)
+    try:
+        field = tracker.track(ref, sec, search_radius_px=radius)
+    except TrackingError:
+        empty = np.full(ref.grid.window_centre_grid(step, window).shape, np.nan)
+        return empty, empty.copy()
+    return np.asarray(field.dx_px, np.float64), np.asarray(field.dy_px, np.float64)
+
+
 def track_triplet(name: str, threshold: str, *, data: Path = DATA, dates: Sequence[str] = TRIPLET, band: int = 1,
                   max_speed_m_per_day: float = 1.0, **overrides: Any) -> dict[str, Any]:
     """The three uncorrected fields of one tracker, the glacier cells, the window/step and each pair's shifts."""
-    from gvfuse.model import Image
-
-    if name == OPENCV_LOOP:
-        tracker, window, step = None, *OPENCV_WINDOW_STEP
-    else:
-        params: dict[str, Any] = {"correct_stable_ground": False, **overrides}
-        if threshold != "default":
-            params["min_peak_correlation"] = float(threshold)
-        tracker = TRACKERS[name](**params)
-        window, step = int(tracker.parameters["window_px"]), int(tracker.parameters["step_px"])
+    tracker, window, step = make_tracker(name, threshold, **overrides)
     images = {d: read_crop(data / f"{GLACIER}_{d}.tif", band) for d in dates}
     a, b, c = dates
     fields: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     shifts: dict[str, dict[str, tuple[float, float]]] = {}
     for key, (p, q) in {"ab": (a, b), "bc": (b, c), "ac": (a, c)}.items():
-        ref: Image = images[p][0]
-        radius = search_radius_px(max_speed_m_per_day, days_between(p, q), ref.grid.pixel_size_m[0])
-        if tracker is None:
-            dx, dy = loop_field(ref.pixels, images[q][0].pixels, window, step, radius)
-        else:
-            try:
-                field = tracker.track(ref, images[q][0], search_radius_px=radius)
-                dx, dy = np.asarray(field.dx_px, np.float64), np.asarray(field.dy_px, np.float64)
-            except TrackingError:  # no window passed the threshold: an empty field
-                dx = np.full(ref.grid.window_centre_grid(step, window).shape, np.nan)
-                dy = dx.copy()
+        dx, dy = pair_field(tracker, window, step, images[p][0], images[q][0], days_between(p, q),
+                            max_speed_m_per_day)
         fields[key] = (dx, dy)
         rule = estimate_stable_shift(dx, dy, None, lag_cells=-(-window // step))
         shifts[key] = {"none": (0.0, 0.0), "rule": (rule.dx_px, rule.dy_px), "slowest25": slowest25_shift(dx, dy)}
@@ -139,6 +148,42 @@ def figures(run: dict[str, Any], correction: str) -> ClosureFigures:
     return closure(corrected["ab"], corrected["bc"], corrected["ac"], run["glacier"], step_px=run["step"])
 
 
+#: Issue 15's targets: share of the glacier valid in all three fields, closure median and RMS (px).
+TARGETS = (0.60, 0.3, 0.6)
+
+
+def every_triplet(args: argparse.Namespace, overrides: dict[str, Any]) -> None:
+    """Coverage and closure (correction ``none``) of each tracker on every date triplet, each pair tracked once."""
+    from itertools import combinations
+
+    dates = sorted(p.stem.rsplit("_", 1)[1] for p in args.data.glob(f"{GLACIER}_*.tif"))
+    print(f"{GLACIER}: {len(dates)} dates, every triplet; correction off; targets >= {100 * TARGETS[0]:.0f} %, "
+          f"closure median <= {TARGETS[1]} px, RMS <= {TARGETS[2]} px")
+    print("| tracker | triplet | glacier valid in all 3 | closure median px | closure RMS px | meets |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name in args.trackers:
+        tracker, window, step = make_tracker(name, "default", **overrides)
+        images = {d: read_crop(args.data / f"{GLACIER}_{d}.tif", args.band) for d in dates}
+        glacier = cells_inside(images[dates[0]][1], images[dates[0]][0].grid.window_centre_grid(step, window).shape,
+                               window_px=window, step_px=step)
+        fields: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        met, coverages = 0, []
+        for triplet in combinations(dates, 3):
+            runs = {}
+            for key, (p, q) in {"ab": triplet[:2], "bc": triplet[1:], "ac": triplet[::2]}.items():
+                if (p, q) not in fields:
+                    fields[p, q] = pair_field(tracker, window, step, images[p][0], images[q][0], days_between(p, q),
+                                              args.max_speed)
+                runs[key] = fields[p, q]
+            f = closure(runs["ab"], runs["bc"], runs["ac"], glacier, step_px=step)
+            ok = f.coverage >= TARGETS[0] and f.median_px <= TARGETS[1] and f.rms_px <= TARGETS[2]
+            met, coverages = met + ok, [*coverages, f.coverage]
+            print(f"| {name} | {'/'.join(d[4:] for d in triplet)} | {100 * f.coverage:.1f} % | {f.median_px:.3f} | "
+                  f"{f.rms_px:.3f} | {'yes' if ok else 'no'} |", flush=True)
+        print(f"| {name} | all {len(coverages)} | median {100 * float(np.median(coverages)):.1f} % | | | "
+              f"{met} of {len(coverages)} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DATA)
@@ -149,6 +194,9 @@ def main() -> None:
     parser.add_argument("--max-speed", type=float, default=1.0)
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="any other tracker parameter, VALUE read as TOML (e.g. --param window_px=128)")
+    parser.add_argument("--all-triplets", action="store_true",
+                        help="every triplet of the crops' dates, each tracker at its defaults (with --param), "
+                             "correction off: one row per triplet and how many meet issue 15's targets")
     parser.add_argument("--forward-backward", default="default",
                         help="max_forward_backward_px: 'default', 'none' (no check) or a value in px")
     args = parser.parse_args()
@@ -161,6 +209,9 @@ def main() -> None:
                                                 else float(args.forward_backward))
     if not args.data.is_dir():
         raise SystemExit(f"no data at {args.data}")
+    if args.all_triplets:
+        every_triplet(args, overrides)
+        return
     print(f"{GLACIER} {' / '.join(args.dates)}, band {args.band}, max speed {args.max_speed} m/d, "
           f"forward-backward {args.forward_backward}")
     print("| tracker | min_peak_correlation | correction | glacier valid in all 3 | closure median px | "
