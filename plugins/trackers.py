@@ -207,8 +207,9 @@ class NccTracker(_DrivenTracker):
       best NCC between *unrelated* textures (16 / window, its 99.9th
       percentile on synthetic scenes), and the forward-backward check (0.5 px)
       rejects what chance lets through. Measured on the Rhone triplet
-      06-26/06-29/07-11 (06-29 hazy): 51 % of the glacier valid at 16 / window,
-      61 % at 12, 70 % at 8, closure median 0.17-0.19 px throughout; but on two
+      06-26/06-29/07-11 (06-29 hazy): 51 % of the glacier valid at 16 / window
+      and 70 % at 8 (forward-backward within 0.3 px), 61 % at 12 (within 0.5 px),
+      closure median 0.17-0.19 px throughout; but on two
       unrelated synthetic scenes 8 / window let 30 % of the cells through as a
       coherent false match (12: 0.8 %, 16: none; ``tests/tracking/test_blunders.py``).
     - ``min_valid_fraction=0.4``: a window is matched on its valid pixels when at
