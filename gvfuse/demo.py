@@ -53,6 +53,11 @@ class DemoSize:
     landsat_pairs_per_scene: int = 2
     sentinel2_pairs_per_scene: int = 2
     sentinel1_pairs_per_scene: int = 2
+    #: How far the scenes reach beyond the product area on every side. A real scene covers far more than a
+    #: glacier's product area; scenes cut at its edge would leave the cells within half a tracking window
+    #: (plus the search) of the edge untrackable — glacier that no real sensor would miss. 420 m holds
+    #: Sentinel-1's 640 m window and 36 days at the demo's highest speed, and is whole pixels of every sensor.
+    scene_margin_m: float = 420.0
 
 
 FULL = DemoSize(
@@ -213,32 +218,40 @@ def landscape_for(product_grid: Grid, size: DemoSize, seed: int) -> Any:
     """Two valley glaciers flowing south-east across the demo area, faster in summer.
 
     Their heads lie beyond the area's northern edge: ice that starts moving
-    abruptly inside the images would tear the synthetic surface apart.
+    abruptly inside the images would tear the synthetic surface apart. The
+    landscape (and every satellite scene of it) reaches ``size.scene_margin_m``
+    beyond the product area on every side; the glaciers are placed relative to
+    the product area.
     """
     from gvfuse.testing.glacier import ValleyGlacier
     from gvfuse.testing.timeseries import Landscape
 
     left, bottom, right, top = product_grid.bounds
     width, height = right - left, top - bottom
+    margin = size.scene_margin_m
     first, last = _schedule_span(size)
     epoch = dt.datetime.combine(first + (last - first) / 2, dt.time(12))
     glaciers = (
-        ValleyGlacier(head_m=(0.12 * width, -0.4 * height), terminus_m=(0.62 * width, 0.68 * height),
+        ValleyGlacier(head_m=(margin + 0.12 * width, margin - 0.4 * height),
+                      terminus_m=(margin + 0.62 * width, margin + 0.68 * height),
                       half_width_m=0.09 * min(width, height) + 150, max_speed_m_per_day=0.5,
                       meander_amplitude_m=0.04 * width, meander_wavelength_m=1.6 * width),
-        ValleyGlacier(head_m=(0.80 * width, -0.4 * height), terminus_m=(0.88 * width, 0.55 * height),
+        ValleyGlacier(head_m=(margin + 0.80 * width, margin - 0.4 * height),
+                      terminus_m=(margin + 0.88 * width, margin + 0.55 * height),
                       half_width_m=0.06 * min(width, height) + 100, max_speed_m_per_day=0.3),
     )
-    return Landscape(glaciers=glaciers, size_m=(width, height), origin_m=(left, top), crs=str(product_grid.crs),
+    return Landscape(glaciers=glaciers, size_m=(width + 2 * margin, height + 2 * margin),
+                     origin_m=(left - margin, top + margin), crs=str(product_grid.crs),
                      seed=seed, seasonal_amplitude=0.35, epoch=epoch)
 
 
 def _uav_extent(landscape: Any, size: DemoSize) -> tuple[float, float, float, float]:
-    """The UAV survey area: around the first glacier's terminus, inside the landscape."""
+    """The UAV survey area: around the first glacier's terminus, inside the product area."""
     x, y = landscape.glaciers[0].terminus_m
     w, h = size.uav_extent_m[2], size.uav_extent_m[3]
-    x0 = min(max(x - w / 2, 0.0), landscape.size_m[0] - w)
-    y0 = min(max(y - h / 2 - 0.15 * h, 0.0), landscape.size_m[1] - h)
+    margin = size.scene_margin_m
+    x0 = min(max(x - w / 2, margin), landscape.size_m[0] - margin - w)
+    y0 = min(max(y - h / 2 - 0.15 * h, margin), landscape.size_m[1] - margin - h)
     return (x0, y0, w, h)
 
 
@@ -391,6 +404,22 @@ def write_series(sensor: str, scenes: Path, landscape: Any, dates: Sequence[dt.d
     return count
 
 
+def _write_mask(path: Path, name: str, mask: np.ndarray, grid: Grid) -> None:
+    """Write a mask unless the file already holds it: a mask file left as it was keeps the pairs cached
+    with it (its identity is in their keys)."""
+    from gvfuse.errors import GvfuseError
+    from gvfuse.io.raster import read_bands
+
+    if path.is_file():
+        try:
+            bands, on, _ = read_bands(path, (name,))
+            if on == grid and np.array_equal(bands[name], mask.astype("float32")):
+                return
+        except (GvfuseError, OSError, ValueError):  # unreadable or of another layout: written anew
+            pass
+    write_bands(path, {name: mask.astype("float32")}, grid, cog=False, overwrite=True)
+
+
 def build_inputs(folder: Path, size: DemoSize, *, seed: int = 2023, force: bool = False,
                  progress: Callable[[str], None] | None = None, client: Any = None) -> DemoInputs:
     """Write the product and run definitions, the masks and a year of scenes in the providers' layouts.
@@ -408,10 +437,8 @@ def build_inputs(folder: Path, size: DemoSize, *, seed: int = 2023, force: bool 
     from scipy import ndimage
 
     on_ice = ndimage.binary_erosion(ice, iterations=2)
-    write_bands(folder / "masks" / "stable_ground.tif", {"stable_ground": stable.astype("float32")}, grid,
-                cog=False, overwrite=True)
-    write_bands(folder / "masks" / "on_ice.tif", {"on_ice": on_ice.astype("float32")}, grid, cog=False,
-                overwrite=True)
+    _write_mask(folder / "masks" / "stable_ground.tif", "stable_ground", stable, grid)
+    _write_mask(folder / "masks" / "on_ice.tif", "on_ice", on_ice, grid)
     scenes = folder / "scenes"
     done = scenes / ".complete"
     if done.exists():

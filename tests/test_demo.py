@@ -37,7 +37,7 @@ def test_inputs_are_in_the_providers_layouts(demo, plugins):
 def test_fused_month_beats_every_single_sensor_and_the_reference_method(demo):
     assert not demo.failed_months, demo.problems
     (row,) = demo.rows
-    assert row["fused_ice_coverage"] > 0.8
+    assert row["fused_ice_coverage"] >= 0.95  # issue 11: the scenes reach beyond the area, the halo tracks its edge
     # on the cells it shares with the best single sensor's monthly map, the fused month errs less ...
     assert row["ratio_common_cells"] < 1.0 and row["ratio_overall"] < 1.0
     # ... and less than the reference method's month-by-month fusion (wls-uav) of the same pairs
@@ -48,6 +48,18 @@ def test_fused_month_is_honest_about_its_error(demo):
     # real error over published v_error, on ice against the truth: the product's target band
     (row,) = demo.rows
     assert 0.8 < row["error_calibration_ratio"] < 1.25
+
+
+def test_run_again_the_demo_finds_every_pair_it_tracked(demo, plugins):
+    # the inputs are made again (the scenes kept, the masks rewritten only if they changed): every pair's
+    # cache key is the same, so nothing is tracked twice
+    from gvfuse.config import load_config
+    from gvfuse.demo import build_inputs
+    from gvfuse.pipeline.run import build_plan
+
+    build_inputs(demo.folder, ONE_MONTH)
+    jobs = build_plan(load_config(demo.folder / "run.toml", plugins), plugins).jobs
+    assert jobs and all(job.cache_path.is_file() for job in jobs)
 
 
 def test_products_load_through_intake_equal_to_the_cogs_and_checksums_match(demo):

@@ -177,18 +177,21 @@ SAMPLE_BYTES = 1 << 20
 
 
 def file_fingerprint(path: Path) -> list[Any]:
-    """``[size, mtime_ns, BLAKE2b of sampled blocks]`` of one input file: its identity in pair cache keys.
+    """One input file's identity in pair cache keys: ``[size, BLAKE2b]`` of a file up to 3 MiB, hashed whole
+    (its content alone: rewritten with the same bytes, a mask keeps its pairs), else ``[size, mtime_ns,
+    BLAKE2b of sampled blocks]``.
 
-    Files up to 3 MiB are hashed whole; larger ones by their first, middle and
-    last MiB, so a band of hundreds of MB costs 3 MiB of reading while any
-    rewrite shows in its size, its modification time or its sampled bytes (a
-    copy that keeps size and time, ``cp -p``, and changes bytes only outside
-    the samples is the one change it misses). The digest is computed once per
-    file version and process.
+    A larger file is hashed by its first, middle and last MiB, so a band of
+    hundreds of MB costs 3 MiB of reading while any rewrite shows in its size,
+    its modification time or its sampled bytes (a copy that keeps size and
+    time, ``cp -p``, and changes bytes only outside the samples is the one
+    change it misses). The digest is computed once per file version and process.
     """
     st = path.stat()
-    return [st.st_size, st.st_mtime_ns,
-            _sampled_digest(str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)]
+    digest = _sampled_digest(str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    if st.st_size <= 3 * SAMPLE_BYTES:
+        return [st.st_size, digest]
+    return [st.st_size, st.st_mtime_ns, digest]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -300,17 +303,31 @@ def _lonlat_box(value: Any) -> tuple[float, float, float, float] | None:
     return (west, south, east, north) if ok else None
 
 
-def tracking_grid(product_grid: Grid, scenes: tuple[Scene, ...], resolution_m: float) -> Grid:
-    """The grid a pair is tracked on: the product area covered by both scenes, at ``resolution_m``.
+def tracking_halo_m(parameters: Mapping[str, Any], max_speed_m_per_day: float, dt_days: float,
+                    resolution_m: float) -> float:
+    """How far beyond the product area a pair's scenes are read (m): half the largest window plus the search
+    radius, so that a cell at the area's edge is matched on whole windows, like any other, when the scenes
+    reach beyond the area (a satellite scene nearly always does). A tracker without ``window_px`` reads
+    only the search radius beyond."""
+    window = max(int(parameters.get("window_px") or 0), int(parameters.get("fallback_window_px") or 0))
+    return (window // 2 + search_radius_px(max_speed_m_per_day, dt_days, resolution_m)) * resolution_m
 
-    Snapped to the product grid's cell edges, so that regridding averages whole
-    tracking cells into product cells. A scene without a grid before it is
+
+def tracking_grid(product_grid: Grid, scenes: tuple[Scene, ...], resolution_m: float, *,
+                  halo_m: float = 0.0) -> Grid:
+    """The grid a pair is tracked on: the product area widened by ``halo_m`` on every side
+    (:func:`tracking_halo_m`), where both scenes cover it, at ``resolution_m``.
+
+    Snapped outwards to the product grid's cell edges, so that regridding averages whole
+    tracking cells into product cells (the cells beyond the product area are dropped
+    there). A scene without a grid before it is
     loaded (a Sentinel-1 GRD in radar geometry) is bounded by its footprint,
     ``metadata["footprint_lonlat_bounds"]`` (the manifest's, from its GCPs);
-    only a scene with neither is taken to cover the whole area — before this,
-    a GRD of a 6 km area was tracked over the whole product area.
+    only a scene with neither is taken to cover the whole product area and nothing
+    beyond it — before this, a GRD of a 6 km area was tracked over the whole product area.
     """
     left, bottom, right, top = product_grid.bounds
+    left, bottom, right, top = left - halo_m, bottom - halo_m, right + halo_m, top + halo_m
     for scene in scenes:
         footprint = _lonlat_box(scene.metadata.get("footprint_lonlat_bounds"))
         try:
@@ -319,8 +336,8 @@ def tracking_grid(product_grid: Grid, scenes: tuple[Scene, ...], resolution_m: f
                                                   densify_pts=21)
             elif footprint is not None:
                 sl, sb, sr, st = transform_bounds("EPSG:4326", product_grid.crs, *footprint, densify_pts=21)
-            else:
-                continue
+            else:  # nothing says how far beyond the product area it reaches: none of the halo
+                sl, sb, sr, st = product_grid.bounds
         except Exception as exc:  # rasterio's CPLE_* errors: a footprint outside the projection's domain
             raise GridError(f"cannot place the scene in the product's CRS: {exc}".split("\n")[0],
                             source=scene.scene_id) from None

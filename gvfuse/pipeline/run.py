@@ -51,6 +51,7 @@ from gvfuse.pipeline.pair import (
     read_pair_info,
     read_pair_result,
     tracking_grid,
+    tracking_halo_m,
 )
 from gvfuse.pipeline.pairing import MonthPlan, plan
 from gvfuse.pipeline.scan import SKIP_UNRECOGNISED, scan
@@ -190,7 +191,10 @@ def build_plan(config: RunConfig, plugins: PluginSet) -> RunPlan:
                 continue
             try:
                 resolution = sensor_config.resolution_m or _native_resolution(pair.reference)
-                grid = tracking_grid(product_grid, (pair.reference, pair.secondary), resolution)
+                halo = tracking_halo_m(
+                    {**dict(getattr(trackers[mp.sensor].cls, "defaults", {})), **sensor_config.tracker_parameters},
+                    sensor_config.max_speed_m_per_day, pair.dt_days, resolution)
+                grid = tracking_grid(product_grid, (pair.reference, pair.secondary), resolution, halo_m=halo)
             except GvfuseError as exc:
                 problems.append(f"pair {pair.pair_id}: {exc}")
                 continue

@@ -67,3 +67,24 @@ def test_the_tracking_grid_covers_the_footprint_inside_the_product_and_snaps_to_
     assert p_bottom <= bottom <= box[1] + 1e-6 and box[3] - 1e-6 <= top <= p_top
     assert (left - p_left) % 30.0 == pytest.approx(0.0, abs=1e-6) or (left - p_left) % 30.0 == pytest.approx(30.0)
     assert (p_top - top) % 30.0 == pytest.approx(0.0, abs=1e-6) or (p_top - top) % 30.0 == pytest.approx(30.0)
+
+
+def test_scenes_reaching_beyond_the_product_are_read_a_halo_beyond_it_snapped_outwards():
+    left, bottom, right, top = PRODUCT.bounds
+    wide = _scene("wide", box_m=(left - 2000.0, bottom - 2000.0, right + 2000.0, top + 2000.0))
+    grid = tracking_grid(PRODUCT, (wide, wide), 10.0, halo_m=301.0)
+    assert grid.bounds == (left - 330.0, bottom - 330.0, right + 330.0, top + 330.0)  # whole 30 m cells outwards
+    # a scene that stops at the product's edge, and one that says nothing of its extent, give no halo there
+    flush = _scene("flush", grid=Grid(PRODUCT.crs, Affine(10.0, 0.0, left, 0.0, -10.0, top), (600, 600)))
+    assert tracking_grid(PRODUCT, (wide, flush), 10.0, halo_m=301.0).bounds == PRODUCT.bounds
+    assert tracking_grid(PRODUCT, (wide, _scene("blind")), 10.0, halo_m=301.0).bounds == PRODUCT.bounds
+
+
+def test_the_halo_is_half_the_largest_window_plus_the_search_radius():
+    from gvfuse.pipeline.pair import tracking_halo_m
+    from gvfuse.tracking.search import search_radius_px
+
+    radius = search_radius_px(1.0, 20.0, 15.0)
+    assert tracking_halo_m({"window_px": 32}, 1.0, 20.0, 15.0) == (16 + radius) * 15.0
+    assert tracking_halo_m({"window_px": 32, "fallback_window_px": 48}, 1.0, 20.0, 15.0) == (24 + radius) * 15.0
+    assert tracking_halo_m({}, 1.0, 20.0, 15.0) == radius * 15.0

@@ -406,3 +406,58 @@ def test_a_run_file_chooses_the_band_of_plain_rasters(tmp_path):
     landsat.write_text('product = "gangrigab-2023"\n[sensors.landsat]\nband = 1\n')
     with pytest.raises(ConfigError, match=r"\[sensors.landsat.band\].*reads its sensor's own tracking band"):
         build_plan(load_config(landsat, plugins), plugins)
+
+
+def test_cells_at_the_product_edge_are_tracked_when_the_scenes_reach_beyond_it(tmp_path, plugins, monkeypatch):
+    """A satellite scene covers far more than a glacier's product area: the cells along the area's edge are
+    matched on whole windows from the pixels beyond it, as well as the rest. Without the halo, a band of
+    half a window plus the search radius along the edge had no value."""
+    import attrs
+    from affine import Affine
+
+    import gvfuse.pipeline.run as run_module
+    from gvfuse.model import Grid, VelocityField
+    from gvfuse.pipeline.regrid import regrid_field
+
+    pair = make_pair("optical", (256, 256), dt_days=20, max_speed_m_per_day=0.5, cloud_fraction=0.0, seed=21)
+    (tmp_path / "scenes").mkdir()
+    write_bands(tmp_path / "scenes" / "optical_20230105.tif", {"B8": pair.reference}, pair.grid, cog=False)
+    write_bands(tmp_path / "scenes" / "optical_20230125.tif", {"B8": pair.secondary}, pair.grid, cog=False)
+    # the product: the scenes' middle, 600 m inside their edges (more than the 32 px window's half and the radius)
+    t = pair.grid.transform
+    inner = Grid(pair.grid.crs, Affine(15.0, 0.0, t.c + 600.0, 0.0, -15.0, t.f - 600.0), (176, 176))
+    (tmp_path / "product.toml").write_text(product_toml(inner, "halo", "one month", "2023-01", "2023-01"))
+    (tmp_path / "run.toml").write_text('''product = "product.toml"
+output_dir = "out"
+input_dir = "scenes"
+[sensors.optical]
+reader = "geotiff"
+pairing = "optical"
+tracker = "ncc"
+tracker_parameters = { window_px = 32, step_px = 2 }
+max_speed_m_per_day = 1.0
+[weighting]
+name = "inverse-variance"
+''')
+
+    def edge_and_inside(output: str) -> tuple[float, float, float]:
+        config = load_config(tmp_path / "run.toml", plugins)
+        config = attrs.evolve(config, output_dir=tmp_path / output, pair_cache_dir=tmp_path / f"{output}-cache")
+        result = execute(config, plugins=plugins)
+        assert not result.failed_months, result.problems
+        bands, grid = read_month_bands(config.output_dir, Month(2023, 1), ("vx", "vy"))
+        truth = regrid_field(VelocityField(pair.dx_px * 15.0 / 20.0, -pair.dy_px * 15.0 / 20.0, pair.grid, 20.0),
+                             grid)
+        error = np.hypot(bands["vx"] - truth.vx_m_per_day, bands["vy"] - truth.vy_m_per_day)
+        ring = np.zeros(grid.shape, bool)
+        ring[:3], ring[-3:], ring[:, :3], ring[:, -3:] = True, True, True, True
+        valid = np.isfinite(error)
+        return float(valid[ring].mean()), float(np.sqrt(np.mean(error[ring & valid] ** 2))), float(
+            np.sqrt(np.mean(error[~ring & valid] ** 2)))
+
+    covered, ring_rmse, inside_rmse = edge_and_inside("with-halo")
+    assert covered > 0.95
+    assert ring_rmse < 1.5 * inside_rmse + 0.002  # the edge is tracked like the inside, not worse
+    monkeypatch.setattr(run_module, "tracking_halo_m", lambda *args: 0.0)  # the product area alone, as before
+    covered_before, _, _ = edge_and_inside("without-halo")
+    assert covered_before < 0.2
