@@ -32,6 +32,7 @@ not with bins³.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -285,6 +286,10 @@ def reference_weight(sigma: np.ndarray) -> float:
     return float(np.median(1.0 / sigma[valid] ** 2)) if valid.any() else 1.0
 
 
+#: Cells of one part when a solve in the main thread is split over dask's threads (:func:`solve`).
+SOLVE_PART_CELLS = 2048
+
+
 def solve(network: Network, vx: np.ndarray, vy: np.ndarray, sigma: np.ndarray, smoothing: float, *,
           robust_iterations: int = 3) -> Solution:
     """Invert the pair velocities of every cell into bin velocities.
@@ -295,7 +300,37 @@ def solve(network: Network, vx: np.ndarray, vy: np.ndarray, sigma: np.ndarray, s
     better pairs leans less on the regularisation. Each
     robust iteration re-weights by Tukey's biweight of the residuals in units of
     their robust spread (never below the stated errors).
+
+    Cells are independent: called from the main thread (the calibration's
+    many solves on sample cells), the cells are split into parts solved on
+    dask's thread pool at once (the kernels release the GIL); inside a task
+    (a block of the grid, already one of many in parallel) they are solved here.
     """
+    import threading
+
+    cells = vx.shape[0]
+    parts = min(default_threads(), cells // SOLVE_PART_CELLS)
+    if parts >= 2 and threading.current_thread() is threading.main_thread():
+        import dask
+
+        edges = np.linspace(0, cells, parts + 1).astype(int)
+        pieces = dask.compute(*[dask.delayed(_solve_cells, pure=False)(
+            network, vx[a:b], vy[a:b], sigma[a:b], smoothing, robust_iterations)
+            for a, b in itertools.pairwise(edges)], scheduler="threads")
+        return Solution(*(np.concatenate([getattr(p, name) for p in pieces])
+                          for name in ("vx", "vy", "lower", "robust_weights")))
+    return _solve_cells(network, vx, vy, sigma, smoothing, robust_iterations)
+
+
+def default_threads() -> int:
+    """Threads of dask's default pool: one per core."""
+    import dask.system
+
+    return max(1, int(dask.system.CPU_COUNT))
+
+
+def _solve_cells(network: Network, vx: np.ndarray, vy: np.ndarray, sigma: np.ndarray, smoothing: float,
+                 robust_iterations: int) -> Solution:
     valid = np.isfinite(vx) & np.isfinite(vy) & np.isfinite(sigma) & (sigma > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         base = np.where(valid, 1.0 / np.where(valid, sigma, 1.0) ** 2, 0.0)

@@ -363,3 +363,22 @@ def test_the_row_median_is_numpys_nanmedian(seed, cols, missing):
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: numpy warns, and gives NaN
         expected = np.nanmedian(values, axis=1)
     np.testing.assert_allclose(inv.row_nanmedian(values), expected, equal_nan=True)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 1000), cells=st.integers(20, 90), robust=st.integers(0, 3))
+def test_a_solve_split_over_threads_is_the_solve_in_one_piece(seed, cells, robust):
+    """The calibration's solves run in the main thread split into parts on dask's threads: cells are
+    independent, so the parts put together are the solve of all cells at once, to the bit."""
+    rng = np.random.default_rng(seed)
+    net, sensors, truth = _three_sensor_network(rng, cells=cells)
+    vx = truth + rng.normal(0, 0.01, truth.shape)
+    vy = 0.5 * truth + rng.normal(0, 0.01, truth.shape)
+    sigma = np.where(rng.random(truth.shape) < 0.2, np.nan, 0.01)
+    whole = inv._solve_cells(net, vx, vy, sigma, 1e4, robust)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(inv, "SOLVE_PART_CELLS", 8)
+        patch.setattr(inv, "default_threads", lambda: 3)
+        split = inv.solve(net, vx, vy, sigma, 1e4, robust_iterations=robust)
+    for name in ("vx", "vy", "lower", "robust_weights"):
+        np.testing.assert_array_equal(getattr(split, name), getattr(whole, name))

@@ -147,9 +147,13 @@ def read_bands(
 def _read_window(src: rasterio.DatasetReader, described: Mapping[str, int], names: tuple[str, ...],
                  window: tuple[slice, slice]) -> tuple[dict[str, np.ndarray], Grid]:
     block = Window.from_slices(*window, height=src.height, width=src.width)
-    bands = {name: src.read(described[name], window=block, masked=True).astype("float32").filled(np.nan)
-             for name in names}
-    return bands, Grid(src.crs, src.window_transform(block), (int(block.height), int(block.width)))
+    stack = src.read([described[n] for n in names], window=block, masked=True).astype("float32").filled(np.nan)
+    return ({name: stack[i] for i, name in enumerate(names)},
+            Grid(src.crs, src.window_transform(block), (int(block.height), int(block.width))))
+
+
+#: Blocks whose bounding box holds at most this many cells are read in one go (:func:`read_windows`).
+WHOLE_READ_CELLS = 1 << 20
 
 
 def read_windows(path: str | os.PathLike[str], names: tuple[str, ...],
@@ -162,7 +166,26 @@ def read_windows(path: str | os.PathLike[str], names: tuple[str, ...],
             raise InputError(
                 f"no band described {missing}; bands are {list(described)}", source=path, field="band descriptions"
             )
-        return [_read_window(src, described, names, window) for window in windows]
+        blocks = [Window.from_slices(*window, height=src.height, width=src.width) for window in windows]
+        if not blocks:
+            return []
+        # one read of the blocks' bounding box when they fill most of it or it is small (sample blocks of a
+        # small grid): many small reads of one file cost more than the pixels between them
+        top, left = min(int(b.row_off) for b in blocks), min(int(b.col_off) for b in blocks)
+        bottom = max(int(b.row_off + b.height) for b in blocks)
+        right = max(int(b.col_off + b.width) for b in blocks)
+        box_cells = (bottom - top) * (right - left)
+        if box_cells > max(2 * sum(int(b.height * b.width) for b in blocks), WHOLE_READ_CELLS):
+            return [_read_window(src, described, names, window) for window in windows]
+        box = Window(left, top, right - left, bottom - top)
+        stack = src.read([described[n] for n in names], window=box, masked=True).astype("float32").filled(np.nan)
+        out = []
+        for b in blocks:
+            r0, c0 = int(b.row_off) - top, int(b.col_off) - left
+            part = stack[:, r0:r0 + int(b.height), c0:c0 + int(b.width)]
+            out.append(({name: part[i].copy() for i, name in enumerate(names)},
+                        Grid(src.crs, src.window_transform(b), (int(b.height), int(b.width)))))
+        return out
 
 
 def read_single_band(path: str | os.PathLike[str], band: int = 1) -> tuple[np.ndarray, Grid]:

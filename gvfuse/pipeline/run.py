@@ -307,7 +307,11 @@ def dask_client(scheduler: str | None, workers: int) -> Iterator[Any]:
     # dask sets MALLOC_TRIM_THRESHOLD_=65536 in its workers to hand memory back to the system sooner; the
     # trackers allocate and free large arrays per tile, and with it they ran 2x slower (measured:
     # 21.6 s against 9.8 s for one 1200 px pair). Workers keep glibc's default instead.
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+    # A worker is given its next task when it has finished one (dask's default gives each 1.1 x its threads,
+    # i.e. two tasks to a one-thread worker): long tasks of very different lengths (the demo's four scene
+    # series, pairs of several sensors) then balance over the workers instead of queueing two by two.
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+                          "distributed.scheduler.worker-saturation": 1.0}):
         with _sigint_ignored():  # inherited by the worker processes: Ctrl-C is this process's to handle
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
         with cluster, Client(cluster, set_as_default=False) as client:
