@@ -660,12 +660,19 @@ def run_demo(folder: Path, size: DemoSize, *, plugins: PluginSet, client: Any = 
     rows = summarise(result, inputs.landscape, grid, [*sensors, "uav"], reference_method)
     table = format_summary(rows, [*sensors, "uav"])
     stable = inputs.landscape.stable_mask(grid, margin_m=120.0)
+    plots = []
     for month in result.months:
         if month.product is not None:
             p = month.product
             reference = month.sensors.get("uav")
-            validation_plots(folder / "plots" / p.month.stem, p.vx_m_per_day, p.vy_m_per_day, grid, stable_mask=stable,
-                        reference=(reference.vx_m_per_day, reference.vy_m_per_day) if reference else None)
+            plots.append(((folder / "plots" / p.month.stem, p.vx_m_per_day, p.vy_m_per_day, grid),
+                          {"stable_mask": stable,
+                           "reference": (reference.vx_m_per_day, reference.vy_m_per_day) if reference else None}))
+    if client is None:
+        for args, kwargs in plots:
+            validation_plots(*args, **kwargs)
+    else:  # the months' plots on the cluster's workers, idle by now (matplotlib renders on one core)
+        client.gather([client.submit(validation_plots, *args, pure=False, **kwargs) for args, kwargs in plots])
     (folder / "summary.md").write_text(
         "# gvfuse demo: fused monthly velocity against the known truth\n\n"
         "RMSE: root mean square vector error (m/day) on ice against the true mean velocity of the calendar month; "

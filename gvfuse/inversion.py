@@ -504,7 +504,7 @@ class InversionSettings:
     scale_reference: str = "auto"
     #: Remove each sensor's steady per-cell offset from the reference sensor (:func:`cell_offsets`).
     cell_offsets: bool = True
-    #: Block side (cells) of the tiles the grid is inverted in.
+    #: Block side (cells) of the tiles the grid is inverted in (a small grid: a quarter of its side, >= 32).
     block_cells: int = attrs.field(default=128, validator=attrs.validators.ge(8))
     #: Blocks computed at once (dask tasks in flight); their results wait in memory until assembled.
     blocks_in_flight: int = attrs.field(default=8, validator=attrs.validators.ge(1))
@@ -1122,6 +1122,10 @@ def invert_block(network: Network, observations: Sequence[PairObservation], wind
     return result
 
 
+#: The smallest block side :func:`invert_period` cuts a small grid into.
+MIN_BLOCK_CELLS = 32
+
+
 def block_windows(grid: Grid, side: int) -> list[tuple[slice, slice]]:
     """Blocks of at most ``side`` x ``side`` cells covering the grid, row by row."""
     return [(slice(r, min(r + side, grid.rows)), slice(c, min(c + side, grid.cols)))
@@ -1173,7 +1177,9 @@ def invert_period(observations: Sequence[PairObservation], months: Sequence[Mont
         scale_sample = sample
     calibration = calibrate(network, sample, sensors, settings, scale_data=scale_sample, months=months,
                             windows_m=[o.window_m for o in observations])
-    windows = block_windows(grid, settings.block_cells)
+    # blocks small enough that a small grid still gives every core a few (cells are independent: the block
+    # side changes no result)
+    windows = block_windows(grid, min(settings.block_cells, max(MIN_BLOCK_CELLS, math.ceil(max(grid.shape) / 4))))
     extra = list(dict.fromkeys(intervals))
     periods = [(month.start, month.end) for month in months] + extra
     legend = tuple(sorted(set(sensors)))

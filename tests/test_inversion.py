@@ -228,6 +228,21 @@ def test_a_fused_year_of_three_sensors_is_close_to_the_truth(tmp_path):
     assert 0.5 < np.median(ratio) < 2.0
 
 
+def test_cells_are_inverted_independently_so_the_block_side_changes_nothing(tmp_path):
+    rng = np.random.default_rng(8)
+    grid = Grid(32647, Affine(30.0, 0, 400000, 0, -30.0, 3250000), (20, 18))
+    truth_speed = np.where(np.arange(grid.rows)[:, None] * np.ones(grid.cols) > 9, 0.4, 0.0)
+    pairs = ([("optical", s, 16, 0.01) for s in range(0, 200, 8)] + [("sar", s, 24, 0.03) for s in range(3, 200, 12)]
+             + [("other", s, 20, 0.02) for s in range(5, 200, 10)])
+    observations = _write_pairs(tmp_path, grid, truth_speed, pairs, rng)
+    months = Month.span("2023-02", "2023-05")
+    results = [inv.invert_period(observations, months, grid, inv.InversionSettings(
+        sample_cells=256, scale_sample_cells=256, block_cells=side)) for side in (8, 128)]
+    for month in months:
+        for key, value in results[1].months[month].items():
+            np.testing.assert_array_equal(results[0].months[month][key], value, err_msg=key)
+
+
 def _three_sensor_network(rng, cells=600):
     """Three sensors on interleaved schedules with pairs of several lengths, and a seasonal truth per cell."""
     pairs = ([("a", s, d) for s in range(0, 330, 8) for d in (16, 32)]
@@ -371,7 +386,7 @@ def test_a_solve_split_over_threads_is_the_solve_in_one_piece(seed, cells, robus
     """The calibration's solves run in the main thread split into parts on dask's threads: cells are
     independent, so the parts put together are the solve of all cells at once, to the bit."""
     rng = np.random.default_rng(seed)
-    net, sensors, truth = _three_sensor_network(rng, cells=cells)
+    net, _, truth = _three_sensor_network(rng, cells=cells)
     vx = truth + rng.normal(0, 0.01, truth.shape)
     vy = 0.5 * truth + rng.normal(0, 0.01, truth.shape)
     sigma = np.where(rng.random(truth.shape) < 0.2, np.nan, 0.01)
