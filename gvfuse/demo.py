@@ -334,8 +334,11 @@ def prepare_folder(folder: Path, size: DemoSize, *, force: bool = False) -> None
         made_for = "unknown"
     if made_for is not None and made_for not in _size_keys(size):
         if not force:
-            raise OutputExistsError(f"{folder} holds a demo of {_size_name(made_for)} size, whose scenes and "
-                                    "products would mix with this one's: use another folder, or --force to rebuild it")
+            name = _size_name(made_for)
+            what = (f"a demo of {name} size" if name != "another"
+                    else "a demo of another size, or one made by an earlier gvfuse (its scenes differ)")
+            raise OutputExistsError(f"{folder} holds {what}, whose scenes and products would mix with this "
+                                    "one's: use another folder, or --force to rebuild it")
         for name in OWN_FOLDERS:
             shutil.rmtree(folder / name, ignore_errors=True)
         for name in ("summary.md", "summary.json", FOLDER_RECORD):

@@ -418,27 +418,16 @@ def test_cells_at_the_product_edge_are_tracked_when_the_scenes_reach_beyond_it(t
     import gvfuse.pipeline.run as run_module
     from gvfuse.model import Grid, VelocityField
     from gvfuse.pipeline.regrid import regrid_field
+    from tests.helpers.scenes import optical_pair_run
 
+    optical_pair_run(tmp_path, "halo", shape=(256, 256), days=("20230105", "20230125"),
+                     tracker_parameters="{ window_px = 32, step_px = 2 }", seed=21)
+    # the same pair as the helper's, for its truth
     pair = make_pair("optical", (256, 256), dt_days=20, max_speed_m_per_day=0.5, cloud_fraction=0.0, seed=21)
-    (tmp_path / "scenes").mkdir()
-    write_bands(tmp_path / "scenes" / "optical_20230105.tif", {"B8": pair.reference}, pair.grid, cog=False)
-    write_bands(tmp_path / "scenes" / "optical_20230125.tif", {"B8": pair.secondary}, pair.grid, cog=False)
     # the product: the scenes' middle, 600 m inside their edges (more than the 32 px window's half and the radius)
     t = pair.grid.transform
     inner = Grid(pair.grid.crs, Affine(15.0, 0.0, t.c + 600.0, 0.0, -15.0, t.f - 600.0), (176, 176))
     (tmp_path / "product.toml").write_text(product_toml(inner, "halo", "one month", "2023-01", "2023-01"))
-    (tmp_path / "run.toml").write_text('''product = "product.toml"
-output_dir = "out"
-input_dir = "scenes"
-[sensors.optical]
-reader = "geotiff"
-pairing = "optical"
-tracker = "ncc"
-tracker_parameters = { window_px = 32, step_px = 2 }
-max_speed_m_per_day = 1.0
-[weighting]
-name = "inverse-variance"
-''')
 
     def edge_and_inside(output: str) -> tuple[float, float, float]:
         config = load_config(tmp_path / "run.toml", plugins)
