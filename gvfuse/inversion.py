@@ -34,6 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
+import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 
@@ -306,8 +307,6 @@ def solve(network: Network, vx: np.ndarray, vy: np.ndarray, sigma: np.ndarray, s
     dask's thread pool at once (the kernels release the GIL); inside a task
     (a block of the grid, already one of many in parallel) they are solved here.
     """
-    import threading
-
     cells = vx.shape[0]
     parts = min(default_threads(), cells // SOLVE_PART_CELLS)
     if parts >= 2 and threading.current_thread() is threading.main_thread():

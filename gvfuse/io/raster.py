@@ -147,9 +147,15 @@ def read_bands(
 def _read_window(src: rasterio.DatasetReader, described: Mapping[str, int], names: tuple[str, ...],
                  window: tuple[slice, slice]) -> tuple[dict[str, np.ndarray], Grid]:
     block = Window.from_slices(*window, height=src.height, width=src.width)
-    stack = src.read([described[n] for n in names], window=block, masked=True).astype("float32").filled(np.nan)
+    stack = _read_stack(src, described, names, block)
     return ({name: stack[i] for i, name in enumerate(names)},
             Grid(src.crs, src.window_transform(block), (int(block.height), int(block.width))))
+
+
+def _read_stack(src: rasterio.DatasetReader, described: Mapping[str, int], names: tuple[str, ...],
+                block: Window) -> np.ndarray:
+    """The bands ``names`` of ``block`` as one float32 array ``(bands, rows, cols)``, NaN for no data."""
+    return src.read([described[n] for n in names], window=block, masked=True).astype("float32").filled(np.nan)
 
 
 #: Blocks whose bounding box holds at most this many cells are read in one go (:func:`read_windows`).
@@ -178,7 +184,7 @@ def read_windows(path: str | os.PathLike[str], names: tuple[str, ...],
         if box_cells > max(2 * sum(int(b.height * b.width) for b in blocks), WHOLE_READ_CELLS):
             return [_read_window(src, described, names, window) for window in windows]
         box = Window(left, top, right - left, bottom - top)
-        stack = src.read([described[n] for n in names], window=box, masked=True).astype("float32").filled(np.nan)
+        stack = _read_stack(src, described, names, box)
         out = []
         for b in blocks:
             r0, c0 = int(b.row_off) - top, int(b.col_off) - left

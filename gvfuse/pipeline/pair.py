@@ -264,8 +264,7 @@ class PairJob:
         def grid_fingerprint(g: Grid) -> list[Any]:
             return [g.crs.to_wkt(), list(g.transform)[:6], list(g.shape)]
 
-        assert issubclass(self.tracker.cls, Tracker)  # checked when the plugin registered it
-        parameters = {**dict(self.tracker.cls.defaults), **dict(self.tracker_parameters)}
+        parameters = effective_parameters(self.tracker, self.tracker_parameters)
         mask = mask_fingerprint(self.stable_mask)
         payload = [__version__, self.sensor, self.reader.name, self.reader.plugin.version, self.tracker.name,
                    self.tracker.plugin.version, sorted(parameters.items()), self.max_speed_m_per_day,
@@ -301,6 +300,11 @@ def _lonlat_box(value: Any) -> tuple[float, float, float, float] | None:
         return None
     ok = -180.0 <= west < east <= 180.0 and -90.0 <= south < north <= 90.0  # False for NaN too
     return (west, south, east, north) if ok else None
+
+
+def effective_parameters(tracker: Registration, configured: Mapping[str, Any]) -> dict[str, Any]:
+    """A tracker's parameters as it will track: its defaults, overridden by the configured ones."""
+    return {**dict(getattr(tracker.cls, "defaults", {})), **dict(configured)}
 
 
 def tracking_halo_m(parameters: Mapping[str, Any], max_speed_m_per_day: float, dt_days: float,

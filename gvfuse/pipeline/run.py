@@ -30,7 +30,7 @@ import attrs
 from gvfuse import __version__
 from gvfuse.config import RunConfig, check_components, check_window_and_step
 from gvfuse.errors import ConfigError, GvfuseError, InputError
-from gvfuse.interfaces import Fusion, Publisher, Tracker
+from gvfuse.interfaces import Fusion, Publisher
 from gvfuse.io.atomic import InterruptedAfterCommit, write_text_atomic
 from gvfuse.model import FusionResult, Grid, Month, MonthlyProduct, PairObservation, Provenance, Scene, VelocityField
 from gvfuse.pipeline.month import (
@@ -46,6 +46,7 @@ from gvfuse.pipeline.month import (
 from gvfuse.pipeline.pair import (
     PairJob,
     PairOutcome,
+    effective_parameters,
     mask_fingerprint,
     process_pair,
     read_pair_info,
@@ -191,9 +192,8 @@ def build_plan(config: RunConfig, plugins: PluginSet) -> RunPlan:
                 continue
             try:
                 resolution = sensor_config.resolution_m or _native_resolution(pair.reference)
-                halo = tracking_halo_m(
-                    {**dict(getattr(trackers[mp.sensor].cls, "defaults", {})), **sensor_config.tracker_parameters},
-                    sensor_config.max_speed_m_per_day, pair.dt_days, resolution)
+                halo = tracking_halo_m(effective_parameters(trackers[mp.sensor], sensor_config.tracker_parameters),
+                                       sensor_config.max_speed_m_per_day, pair.dt_days, resolution)
                 grid = tracking_grid(product_grid, (pair.reference, pair.secondary), resolution, halo_m=halo)
             except GvfuseError as exc:
                 problems.append(f"pair {pair.pair_id}: {exc}")
@@ -220,7 +220,7 @@ def _check_window_fits_product(config: RunConfig, sensor: str, tracker: Registra
     Found here, before any pair is tracked (a smaller pair grid, where two scenes overlap little, is that
     pair's own one-line problem in :func:`~gvfuse.pipeline.pair.track_pair`).
     """
-    parameters = {**dict(getattr(tracker.cls, "defaults", {})), **dict(config.sensors[sensor].tracker_parameters)}
+    parameters = effective_parameters(tracker, config.sensors[sensor].tracker_parameters)
     if "window_px" not in parameters or "step_px" not in parameters:
         return
     pixel_x_m, pixel_y_m = product_grid.pixel_size_m
@@ -430,9 +430,7 @@ def _fuse_over_time(plugins: PluginSet, plan_: RunPlan,
     done = {o.pair_id: o.path for o in outcomes if o.path is not None}
     windows = {}
     for job in plan_.jobs:
-        tracker = job.tracker.cls
-        assert issubclass(tracker, Tracker)
-        window = {**dict(tracker.defaults), **dict(job.tracker_parameters)}.get("window_px")
+        window = effective_parameters(job.tracker, job.tracker_parameters).get("window_px")
         windows[job.pair.pair_id] = (float(window) * job.tracking_grid.pixel_size_m[0]
                                      if isinstance(window, (int, float)) else None)
     seen: set[str] = set()
