@@ -28,11 +28,16 @@ surface folds later than it would from a January epoch.
 
 What "the truth" means: ``D`` is evaluated at the surface point's *epoch*
 position, so between two dates every material point moves by exactly
-``v_shape(p) * (F(t2) - F(t1))`` with ``p`` its epoch position. A point seen at
-map position ``x`` on date ``t1`` sits at ``p = x - D(t1)``; the truth helpers
-evaluate ``v_shape`` at ``x``, which differs by ``(D(t1) . grad) v_shape`` times
-the factor: small because ``D`` points along the flow and the glaciers' speed
-varies slowly along it (``1 - xi^2`` over the glacier's length), zero at the epoch.
+``v_shape(p) * (F(t2) - F(t1))`` with ``p`` its epoch position, and the ice at
+map position ``x`` on date ``t`` is the point ``p`` with ``p + v_shape(p) D(t) = x``
+(found by fixed-point iteration, as the renderer's warp finds it). The truth
+helpers give the velocity of *that* ice: :meth:`Landscape.velocity_m_per_day`
+is ``v_shape(p(x, t)) f(t)`` and :meth:`Landscape.mean_velocity_m_per_day` its
+mean over the interval at the fixed map position ``x`` (Gauss-Legendre
+quadrature in time), which is what a monthly map at ``x`` measures. Taking
+``v_shape(x)`` instead ignores that the speed pattern moves with the ice: up
+to half a year from the epoch it is off by ~1 % of the speed (measured on the
+demo: 0.002 m/d on interior ice, a quarter of the fused error).
 
 SAR speckle: each date's complex speckle (in the surface frame, then warped
 with the surface) is ``rho_0^(1/4) Z(t) + sqrt(1 - sqrt(rho_0)) N(t)`` with
@@ -114,6 +119,10 @@ class _OffsetMotion:
 def _amplitude_below_one(instance: object, attribute: attrs.Attribute, value: float) -> None:
     if not 0.0 <= value < 1.0:
         raise ValueError(f"{attribute.name} must be within [0, 1) so ice never flows backwards, got {value}")
+
+
+#: Fixed-point steps to find the ice at a pixel (each shrinks the error by the motion's gradient, < 0.8).
+MATERIAL_ITERATIONS = 60
 
 
 @attrs.frozen
@@ -201,19 +210,45 @@ class Landscape:
         return dx, dy, ice
 
     def velocity_m_per_day(self, grid: Grid, t: datetime) -> tuple[np.ndarray, np.ndarray]:
-        """Instantaneous (east, north) velocity in m/day at ``t`` at the grid's pixel centres (float32)."""
-        return self._map_velocity(grid, self.speed_factor(t))
+        """Instantaneous (east, north) velocity in m/day at ``t`` of the ice at the grid's pixel centres (float32)."""
+        dx, dy = self._material_shape(grid, self.motion_days(self.epoch, t))
+        return self._map_velocity(grid, dx * self.speed_factor(t), dy * self.speed_factor(t))
 
     def mean_velocity_m_per_day(self, grid: Grid, start: datetime, end: datetime) -> tuple[np.ndarray, np.ndarray]:
-        """Mean (east, north) velocity in m/day over ``[start, end]``: displacement / duration, in closed form."""
+        """Mean (east, north) velocity in m/day over ``[start, end]`` at the grid's pixel centres (float32): the
+        time mean of :meth:`velocity_m_per_day`, by Gauss-Legendre quadrature (one node per ~10 days, >= 4)."""
         duration = _days(end) - _days(start)
         if duration <= 0:
             raise ValueError(f"end {end} must be after start {start}")
-        return self._map_velocity(grid, self.motion_days(start, end) / duration)
+        nodes, weights = np.polynomial.legendre.leggauss(max(4, math.ceil(duration / 10.0)))
+        sum_x, sum_y = np.zeros(grid.shape), np.zeros(grid.shape)
+        for node, weight in zip(nodes, weights):
+            t = start + (end - start) * float((node + 1.0) / 2.0)
+            dx, dy = self._material_shape(grid, self.motion_days(self.epoch, t))
+            sum_x += weight / 2.0 * self.speed_factor(t) * dx
+            sum_y += weight / 2.0 * self.speed_factor(t) * dy
+        return self._map_velocity(grid, sum_x, sum_y)
 
-    def _map_velocity(self, grid: Grid, factor: float) -> tuple[np.ndarray, np.ndarray]:
-        dx, dy, _ = self._shape_field(grid)
-        east, north = grid.pixel_to_map_displacement(dx * factor, dy * factor)
+    def _material_shape(self, grid: Grid, advection_days: float) -> tuple[np.ndarray, np.ndarray]:
+        """``v_shape(p)`` (px/day along columns/rows) of the ice at each pixel centre ``x`` after
+        ``advection_days`` of annual-mean motion from the epoch: ``p + v_shape(p) * advection_days = x``."""
+        flow, _ = self._flow(grid)
+        rows, cols = np.broadcast_arrays((np.arange(grid.rows) + 0.5)[:, None], (np.arange(grid.cols) + 0.5)[None, :])
+        dx, dy, _ = flow.evaluate(rows, cols)
+        for _ in range(MATERIAL_ITERATIONS):
+            if advection_days == 0.0:
+                return dx, dy
+            new_dx, new_dy, _ = flow.evaluate(rows - dy * advection_days, cols - dx * advection_days)
+            moved = abs(advection_days) * max(float(np.abs(new_dx - dx).max(initial=0.0)),
+                                               float(np.abs(new_dy - dy).max(initial=0.0)))
+            dx, dy = new_dx, new_dy
+            if moved < 1e-6:
+                return dx, dy
+        raise ValueError(f"the ice at some pixel is not found after {advection_days:.0f} days of annual-mean motion "
+                         "from the epoch: the motion folds the surface over")
+
+    def _map_velocity(self, grid: Grid, dx: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        east, north = grid.pixel_to_map_displacement(dx, dy)
         return np.asarray(east, dtype=np.float32), np.asarray(north, dtype=np.float32)
 
     def ice_mask(self, grid: Grid) -> np.ndarray:

@@ -68,6 +68,39 @@ def test_seasonal_factor_and_closed_form_mean_velocity() -> None:
     assert LANDSCAPE.motion_days(datetime(2023, 1, 1), datetime(2023, 1, 1) + year) == pytest.approx(365.25)
 
 
+def test_the_truth_is_the_velocity_of_the_ice_that_is_there() -> None:
+    # A short glacier whose speed varies along the flow (1 - xi^2): the speed pattern moves with the ice, so
+    # the velocity at a map position changes with the date beyond the seasonal factor.
+    short = ValleyGlacier(head_m=(900.0, -500.0), terminus_m=(900.0, 2500.0), half_width_m=400.0,
+                          max_speed_m_per_day=0.6)
+    landscape = Landscape(glaciers=[short], size_m=(1800.0, 1800.0), seed=3)
+    grid = landscape.grid(30.0)
+    january = datetime(2023, 1, 10)  # half a year of motion from the epoch (July)
+    advection = landscape.motion_days(landscape.epoch, january)
+    dx, dy = landscape._material_shape(grid, advection)
+    flow, _ = landscape._flow(grid)
+    rows, cols = np.mgrid[0:grid.rows, 0:grid.cols] + 0.5
+    # the ice found at each pixel, moved by its own epoch velocity, lands on that pixel
+    epoch_dx, epoch_dy, _ = flow.evaluate(rows - dy * advection, cols - dx * advection)
+    assert np.abs(epoch_dx - dx).max() * abs(advection) < 1e-5
+    assert np.abs(epoch_dy - dy).max() * abs(advection) < 1e-5
+    # ... which is not the speed pattern at the pixel: the old shortcut was wrong by up to a few per cent
+    _, north = landscape.velocity_m_per_day(grid, january)
+    shortcut = flow.evaluate(rows, cols)[1] * 30.0 * landscape.speed_factor(january)
+    moving = np.abs(north) > 0.05
+    assert np.abs(-north - shortcut)[moving].max() > 0.005 * np.abs(north).max()
+    # at the epoch both agree
+    _, at_epoch = landscape.velocity_m_per_day(grid, landscape.epoch)
+    assert np.allclose(-at_epoch, flow.evaluate(rows, cols)[1] * 30.0 * landscape.speed_factor(landscape.epoch),
+                       atol=1e-6)
+    # the mean over an interval is the time mean of the instantaneous velocity (dense midpoint rule)
+    start, end = datetime(2023, 3, 1), datetime(2023, 4, 15)
+    steps = 300
+    dense = np.mean([landscape.velocity_m_per_day(grid, start + (end - start) * ((i + 0.5) / steps))[1]
+                     for i in range(steps)], axis=0)
+    assert np.abs(landscape.mean_velocity_m_per_day(grid, start, end)[1] - dense).max() < 1e-5
+
+
 def test_displacement_between_rendered_dates_is_the_truth() -> None:
     scenes = render_series(LANDSCAPE, "optical", 15.0, [JUNE, AUGUST], psf_fwhm_px=2.0, seed=1,
                            geolocation_shifts_px=[(0.0, 0.0), (0.0, 0.0)])
