@@ -75,7 +75,7 @@ SCHEMA: Mapping[str, Any] = {
     "sensors": {"*": {"reader": str, "tracker": str, "tracker_parameters": None, "max_speed_m_per_day": float,
                       "resolution_m": float, "pairing": str, "pair_rules": dict, "role": str, "band": int}},
     "weighting": {"name": str, "parameters": None},
-    "fusion": {"name": str, "parameters": None},
+    "fusion": {"name": str, "parameters": None, "glacier_mask": str},
     "validation": {"validators": list, "stable_mask": str, "on_ice_mask": str, "context": None},
     "publish": {"publishers": list},
 }
@@ -253,6 +253,8 @@ class RunConfig:
     #: A fusion over time (``[fusion] name``); when given it fuses every month instead of the weighting.
     fusion: str | None = None
     fusion_parameters: Mapping[str, Any] = attrs.field(factory=dict)
+    #: The glaciers' extent (``[fusion] glacier_mask``): where their edges are, for the fusion's error model.
+    glacier_mask: Path | None = None
     validators: tuple[str, ...] = ("stable-ground", "uav", "strain-rate")
     stable_mask: Path | None = None
     on_ice_mask: Path | None = None
@@ -382,6 +384,7 @@ def config_from_dict(raw: Mapping[str, Any], source: Path) -> RunConfig:
         weighting_parameters=dict(weighting.get("parameters", {})),
         fusion=str(fusion["name"]) if fusion else None,
         fusion_parameters=dict(fusion.get("parameters", {})),
+        glacier_mask=(here / fusion["glacier_mask"]).resolve() if fusion.get("glacier_mask") else None,
         validators=tuple(validation.get("validators", ("stable-ground", "uav", "strain-rate"))),
         stable_mask=(here / validation["stable_mask"]).resolve() if validation.get("stable_mask") else None,
         on_ice_mask=(here / validation["on_ice_mask"]).resolve() if validation.get("on_ice_mask") else None,

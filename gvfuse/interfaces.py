@@ -183,7 +183,7 @@ class Fusion(Component):
     @abc.abstractmethod
     def fuse_period(self, observations: Sequence[PairObservation], months: Sequence[Month], grid: Grid, *,
                     references: Mapping[Month, Sequence[PairObservation]] | None = None,
-                    ) -> Mapping[Month, FusionResult]:
+                    glacier_mask: np.ndarray | None = None) -> Mapping[Month, FusionResult]:
         """The fused map of every month in ``months`` on ``grid`` (months it cannot make are left out).
 
         ``observations`` are the pairs of the fused sensors; ``references``
@@ -193,7 +193,9 @@ class Fusion(Component):
         them as observations only when told to (they then no longer check it
         independently, and its details must say so). Each
         :class:`~gvfuse.model.FusionResult` should carry ``count``, the pair
-        observations behind each cell.
+        observations behind each cell. ``glacier_mask`` is the glaciers'
+        extent on ``grid`` (``[fusion] glacier_mask``), given only when the run
+        configures one: where the glaciers' edges are, for the error model.
         """
 
 

@@ -42,6 +42,7 @@ import attrs
 import numba
 import numpy as np
 import scipy.sparse as sp
+from scipy import ndimage
 
 from gvfuse.model import ERROR_BAND, SECONDS_PER_DAY, Grid, Month, PairObservation, VelocityField
 from gvfuse.scheduling import configured_scheduler
@@ -1061,19 +1062,79 @@ def window_error_variance(offsets_x: np.ndarray, offsets_y: np.ndarray, sensors:
     return np.mean(estimates, axis=0) if estimates else np.zeros(offsets_x.shape[0])
 
 
+#: Fewest ice-free cells a distance band (or the far ice-free ground) needs for its smear to be measured.
+MIN_MARGIN_CELLS = 30
+
+
+def margin_bands(windows_m: Sequence[float | None], cell_m: float) -> int:
+    """How many cells from the glacier's edge a window's smear reaches: half the largest window (0 if unknown)."""
+    known = [w for w in windows_m if w]
+    return math.ceil(max(known) / 2.0 / cell_m) if known else 0
+
+
+def margin_smear_variance(vx: np.ndarray, vy: np.ndarray, glacier: np.ndarray,
+                          bands: int) -> tuple[np.ndarray, list[float]]:
+    """The error variance a tracking window's smear across the glacier's edge adds, measured on the ice-free side.
+
+    A window straddling the edge of a glacier averages moving ice with still
+    ground: inside, the slow margin is given some of the faster ice's speed,
+    and outside, still ground is given a speed it does not have. Across a
+    straight edge where the speed rises from zero (a kink), the two errors are
+    mirror images at equal distances from the edge (the box average of
+    ``s max(x, 0)`` departs from it by ``s (W/2 - |x|)^2 / (2W)`` on both
+    sides), so the ice-free side *measures* what the ice side suffers, whatever
+    the window's size, shape or taper, and whatever else blurs the map
+    (resampling to the grid). For each band of cells ``k`` = 1..``bands`` from
+    the edge, the mean square speed of the ice-free cells at distance ``k``
+    beyond that of far ice-free ground (more than ``bands`` cells away; both
+    with blunders out, :func:`_trimmed_variance`) is the band's variance; the
+    ice cells at distance ``k`` get it scaled by their speed squared over the
+    band's mean (at a given distance the smear grows with the shear, i.e. with
+    the speed there). A band with fewer than :data:`MIN_MARGIN_CELLS`
+    ice-free cells says nothing. Returns the variance per cell (zero off the
+    glacier and beyond the bands) and each band's RMS smear (m/d, NaN where
+    unmeasured).
+    """
+    speed = np.hypot(vx, vy)
+    finite = np.isfinite(speed)
+    variance = np.zeros(speed.shape)
+    glacier = np.asarray(glacier, dtype=bool)
+    if bands < 1 or not glacier.any() or glacier.all():
+        return variance, []
+    inside = np.rint(ndimage.distance_transform_edt(glacier))
+    outside = np.rint(ndimage.distance_transform_edt(~glacier))
+    far = ~glacier & (outside > bands) & finite
+    rms: list[float] = [math.nan] * bands
+    if far.sum() < MIN_MARGIN_CELLS:
+        return variance, rms
+    base = _trimmed_variance(speed[far])
+    for k in range(1, bands + 1):
+        off, on = ~glacier & (outside == k) & finite, glacier & (inside == k) & finite
+        if off.sum() < MIN_MARGIN_CELLS or not on.any():
+            continue
+        excess = max(_trimmed_variance(speed[off]) - base, 0.0)
+        rms[k - 1] = math.sqrt(excess)
+        mean_square = float(np.mean(speed[on] ** 2))
+        if excess > 0 and mean_square > 0:
+            variance[on] = excess * speed[on] ** 2 / mean_square
+    return variance, rms
+
+
 def invert_block(network: Network, observations: Sequence[PairObservation], window: tuple[slice, slice],
                  periods: Sequence[tuple[dt.datetime, dt.datetime]], calibration: Calibration,
                  settings: InversionSettings) -> dict[str, np.ndarray]:
     """The mean velocities of one block over each period ``[start, end)`` (the calendar months, the
-    reference's survey intervals): arrays ``(periods, rows, cols)`` of vx, vy, their 1-sigma, count and
-    coverage, and a boolean ``(periods, sensors, rows, cols)`` of where each sensor contributed."""
+    reference's survey intervals): arrays ``(periods, rows, cols)`` of vx, vy, their 1-sigma, the part of it
+    that is the reference window's error (:func:`window_error_variance`), count and coverage, and a boolean
+    ``(periods, sensors, rows, cols)`` of where each sensor contributed."""
     sensors = [obs.sensor for obs in observations]
     rows, cols = window[0].stop - window[0].start, window[1].stop - window[1].start
     data = _scaled(read_blocks(observations, [window]), sensors, calibration.pair_error_factors,
                    calibration.scale_factors)
     valid = np.isfinite(data.vx) & np.isfinite(data.vy) & np.isfinite(data.sigma) & (data.sigma > 0)
     enough = valid.sum(axis=1) >= settings.min_observations
-    out = {key: np.full((len(periods), rows * cols), np.nan) for key in ("vx", "vy", "sigma", "count", "coverage")}
+    out = {key: np.full((len(periods), rows * cols), np.nan)
+           for key in ("vx", "vy", "sigma", "window_sigma", "count", "coverage")}
     legend = sorted(set(sensors))
     contributing = np.zeros((len(periods), len(legend), rows * cols), dtype=bool)
     if enough.any():
@@ -1101,8 +1162,9 @@ def invert_block(network: Network, observations: Sequence[PairObservation], wind
             # the window's bias follows the flow it smears: scaled by the period's speed over the cell's mean
             with np.errstate(all="ignore"):
                 season = np.clip(np.nan_to_num(np.hypot(vx, vy) / mean_speed, nan=1.0), 0.0, 3.0)
+            window_sigma = np.sqrt(window_variance) * season
             sigma = np.sqrt((fit.mean_error(averaging) * (calibration.posterior_inflation or 1.0)) ** 2
-                            + window_variance * season**2)
+                            + window_sigma**2)
             cover = coverage(network, kept, days)
             overlapping = network.overlapping(start, end)
             count = (kept & overlapping[None, :]).sum(axis=1)
@@ -1110,6 +1172,7 @@ def invert_block(network: Network, observations: Sequence[PairObservation], wind
             out["vx"][m, sub] = np.where(publish, vx, np.nan)
             out["vy"][m, sub] = np.where(publish, vy, np.nan)
             out["sigma"][m, sub] = np.where(publish, sigma, np.nan)
+            out["window_sigma"][m, sub] = np.where(publish, window_sigma, np.nan)
             out["count"][m, sub] = np.where(publish, count, 0)
             out["coverage"][m, sub] = cover
             for s, name in enumerate(legend):
@@ -1145,12 +1208,22 @@ class PeriodInversion:
     calibration: Calibration
     bins: TimeBins
     intervals: dict[Interval, dict[str, np.ndarray]] = attrs.field(factory=dict)
+    #: Per period ``(start, end)``: the RMS smear (m/d) of each band of cells from the glaciers' edge
+    #: (:func:`margin_smear_variance`); empty without a glacier mask.
+    margin_smear: dict[Interval, list[float]] = attrs.field(factory=dict)
 
 
 def invert_period(observations: Sequence[PairObservation], months: Sequence[Month], grid: Grid,
-                  settings: InversionSettings, *, intervals: Sequence[Interval] = ()) -> PeriodInversion:
+                  settings: InversionSettings, *, intervals: Sequence[Interval] = (),
+                  glacier_mask: np.ndarray | None = None) -> PeriodInversion:
     """Invert every cell of ``grid`` over the period of ``observations``; the monthly means of ``months``
     and the mean velocity over each of ``intervals`` (a UAV survey's, say; inside the pairs' period).
+
+    With ``glacier_mask`` (the glaciers' extent on ``grid``), each period's
+    error near the glaciers' edges is the larger of the reference window's
+    error (:func:`window_error_variance`) and the smear measured on the
+    ice-free side (:func:`margin_smear_variance`); the bands' smear is in
+    ``margin_smear``.
 
     Calibration (:func:`calibrate`) runs once on sample blocks; the grid is then
     inverted block by block as dask tasks (a distributed client when one is
@@ -1182,7 +1255,9 @@ def invert_period(observations: Sequence[PairObservation], months: Sequence[Mont
     extra = list(dict.fromkeys(intervals))
     periods = [(month.start, month.end) for month in months] + extra
     legend = tuple(sorted(set(sensors)))
-    keys = ("vx", "vy", "sigma", "count", "coverage")
+    if glacier_mask is not None and np.shape(glacier_mask) != grid.shape:
+        raise ValueError(f"glacier mask has shape {np.shape(glacier_mask)}, the grid {grid.shape}")
+    keys = ("vx", "vy", "sigma", "count", "coverage") + (("window_sigma",) if glacier_mask is not None else ())
     # the products, float32 like the published bands, filled as blocks come in: what is held at once is
     # the output plus a batch of blocks, not every block's output and then a copy of it
     out = {key: np.full((len(periods), *grid.shape), np.nan, dtype="float32") for key in keys}
@@ -1197,10 +1272,19 @@ def invert_period(observations: Sequence[PairObservation], months: Sequence[Mont
             for key in keys:
                 out[key][(slice(None), *window)] = block[key]
             used[(slice(None), slice(None), *window)] = block["contributing"]
+    smear: dict[Interval, list[float]] = {}
+    if glacier_mask is not None:
+        bands = margin_bands([o.window_m for o in observations], grid.pixel_size_m[0])
+        for m, period in enumerate(periods):
+            margin, smear[period] = margin_smear_variance(out["vx"][m], out["vy"][m], glacier_mask, bands)
+            window = np.nan_to_num(out["window_sigma"][m])
+            out["sigma"][m] = np.sqrt(out["sigma"][m] ** 2 + np.maximum(margin - window**2, 0.0))
+        del out["window_sigma"]
+        keys = keys[:-1]
     assembled = []
     for m in range(len(periods)):
         arrays = {key: out[key][m] for key in keys}
         arrays.update({f"contributing:{name}": used[m, s] for s, name in enumerate(legend)})
         assembled.append(arrays)
     return PeriodInversion(dict(zip(months, assembled)), legend, calibration, bins,
-                           dict(zip(extra, assembled[len(months):])))
+                           dict(zip(extra, assembled[len(months):])), margin_smear=smear)

@@ -12,6 +12,7 @@ own 1-sigma error.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -33,7 +34,10 @@ class TimeSeriesFusion(Fusion):
     ``use_reference`` (default false): let the reference sensor's pairs (the
     UAV) enter the inversion as observations with their real intervals; the
     validation against the UAV is then no longer independent, and the
-    details say so.
+    details say so. Given a ``glacier_mask``, the errors near the glaciers'
+    edges include the smear measured on the ice-free side
+    (:func:`gvfuse.inversion.margin_smear_variance`), and each month's details
+    its RMS per band of cells from the edge (``margin_smear_rms_m_per_day``).
     """
 
     name = "time-series"
@@ -52,13 +56,14 @@ class TimeSeriesFusion(Fusion):
 
     def fuse_period(self, observations: Sequence[PairObservation], months: Sequence[Month], grid: Grid, *,
                     references: Mapping[Month, Sequence[PairObservation]] | None = None,
-                    ) -> Mapping[Month, FusionResult]:
+                    glacier_mask: np.ndarray | None = None) -> Mapping[Month, FusionResult]:
         references = references or {}
         reference_pairs = list({obs.pair_id: obs for month in months for obs in references.get(month, ())}.values())
         used = list(observations) + (reference_pairs if self.use_reference else [])
         try:
             inversion = invert_period(used, months, grid, self.settings,
-                                      intervals=[(obs.start, obs.end) for obs in reference_pairs])
+                                      intervals=[(obs.start, obs.end) for obs in reference_pairs],
+                                      glacier_mask=glacier_mask)
         except ValueError as exc:
             raise InputError(str(exc), source=f"fusion {self.name!r}") from exc
         details: dict[str, Any] = {
@@ -85,12 +90,15 @@ class TimeSeriesFusion(Fusion):
                        "vx_error_m_per_day": sigma.astype("float32", copy=False),
                        "vy_error_m_per_day": sigma.astype("float32", copy=False),
                        "coverage": arrays["coverage"].astype("float32", copy=False)}
+            smear = inversion.margin_smear.get((month.start, month.end))
+            month_details = details if smear is None else {
+                **details, "margin_smear_rms_m_per_day": [None if math.isnan(v) else round(v, 6) for v in smear]}
             field = VelocityField(vx.astype("float32", copy=False), vy.astype("float32", copy=False), grid,
                                   dt_days=month.days,
-                                  quality=quality, provenance=Provenance(parameters=details))
+                                  quality=quality, provenance=Provenance(parameters=month_details))
             contributing = {name: arrays[f"contributing:{name}"] for name in inversion.legend}
             over = [inversion.intervals[obs.start, obs.end] for obs in references.get(month, ())]
-            results[month] = FusionResult(field, contributing, {}, details,
+            results[month] = FusionResult(field, contributing, {}, month_details,
                                           count=arrays["count"].astype("float32", copy=False),
                                           over_reference=_interval_mean(over, grid, [obs.dt_days for obs in
                                                                                      references.get(month, ())])

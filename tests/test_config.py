@@ -56,8 +56,11 @@ def test_sensor_overrides_merge_with_defaults(tmp_path):
 def test_fusion_over_time_replaces_the_weighting(tmp_path):
     cfg = load_config(write(tmp_path, 'product = "gangrigab-2023"\n[sensors.landsat]\npairing = "network"\n'
                                       '[fusion]\nname = "time-series"\nparameters = { bin_days = 8 }\n'), None)
-    assert cfg.fusion == "time-series" and cfg.fusion_parameters == {"bin_days": 8}
+    assert cfg.fusion == "time-series" and cfg.fusion_parameters == {"bin_days": 8} and cfg.glacier_mask is None
     assert cfg.sensors["landsat"].rules.max_pairs_per_scene == 4
+    cfg = load_config(write(tmp_path, 'product = "gangrigab-2023"\n[sensors.landsat]\n[fusion]\nname = "time-series"\n'
+                                      'glacier_mask = "masks/rgi.shp"\n'), None)
+    assert cfg.glacier_mask == (tmp_path / "masks" / "rgi.shp").resolve()
     with pytest.raises(ConfigError, match=r"\[fusion\].*not both"):
         load_config(write(tmp_path, 'product = "gangrigab-2023"\n[sensors.landsat]\n[fusion]\nname = "time-series"\n'
                                     '[weighting]\nname = "equal"\n'), None)

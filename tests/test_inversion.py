@@ -397,3 +397,56 @@ def test_a_solve_split_over_threads_is_the_solve_in_one_piece(seed, cells, robus
         split = inv.solve(net, vx, vy, sigma, 1e4, robust_iterations=robust)
     for name in ("vx", "vy", "lower", "robust_weights"):
         np.testing.assert_array_equal(getattr(split, name), getattr(whole, name))
+
+
+def _smeared_edge(rows: int = 60, cols: int = 90, edge: int = 30, window: int = 7, noise: float = 0.0,
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A glacier right of column ``edge`` whose speed rises from its edge (slope varying along it, twice as
+    steep at the bottom as at the top), seen through a ``window``-cell box: (measured, truth, glacier)."""
+    slope = 0.004 * (1.0 + np.arange(rows) / rows)[:, None]
+    truth = slope * np.clip(np.arange(cols) - edge + 0.5, 0.0, 40.0)[None, :]
+    from scipy import ndimage
+
+    measured = ndimage.uniform_filter1d(truth, window, axis=1, mode="nearest")
+    measured += np.random.default_rng(seed).normal(0.0, noise, truth.shape)
+    glacier = np.zeros(truth.shape, dtype=bool)
+    glacier[:, edge:] = True
+    return measured, truth, glacier
+
+
+def test_the_smear_measured_beside_the_glacier_is_the_error_on_its_edge():
+    """A box window across a kink errs alike at equal distances on both sides: the ice-free side's excess
+    speed, scaled by the speed along the edge, is each edge cell's error exactly; nothing beyond the window."""
+    measured, truth, glacier = _smeared_edge()
+    variance, rms = inv.margin_smear_variance(np.zeros_like(measured), measured, glacier, bands=5)
+    error = measured - truth
+    near = glacier & (np.arange(90)[None, :] < 30 + 3)  # the window (7 cells) reaches 3 cells in
+    np.testing.assert_allclose(variance[near], error[near] ** 2, rtol=1e-9)
+    assert np.all(variance[glacier & ~near] == 0) and np.all(variance[~glacier] == 0)
+    assert np.isnan(rms).sum() == 0 and rms[0] > rms[1] > rms[2] > 0 and rms[3] == rms[4] == 0
+    # with noise, the far ice-free ground's noise is not counted as smear
+    measured, _, _ = _smeared_edge(rows=400)
+    noisy, truth, glacier = _smeared_edge(rows=400, noise=0.001, seed=3)
+    variance, _ = inv.margin_smear_variance(np.zeros_like(noisy), noisy, glacier, bands=5)
+    for k in range(2):  # the third cell's smear (0.0004 m/d) is lost in the noise (0.001 m/d)
+        band = glacier & (np.arange(90)[None, :] == 30 + k)
+        smear = np.sqrt(np.mean((measured - truth)[band] ** 2))
+        assert np.sqrt(np.mean(variance[band])) == pytest.approx(smear, rel=0.2)
+
+
+def test_the_margin_smear_says_nothing_it_cannot_measure():
+    measured, _, glacier = _smeared_edge()
+    zeros = np.zeros_like(measured)
+    # no bands (no window known), all ice, no ice: nothing
+    assert not inv.margin_smear_variance(zeros, measured, glacier, bands=0)[0].any()
+    assert not inv.margin_smear_variance(zeros, measured, np.ones_like(glacier), bands=3)[0].any()
+    assert not inv.margin_smear_variance(zeros, measured, np.zeros_like(glacier), bands=3)[0].any()
+    # too little far ice-free ground: every band unmeasured
+    variance, rms = inv.margin_smear_variance(zeros, measured, glacier, bands=30)
+    assert not variance.any() and len(rms) == 30 and all(np.isnan(rms))
+    # ice-free cells without a value at some distance leave that band unmeasured
+    holes = measured.copy()
+    holes[:, 28] = np.nan
+    variance, rms = inv.margin_smear_variance(zeros, holes, glacier, bands=5)
+    assert np.isnan(rms[1]) and not variance[:, 31].any() and variance[:, 30].all()
+    assert inv.margin_bands([None, 480.0, 160.0], 30.0) == 8 and inv.margin_bands([None], 30.0) == 0

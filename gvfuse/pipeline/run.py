@@ -32,6 +32,7 @@ from gvfuse.config import RunConfig, check_components, check_window_and_step
 from gvfuse.errors import ConfigError, GvfuseError, InputError
 from gvfuse.interfaces import Fusion, Publisher
 from gvfuse.io.atomic import InterruptedAfterCommit, write_text_atomic
+from gvfuse.io.masks import load_mask
 from gvfuse.model import FusionResult, Grid, Month, MonthlyProduct, PairObservation, Provenance, Scene, VelocityField
 from gvfuse.pipeline.month import (
     ConfiguredWeighting,
@@ -451,10 +452,14 @@ def _fuse_over_time(plugins: PluginSet, plan_: RunPlan,
     fused: dict[Month, FusionResult | str] = {}
     if not observations:
         return {month: "no pair of a fused sensor was tracked" for month in config.months}
+    # passed only when configured, so that a fusion written before the mask existed still runs without it
+    extra = {} if config.glacier_mask is None else {
+        "glacier_mask": load_mask(config.glacier_mask, plan_.product_grid, what="glacier mask")}
     with plugin_errors(registration.plugin.name, f"fusion {config.fusion!r}"):
         fusion = registration.cls(**config.fusion_parameters)
         assert isinstance(fusion, Fusion)
-        results = fusion.fuse_period(observations, config.months, plan_.product_grid, references=dict(references))
+        results = fusion.fuse_period(observations, config.months, plan_.product_grid, references=dict(references),
+                                     **extra)
     for month in config.months:
         result = results.get(month)
         fused[month] = result if result is not None else "the fusion over time made no map for this month"
@@ -585,6 +590,8 @@ def _month_key(plan_: RunPlan, month: Month) -> str:
               [c.fusion, sorted((k, str(v)) for k, v in c.fusion_parameters.items())])
     payload = [__version__, keys, *method, list(c.validators),
                [mask_fingerprint(p) for p in (c.stable_mask, c.on_ice_mask)], list(c.publishers)]
+    if c.glacier_mask is not None:  # appended only when set, so that runs without one keep their keys
+        payload.append(mask_fingerprint(c.glacier_mask))
     if c.validation_context:
         payload.append(sorted((k, str(v)) for k, v in c.validation_context.items()))
     return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()[:24]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from gvfuse import inversion as inv
 from gvfuse.cli import main
 from gvfuse.config import load_config
 from gvfuse.errors import ConfigError
@@ -250,7 +251,8 @@ def test_a_fusion_over_time_publishes_every_month_with_its_pair_count(workspace,
     text = (workspace / "run.toml").read_text().replace('output_dir = "out"', 'output_dir = "out-time"')
     text = text.replace('pairing = "optical"', 'pairing = "network"\npair_rules = { max_dt_days = 32 }')
     text = text.replace('[weighting]\nname = "inverse-variance"', '[fusion]\nname = "time-series"\n'
-                        'parameters = { min_observations = 1, sample_cells = 256, scale_sample_cells = 256 }')
+                        'parameters = { min_observations = 1, sample_cells = 256, scale_sample_cells = 256 }\n'
+                        'glacier_mask = "masks/ice.tif"')
     config_path = workspace / "time.toml"
     config_path.write_text(text)
     config = load_config(config_path, plugins)
@@ -264,6 +266,10 @@ def test_a_fusion_over_time_publishes_every_month_with_its_pair_count(workspace,
     january = result.months[0].product
     details = january.validation["weighting"]
     assert details["scheme"] == "time-series" and details["pairs"] == 3  # Jan-Jan, Jan-Mar, Mar-Mar
+    # the glacier mask reached the fusion: the smear at the glacier's edge, per band of cells (half the
+    # 32 px window of 15 m pixels on the product's cells)
+    bands = inv.margin_bands([32 * 15.0], january.grid.pixel_size_m[0])
+    assert len(details["margin_smear_rms_m_per_day"]) == bands >= 1
     valid = np.isfinite(january.vx_m_per_day)
     assert valid.mean() > 0.5 and np.all(january.count[valid] >= 1)
     item = json.loads((workspace / "out-time" / "items" / "run-test-202301.json").read_text())
