@@ -144,14 +144,16 @@ speed_max_m_per_day = 0.6
 def run_toml(size: DemoSize) -> str:
     """The demo's run configuration: the reference method's trackers, a redundant pair network, fusion over time.
 
+    Sentinel-1's window is 64 px (128 in the reference), for speed.
     The reference method's per-month weighting (``wls-uav``) is one line away:
     replace the ``[fusion]`` section by ``[weighting] name = "wls-uav"``; the
     demo's summary compares the two month by month.
     """
     months = ", ".join(f'"{m}"' for m in size.months)
-    return f'''# Run configuration of the synthetic demo (made by `gvfuse demo`): the reference method's settings.
-# Its trackers accept matches as the reference does (fft-phase: peak correlation >= 0.95, no forward-backward
-# check); gvfuse's own defaults ("auto", the check: docs/tracking.md) answer on more of a real glacier.
+    return f'''# Run configuration of the synthetic demo (made by `gvfuse demo`): the reference method's settings
+# (but Sentinel-1's window: 64 px, not 128). Its trackers accept matches as the reference does
+# (fft-phase: peak correlation >= 0.95, no forward-backward check); gvfuse's own defaults ("auto", the check:
+# docs/tracking.md) answer on more of a real glacier.
 product = "product.toml"
 input_dir = "scenes"
 output_dir = "products"
@@ -187,6 +189,7 @@ max_speed_m_per_day = 1.5
 
 [fusion]
 name = "time-series"
+glacier_mask = "masks/glaciers.tif"  # the glaciers' outline: the error model measures the smear at their edges
 
 [validation]
 validators = ["stable-ground", "uav", "strain-rate"]
@@ -447,6 +450,7 @@ def build_inputs(folder: Path, size: DemoSize, *, seed: int = 2023, force: bool 
     on_ice = ndimage.binary_erosion(ice, iterations=2)
     _write_mask(folder / "masks" / "stable_ground.tif", "stable_ground", stable, grid)
     _write_mask(folder / "masks" / "on_ice.tif", "on_ice", on_ice, grid)
+    _write_mask(folder / "masks" / "glaciers.tif", "glaciers", ice, grid)
     scenes = folder / "scenes"
     done = scenes / ".complete"
     if done.exists():

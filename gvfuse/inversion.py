@@ -810,7 +810,8 @@ def pair_three_cornered_hat(network: Network, fits: dict[str, SensorFit], data: 
 
 def posterior_inflation(network: Network, data: Observations, sensors: Sequence[str], smoothing: float,
                         robust_iterations: int, months: Sequence[Month], min_coverage: float,
-                        own_means: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]) -> float | None:
+                        own_means: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]],
+                        excluded: np.ndarray | None = None) -> float | None:
     """How much the fused monthly means' posterior error understates their real error on moving ice.
 
     The posterior error assumes independent pairs; pairs that share a scene
@@ -824,12 +825,14 @@ def posterior_inflation(network: Network, data: Observations, sensors: Sequence[
     ``F_-s``'s median posterior variance is the understatement. The
     inflation is the square root of its mean over the sensors (at least 1);
     ``None`` when it cannot be measured (fewer than three sensors, too few
-    moving cells).
+    moving cells). ``excluded`` cells (``(cells,)``) are left out of the comparison when enough others remain.
     """
     legend = sorted(own_means)
     if len(legend) < 3:
         return None
     moving = moving_cells(data)
+    if excluded is not None and (moving & ~excluded).sum() >= MIN_TCH_CELLS // 10:
+        moving &= ~excluded
     if moving.sum() < MIN_TCH_CELLS // 10:
         return None
     # Unmeasured would mean "no inflation", an optimistic error (measured: 2.2x too small on a one-month
@@ -894,7 +897,7 @@ def _pair_hat_factors(network: Network, fits: dict[str, SensorFit], data: Observ
 
 def calibrate(network: Network, data: Observations, sensors: Sequence[str], settings: InversionSettings, *,
               scale_data: Observations | None = None, months: Sequence[Month] = (),
-              windows_m: Sequence[float | None] = ()) -> Calibration:
+              windows_m: Sequence[float | None] = (), near_edges: np.ndarray | None = None) -> Calibration:
     """The regularisation weight, each pair's error and each sensor's speed scale, from sample cells.
 
     1. Cross-validation with the stated errors: a pair's held-out residuals
@@ -913,7 +916,10 @@ def calibrate(network: Network, data: Observations, sensors: Sequence[str], sett
        the residuals against the network cannot.
     4. The regularisation weight, cross-validated on the calibrated pairs of
        the moving cells, holding out pairs by scene (:func:`scene_folds`).
-    5. The posterior inflation of the monthly means (:func:`posterior_inflation`).
+    5. The posterior inflation of the monthly means (:func:`posterior_inflation`), on the cells not
+       ``near_edges`` (``(cells,)`` of ``scale_data``, True within reach of a glacier's edge) when given:
+       there the error has its own term (:func:`margin_smear_variance`), and counting the sensors' disagreement at the
+       edges in the inflation too would inflate every cell for it.
     """
     scale_data = scale_data if scale_data is not None else data
     first = cross_validate(network, data.vx, data.vy, data.sigma, sensors, settings.smoothing_candidates,
@@ -983,7 +989,8 @@ def calibrate(network: Network, data: Observations, sensors: Sequence[str], sett
             own_means = {name: [(x * scale.get(name, 1.0), y * scale.get(name, 1.0), e) for x, y, e in per_month]
                          for name, per_month in means.items()}
         inflation = posterior_inflation(network, wide, sensors, cv.smoothing,
-                                        settings.robust_iterations, months, settings.min_month_coverage, own_means)
+                                        settings.robust_iterations, months, settings.min_month_coverage, own_means,
+                                        excluded=near_edges)
     return Calibration(cv, sensor_factor, pair, scale, reference, inflation)
 
 
@@ -1070,6 +1077,15 @@ def margin_bands(windows_m: Sequence[float | None], cell_m: float) -> int:
     """How many cells from the glacier's edge a window's smear reaches: half the largest window (0 if unknown)."""
     known = [w for w in windows_m if w]
     return math.ceil(max(known) / 2.0 / cell_m) if known else 0
+
+
+def near_edges(glacier: np.ndarray, bands: int) -> np.ndarray:
+    """Cells within ``bands`` cells of a glacier's edge, on either side of it."""
+    glacier = np.asarray(glacier, dtype=bool)
+    if glacier.all() or not glacier.any():  # no edge (scipy would measure to one beyond the array)
+        return np.zeros(glacier.shape, dtype=bool)
+    inside, outside = ndimage.distance_transform_edt(glacier), ndimage.distance_transform_edt(~glacier)
+    return np.where(glacier, inside, outside) <= bands + 0.5
 
 
 def margin_smear_variance(vx: np.ndarray, vy: np.ndarray, glacier: np.ndarray,
@@ -1237,26 +1253,31 @@ def invert_period(observations: Sequence[PairObservation], months: Sequence[Mont
     bins = TimeBins.covering(min(o.start for o in observations), max(o.end for o in observations), settings.bin_days)
     network = Network.build(bins, [o.start for o in observations], [o.end for o in observations])
     sensors = [o.sensor for o in observations]
-    sample = read_blocks(observations, sample_windows(grid, settings.sample_cells))
-    sample = sample.select((np.isfinite(sample.vx) & np.isfinite(sample.vy)).sum(axis=1) >= settings.min_observations)
+    if glacier_mask is not None and np.shape(glacier_mask) != grid.shape:
+        raise ValueError(f"glacier mask has shape {np.shape(glacier_mask)}, the grid {grid.shape}")
+    bands = margin_bands([o.window_m for o in observations], grid.pixel_size_m[0])
+    near = None if glacier_mask is None else near_edges(glacier_mask, bands)
+
+    def sampled(windows: list[tuple[slice, slice]]) -> tuple[Observations, np.ndarray | None]:
+        data = read_blocks(observations, windows)
+        enough = (np.isfinite(data.vx) & np.isfinite(data.vy)).sum(axis=1) >= settings.min_observations
+        return data.select(enough), None if near is None else np.concatenate([near[w].ravel() for w in windows])[enough]
+
+    sample, sample_near = sampled(sample_windows(grid, settings.sample_cells))
     if sample.vx.shape[0] == 0:
         raise ValueError("no sampled cell has enough pair observations to calibrate the inversion")
     if settings.scale_sample_cells > settings.sample_cells and settings.scale_reference != "none":
-        scale_sample = read_blocks(observations, sample_windows(grid, settings.scale_sample_cells, side=32))
-        scale_sample = scale_sample.select((np.isfinite(scale_sample.vx) & np.isfinite(scale_sample.vy)).sum(axis=1)
-                                           >= settings.min_observations)
+        scale_sample, scale_near = sampled(sample_windows(grid, settings.scale_sample_cells, side=32))
     else:
-        scale_sample = sample
+        scale_sample, scale_near = sample, sample_near
     calibration = calibrate(network, sample, sensors, settings, scale_data=scale_sample, months=months,
-                            windows_m=[o.window_m for o in observations])
+                            windows_m=[o.window_m for o in observations], near_edges=scale_near)
     # blocks small enough that a small grid still gives every core a few (cells are independent: the block
     # side changes no result)
     windows = block_windows(grid, min(settings.block_cells, max(MIN_BLOCK_CELLS, math.ceil(max(grid.shape) / 4))))
     extra = list(dict.fromkeys(intervals))
     periods = [(month.start, month.end) for month in months] + extra
     legend = tuple(sorted(set(sensors)))
-    if glacier_mask is not None and np.shape(glacier_mask) != grid.shape:
-        raise ValueError(f"glacier mask has shape {np.shape(glacier_mask)}, the grid {grid.shape}")
     keys = ("vx", "vy", "sigma", "count", "coverage") + (("window_sigma",) if glacier_mask is not None else ())
     # the products, float32 like the published bands, filled as blocks come in: what is held at once is
     # the output plus a batch of blocks, not every block's output and then a copy of it
@@ -1274,7 +1295,6 @@ def invert_period(observations: Sequence[PairObservation], months: Sequence[Mont
             used[(slice(None), slice(None), *window)] = block["contributing"]
     smear: dict[Interval, list[float]] = {}
     if glacier_mask is not None:
-        bands = margin_bands([o.window_m for o in observations], grid.pixel_size_m[0])
         for m, period in enumerate(periods):
             margin, smear[period] = margin_smear_variance(out["vx"][m], out["vy"][m], glacier_mask, bands)
             window = np.nan_to_num(out["window_sigma"][m])

@@ -450,3 +450,47 @@ def test_the_margin_smear_says_nothing_it_cannot_measure():
     variance, rms = inv.margin_smear_variance(zeros, holes, glacier, bands=5)
     assert np.isnan(rms[1]) and not variance[:, 31].any() and variance[:, 30].all()
     assert inv.margin_bands([None, 480.0, 160.0], 30.0) == 8 and inv.margin_bands([None], 30.0) == 0
+
+
+def test_a_glacier_mask_makes_the_errors_at_the_smeared_edge_honest(tmp_path):
+    """Three sensors that all smear the flow across a glacier's edge (a 5-cell box, as a window would): no
+    comparison between them can see it, the error beside the glacier does. Without the glacier mask the
+    edge cells' errors are several times too small; with it they are about right, inside unchanged."""
+    import attrs
+    from scipy import ndimage
+
+    rng = np.random.default_rng(11)
+    grid = Grid(32647, Affine(30.0, 0, 400000, 0, -30.0, 3250000), (48, 40))
+    rows = np.arange(grid.rows)[:, None] * np.ones(grid.cols)
+    glacier = rows > 24
+    truth_speed = np.where(glacier, np.minimum(0.03 * (rows - 24.5), 0.4), 0.0)  # rising from the edge
+    seen = ndimage.uniform_filter1d(truth_speed, 5, axis=0, mode="nearest")
+    pairs = ([("optical", s, d, 0.01) for s in range(0, 360, 8) for d in (16, 32)]
+             + [("sar", s, d, 0.03) for s in range(3, 360, 12) for d in (12, 24)]
+             + [("other", s, 20, 0.02) for s in range(5, 360, 10)])
+    observations = [attrs.evolve(o, window_m=150.0) for o in _write_pairs(tmp_path, grid, seen, pairs, rng)]
+    months = Month.span("2023-03", "2023-10")
+    settings = inv.InversionSettings(sample_cells=1024, scale_sample_cells=1024)
+    edge, inside = glacier & (rows <= 26), glacier & (rows > 30)
+
+    def honesty(mask):
+        result = inv.invert_period(observations, months, grid, settings, glacier_mask=mask)
+        ratios = {}
+        for name, cells in (("edge", edge), ("inside", inside)):
+            actual, predicted = [], []
+            for month in months:
+                arrays = result.months[month]
+                t = np.linspace((month.start - T0).days, (month.end - T0).days, 200)
+                truth = truth_speed * float(np.mean(1 + 0.3 * np.sin(2 * np.pi * t / 365.0)))
+                actual.append(np.mean((arrays["vx"] - truth)[cells] ** 2))
+                predicted.append(np.mean(arrays["sigma"][cells] ** 2))
+            ratios[name] = float(np.sqrt(np.mean(actual) / np.mean(predicted)))
+        return ratios, result
+
+    without, _ = honesty(None)
+    with_mask, result = honesty(glacier)
+    assert without["edge"] > 2.0  # the smear is invisible to the sensors' comparisons
+    assert 0.7 < with_mask["edge"] < 1.4
+    assert with_mask["inside"] == pytest.approx(without["inside"], rel=0.25)
+    smear = result.margin_smear[months[0].start, months[0].end]
+    assert len(smear) == 3 and smear[0] > smear[1] > 0  # bands of 30 m cells out to half the 150 m window
