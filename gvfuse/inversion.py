@@ -869,6 +869,10 @@ def posterior_inflation(network: Network, data: Observations, sensors: Sequence[
     return max(1.0, math.sqrt(float(np.mean(ratios)))) if ratios else None
 
 
+#: The smallest error factor a pair's three-cornered hat may give it, as a share of its sensor's median factor.
+MIN_PAIR_FACTOR_SHARE = 0.5
+
+
 def _pair_hat_factors(network: Network, fits: dict[str, SensorFit], data: Observations, sensors: Sequence[str],
                       scale: dict[str, float], fallback: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
     """Each pair's error factor from its three-cornered hat (:func:`pair_three_cornered_hat`) after the speed
@@ -891,7 +895,10 @@ def _pair_hat_factors(network: Network, fits: dict[str, SensorFit], data: Observ
         own = (names == name) & np.isfinite(factor)
         if own.any():
             per_sensor[name] = float(np.median(factor[own]))
-            out = np.where(names == name, np.where(np.isfinite(factor), factor, per_sensor[name]), out)
+            # a hat is a difference of variances: near zero it is noise, not a pair 30x better than its sensor's
+            floor = MIN_PAIR_FACTOR_SHARE * per_sensor[name]
+            out = np.where(names == name, np.where(np.isfinite(factor), np.maximum(factor, floor), per_sensor[name]),
+                           out)
     return out, per_sensor
 
 

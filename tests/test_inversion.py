@@ -281,6 +281,23 @@ def test_each_pairs_three_cornered_hat_finds_its_own_error_and_the_error_it_shar
         assert np.corrcoef(found[own], expected[own])[0, 1] > 0.7
 
 
+def test_a_pair_whose_hat_is_near_zero_is_not_believed_far_better_than_its_sensor(monkeypatch):
+    """The hat is a difference of variances: a pair it puts near zero would outweigh the whole network
+    (measured on a one-month demo: one Sentinel-2 pair at 0.03 of its sensor's factor, 19x too confident,
+    which bent the fused month). A pair keeps at least half its sensor's median factor."""
+    rng = np.random.default_rng(5)
+    net, sensors, truth = _three_sensor_network(rng, cells=200)
+    stated = np.full(truth.shape, 0.01)
+    data = inv.Observations(truth + rng.normal(0, 0.01, truth.shape), rng.normal(0, 0.01, truth.shape), stated)
+    fits = inv.single_sensor_fits(net, data, sensors, 30 * inv.reference_weight(stated), 1)
+    real = np.full(len(sensors), 1e-4)  # every pair's real error the stated 0.01 m/day ...
+    real[0] = 1e-8  # ... but the first pair's hat came out at 0.01 of it
+    monkeypatch.setattr(inv, "pair_three_cornered_hat", lambda *args: real.copy())
+    factors, per_sensor = inv._pair_hat_factors(net, fits, data, sensors, {}, np.ones(len(sensors)))
+    assert per_sensor[sensors[0]] == pytest.approx(1.0)
+    assert factors[0] == pytest.approx(inv.MIN_PAIR_FACTOR_SHARE) and np.allclose(factors[1:], 1.0)
+
+
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 10_000), folds=st.integers(2, 6))
 def test_pairs_held_out_by_scene_share_no_scene_with_the_pairs_that_predict_them(seed, folds):
