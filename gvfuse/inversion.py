@@ -998,6 +998,9 @@ def calibrate(network: Network, data: Observations, sensors: Sequence[str], sett
         inflation = posterior_inflation(network, wide, sensors, cv.smoothing,
                                         settings.robust_iterations, months, settings.min_month_coverage, own_means,
                                         excluded=near_edges)
+        if inflation is None and near_edges is not None:  # unmeasured away from the edges: better with them
+            inflation = posterior_inflation(network, wide, sensors, cv.smoothing, settings.robust_iterations,
+                                            months, settings.min_month_coverage, own_means)
     return Calibration(cv, sensor_factor, pair, scale, reference, inflation)
 
 
@@ -1086,17 +1089,23 @@ def margin_bands(windows_m: Sequence[float | None], cell_m: float) -> int:
     return math.ceil(max(known) / 2.0 / cell_m) if known else 0
 
 
-def near_edges(glacier: np.ndarray, bands: int) -> np.ndarray:
-    """Cells within ``bands`` cells of a glacier's edge, on either side of it."""
+def edge_distances(glacier: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whole cells from each glacier cell to the nearest ice-free one (``inside``) and from each ice-free cell
+    to the nearest glacier cell (``outside``); zero on the other side, and everywhere when there is no edge."""
     glacier = np.asarray(glacier, dtype=bool)
     if glacier.all() or not glacier.any():  # no edge (scipy would measure to one beyond the array)
-        return np.zeros(glacier.shape, dtype=bool)
-    inside, outside = ndimage.distance_transform_edt(glacier), ndimage.distance_transform_edt(~glacier)
-    return np.where(glacier, inside, outside) <= bands + 0.5
+        return np.zeros(glacier.shape), np.zeros(glacier.shape)
+    return np.rint(ndimage.distance_transform_edt(glacier)), np.rint(ndimage.distance_transform_edt(~glacier))
 
 
-def margin_smear_variance(vx: np.ndarray, vy: np.ndarray, glacier: np.ndarray,
-                          bands: int) -> tuple[np.ndarray, list[float]]:
+def near_edges(glacier: np.ndarray, bands: int) -> np.ndarray:
+    """Cells within ``bands`` cells of a glacier's edge, on either side of it."""
+    inside, outside = edge_distances(glacier)
+    return ((inside >= 1) & (inside <= bands)) | ((outside >= 1) & (outside <= bands))
+
+
+def margin_smear_variance(vx: np.ndarray, vy: np.ndarray, glacier: np.ndarray, bands: int, *,
+                          distances: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, list[float]]:
     """The error variance a tracking window's smear across the glacier's edge adds, measured on the ice-free side.
 
     A window straddling the edge of a glacier averages moving ice with still
@@ -1113,10 +1122,12 @@ def margin_smear_variance(vx: np.ndarray, vy: np.ndarray, glacier: np.ndarray,
     with blunders out, :func:`_trimmed_variance`) is the band's variance; the
     ice cells at distance ``k`` get it scaled by their speed squared over the
     band's mean (at a given distance the smear grows with the shear, i.e. with
-    the speed there). A band with fewer than :data:`MIN_MARGIN_CELLS`
-    ice-free cells says nothing. Returns the variance per cell (zero off the
-    glacier and beyond the bands) and each band's RMS smear (m/d, NaN where
-    unmeasured).
+    the speed there); the ice-free cells of the band get the band's variance
+    (their speed is smear, not motion). A band with fewer than
+    :data:`MIN_MARGIN_CELLS` ice-free cells says nothing. ``distances`` are
+    :func:`edge_distances` of ``glacier`` when already computed. Returns the
+    variance per cell (zero beyond the bands) and each band's RMS smear (m/d,
+    NaN where unmeasured).
     """
     speed = np.hypot(vx, vy)
     finite = np.isfinite(speed)
@@ -1124,8 +1135,7 @@ def margin_smear_variance(vx: np.ndarray, vy: np.ndarray, glacier: np.ndarray,
     glacier = np.asarray(glacier, dtype=bool)
     if bands < 1 or not glacier.any() or glacier.all():
         return variance, []
-    inside = np.rint(ndimage.distance_transform_edt(glacier))
-    outside = np.rint(ndimage.distance_transform_edt(~glacier))
+    inside, outside = distances if distances is not None else edge_distances(glacier)
     far = ~glacier & (outside > bands) & finite
     rms: list[float] = [math.nan] * bands
     if far.sum() < MIN_MARGIN_CELLS:
@@ -1137,6 +1147,7 @@ def margin_smear_variance(vx: np.ndarray, vy: np.ndarray, glacier: np.ndarray,
             continue
         excess = max(_trimmed_variance(speed[off]) - base, 0.0)
         rms[k - 1] = math.sqrt(excess)
+        variance[off] = excess
         mean_square = float(np.mean(speed[on] ** 2))
         if excess > 0 and mean_square > 0:
             variance[on] = excess * speed[on] ** 2 / mean_square
@@ -1260,8 +1271,10 @@ def invert_period(observations: Sequence[PairObservation], months: Sequence[Mont
     bins = TimeBins.covering(min(o.start for o in observations), max(o.end for o in observations), settings.bin_days)
     network = Network.build(bins, [o.start for o in observations], [o.end for o in observations])
     sensors = [o.sensor for o in observations]
-    if glacier_mask is not None and np.shape(glacier_mask) != grid.shape:
-        raise ValueError(f"glacier mask has shape {np.shape(glacier_mask)}, the grid {grid.shape}")
+    if glacier_mask is not None:
+        if np.shape(glacier_mask) != grid.shape:
+            raise ValueError(f"glacier mask has shape {np.shape(glacier_mask)}, the grid {grid.shape}")
+        glacier_mask = np.nan_to_num(np.asarray(glacier_mask, dtype=float)) > 0  # NaN is not ice
     bands = margin_bands([o.window_m for o in observations], grid.pixel_size_m[0])
     near = None if glacier_mask is None else near_edges(glacier_mask, bands)
 
@@ -1302,8 +1315,10 @@ def invert_period(observations: Sequence[PairObservation], months: Sequence[Mont
             used[(slice(None), slice(None), *window)] = block["contributing"]
     smear: dict[Interval, list[float]] = {}
     if glacier_mask is not None:
+        distances = edge_distances(glacier_mask)
         for m, period in enumerate(periods):
-            margin, smear[period] = margin_smear_variance(out["vx"][m], out["vy"][m], glacier_mask, bands)
+            margin, smear[period] = margin_smear_variance(out["vx"][m], out["vy"][m], glacier_mask, bands,
+                                                          distances=distances)
             window = np.nan_to_num(out["window_sigma"][m])
             out["sigma"][m] = np.sqrt(out["sigma"][m] ** 2 + np.maximum(margin - window**2, 0.0))
         del out["window_sigma"]

@@ -439,7 +439,12 @@ def test_the_smear_measured_beside_the_glacier_is_the_error_on_its_edge():
     error = measured - truth
     near = glacier & (np.arange(90)[None, :] < 30 + 3)  # the window (7 cells) reaches 3 cells in
     np.testing.assert_allclose(variance[near], error[near] ** 2, rtol=1e-9)
-    assert np.all(variance[glacier & ~near] == 0) and np.all(variance[~glacier] == 0)
+    assert np.all(variance[glacier & ~near] == 0)
+    # the ice-free cells beside the edge, still ground given a speed, get their band's mean square smear
+    for k in range(1, 4):
+        band = ~glacier & (np.arange(90)[None, :] == 30 - k)
+        np.testing.assert_allclose(variance[band], np.mean(measured[band] ** 2), rtol=1e-9)
+    assert np.all(variance[~glacier & (np.arange(90)[None, :] < 27)] == 0)
     assert np.isnan(rms).sum() == 0 and rms[0] > rms[1] > rms[2] > 0 and rms[3] == rms[4] == 0
     # with noise, the far ice-free ground's noise is not counted as smear
     measured, _, _ = _smeared_edge(rows=400)
@@ -511,3 +516,5 @@ def test_a_glacier_mask_makes_the_errors_at_the_smeared_edge_honest(tmp_path):
     assert with_mask["inside"] == pytest.approx(without["inside"], rel=0.25)
     smear = result.margin_smear[months[0].start, months[0].end]
     assert len(smear) == 3 and smear[0] > smear[1] > 0  # bands of 30 m cells out to half the 150 m window
+    beside = ~glacier & (rows == 24)  # still ground next to the ice: its error is the smear measured there
+    assert np.all(result.months[months[0]]["sigma"][beside] >= smear[0] * (1 - 1e-6))

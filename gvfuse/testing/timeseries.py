@@ -34,7 +34,9 @@ map position ``x`` on date ``t`` is the point ``p`` with ``p + v_shape(p) D(t) =
 helpers give the velocity of *that* ice: :meth:`Landscape.velocity_m_per_day`
 is ``v_shape(p(x, t)) f(t)`` and :meth:`Landscape.mean_velocity_m_per_day` its
 mean over the interval at the fixed map position ``x`` (Gauss-Legendre
-quadrature in time), which is what a monthly map at ``x`` measures. Taking
+quadrature in time), which is what a monthly map at ``x`` means. (A pair
+follows the ice that was at ``x`` on its first date, which differs from that
+by about ``(v . grad v) dt / 2``: second order, not corrected.) Taking
 ``v_shape(x)`` instead ignores that the speed pattern moves with the ice: up
 to half a year from the epoch it is off by ~1 % of the speed (measured on the
 demo: 0.002 m/d on interior ice, a quarter of the fused error).

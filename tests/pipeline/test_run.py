@@ -270,6 +270,7 @@ def test_a_fusion_over_time_publishes_every_month_with_its_pair_count(workspace,
     # 32 px window of 15 m pixels on the product's cells)
     bands = inv.margin_bands([32 * 15.0], january.grid.pixel_size_m[0])
     assert len(details["margin_smear_rms_m_per_day"]) == bands >= 1
+    assert any(v is not None for v in details["margin_smear_rms_m_per_day"])  # measured, not only listed
     valid = np.isfinite(january.vx_m_per_day)
     assert valid.mean() > 0.5 and np.all(january.count[valid] >= 1)
     item = json.loads((workspace / "out-time" / "items" / "run-test-202301.json").read_text())

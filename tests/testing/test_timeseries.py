@@ -49,7 +49,7 @@ def _shift(
     return d
 
 
-def test_seasonal_factor_and_closed_form_mean_velocity() -> None:
+def test_seasonal_factor_and_mean_velocity_over_an_interval() -> None:
     grid = LANDSCAPE.grid(30.0)
     start, end = datetime(2023, 5, 1), datetime(2023, 6, 1)
     steps = 400
