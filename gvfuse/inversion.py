@@ -1098,9 +1098,10 @@ def edge_distances(glacier: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.rint(ndimage.distance_transform_edt(glacier)), np.rint(ndimage.distance_transform_edt(~glacier))
 
 
-def near_edges(glacier: np.ndarray, bands: int) -> np.ndarray:
-    """Cells within ``bands`` cells of a glacier's edge, on either side of it."""
-    inside, outside = edge_distances(glacier)
+def near_edges(distances: tuple[np.ndarray, np.ndarray], bands: int) -> np.ndarray:
+    """Cells within ``bands`` cells of a glacier's edge, on either side of it (``distances``:
+    :func:`edge_distances`)."""
+    inside, outside = distances
     return ((inside >= 1) & (inside <= bands)) | ((outside >= 1) & (outside <= bands))
 
 
@@ -1276,7 +1277,8 @@ def invert_period(observations: Sequence[PairObservation], months: Sequence[Mont
             raise ValueError(f"glacier mask has shape {np.shape(glacier_mask)}, the grid {grid.shape}")
         glacier_mask = np.nan_to_num(np.asarray(glacier_mask, dtype=float)) > 0  # NaN is not ice
     bands = margin_bands([o.window_m for o in observations], grid.pixel_size_m[0])
-    near = None if glacier_mask is None else near_edges(glacier_mask, bands)
+    distances = None if glacier_mask is None else edge_distances(glacier_mask)
+    near = None if distances is None else near_edges(distances, bands)
 
     def sampled(windows: list[tuple[slice, slice]]) -> tuple[Observations, np.ndarray | None]:
         data = read_blocks(observations, windows)
@@ -1298,10 +1300,12 @@ def invert_period(observations: Sequence[PairObservation], months: Sequence[Mont
     extra = list(dict.fromkeys(intervals))
     periods = [(month.start, month.end) for month in months] + extra
     legend = tuple(sorted(set(sensors)))
-    keys = ("vx", "vy", "sigma", "count", "coverage") + (("window_sigma",) if glacier_mask is not None else ())
+    keys = ("vx", "vy", "sigma", "count", "coverage")
     # the products, float32 like the published bands, filled as blocks come in: what is held at once is
     # the output plus a batch of blocks, not every block's output and then a copy of it
     out = {key: np.full((len(periods), *grid.shape), np.nan, dtype="float32") for key in keys}
+    # the window's share of sigma, kept only to be compared with the edge's smear
+    window_sigma = None if distances is None else np.full((len(periods), *grid.shape), np.nan, dtype="float32")
     out["count"][:] = 0.0
     used = np.zeros((len(periods), len(legend), *grid.shape), dtype=bool)
     batch = max(1, settings.blocks_in_flight)
@@ -1312,17 +1316,16 @@ def invert_period(observations: Sequence[PairObservation], months: Sequence[Mont
         for window, block in zip(group, dask.compute(*tasks, scheduler=configured_scheduler())):
             for key in keys:
                 out[key][(slice(None), *window)] = block[key]
+            if window_sigma is not None:
+                window_sigma[(slice(None), *window)] = block["window_sigma"]
             used[(slice(None), slice(None), *window)] = block["contributing"]
     smear: dict[Interval, list[float]] = {}
-    if glacier_mask is not None:
-        distances = edge_distances(glacier_mask)
+    if glacier_mask is not None and window_sigma is not None:
         for m, period in enumerate(periods):
             margin, smear[period] = margin_smear_variance(out["vx"][m], out["vy"][m], glacier_mask, bands,
                                                           distances=distances)
-            window = np.nan_to_num(out["window_sigma"][m])
+            window = np.nan_to_num(window_sigma[m])
             out["sigma"][m] = np.sqrt(out["sigma"][m] ** 2 + np.maximum(margin - window**2, 0.0))
-        del out["window_sigma"]
-        keys = keys[:-1]
     assembled = []
     for m in range(len(periods)):
         arrays = {key: out[key][m] for key in keys}
