@@ -26,7 +26,8 @@ planes fitted by another (:func:`_fit_kernel`: the mean log-magnitude from
 eight logarithms per window, the mask compared on squared magnitudes, a
 branch-free polynomial ``atan2`` good to 1e-5 rad, the coherence from the
 separable ``exp(i w . d)``, each step a loop that vectorises); windows
-with no-data keep the numpy path (:func:`_prepare`, :func:`_fit_spectrum`).
+with no-data (clouds, the glacier outline) are cut by :func:`_cut_joint`,
+demeaned over the pixels valid in both images, and fitted by the same kernel.
 
 Quality (``peak_correlation``) is the *phase coherence* of the fit,
 ``Re(sum_k m_k Q_k exp(i w_k . d)) / sum_k m_k`` over the masked
@@ -47,7 +48,6 @@ import math
 import attrs
 import numba
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from scipy import fft as sfft
 
 from gvfuse.tracking.correlation import (
@@ -55,7 +55,7 @@ from gvfuse.tracking.correlation import (
     refinement_step,
     window_sums,
 )
-from gvfuse.tracking.dense_ncc import dense_ncc_stack, peak_search
+from gvfuse.tracking.dense_ncc import FAST_BUT_NAN_SAFE, dense_ncc_stack, peak_search
 from gvfuse.tracking.matching import MatchResult
 from gvfuse.tracking.warping import SplineImage, smooth_prior_warp
 
@@ -73,50 +73,6 @@ def raised_cosine_window(size_px: int, taper_fraction: float = 0.5) -> np.ndarra
         w[left] = 0.5 * (1 - np.cos(np.pi * x[left] / edge))
         w[right] = 0.5 * (1 - np.cos(np.pi * (n - x[right]) / edge))
     return np.outer(w, w).astype(np.float32)
-
-
-def _prepare(patches: np.ndarray, taper: np.ndarray, min_valid: float, has_nan: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Demean the valid pixels, set no-data to the mean (zero), taper. Returns (patches, ok)."""
-    n, h, w = patches.shape
-    if has_nan:
-        valid = np.isfinite(patches)
-        count = valid.reshape(n, -1).sum(axis=1)
-        filled = np.where(valid, patches, np.float32(0.0))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = filled.reshape(n, -1).sum(axis=1) / count
-        centred = np.where(valid, filled - mean[:, None, None].astype(np.float32), np.float32(0.0))
-        ok = count >= min_valid * h * w
-    else:
-        # the mean over a flattened axis: numpy's reduction over two trailing axes is several times slower
-        centred = patches - patches.reshape(n, -1).mean(axis=1, dtype=np.float32)[:, None, None]
-        ok = np.ones(n, bool)
-    centred *= taper
-    ok &= np.einsum("ij,ij->i", centred.reshape(n, -1), centred.reshape(n, -1)) > 1e-20
-    return centred, ok
-
-
-def _joint(a: np.ndarray, b: np.ndarray, has_nan: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Both patch stacks with NaN wherever either is NaN (no-data in one image is ignored in both)."""
-    if not has_nan:
-        return a, b
-    both = np.isfinite(a) & np.isfinite(b)
-    nan = np.float32(np.nan)
-    return np.where(both, a, nan), np.where(both, b, nan)
-
-
-@functools.lru_cache(maxsize=8)
-def _frequencies(w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Frequency tables of a ``w x w`` rfft2 (flattened, read-only): ``wx``, ``wy``, a penalty that is
-    0 on usable frequencies and -inf elsewhere, and the design products ``[wx^2, wx*wy, wy^2]`` and
-    ``[wx, wy]`` as ``(F, k)`` matrices with zero rows at unusable frequencies."""
-    wx, wy, usable = _frequency_grid(w)
-    penalty = np.where(usable, 0.0, -np.inf).astype(np.float32)
-    u = usable.astype(np.float32)
-    quad = np.asfortranarray(np.stack([wx * wx * u, wx * wy * u, wy * wy * u], axis=1), dtype=np.float32)
-    lin = np.asfortranarray(np.stack([wx * u, wy * u], axis=1), dtype=np.float32)
-    for arr in (wx, wy, penalty, quad, lin):
-        arr.setflags(write=False)
-    return wx, wy, penalty, quad, lin
 
 
 @functools.lru_cache(maxsize=8)
@@ -180,59 +136,10 @@ def fit_phase_plane(
     return dx.astype(np.float32), dy.astype(np.float32), np.clip(np.nan_to_num(coh), 0.0, 1.0).astype(np.float32)
 
 
-def _dot_rows(a: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """``a @ v`` for a tall ``(n, F)`` matrix and a vector, with numpy's own single-pass loop.
-
-    ``einsum`` without ``optimize`` does not call BLAS: on a shared machine a
-    multithreaded BLAS call for so thin a product is several times slower
-    than this (measured: 1 ms against 6-60 ms for n = 4096, F = 544).
-    """
-    return np.einsum("ij,j->i", a, v)
-
-
-def _fit_spectrum(cross: np.ndarray, w: int, *, mask_factor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`fit_phase_plane` with amplitude weighting and no frequency limit, for ``cross`` of shape
-    ``(n, w * (w // 2 + 1))`` (flattened rfft2 cross-spectra, C-contiguous).
-
-    The same estimator, with the work arranged for speed: the unusable
-    frequencies get weight 0 through a ``-inf`` log-magnitude penalty instead
-    of a column gather (fancy indexing along the frequency axis costs more than
-    the FFTs), natural logarithms (the mask criterion
-    ``NLS >= f * mean(NLS)`` does not depend on the base, and reads
-    ``LS >= max + f * (mean - max)``), the weighted sums as single-pass
-    row-vector products, float32 throughout.
-    """
-    wx, wy, penalty, quad, lin = _frequencies(w)
-    mag = np.abs(cross)
-    ls = np.log(mag + np.float32(1e-30))
-    usable = np.isfinite(penalty).astype(np.float32)
-    mean = _dot_rows(ls, usable) / np.float32(usable.sum())  # mean log-magnitude over the usable frequencies
-    ls += penalty
-    top = ls.max(axis=1)
-    thr = (top + np.float32(mask_factor) * (mean - top)).astype(np.float32)
-    m = np.where(ls >= thr[:, None], mag, np.float32(0.0))
-    m /= np.maximum(m.max(axis=1, keepdims=True), np.float32(1e-30))
-    psi = np.angle(cross).astype(np.float32, copy=False)
-    sxx, sxy, syy = (_dot_rows(m, quad[:, k]) for k in range(3))
-    psi_m = m * psi
-    bx, by = _dot_rows(psi_m, lin[:, 0]), _dot_rows(psi_m, lin[:, 1])
-    det = sxx * syy - sxy * sxy
-    with np.errstate(invalid="ignore", divide="ignore"):
-        dx = -(syy * bx - sxy * by) / det
-        dy = -(sxx * by - sxy * bx) / det
-        psi += wx[None] * dx[:, None]
-        psi += wy[None] * dy[:, None]
-        coh = np.einsum("ij,ij->i", m, np.cos(psi, out=psi)) / m.sum(axis=1)
-    bad = ~(det > 0)
-    dx[bad] = np.nan
-    dy[bad] = np.nan
-    return dx.astype(np.float32), dy.astype(np.float32), np.clip(np.nan_to_num(coh), 0.0, 1.0).astype(np.float32)
-
-
 @numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _cut_clean(image: np.ndarray, y0: np.ndarray, x0: np.ndarray, w: int, taper: np.ndarray, out: np.ndarray,
                ok: np.ndarray) -> None:  # pragma: no cover
-    """:func:`_prepare` for windows without no-data, cut straight from ``image`` at ``(y0[n], x0[n])``.
+    """A window without no-data, cut straight from ``image`` at ``(y0[n], x0[n])``.
 
     Demeaned (float32 mean, as numpy's) and tapered into ``out[n]``; ``ok[n]``
     is False for a window without variance left.
@@ -260,6 +167,51 @@ def _cut_clean(image: np.ndarray, y0: np.ndarray, x0: np.ndarray, w: int, taper:
         ok[n] = energy > 1e-20
 
 
+@numba.njit(cache=True, nogil=True, fastmath=FAST_BUT_NAN_SAFE, error_model="numpy")
+def _cut_joint(ref: np.ndarray, sec: np.ndarray, y0: np.ndarray, x0: np.ndarray, w: int, taper: np.ndarray,
+               min_count: float, out_r: np.ndarray, out_s: np.ndarray, ok: np.ndarray) -> None:  # pragma: no cover
+    """Both windows at ``(y0[n], x0[n])`` for windows with no-data: demeaned over the pixels valid in *both*
+    images (no-data in one image is ignored in both), zero elsewhere, tapered, into ``out_r[n]`` and
+    ``out_s[n]``. ``ok[n]``: at least ``min_count`` jointly valid pixels and variance left in both.
+    """
+    for n in range(y0.size):
+        ya, xa = y0[n], x0[n]
+        count = 0
+        sum_r = 0.0
+        sum_s = 0.0
+        for y in range(w):
+            for x in range(w):
+                a = ref[ya + y, xa + x]
+                b = sec[ya + y, xa + x]
+                if np.isfinite(a) and np.isfinite(b):
+                    count += 1
+                    sum_r += a
+                    sum_s += b
+        if count < min_count or count == 0:
+            ok[n] = False
+            continue
+        mean_r = np.float32(sum_r / count)
+        mean_s = np.float32(sum_s / count)
+        energy_r = 0.0
+        energy_s = 0.0
+        for y in range(w):
+            t = taper[y]
+            for x in range(w):
+                a = ref[ya + y, xa + x]
+                b = sec[ya + y, xa + x]
+                if np.isfinite(a) and np.isfinite(b):
+                    va = (a - mean_r) * t[x]
+                    vb = (b - mean_s) * t[x]
+                else:
+                    va = np.float32(0.0)
+                    vb = np.float32(0.0)
+                out_r[n, y, x] = va
+                out_s[n, y, x] = vb
+                energy_r += va * va
+                energy_s += vb * vb
+        ok[n] = energy_r > 1e-20 and energy_s > 1e-20
+
+
 @numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _atan2(y: float, x: float) -> float:  # pragma: no cover
     """``atan2(y, x)`` to about 1e-5 rad (odd polynomial on [0, 1] and octant folding), without a libm call
@@ -277,7 +229,8 @@ def _atan2(y: float, x: float) -> float:  # pragma: no cover
 @numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _fit_kernel(fr: np.ndarray, fs: np.ndarray, usable: np.ndarray, kx: np.ndarray, ky: np.ndarray,
                 mask_factor: float, dx: np.ndarray, dy: np.ndarray, coh: np.ndarray) -> None:  # pragma: no cover
-    """:func:`_fit_spectrum` on the cross-spectra ``fs * conj(fr)`` (``(n, F)`` complex64), one window at a time.
+    """:func:`fit_phase_plane` (amplitude weighting, no frequency limit) on the cross-spectra
+    ``fs * conj(fr)`` (``(n, F)`` complex64), one window at a time.
 
     ``kx`` (``w // 2 + 1``) and ``ky`` (``w``) are the angular frequencies of
     the rfft2 axes (frequency ``f = iy * len(kx) + ix``). Per window: the mean
@@ -418,7 +371,8 @@ class PhaseCorrelationMatcher:
     ``taper_fraction``: share of each window axis under the raised-cosine roll-off.
     ``mask_factor``: frequencies whose normalized log-magnitude ``NLS = LS - max(LS)``
     (``LS = log10 |F_s conj(F_r)|``) is below ``mask_factor * mean(NLS)`` are dropped.
-    ``batch_windows``: windows transformed together (memory ~ 60 bytes * window^2 each).
+    ``batch_windows``: windows transformed together, at most; fewer when they would take more than
+    ``batch_bytes`` (about 16 bytes per window pixel: 256 windows of 128 px in 64 MiB).
     ``fft_workers``: threads for the FFTs (``-1``: all cores). The default, 1, because the driver
     already runs one tile per core on dask's threads; more would put several threads on a core.
     ``snr`` is that of the NCC surface; ``peak_correlation`` is the phase coherence.
@@ -430,6 +384,7 @@ class PhaseCorrelationMatcher:
     mask_factor: float = 0.9
     refine_iterations: int = attrs.field(default=2, validator=attrs.validators.ge(0))
     batch_windows: int = attrs.field(default=4096, validator=attrs.validators.ge(1))
+    batch_bytes: int = attrs.field(default=64 * 2**20, validator=attrs.validators.ge(1))
     fft_workers: int = 1
 
     def __call__(
@@ -471,7 +426,7 @@ class PhaseCorrelationMatcher:
                                                         min_valid_fraction=self.min_valid_fraction,
                                                         with_ncc=False)
                 else:
-                    rest_x, rest_y, coh = self._fit_in_place(ref, warped, w, s, r, rows, cols)
+                    rest_x, rest_y, coh = self._fit_in_place(ref, warped, w, s, r, rows, cols, wanted=~failed)
                 del warped
                 with np.errstate(invalid="ignore"):
                     failed |= ~(np.hypot(rest_x, rest_y) <= 1.0)
@@ -481,52 +436,46 @@ class PhaseCorrelationMatcher:
                            coh.astype(np.float32), snr.astype(np.float32))
 
     def _fit_in_place(
-        self, ref: np.ndarray, sec: np.ndarray, w: int, s: int, r: int, rows: int, cols: int
+        self, ref: np.ndarray, sec: np.ndarray, w: int, s: int, r: int, rows: int, cols: int, *, wanted: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Phase-plane fit of windows cut at the same place in both images (small remaining shifts).
+        """Phase-plane fit of the ``wanted`` windows cut at the same place in both images (small remaining
+        shifts); NaN elsewhere (windows the integer search already failed cost nothing).
 
-        Windows without no-data in either image (nearly all of them) take a
-        lean path; the others are demeaned over their jointly valid pixels.
+        Windows without no-data in either image take a lean path; the others
+        are demeaned over their jointly valid pixels.
         """
         taper = _taper(w, float(self.taper_fraction))
-        ref_view, sec_view = sliding_window_view(ref, (w, w)), sliding_window_view(sec, (w, w))
         ly, lx = (rows - 1) * s + w, (cols - 1) * s + w
         invalid = ~(np.isfinite(ref[r : r + ly, r : r + lx]) & np.isfinite(sec[r : r + ly, r : r + lx]))
         dirty = (window_sums(invalid.astype(np.float32), window_px=w, step_px=s, rows=rows, cols=cols) > 0.5).ravel()
         out = [np.full(rows * cols, np.nan, np.float32) for _ in range(3)]
         workers = self.fft_workers
-        usable = np.isfinite(_frequencies(w)[2])
+        usable = _frequency_grid(w)[2]
         ky = (2 * np.pi * sfft.fftfreq(w)).astype(np.float64)
         kx = (2 * np.pi * sfft.rfftfreq(w)).astype(np.float64)
-        for has_nan, cells in ((False, np.flatnonzero(~dirty)), (True, np.flatnonzero(dirty))):
-            for start in range(0, cells.size, self.batch_windows):
-                idx = cells[start : start + self.batch_windows]
+        # two float32 windows and two complex64 half-spectra per window: about 16 bytes per pixel
+        batch = max(1, min(self.batch_windows, self.batch_bytes // (16 * w * w)))
+        min_count = self.min_valid_fraction * w * w
+        wanted = np.asarray(wanted, bool).ravel()
+        for has_nan, cells in ((False, np.flatnonzero(wanted & ~dirty)), (True, np.flatnonzero(wanted & dirty))):
+            for start in range(0, cells.size, batch):
+                idx = cells[start : start + batch]
                 ii, jj = np.divmod(idx, cols)
                 y0, x0 = r + ii * s, r + jj * s
-                if not has_nan:
-                    # compiled: cut, demean and taper without the gather copies, fit without the (n, F) temporaries
-                    m = len(idx)
-                    rp, sp = np.empty((m, w, w), np.float32), np.empty((m, w, w), np.float32)
+                m = len(idx)
+                rp, sp = np.empty((m, w, w), np.float32), np.empty((m, w, w), np.float32)
+                if has_nan:
+                    ok = np.empty(m, bool)
+                    _cut_joint(ref, sec, y0, x0, w, taper, min_count, rp, sp, ok)
+                else:
                     ok_r, ok_s = np.empty(m, bool), np.empty(m, bool)
                     _cut_clean(ref, y0, x0, w, taper, rp, ok_r)
                     _cut_clean(sec, y0, x0, w, taper, sp, ok_s)
-                    fr = sfft.rfft2(rp, workers=workers).reshape(m, -1)
-                    fs = sfft.rfft2(sp, workers=workers).reshape(m, -1)
-                    fx, fy, coh = (np.empty(m, np.float32) for _ in range(3))
-                    _fit_kernel(fr, fs, usable, kx, ky, float(self.mask_factor), fx, fy, coh)
                     ok = ok_r & ok_s
-                    out[0][idx] = np.where(ok, fx, np.nan)
-                    out[1][idx] = np.where(ok, fy, np.nan)
-                    out[2][idx] = np.where(ok, coh, np.nan)
-                    continue
-                a, b = _joint(ref_view[y0, x0], sec_view[y0, x0], has_nan)
-                rp, ok_r = _prepare(a, taper, self.min_valid_fraction, has_nan)
-                sp, ok_s = _prepare(b, taper, self.min_valid_fraction, has_nan)
-                fr = sfft.rfft2(rp, workers=workers).reshape(len(idx), -1)
-                fs = sfft.rfft2(sp, workers=workers).reshape(len(idx), -1)
-                fs *= np.conj(fr)
-                fx, fy, coh = _fit_spectrum(fs, w, mask_factor=self.mask_factor)
-                ok = ok_r & ok_s
+                fr = sfft.rfft2(rp, workers=workers).reshape(m, -1)
+                fs = sfft.rfft2(sp, workers=workers).reshape(m, -1)
+                fx, fy, coh = (np.empty(m, np.float32) for _ in range(3))
+                _fit_kernel(fr, fs, usable, kx, ky, float(self.mask_factor), fx, fy, coh)
                 out[0][idx] = np.where(ok, fx, np.nan)
                 out[1][idx] = np.where(ok, fy, np.nan)
                 out[2][idx] = np.where(ok, coh, np.nan)

@@ -79,15 +79,23 @@ def test_pixel_locking_bias_curve_is_small():
     assert np.max(np.abs(bias)) < 0.01
 
 
-def test_masked_ncc_ignores_no_data():
-    """A window half covered by NaN still matches on its valid pixels, unbiased."""
+@pytest.mark.parametrize("name", MATCHERS)
+@pytest.mark.parametrize("holes_in", ["secondary", "reference"])
+def test_windows_with_no_data_match_on_their_valid_pixels(name, holes_in):
+    """A window partly covered by NaN (in either image) still matches on the pixels valid in both, unbiased;
+    a window with less than ``min_valid_fraction`` (0.6) valid pixels has no value."""
     ref, sec = shifted_pair(96, 1.3, -0.4, seed=5)
-    sec_holes = sec.copy()
-    sec_holes[:, 40:60] = np.nan
-    res = run(MATCHERS["ncc"], ref, sec_holes)
+    holed = sec if holes_in == "secondary" else ref
+    holed[:, 40:60] = np.nan
+    res = run(MATCHERS[name], ref, sec)
     ok = np.isfinite(res.dx_px)
     assert 0.3 < ok.mean() < 1.0
     assert np.abs(res.dx_px[ok] - 1.3).max() < 0.05
+    assert np.abs(res.dy_px[ok] + 0.4).max() < 0.05
+    # window j covers columns 4j .. 4j + 31 of the image: j = 4 (16-47) has 8 / 32 columns of NaN (75 % valid),
+    # j = 7 (28-59) 20 / 32 (38 %)
+    assert ok[2:-2, 4].all()  # the outer rows search into the padding
+    assert not ok[:, 7].any()
 
 
 def test_windows_with_too_little_data_are_nan():
