@@ -2,7 +2,7 @@
 
 A script, not a test::
 
-    python benchmarks/bench_clouds.py [--seeds 1 2] [--size 256]
+    python benchmarks/bench_clouds.py [--seeds 1 2] [--size 256] [--trackers NAME ...]
 
 Synthetic optical pairs (15 m, 16 days, up to 1.5 m/day, 10 % cloud on the
 secondary, geolocation offset 0.3/-0.2 px), the clouds either *painted* as the
@@ -23,12 +23,15 @@ from typing import Any
 
 import numpy as np
 
+from gvfuse.config import REFERENCE_PHASE_PARAMETERS
 from gvfuse.model import Image
 from gvfuse.testing import make_pair
 from gvfuse.tracking.search import search_radius_px
 from gvfuse_plugins.trackers import FftPhaseTracker, NccTracker
 
-TRACKERS = {"fft-phase": lambda **kw: FftPhaseTracker(**kw), "ncc": lambda **kw: NccTracker(window_px=32, **kw)}
+TRACKERS = {"fft-phase": lambda **kw: FftPhaseTracker(**kw),
+            "fft-phase 32 px (reference)": lambda **kw: FftPhaseTracker(**{**REFERENCE_PHASE_PARAMETERS, **kw}),
+            "ncc 32 px": lambda **kw: NccTracker(window_px=32, **kw)}
 CASES: dict[str, tuple[bool, dict[str, Any]]] = {  # name: (clouds painted, tracker parameters)
     "painted, before (detector and centre rule off)": (True, {"bright_change_nmad": False, "observed_centre": False}),
     "painted, defaults": (True, {}),
@@ -57,6 +60,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--trackers", nargs="+", choices=sorted(TRACKERS), default=sorted(TRACKERS),
+                        help="fft-phase at its defaults (128 px windows) needs --size 768 or more")
     args = parser.parse_args()
     print("| case | tracker | " + " | ".join(f"seed {s}: coverage / RMSE / in cloud" for s in args.seeds) + " |")
     print("| --- | --- | " + " | ".join("---" for _ in args.seeds) + " |")
@@ -64,7 +69,8 @@ def main() -> None:
         pairs = [make_pair("optical", (args.size, args.size), pixel_size_m=15.0, dt_days=16.0,
                            max_speed_m_per_day=1.5, cloud_fraction=0.1, geolocation_shift_px=(0.3, -0.2),
                            seed=seed, clouds_as_nan=not paint) for seed in args.seeds]
-        for name, make in TRACKERS.items():
+        for name in args.trackers:
+            make = TRACKERS[name]
             cells = [figures(pair, make(**parameters)) for pair in pairs]
             print(f"| {case} | {name} | " + " | ".join(f"{c:.1%} / {r:.3f} px / {i:.0%}" for c, r, i in cells)
                   + " |", flush=True)

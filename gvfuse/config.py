@@ -38,15 +38,21 @@ DEFAULT_TRACKER = "fft-phase"
 SAR_NCC_PARAMETERS: Mapping[str, Any] = {"prefilter": "wallis", "chance_correlation_px": 16.0, "min_snr": 1.5,
                                          "min_valid_fraction": 0.6, "max_forward_backward_px": 0.5}
 
+#: The reference method's fft-phase settings (COSI-Corr's 32 x 32 window, windows >= 60 % valid, phase coherence
+#: at 16 / window without the NCC gate), kept by the optical sensors since issue 15 moved fft-phase's own defaults
+#: to real-texture ones (128 px, 40 % valid, 12 / window with the gate).
+REFERENCE_PHASE_PARAMETERS: Mapping[str, Any] = {"window_px": 32, "min_valid_fraction": 0.6,
+                                                 "chance_correlation_px": 16.0, "ncc_gate": False}
+
 SENSOR_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     "landsat": {
         "reader": "landsat", "pairing": "optical", "role": "fuse",
-        "tracker": "fft-phase", "tracker_parameters": {"window_px": 32, "step_px": 2},
+        "tracker": "fft-phase", "tracker_parameters": {**REFERENCE_PHASE_PARAMETERS, "step_px": 2},
         "max_speed_m_per_day": 3.0,
     },
     "sentinel-2": {
         "reader": "sentinel-2", "pairing": "optical", "role": "fuse",
-        "tracker": "fft-phase", "tracker_parameters": {"window_px": 32, "step_px": 3},
+        "tracker": "fft-phase", "tracker_parameters": {**REFERENCE_PHASE_PARAMETERS, "step_px": 3},
         "max_speed_m_per_day": 3.0,
     },
     "sentinel-1": {

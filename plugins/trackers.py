@@ -133,23 +133,39 @@ class _DrivenTracker(Tracker):
 class FftPhaseTracker(_DrivenTracker):
     """Frequency-domain correlation with a masked sub-pixel phase-plane fit (Leprince et al. 2007).
 
-    Defaults (the reference product's Landsat settings):
+    Defaults, chosen by temporal closure on real Sentinel-2 glacier texture
+    (issue 15; ``benchmarks/bench_real.py``, the Rhone crops, stable-ground
+    correction off; docs/tracking.md) and checked on unrelated scenes
+    (``tests/tracking/test_blunders.py``):
 
-    - ``window_px=32``, ``step_px=2``: COSI-Corr's 32 x 32 window and 2 px step
-      used for Landsat band 8 (use ``step_px=3`` for Sentinel-2).
-    - ``min_peak_correlation="auto"`` (= 16 / ``window_px``, 0.5 at 32 px): the
-      chance level of the phase coherence (see :mod:`gvfuse.tracking.phase_correlation`)
-      between unrelated textures, with ``max_forward_backward_px=0.5`` and the
-      median test (the acceptance rule of ``docs/tracking.md``). The reference's
-      "correlation threshold 0.95" is ``min_peak_correlation=0.95``: on real
-      Sentinel-2 glacier texture it keeps almost nothing (0 % of the Rhone
-      glacier on one triplet, against 13 % at "auto"; ``benchmarks/bench_real.py``).
+    - ``window_px=128``, ``step_px=3``, ``min_valid_fraction=0.4``: as for
+      ``ncc``, the window decides coverage on real snow and ice (first Rhone
+      triplet: 13.1 % of the glacier valid in all three fields at the
+      reference method's 32 px, 53.6 % at 96 px, 62.0 % at 128 px with the
+      coherence alone at 16 / window). The price is spatial detail (a 1.28 km
+      window at 10 m) and time (each window's two FFTs grow with its area).
+      The reference product's settings are COSI-Corr's 32 x 32 window with a
+      2 px step (Landsat band 8) or 3 px (Sentinel-2), 60 % valid data and the
+      coherence at 16 / window: the ``landsat`` and ``sentinel-2`` sensors of a
+      run keep them (``gvfuse.config.REFERENCE_PHASE_PARAMETERS``).
+    - ``min_peak_correlation="auto"`` = ``chance_correlation_px / window_px``
+      with ``chance_correlation_px=12`` (0.094 at 128 px): the chance level of
+      the phase coherence (see :mod:`gvfuse.tracking.phase_correlation`), and
+      ``ncc_gate=True``: the integer search's NCC peak must reach the same
+      chance level, as in ``ncc``. At 128 px the phase coherence alone does not
+      separate unrelated textures (16 / window let 16 % of two unrelated
+      synthetic scenes through as one coherent false match, 22 / window 0.3 %
+      and the Rhone coverage fell to ~50 %); with the gate nothing passes, at
+      58.8 % of the first Rhone triplet (closure median 0.168 px, RMS 0.232 px).
+      The reference's "correlation threshold 0.95" is ``min_peak_correlation=0.95``:
+      on real Sentinel-2 glacier texture it keeps almost nothing (0 % of the
+      Rhone glacier on one triplet at 32 px).
     - ``prefilter="high-pass"`` (Gaussian high-pass, sigma 3 px): the phase-plane
       fit weights frequencies by the cross-spectrum magnitude, so without a
       pre-filter the strong low frequencies of the illumination change between
       dates (which does not move with the ice) dominate the fit and pull
       low-contrast ice towards zero. Measured on ``gvfuse.testing.make_pair``
-      optical pairs (15 m, 10 % clouds): RMSE on clear ice 0.18 px unfiltered,
+      optical pairs (15 m, 10 % clouds, 32 px): RMSE on clear ice 0.18 px unfiltered,
       0.03-0.06 px high-passed, and phase coherence >= 0.95 on 85 % vs 100 % of
       the ice windows (see ``tests/tracking/test_accuracy.py``).
     - ``mask_factor=0.9``, ``taper_fraction=0.5``: frequency mask and raised-cosine roll-off.
@@ -162,13 +178,15 @@ class FftPhaseTracker(_DrivenTracker):
         "Phase correlation with masked phase-plane fit (Leprince et al. 2007; COSI-Corr's method)"
     )
     defaults: ClassVar[Mapping[str, Any]] = {
-        "window_px": 32,
-        "step_px": 2,
+        "window_px": 128,
+        "step_px": 3,
         "prefilter": "high-pass",
         "min_peak_correlation": "auto",
         "min_snr": 0.0,
         **_SHARED_DRIVER_DEFAULTS,
-        "min_valid_fraction": 0.6,
+        "chance_correlation_px": 12.0,
+        "ncc_gate": True,
+        "min_valid_fraction": 0.4,
         "mask_factor": 0.9,
         "taper_fraction": 0.5,
         "refine_iterations": 2,
@@ -176,8 +194,10 @@ class FftPhaseTracker(_DrivenTracker):
 
     def _matcher(self) -> Matcher:
         p = self.parameters
+        gate_px = float(p["chance_correlation_px"]) if p["ncc_gate"] else 0.0
         return PhaseCorrelationMatcher(min_valid_fraction=p["min_valid_fraction"], mask_factor=p["mask_factor"],
-                                       taper_fraction=p["taper_fraction"], refine_iterations=p["refine_iterations"])
+                                       taper_fraction=p["taper_fraction"], refine_iterations=p["refine_iterations"],
+                                       ncc_gate_px=gate_px)
 
 
 class NccTracker(_DrivenTracker):

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from gvfuse.config import load_config
+from gvfuse.config import REFERENCE_PHASE_PARAMETERS, load_config
 from gvfuse.errors import ConfigError
 from gvfuse.model import Month
 from gvfuse.pipeline.pairing import NetworkRules, UavRules
@@ -50,7 +50,8 @@ def test_sensor_overrides_merge_with_defaults(tmp_path):
     cfg = load_config(write(tmp_path, 'product = "gangrigab-2023"\nmonths = ["2023-03"]\n'
                                       '[sensors.landsat]\ntracker_parameters = { step_px = 4 }\n'), None)
     ls = cfg.sensors["landsat"]
-    assert ls.tracker_parameters == {"window_px": 32, "step_px": 4} and cfg.months == (Month(2023, 3),)
+    assert ls.tracker_parameters == {**REFERENCE_PHASE_PARAMETERS, "step_px": 4} and cfg.months == (Month(2023, 3),)
+    assert ls.tracker_parameters["window_px"] == 32
 
 
 def test_fusion_over_time_replaces_the_weighting(tmp_path):

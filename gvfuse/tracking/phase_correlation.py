@@ -375,6 +375,9 @@ class PhaseCorrelationMatcher:
     ``batch_bytes`` (about 16 bytes per window pixel: 256 windows of 128 px in 64 MiB).
     ``fft_workers``: threads for the FFTs (``-1``: all cores). The default, 1, because the driver
     already runs one tile per core on dask's threads; more would put several threads on a core.
+    ``ncc_gate_px``: when > 0, a window whose integer NCC peak is below ``ncc_gate_px / window_px``
+    (at most 0.9) has no value: the chance level of NCC between unrelated textures, which at large windows
+    separates them better than the phase coherence does.
     ``snr`` is that of the NCC surface; ``peak_correlation`` is the phase coherence.
     """
 
@@ -386,6 +389,7 @@ class PhaseCorrelationMatcher:
     batch_windows: int = attrs.field(default=4096, validator=attrs.validators.ge(1))
     batch_bytes: int = attrs.field(default=64 * 2**20, validator=attrs.validators.ge(1))
     fft_workers: int = 1
+    ncc_gate_px: float = attrs.field(default=0.0, validator=attrs.validators.ge(0.0))
 
     def __call__(
         self,
@@ -412,6 +416,8 @@ class PhaseCorrelationMatcher:
         dx, dy, snr = est.dx_px, est.dy_px, est.snr
         coh = np.full((rows, cols), np.nan, np.float32)
         failed = ~np.isfinite(dx)
+        if self.ncc_gate_px > 0:
+            failed |= ~(est.peak_correlation >= min(0.9, self.ncc_gate_px / w))
         if np.isfinite(dx).any():
             spline = SplineImage(sec)
             n_iter = max(1, self.refine_iterations)

@@ -91,7 +91,7 @@ def test_a_max_speed_whose_search_is_larger_than_the_image_is_one_line_naming_th
 
     monkeypatch.setattr(plugins.get("trackers", "fft-phase").cls, "track", never)
     line = one_line_error(["track", small_pair["reference"], small_pair["secondary"], "-o", tmp_path / "v.tif",
-                           "--dt", 16, "--max-speed", speed])
+                           "--dt", 16, "--max-speed", speed, "--window", 32])
     assert line == (f"gvfuse: error: --max-speed: {float(speed):g} m/day over 16 days at 15 m a pixel is a search "
                     f"radius of {radius} px; larger than the 64 x 64 px image: at most 57.18 m/day can be "
                     "searched here")

@@ -25,7 +25,7 @@ UTC = dt.timezone.utc
 GRID = Grid("EPSG:32647", Affine(15.0, 0, 255000.0, 0, -15.0, 3245000.0), (96, 96))
 UAV_GRID = Grid("EPSG:32647", Affine(0.5, 0, 255000.0, 0, -0.5, 3245000.0), (96, 96))
 #: Two months at 0.5 m: the default 5 m/day would search 600 px around every window.
-SLOW = ("--max-speed", 0.01)
+SLOW = ("--max-speed", 0.01, "--window", 32)  # 96 px test images: a window that fits
 
 
 def invoke(*args: object) -> tuple[int, str]:
@@ -139,7 +139,7 @@ def test_the_stable_ground_mask_is_never_replaced(landsat, tmp_path):
 
 def test_an_output_beside_the_landsat_scenes_is_written(landsat, tmp_path):
     ref, sec = landsat
-    status, output = invoke("track", band_of(ref), sec, "-o", tmp_path / "scenes" / "v.tif", "--max-speed", 0.1)
+    status, output = invoke("track", band_of(ref), sec, "-o", tmp_path / "scenes" / "v.tif", *SLOW)
     assert status == 0 and (tmp_path / "scenes" / "v.tif").is_file(), output
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from affine import Affine
 
+from gvfuse.config import SENSOR_DEFAULTS
 from gvfuse.interfaces import Tracker
 from gvfuse.model import Grid, Image
 from gvfuse_plugins import trackers
@@ -19,12 +20,20 @@ def test_hook_returns_tracker_classes_with_unique_names():
 
 
 def test_reference_defaults_and_unknown_parameter():
-    assert trackers.FftPhaseTracker.defaults["window_px"] == 32
-    assert trackers.FftPhaseTracker.defaults["step_px"] == 2
-    # issue 15: acceptance at the chance level (16 / window) with the forward-backward check by default;
-    # the reference method's fixed 0.95 stays an explicit setting
+    # issue 15: fft-phase's own defaults are chosen on real texture (128 px, 40 % valid data); the reference
+    # method's COSI-Corr settings (32 px, step 2 for Landsat, 60 % valid) are what the landsat sensor runs
+    assert (trackers.FftPhaseTracker.defaults["window_px"], trackers.FftPhaseTracker.defaults["step_px"]) == (128, 3)
+    landsat = trackers.FftPhaseTracker(**SENSOR_DEFAULTS["landsat"]["tracker_parameters"]).parameters
+    assert (landsat["window_px"], landsat["step_px"], landsat["min_valid_fraction"]) == (32, 2, 0.6)
+    # acceptance at the chance level (12 / window, the integer NCC peak too) with the forward-backward check by
+    # default; the landsat sensor keeps the coherence at 16 / window without the gate (as before issue 15); the
+    # reference method's fixed 0.95 stays an explicit setting
     assert trackers.FftPhaseTracker.defaults["min_peak_correlation"] == "auto"
-    assert trackers.FftPhaseTracker().driver_parameters()["min_peak_correlation"] == 0.5
+    assert trackers.FftPhaseTracker().driver_parameters()["min_peak_correlation"] == 12 / 128
+    assert trackers.FftPhaseTracker()._matcher().ncc_gate_px == 12
+    reference = trackers.FftPhaseTracker(**SENSOR_DEFAULTS["landsat"]["tracker_parameters"])
+    assert reference.driver_parameters()["min_peak_correlation"] == 0.5
+    assert reference._matcher().ncc_gate_px == 0
     assert trackers.FftPhaseTracker(min_peak_correlation=0.95).driver_parameters()["min_peak_correlation"] == 0.95
     with pytest.raises(TypeError, match="no parameter"):
         trackers.NccTracker(windw_px=3)

@@ -5,16 +5,15 @@ must equal A->B plus B->C (:mod:`gvfuse.testing.closure`). The crops
 (``../shared/data/real-s2-rhone``; skipped when absent) hold only the glacier,
 so they also exercise the stable-ground rule on an all-ice image.
 
-The figures asserted are the ones measured at the defaults (acceptance at the
-chance level + median test + forward-backward check within 0.5 px, the
-stable-ground rule as applied; band 1, max speed 1 m/d; docs/tracking.md),
-with a margin of about a tenth (coverage) and 0.01-0.02 px (closure). This
-early-summer triplet (snow line moving, featureless snow) is far from issue
-15's targets (>= 60 % of the glacier with closure median <= 0.3 px and RMS
-<= 0.6 px); later triplets come closer (docs/tracking.md). Measured:
-``ncc`` 24.9 % (median 0.321 px, RMS 0.419 px), ``fft-phase`` 13.1 %
-(0.286 / 0.476 px; 0 % at the reference's fixed 0.95), ``template`` 6.4 %
-(0.298 / 0.411 px).
+The figures asserted are issue 15's targets (>= 60 % of the glacier valid in
+all three fields, closure median <= 0.3 px and RMS <= 0.6 px) where the trackers
+meet them at their defaults (acceptance at the chance level + median
+test + forward-backward check within 0.5 px, the stable-ground rule as
+applied; band 1, max speed 1 m/d; docs/tracking.md), and the measured figures
+with a margin where they do not. Measured on this early-summer triplet (snow
+line moving, featureless snow, haze on 06-29): ``ncc`` 60.8 % (0.160 / 0.229
+px), ``fft-phase`` 58.8 % (0.174 / 0.226 px; 13.1 % at the reference method's
+32 px window, 0 % at its fixed 0.95), ``template`` 6.4 % (0.298 / 0.411 px).
 """
 
 from __future__ import annotations
@@ -78,8 +77,10 @@ def test_template_defaults_on_the_rhone():
     assert figures.median_px <= 0.31 and figures.rms_px <= 0.43, figures  # measured 0.298 / 0.411 (0.346 / 0.506)
 
 
-@pytest.mark.slow
 def test_fft_phase_defaults_on_the_rhone():
     figures, _ = triplet_closure(FftPhaseTracker())
-    assert figures.coverage >= 0.12, figures  # measured 0.131; at the reference's 0.95: 0
-    assert figures.median_px <= 0.30 and figures.rms_px <= 0.49, figures  # measured 0.286 / 0.476
+    # issue 15's closure targets; coverage short of its 60 % on this hazy triplet: measured 0.588 / 0.174 / 0.226
+    # (correction `rule`; 15 of the 20 triplets of the six dates meet all three, docs/tracking.md); at the
+    # reference method's 32 px (the defaults before issue 15) 0.131 / 0.286 / 0.476, at its 0.95: 0
+    assert figures.coverage >= 0.55, figures
+    assert figures.median_px <= 0.3 and figures.rms_px <= 0.6, figures
