@@ -69,7 +69,7 @@ PRESETS = {
 # one ingredient's draws (or adding a new one) never changes the others.
 _STREAMS = {
     "glaciers": 0, "texture": 1, "radiometry": 2, "noise_reference": 3, "noise_secondary": 4,
-    "clouds_reference": 5, "clouds_secondary": 6, "illumination": 7, "shadows": 8, "speckle": 9,
+    "clouds_reference": 5, "clouds_secondary": 6, "illumination": 7, "shadows": 8, "speckle": 9, "surface_change": 10,
 }
 
 
@@ -187,6 +187,7 @@ def make_pair(
     shadow_fraction: float = 0.0,
     illumination_change: float = 0.1,
     radiometric_change: bool = True,
+    surface_change: float = 0.0,
     noise: bool = True,
     geolocation_shift_px: tuple[float, float] = (0.0, 0.0),
     coherence: float | None = None,
@@ -213,8 +214,12 @@ def make_pair(
     Optical: ``cloud_fraction`` clouds the secondary, ``reference_cloud_fraction``
     the reference, as NaN or painted (``clouds_as_nan``); ``shadow_fraction``
     and ``illumination_change`` alter the secondary's illumination,
-    ``radiometric_change`` its gain and offset; ``noise=False`` renders without
-    noise or DN rounding. SAR: ``coherence`` fixes the speckle coherence (else
+    ``radiometric_change`` its gain and offset; ``surface_change`` in [0, 1] is
+    the share of the ice's texture variance that is new at the secondary's date
+    (melt, fresh snow, wind: real glacier texture decorrelates over days to
+    weeks, and small windows lose the match first); the rest is the reference's
+    surface, moved. ``noise=False`` renders without noise or DN rounding.
+    SAR: ``coherence`` fixes the speckle coherence (else
     :func:`speckle_coherence` of dt and motion) and ``looks`` multi-looks.
 
     ``psf_fwhm_px`` is the optics' blur (the SAR resolution). At the default
@@ -233,6 +238,10 @@ def make_pair(
     cloud_fraction = preset.cloud_fraction if cloud_fraction is None else cloud_fraction
     if kind != "optical" and (cloud_fraction or reference_cloud_fraction):
         raise ValueError(f"{kind} images have no clouds; cloud fractions must be 0")
+    if not 0.0 <= surface_change <= 1.0:
+        raise ValueError(f"surface_change must be in [0, 1], got {surface_change}")
+    if kind == "sar" and surface_change:
+        raise ValueError("SAR decorrelation is its speckle coherence: use coherence, not surface_change")
     if kind == "sar" and not noise:
         raise ValueError("SAR speckle is the signal, not noise: noise=False is not available for sar")
     shape = (int(shape[0]), int(shape[1]))
@@ -270,9 +279,18 @@ def make_pair(
         rho = np.broadcast_to(rho, shape).copy()
     else:
         reflectance = surface_reflectance(texture, ice_weight)
+        later = reflectance
+        if surface_change:
+            fresh = terrain_texture(ice_pad.shape, rng=_stream(seed, "surface_change"), oversample=k,
+                                    psf_fwhm_px=psf_fwhm_px)
+            # standardised textures: the mix keeps unit variance; only the ice changes
+            kept, new = np.float32(math.sqrt(1.0 - surface_change)), np.float32(math.sqrt(surface_change))
+            mixed = kept * texture + new * fresh
+            later = surface_reflectance(texture + ice_weight * (mixed - texture), ice_weight)
+            del fresh, mixed
         del texture, ice_weight
         reference, secondary, cloud_masks = _render_optical_pair(
-            kind, block_mean(reflectance, k)[crop], move(reflectance, k)[crop], seed=seed,
+            kind, block_mean(reflectance, k)[crop], move(later, k)[crop], seed=seed,
             cloud_fraction=cloud_fraction, reference_cloud_fraction=reference_cloud_fraction,
             clouds_as_nan=clouds_as_nan, shadow_fraction=shadow_fraction,
             illumination_change=illumination_change, radiometric_change=radiometric_change, noise=noise,

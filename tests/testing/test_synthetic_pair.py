@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from scipy import ndimage
 
 from gvfuse.io.raster import read_bands
 from gvfuse.model import Grid
@@ -61,6 +62,29 @@ def test_ingredients_draw_from_independent_streams() -> None:
     np.testing.assert_array_equal(a.dx_px, b.dx_px)
     clear = ~(a.cloud_mask | b.cloud_mask)
     np.testing.assert_array_equal(a.secondary[clear], b.secondary[clear])
+
+
+def test_surface_change_renews_the_ice_texture_only() -> None:
+    """``surface_change`` replaces that share of the ice's texture variance at the secondary's date; the
+    reference, the truth and the ground off the ice stay as they were."""
+    kwargs = {"cloud_fraction": 0.0, "noise": False, "illumination_change": 0.0, "radiometric_change": False,
+              "max_speed_m_per_day": 1e-4, "seed": 6}  # a glacier that barely moves
+    same = make_pair("optical", (128, 128), **kwargs)
+    np.testing.assert_allclose(same.secondary, same.reference, rtol=1e-5)
+    ice = same.ice_mask & ~ndimage.binary_dilation(~same.ice_mask, iterations=3)
+    rock = ~ndimage.binary_dilation(same.ice_mask, iterations=6)  # beyond the soft margin of the ice weight
+    correlation = {}
+    for change in (0.5, 1.0):
+        pair = make_pair("optical", (128, 128), surface_change=change, **kwargs)
+        np.testing.assert_array_equal(pair.reference, same.reference)
+        np.testing.assert_allclose(pair.secondary[rock], same.secondary[rock], rtol=1e-5)  # the warp: 2e-6
+        correlation[change] = np.corrcoef(pair.reference[ice], pair.secondary[ice])[0, 1]
+    # the log-normal reflectance of a standardised mix: about sqrt(1 - change) of the texture is shared
+    assert 0.6 < correlation[0.5] < 0.8 and abs(correlation[1.0]) < 0.15, correlation
+    with pytest.raises(ValueError, match="surface_change"):
+        make_pair("optical", (64, 64), surface_change=1.5)
+    with pytest.raises(ValueError, match="coherence"):
+        make_pair("sar", (64, 64), surface_change=0.5)
 
 
 def test_velocity_is_east_north_in_metres_per_day() -> None:
