@@ -110,7 +110,7 @@ def test_optical_targets_full_size(name, seed):
 def test_a_changing_surface_costs_small_windows_their_matches_not_large_ones():
     """Real glacier texture changes between dates (melt, fresh snow, wind); ``surface_change`` renews that
     share of the ice's texture variance. Measured (512 px, 10 m, 16 days, up to 1 m/day, no clouds, seed 4;
-    clear-ice coverage / RMSE against the window-mean truth): unchanged, every window matches (ncc 32 px
+    clear-ice coverage / RMSE against the window-mean truth): unchanged, every window matches (fft-phase 32 px
     100 % / 0.03 px); at 0.9 ncc 32 px 48 % / 0.23 px, 128 px 100 % / 0.18 px; at 0.95 26 % against 66 %;
     fft-phase alike (32 px 45 % and 22 %, 128 px 100 % and 66 %). Real Sentinel-2 crops show the same order
     (the Rhone, fft-phase: 13 % of the glacier at 32 px, 59 % at 128 px; docs/tracking.md)."""
