@@ -97,8 +97,9 @@ def run_gvfuse(scene, matcher_name: str, w: int, s: int, r: int) -> dict[str, An
                                 min_peak_correlation=0.0, correct_stable_ground=False)
     # a first call on a small crop loads the compiled kernels (numba's cache; about a second, once per
     # process, measured by the whole-process comparison), so the timed call measures tracking
-    crop = Grid(32647, Affine(15, 0, 0, 0, -15, 0), (96, 96))
-    track_images(Image(scene["ref"][:96, :96], crop, "ref"), Image(scene["sec"][:96, :96], crop, "sec"), matcher,
+    n = max(96, w + 2 * r + 2 * s)  # a few windows of any size
+    crop = Grid(32647, Affine(15, 0, 0, 0, -15, 0), (n, n))
+    track_images(Image(scene["ref"][:n, :n], crop, "ref"), Image(scene["sec"][:n, :n], crop, "sec"), matcher,
                  settings)
     t = time.perf_counter()
     field = track_images(Image(scene["ref"], g, "ref"), Image(scene["sec"], g, "sec"), matcher, settings)
