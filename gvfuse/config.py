@@ -311,7 +311,12 @@ class RunConfig:
 def _sensor(name: str, raw: Mapping[str, Any], source: Path) -> SensorConfig:
     base = dict(SENSOR_DEFAULTS.get(name, {}))
     merged = {**base, **raw}
-    merged["tracker_parameters"] = {**base.get("tracker_parameters", {}), **raw.get("tracker_parameters", {})}
+    inherited = base.get("tracker_parameters", {})
+    if "tracker" in raw and raw["tracker"] != base.get("tracker"):
+        # another tracker keeps the sensor's sampling, not the settings of the tracker it replaces (which it
+        # may not even have: ncc has no ncc_gate, template no min_valid_fraction)
+        inherited = {k: v for k, v in inherited.items() if k in ("window_px", "step_px")}
+    merged["tracker_parameters"] = {**inherited, **raw.get("tracker_parameters", {})}
     where = f"sensors.{name}"
     missing = [k for k in ("reader", "tracker", "pairing") if k not in merged]
     if missing:

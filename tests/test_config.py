@@ -54,6 +54,17 @@ def test_sensor_overrides_merge_with_defaults(tmp_path):
     assert ls.tracker_parameters["window_px"] == 32
 
 
+def test_another_tracker_keeps_the_sensors_sampling_only(tmp_path, plugins):
+    """landsat's defaults are fft-phase's reference settings; ncc and template do not know all of them."""
+    for tracker in ("ncc", "template"):
+        cfg = load_config(write(tmp_path, f'product = "gangrigab-2023"\nmonths = ["2023-03"]\n'
+                                          f'[sensors.landsat]\ntracker = "{tracker}"\n'), plugins)  # builds it
+        assert cfg.sensors["landsat"].tracker_parameters == {"window_px": 32, "step_px": 2}
+    cfg = load_config(write(tmp_path, 'product = "gangrigab-2023"\nmonths = ["2023-03"]\n'
+                                      '[sensors.landsat]\ntracker = "fft-phase"\n'), None)
+    assert cfg.sensors["landsat"].tracker_parameters == {**REFERENCE_PHASE_PARAMETERS, "step_px": 2}
+
+
 def test_fusion_over_time_replaces_the_weighting(tmp_path):
     cfg = load_config(write(tmp_path, 'product = "gangrigab-2023"\n[sensors.landsat]\npairing = "network"\n'
                                       '[fusion]\nname = "time-series"\nparameters = { bin_days = 8 }\n'), None)
