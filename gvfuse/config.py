@@ -39,10 +39,12 @@ SAR_NCC_PARAMETERS: Mapping[str, Any] = {"prefilter": "wallis", "chance_correlat
                                          "min_valid_fraction": 0.6, "max_forward_backward_px": 0.5}
 
 #: The reference method's fft-phase settings (COSI-Corr's 32 x 32 window, windows >= 60 % valid, phase coherence
-#: at 16 / window without the NCC gate), kept by the optical sensors since issue 15 moved fft-phase's own defaults
-#: to real-texture ones (128 px, 40 % valid, 12 / window with the gate).
+#: at 16 / window without the NCC gate, the forward-backward check's way back by phase correlation too), kept by the
+#: optical sensors since issue 15 moved fft-phase's own defaults to real-texture ones (128 px, 40 % valid,
+#: 12 / window with the gate, the way back by dense NCC).
 REFERENCE_PHASE_PARAMETERS: Mapping[str, Any] = {"window_px": 32, "min_valid_fraction": 0.6,
-                                                 "chance_correlation_px": 16.0, "ncc_gate": False}
+                                                 "chance_correlation_px": 16.0, "ncc_gate": False,
+                                                 "backward_matcher": "same"}
 
 SENSOR_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     "landsat": {

@@ -318,15 +318,17 @@ def _track_grid(reference: np.ndarray, secondary: np.ndarray, settings: Tracking
 
 
 def _matched(reference: np.ndarray, secondary: np.ndarray, settings: TrackingSettings, matcher: Matcher,
-             rows: int, cols: int, only: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """:func:`_track_grid`, then the forward-backward check when ``max_forward_backward_px`` is set."""
+             rows: int, cols: int, only: np.ndarray | None = None,
+             backward_matcher: Matcher | None = None) -> dict[str, np.ndarray]:
+    """:func:`_track_grid`, then the forward-backward check when ``max_forward_backward_px`` is set
+    (the way back with ``backward_matcher`` when given, else with ``matcher``)."""
     bands = _track_grid(reference, secondary, settings, matcher, rows, cols, only)
     if settings.max_forward_backward_px is not None:
         # The backward pass is raw (no thresholds, no median test): a cell fails the check because its own
         # answer does not come home, not because the way back fell below a threshold. With a coarse prior
         # both passes see the warped secondary, so the check is on the fine remainder.
         raw = attrs.evolve(settings, min_peak_correlation=-np.inf, min_snr=-np.inf, median_test_threshold=None)
-        back = _track_grid(secondary, reference, raw, matcher, rows, cols, only)
+        back = _track_grid(secondary, reference, raw, backward_matcher or matcher, rows, cols, only)
         error = forward_backward_error((bands["dx_px"], bands["dy_px"]), (back["dx_px"], back["dy_px"]),
                                        step_px=settings.step_px)
         with np.errstate(invalid="ignore"):
@@ -343,7 +345,8 @@ RETRIED_REASONS = (2, 3, 4, 5)
 
 
 def fill_from_larger_window(bands: dict[str, np.ndarray], reference: np.ndarray, secondary: np.ndarray,
-                            settings: TrackingSettings, matcher: Matcher) -> None:
+                            settings: TrackingSettings, matcher: Matcher,
+                            backward_matcher: Matcher | None = None) -> None:
     """Fill the cells the first pass left empty for want of a match with a pass at ``fallback_window_px``.
 
     Multi-scale matching where texture is poor: a larger window holds more texture and matches where the
@@ -367,7 +370,8 @@ def fill_from_larger_window(bands: dict[str, np.ndarray], reference: np.ndarray,
                           min_peak_correlation=(settings.min_peak_correlation
                                                 if settings.fallback_min_peak_correlation is None
                                                 else settings.fallback_min_peak_correlation))
-    larger = _matched(reference, secondary, second, matcher, rows - 2 * k, cols - 2 * k, only=empty[inner])
+    larger = _matched(reference, secondary, second, matcher, rows - 2 * k, cols - 2 * k, only=empty[inner],
+                      backward_matcher=backward_matcher)
     took = empty[inner] & np.isfinite(larger["dx_px"])
     for key, band in bands.items():
         if key in larger:
@@ -385,8 +389,13 @@ def track_images(
     stable_mask: np.ndarray | None = None,
     tracker_name: str = "",
     extra_parameters: dict[str, Any] | None = None,
+    backward_matcher: Matcher | None = None,
 ) -> OffsetField:
     """Track ``secondary`` against ``reference`` with ``matcher``; returns offsets on the window-centre grid.
+
+    ``backward_matcher``: the matcher of the forward-backward check's way back (default ``matcher``); the
+    check asks whether an answer comes home within ``max_forward_backward_px``, which a cheaper matcher
+    can judge as well.
 
     Quality bands: ``peak_correlation`` and ``snr`` (as the matcher defines
     them), ``valid`` (1 where an offset was kept), ``reason`` (why a cell is
@@ -423,8 +432,8 @@ def track_images(
 
         sec_pixels = warp_by_field(sec_pixels, prior[0], prior[1])
         fine = attrs.evolve(settings, search_radius_px=settings.fine_search_radius_px)
-    bands = _matched(ref_pixels, sec_pixels, fine, matcher, rows, cols)
-    fill_from_larger_window(bands, ref_pixels, sec_pixels, fine, matcher)
+    bands = _matched(ref_pixels, sec_pixels, fine, matcher, rows, cols, backward_matcher=backward_matcher)
+    fill_from_larger_window(bands, ref_pixels, sec_pixels, fine, matcher, backward_matcher)
     dx, dy = bands.pop("dx_px"), bands.pop("dy_px")
     if observed is not None:  # no data comes first among the reasons, whatever else also dropped the cell
         dx[~observed] = np.nan

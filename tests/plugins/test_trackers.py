@@ -9,6 +9,7 @@ from affine import Affine
 from gvfuse.config import SENSOR_DEFAULTS
 from gvfuse.interfaces import Tracker
 from gvfuse.model import Grid, Image
+from gvfuse.tracking.dense_ncc import DenseNccMatcher
 from gvfuse_plugins import trackers
 
 
@@ -34,6 +35,11 @@ def test_reference_defaults_and_unknown_parameter():
     reference = trackers.FftPhaseTracker(**SENSOR_DEFAULTS["landsat"]["tracker_parameters"])
     assert reference.driver_parameters()["min_peak_correlation"] == 0.5
     assert reference._matcher().ncc_gate_px == 0
+    # the forward-backward check's way back: dense NCC by default, the phase correlation for the reference
+    assert isinstance(trackers.FftPhaseTracker()._backward_matcher(), DenseNccMatcher)
+    assert reference._backward_matcher() is None
+    with pytest.raises(ValueError, match="backward_matcher"):
+        trackers.FftPhaseTracker(backward_matcher="fft")
     assert trackers.FftPhaseTracker(min_peak_correlation=0.95).driver_parameters()["min_peak_correlation"] == 0.95
     with pytest.raises(TypeError, match="no parameter"):
         trackers.NccTracker(windw_px=3)
