@@ -23,7 +23,7 @@ from gvfuse.interfaces import Tracker
 from gvfuse.model import Image, OffsetField
 from gvfuse.tracking.dense_ncc import DenseNccMatcher
 from gvfuse.tracking.driver import TrackingSettings, track_images
-from gvfuse.tracking.matching import Matcher
+from gvfuse.tracking.matching import Matcher, chance_level
 from gvfuse.tracking.phase_correlation import PhaseCorrelationMatcher
 from gvfuse.tracking.template_match import METHODS, template_match
 
@@ -61,11 +61,6 @@ _SHARED_DRIVER_DEFAULTS: Mapping[str, Any] = {
     "coarse_to_fine": 1,
     "fine_search_radius_px": 3,
 }
-
-
-def chance_level(window_px: int, correlation_px: float = CHANCE_CORRELATION_PX) -> float:
-    """``min_peak_correlation="auto"`` for a window: ``correlation_px / window_px``, at most 0.9."""
-    return min(0.9, correlation_px / float(window_px))
 
 
 class _DrivenTracker(Tracker):

@@ -38,6 +38,15 @@ class MatchResult:
             raise ValueError(f"MatchResult arrays differ in shape: {shapes}")
 
 
+def chance_level(window_px: int, correlation_px: float) -> float:
+    """The chance level of a peak correlation for a window: ``correlation_px / window_px``, at most 0.9.
+
+    The best correlation between unrelated textures falls like 1 / window (its number of independent
+    samples grows like the window's area); trackers use it as ``min_peak_correlation="auto"``.
+    """
+    return min(0.9, correlation_px / float(window_px))
+
+
 class Matcher(Protocol):
     """``match(reference, secondary, window_px=..., step_px=..., search_radius_px=...)``.
 

@@ -56,7 +56,7 @@ from gvfuse.tracking.correlation import (
     window_sums,
 )
 from gvfuse.tracking.dense_ncc import FAST_BUT_NAN_SAFE, dense_ncc_stack, peak_search
-from gvfuse.tracking.matching import MatchResult
+from gvfuse.tracking.matching import MatchResult, chance_level
 from gvfuse.tracking.warping import SplineImage, smooth_prior_warp
 
 
@@ -375,9 +375,10 @@ class PhaseCorrelationMatcher:
     ``batch_bytes`` (about 16 bytes per window pixel: 256 windows of 128 px in 64 MiB).
     ``fft_workers``: threads for the FFTs (``-1``: all cores). The default, 1, because the driver
     already runs one tile per core on dask's threads; more would put several threads on a core.
-    ``ncc_gate_px``: when > 0, a window whose integer NCC peak is below ``ncc_gate_px / window_px``
-    (at most 0.9) has no value: the chance level of NCC between unrelated textures, which at large windows
-    separates them better than the phase coherence does.
+    ``ncc_gate_px``: when > 0, a window whose integer NCC peak is below
+    :func:`~gvfuse.tracking.matching.chance_level` ``(window_px, ncc_gate_px)`` has no value: the
+    chance level of NCC between unrelated textures, which at large windows separates them better than
+    the phase coherence does.
     ``snr`` is that of the NCC surface; ``peak_correlation`` is the phase coherence.
     """
 
@@ -417,7 +418,7 @@ class PhaseCorrelationMatcher:
         coh = np.full((rows, cols), np.nan, np.float32)
         failed = ~np.isfinite(dx)
         if self.ncc_gate_px > 0:
-            failed |= ~(est.peak_correlation >= min(0.9, self.ncc_gate_px / w))
+            failed |= ~(est.peak_correlation >= chance_level(w, self.ncc_gate_px))
         if np.isfinite(dx).any():
             spline = SplineImage(sec)
             n_iter = max(1, self.refine_iterations)
