@@ -44,7 +44,7 @@ Choices made here (all documented in :func:`template_match`):
   its pixels with a usable gradient) is textureless and gets NaN.
 * **Sub-pixel.** Three steps. (1) A 2-D quadratic least-squares fit to the
   3×3 neighbourhood of the integer peak. (2) ``refine_iterations`` times: the
-  secondary is resampled (Keys cubic convolution) at the current sub-pixel
+  secondary is resampled (cubic B-spline, compiled) at the current sub-pixel
   estimate, the 3×3 correlation at whole-pixel lags around it is computed in
   float64, and the quadratic fit's remainder is added. All nine lags of one
   resampled patch share the same fractional shift, hence the same
@@ -66,11 +66,13 @@ thresholds scale-free and keeps float32 OpenCV arithmetic well conditioned.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterator
 from typing import Literal
 
 import cv2
+import numba
 import numpy as np
 import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
@@ -78,7 +80,9 @@ from scipy import ndimage
 
 from gvfuse.errors import TrackingError
 from gvfuse.tracking.correlation import central_gradient, n_windows
+from gvfuse.tracking.dense_ncc import FAST_BUT_NAN_SAFE
 from gvfuse.tracking.matching import MatchResult
+from gvfuse.tracking.warping import _bspline_weights
 
 __all__ = ["METHODS", "orientation_field", "template_match"]
 
@@ -207,7 +211,10 @@ def template_match(
             surf = _oc_surfaces(f_ref, f_sec, ii, jj, w, s, r)
         surf[~lag_view[ii * s, jj * s]] = np.nan
         dx, dy, peak, snr, ok, perfect = _locate(surf, r)
-        tmpl = _templates(ref, ii, jj, w, s, r, None) if method == "ncc" else None
+        if method == "ncc":
+            tmpl = _templates(ref, ii, jj, w, s, r, None)
+            t_valid = np.isfinite(tmpl)
+            tmpl, t_weight = np.where(t_valid, tmpl, 0.0), t_valid.astype(np.float64)
         for it in range(refine_iterations + 1):
             # Pass 0 looks at whole-pixel lags around the integer peak (exact samples:
             # the perfect-match test happens here); later passes around the
@@ -218,14 +225,17 @@ def template_match(
             top = (r + ii[sel] * s) + dy[sel]
             left = (r + jj[sel] * s) + dx[sel]
             h = _LAG_SPACING[min(it, len(_LAG_SPACING) - 1)]
+            inside = _refinable(top, left, sec_pad[0].shape, w, h)
+            if not inside.all():  # drifted past the search edge: no match
+                ok[sel[~inside]] = False
+                sel, top, left = sel[inside], top[inside], left[inside]
             if method == "ncc":
-                assert tmpl is not None  # set above for "ncc"
-                nb = _ncc_neighbourhood(tmpl[sel], sec_pad, top, left, w, h)
+                nb = _ncc_neighbourhood(tmpl[sel], t_weight[sel], sec_pad, top, left, h)
             else:
                 assert f_ref is not None and ref_defined is not None  # set above for "oc"
                 f_t = _templates(f_ref, ii[sel], jj[sel], w, s, r, None)
                 d_t = _templates(ref_defined, ii[sel], jj[sel], w, s, r, None)
-                nb = _oc_neighbourhood(f_t, d_t, sec_pad, top, left, w, h)
+                nb = _oc_neighbourhood(f_t, d_t, sec_pad, top, left, h)
             sx, sy, good = _quadratic_peak(nb)
             sx, sy = sx * h, sy * h
             if it == 0:
@@ -447,12 +457,6 @@ def _quadratic_peak(nb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return np.where(good, sx, 0.0), np.where(good, sy, 0.0), good
 
 
-def _bspline3(t: np.ndarray) -> np.ndarray:
-    """Cubic B-spline basis (4 taps); applied to spline coefficients it interpolates exactly."""
-    t = np.abs(t)
-    return np.where(t < 1.0, 2.0 / 3.0 - t**2 + 0.5 * t**3, np.where(t < 2.0, (2.0 - t) ** 3 / 6.0, 0.0))
-
-
 def _spline_coefficients(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Padded cubic-spline coefficients of ``img`` (NaN taken as 0 = the standardised mean) and its padded NaN mask.
 
@@ -468,131 +472,175 @@ def _spline_coefficients(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (np.pad(coef, _PAD, mode="reflect"), np.pad(nan, _PAD, constant_values=True))
 
 
-def _resample(coef_pad: tuple[np.ndarray, np.ndarray], top: np.ndarray, left: np.ndarray, size: int,
-              offsets: tuple[float, ...] = (0.0,)) -> np.ndarray:
-    """Image samples at ``(top + o_u + a, left + o_v + b)``, shape (K, n, n, size, size), n = len(offsets).
+def _refinable(top: np.ndarray, left: np.ndarray, shape: tuple[int, ...], w: int, h: float) -> np.ndarray:
+    """Windows whose refinement samples (lags ±h, OC's extra pixel, four spline taps) stay in the padding.
 
-    ``coef_pad`` is :func:`_spline_coefficients` of the image; ``offsets``
-    (within [-1, 1]) give the lags along each axis, so one gather serves all
-    n² shifted patches. Separable cubic B-spline evaluation. An output whose
-    nearest input pixels (those within one pixel) hold NaN is NaN.
+    Only a window that drifted past the search edge can fail; it is rejected by the edge test anyway.
     """
-    values, nan_pad = coef_pad
-    off = np.asarray(offsets, dtype=np.float64)
+    e = math.ceil(h) + 4
     fy, fx = np.floor(top), np.floor(left)
-    k_lo, k_hi = int(np.floor(off.min())) - 1, int(np.floor(off.max())) + 2
-    taps = np.arange(k_lo, k_hi + 1, dtype=np.float64)
-    m = size + len(taps) - 1
-    # Distances from each sample position to each tap, (K, n, taps).
-    dist_y = taps[None, None, :] - (top - fy)[:, None, None] - off[None, :, None]
-    dist_x = taps[None, None, :] - (left - fx)[:, None, None] - off[None, :, None]
-    y0 = fy.astype(np.int64) + _PAD + k_lo
-    x0 = fx.astype(np.int64) + _PAD + k_lo
-    block = sliding_window_view(values, (m, m))[y0, x0]  # (K, m, m)
-    out = _separable(block, _bspline3(dist_y), _bspline3(dist_x), size)
-    nan_block = sliding_window_view(nan_pad, (m, m))[y0, x0]
-    if nan_block.any():
-        near = _separable(nan_block.astype(np.float64), (np.abs(dist_y) < 1).astype(np.float64),
-                          (np.abs(dist_x) < 1).astype(np.float64), size)
-        out[near > 0] = np.nan
-    return out
+    # shape is the padded one: the last usable index is shape - 1 = rows + 2 * _PAD - 1
+    return ((fy >= e - _PAD) & (fy <= shape[0] - _PAD - 1 - e - w)
+            & (fx >= e - _PAD) & (fx <= shape[1] - _PAD - 1 - e - w))
 
 
-def _separable(block: np.ndarray, wy: np.ndarray, wx: np.ndarray, size: int) -> np.ndarray:
-    """Apply per-window tap weights wy (K, n, taps) along rows and wx along columns of blocks (K, m, m)."""
-    k, n, n_taps = wy.shape
-    tmp = np.zeros((k, n, size, block.shape[2]))
-    for t in range(n_taps):
-        tmp += wy[:, :, t, None, None] * block[:, None, t : t + size, :]
-    out = np.zeros((k, n, n, size, size))
-    for t in range(n_taps):
-        out += wx[:, None, :, t, None, None] * tmp[:, :, None, :, t : t + size]
-    return out
-
-
-def _ncc_score(t: np.ndarray, t_valid: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Masked NCC of templates ``t`` with patches ``p`` (K, w, w) over pixels valid in both, (K,).
-
-    Means and variances come from the common valid pixels only (the masked NCC
-    of Padfield 2012, IEEE TIP 21(5), written out directly), so no-data pixels
-    neither count nor move the peak.
-    """
-    both = t_valid & np.isfinite(p)
-    m = both.astype(np.float64)
-    p0 = np.where(both, p, 0.0)
-    t0 = t * m
-    n = m.sum(axis=(1, 2))
-    st, sp = t0.sum(axis=(1, 2)), p0.sum(axis=(1, 2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cov = (t0 * p0).sum(axis=(1, 2)) - st * sp / n
-        vt = (t0 * t0).sum(axis=(1, 2)) - st * st / n
-        vp = (p0 * p0).sum(axis=(1, 2)) - sp * sp / n
-        return cov / np.sqrt(vt * vp)
-
-
-def _ncc_neighbourhood(tmpl: np.ndarray, sec_pad: tuple[np.ndarray, np.ndarray], top: np.ndarray,
-                       left: np.ndarray, w: int, h: float = 1.0) -> np.ndarray:
+def _ncc_neighbourhood(tmpl: np.ndarray, t_valid: np.ndarray, sec_pad: tuple[np.ndarray, np.ndarray],
+                       top: np.ndarray, left: np.ndarray, h: float = 1.0) -> np.ndarray:
     """Float64 masked NCC at lags -h, 0, h around a sub-pixel position, (K, 3, 3).
 
-    ``tmpl`` holds NaN where the reference has no data. With ``h = 1`` one
-    resampled patch serves all nine lags (they then share one fractional
-    shift); otherwise each lag is resampled on its own.
+    ``tmpl`` holds 0 and ``t_valid`` 0.0 where the reference has no data.
+    Means and variances come from the pixels valid in both (the masked NCC of
+    Padfield 2012, IEEE TIP 21(5)), so no-data pixels neither count nor move
+    the peak. Whole-pixel lags (``h = 1``) share one fractional shift, hence
+    one interpolation smoothing.
     """
-    t_valid = np.isfinite(tmpl)
-    t = np.where(t_valid, tmpl, 0.0)
-    nb = np.empty((len(tmpl), 3, 3))
-    if h == 1.0:
-        patch = _resample(sec_pad, top - 1.0, left - 1.0, w + 2)[:, 0, 0]
-        for u in range(3):
-            for v in range(3):
-                nb[:, u, v] = _ncc_score(t, t_valid, patch[:, u : u + w, v : v + w])
-        return nb
-    patches = _resample(sec_pad, top, left, w, (-h, 0.0, h))
-    for u in range(3):
-        for v in range(3):
-            nb[:, u, v] = _ncc_score(t, t_valid, patches[:, u, v])
+    nb = np.full((len(tmpl), 3, 3), np.nan)
+    if len(tmpl):
+        _ncc_lags(tmpl, t_valid, sec_pad[0], sec_pad[1], np.asarray(top, np.float64),
+                  np.asarray(left, np.float64), float(h), nb)
     return nb
 
 
-def _oc_score(conj_t: np.ndarray, t_defined: np.ndarray, f: np.ndarray, f_defined: np.ndarray) -> np.ndarray:
-    """Real OC of template orientations (conjugated) with patch orientations, (K,).
-
-    Normalised by the orientation counts on the pixels where *both* images have
-    data (a NaN-free gradient), so a hole in one image lowers neither score's
-    ceiling nor moves its peak; pixels with a tiny gradient still count as
-    zero vectors, as in Fitch et al. (2002).
-    """
-    n_t = (np.abs(conj_t) ** 2 * f_defined).sum(axis=(1, 2))
-    n_f = (np.abs(f) ** 2 * t_defined).sum(axis=(1, 2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (conj_t * f).sum(axis=(1, 2)).real / np.sqrt(n_t * n_f)
-
-
-def _patch_orientation(patch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Orientation of patches (K, m, m) on their interior, and where it is defined (no NaN), (K, m-2, m-2)."""
-    gx = 0.5 * (patch[:, 1:-1, 2:] - patch[:, 1:-1, :-2])
-    gy = 0.5 * (patch[:, 2:, 1:-1] - patch[:, :-2, 1:-1])
-    return _unit(gx, gy, OC_MIN_GRADIENT), np.isfinite(gx) & np.isfinite(gy)
-
-
 def _oc_neighbourhood(f_tmpl: np.ndarray, t_defined: np.ndarray, sec_pad: tuple[np.ndarray, np.ndarray],
-                      top: np.ndarray, left: np.ndarray, w: int, h: float = 1.0) -> np.ndarray:
+                      top: np.ndarray, left: np.ndarray, h: float = 1.0) -> np.ndarray:
     """Float64 OC at lags -h, 0, h around a sub-pixel position, (K, 3, 3).
 
     The secondary intensity is resampled (one extra pixel each side for the
     central differences) and its orientation recomputed, rather than
-    interpolating the unit vectors, whose direction does not interpolate linearly.
+    interpolating the unit vectors, whose direction does not interpolate
+    linearly. Normalised by the orientation counts on the pixels where *both*
+    images have data (a NaN-free gradient), so a hole in one image lowers
+    neither score's ceiling nor moves its peak; pixels with a tiny gradient
+    still count as zero vectors, as in Fitch et al. (2002).
     """
-    conj_t = np.conj(f_tmpl)
-    nb = np.empty((len(f_tmpl), 3, 3))
-    if h == 1.0:
-        f, d = _patch_orientation(_resample(sec_pad, top - 2.0, left - 2.0, w + 4)[:, 0, 0])  # (K, w+2, w+2)
-        for u in range(3):
-            for v in range(3):
-                nb[:, u, v] = _oc_score(conj_t, t_defined, f[:, u : u + w, v : v + w], d[:, u : u + w, v : v + w])
-        return nb
-    patches = _resample(sec_pad, top - 1.0, left - 1.0, w + 2, (-h, 0.0, h))
-    for u in range(3):
-        for v in range(3):
-            nb[:, u, v] = _oc_score(conj_t, t_defined, *_patch_orientation(patches[:, u, v]))
+    nb = np.full((len(f_tmpl), 3, 3), np.nan)
+    if len(f_tmpl):
+        _oc_lags(np.ascontiguousarray(f_tmpl.real), np.ascontiguousarray(f_tmpl.imag), t_defined.astype(np.float64),
+                 sec_pad[0], sec_pad[1], np.asarray(top, np.float64), np.asarray(left, np.float64), float(h),
+                 OC_MIN_GRADIENT, nb)
     return nb
+
+
+# ----------------------------------------------------------------------------- compiled refinement
+
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _row_pass(coef: np.ndarray, nan_pad: np.ndarray, row0: int, n_rows: int, q_x: float, n_cols: int,
+              values: np.ndarray, good: np.ndarray) -> None:  # pragma: no cover
+    """Rows ``row0 .. row0 + n_rows - 1`` of the padded spline coefficients interpolated along x at
+    ``q_x + b`` (b < ``n_cols``), and ``good`` = 1.0 where no no-data pixel lies within one pixel along x."""
+    fx = math.floor(q_x)
+    tx = q_x - fx
+    wx = np.empty(4)
+    _bspline_weights(tx, wx)
+    c0 = fx - 1 + _PAD
+    n0 = fx + _PAD
+    right = tx > 0.0  # the sample also lies within one pixel of the next column
+    for i in range(n_rows):
+        row = coef[row0 + _PAD + i]
+        nan_row = nan_pad[row0 + _PAD + i]
+        for b in range(n_cols):
+            c = c0 + b
+            values[i, b] = wx[0] * row[c] + wx[1] * row[c + 1] + wx[2] * row[c + 2] + wx[3] * row[c + 3]
+            good[i, b] = 0.0 if nan_row[n0 + b] or (right and nan_row[n0 + b + 1]) else 1.0
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FAST_BUT_NAN_SAFE, error_model="numpy")
+def _column_pass(values: np.ndarray, good: np.ndarray, row0: int, q_y: float, size: int, patch: np.ndarray,
+                 patch_good: np.ndarray) -> None:  # pragma: no cover
+    """The row pass interpolated along y at ``q_y + a`` (a < ``size``) into ``patch``, and ``patch_good``
+    = 1.0 where no no-data pixel lies within one pixel of the sample (``patch`` is finite everywhere)."""
+    fy = math.floor(q_y)
+    wy = np.empty(4)
+    _bspline_weights(q_y - fy, wy)
+    below = 1.0 if q_y > fy else 0.0  # the sample also lies within one pixel of the next row
+    i0 = fy - 1 - row0
+    for a in range(size):
+        r0, r1, r2, r3 = values[i0 + a], values[i0 + a + 1], values[i0 + a + 2], values[i0 + a + 3]
+        g1, g2 = good[i0 + a + 1], good[i0 + a + 2]
+        for b in range(patch.shape[1]):
+            patch[a, b] = wy[0] * r0[b] + wy[1] * r1[b] + wy[2] * r2[b] + wy[3] * r3[b]
+            patch_good[a, b] = g1[b] * (below * g2[b] + (1.0 - below))
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FAST_BUT_NAN_SAFE, error_model="numpy")
+def _ncc_lags(tmpl: np.ndarray, t_valid: np.ndarray, coef: np.ndarray, nan_pad: np.ndarray, top: np.ndarray,
+              left: np.ndarray, h: float, out: np.ndarray) -> None:  # pragma: no cover
+    """Masked NCC (Padfield 2012) of each template with the secondary at the nine lags ``(-h, 0, h)²``
+    around ``(top, left)``, the secondary sampled by its cubic B-spline: ``out`` (K, 3, 3), y lag first.
+
+    ``tmpl`` is 0 and ``t_valid`` 0.0 where the reference has no data. A
+    secondary sample counts where no no-data pixel lies within one pixel of it;
+    the sums run over pixels valid in both, branch-free so that they vectorise.
+    """
+    k_n, w = tmpl.shape[0], tmpl.shape[1]
+    margin = math.ceil(h) + 2
+    n_rows = w + 2 * margin
+    values = np.empty((n_rows, w))
+    good = np.empty((n_rows, w))
+    patch = np.empty((w, w))
+    patch_good = np.empty((w, w))
+    for k in range(k_n):
+        row0 = math.floor(top[k]) - margin
+        for v in range(3):
+            _row_pass(coef, nan_pad, row0, n_rows, left[k] + (v - 1) * h, w, values, good)
+            for u in range(3):
+                _column_pass(values, good, row0, top[k] + (u - 1) * h, w, patch, patch_good)
+                n = st = sp = stt = spp = stp = 0.0
+                for a in range(w):
+                    for b in range(w):
+                        m = t_valid[k, a, b] * patch_good[a, b]
+                        p = m * patch[a, b]
+                        t = m * tmpl[k, a, b]
+                        n += m
+                        st += t
+                        sp += p
+                        stt += t * t
+                        spp += p * p
+                        stp += t * p
+                cov = stp - st * sp / n
+                out[k, u, v] = cov / math.sqrt((stt - st * st / n) * (spp - sp * sp / n))
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FAST_BUT_NAN_SAFE, error_model="numpy")
+def _oc_lags(t_real: np.ndarray, t_imag: np.ndarray, t_defined: np.ndarray, coef: np.ndarray, nan_pad: np.ndarray,
+             top: np.ndarray, left: np.ndarray, h: float, min_gradient: float,
+             out: np.ndarray) -> None:  # pragma: no cover
+    """Orientation correlation (Fitch et al. 2002) of each template's orientations with those of the
+    secondary resampled at the nine lags ``(-h, 0, h)²`` around ``(top, left)``: ``out`` (K, 3, 3).
+
+    The secondary's intensity is resampled (one extra pixel each side) and its
+    orientation taken by central differences, defined where none of the four
+    samples is near no-data; counts are normalised on pixels where both images
+    have a defined gradient, as :func:`_oc_neighbourhood` describes.
+    ``t_defined`` is 1.0 where the template's gradient is defined.
+    """
+    k_n, w = t_real.shape[0], t_real.shape[1]
+    m = w + 2
+    margin = math.ceil(h) + 3
+    n_rows = m + 2 * margin
+    values = np.empty((n_rows, m))
+    good = np.empty((n_rows, m))
+    patch = np.empty((m, m))
+    patch_good = np.empty((m, m))
+    for k in range(k_n):
+        row0 = math.floor(top[k]) - margin
+        for v in range(3):
+            _row_pass(coef, nan_pad, row0, n_rows, left[k] + (v - 1) * h - 1.0, m, values, good)
+            for u in range(3):
+                _column_pass(values, good, row0, top[k] + (u - 1) * h - 1.0, m, patch, patch_good)
+                n_t = n_f = num = 0.0
+                for a in range(w):
+                    for b in range(w):
+                        defined = (patch_good[a + 1, b + 2] * patch_good[a + 1, b] * patch_good[a + 2, b + 1]
+                                   * patch_good[a, b + 1])
+                        gx = 0.5 * (patch[a + 1, b + 2] - patch[a + 1, b])
+                        gy = 0.5 * (patch[a + 2, b + 1] - patch[a, b + 1])
+                        tr, ti = t_real[k, a, b], t_imag[k, a, b]
+                        n_t += defined * (tr * tr + ti * ti)
+                        mag = math.sqrt(gx * gx + gy * gy)
+                        oriented = defined * t_defined[k, a, b] if mag > min_gradient else 0.0
+                        n_f += oriented
+                        num += oriented * (tr * gx + ti * gy) / max(mag, min_gradient)
+                out[k, u, v] = num / math.sqrt(n_t * n_f)
