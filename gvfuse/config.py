@@ -46,6 +46,12 @@ REFERENCE_PHASE_PARAMETERS: Mapping[str, Any] = {"window_px": 32, "min_valid_fra
                                                  "chance_correlation_px": 16.0, "ncc_gate": False,
                                                  "backward_matcher": "same"}
 
+#: The drone settings of the template tracker (a 32 px template at step 4, orientation correlation without a
+#: pre-filter, peak correlation >= 0.2 with SNR >= 2, templates >= 60 % valid), kept by the uav sensor since issue 15
+#: moved template's own defaults to real satellite texture (128 px, NCC, high-pass, the chance level 12 / window).
+UAV_TEMPLATE_PARAMETERS: Mapping[str, Any] = {"window_px": 32, "step_px": 4, "method": "oc", "prefilter": "none",
+                                              "min_peak_correlation": 0.2, "min_snr": 2.0, "max_nan_fraction": 0.4}
+
 SENSOR_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     "landsat": {
         "reader": "landsat", "pairing": "optical", "role": "fuse",
@@ -65,7 +71,7 @@ SENSOR_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     },
     "uav": {
         "reader": "uav", "pairing": "uav", "role": "reference",
-        "tracker": "template", "tracker_parameters": {},
+        "tracker": "template", "tracker_parameters": {**UAV_TEMPLATE_PARAMETERS},
         "max_speed_m_per_day": 3.0, "resolution_m": 2.0,
     },
 }

@@ -579,20 +579,28 @@ def _ncc_lags(tmpl: np.ndarray, t_valid: np.ndarray, coef: np.ndarray, nan_pad: 
     n_rows = w + 2 * margin
     values = np.empty((n_rows, w))
     good = np.empty((n_rows, w))
-    patch = np.empty((w, w))
-    patch_good = np.empty((w, w))
+    wy = np.empty(4)
     for k in range(k_n):
         row0 = math.floor(top[k]) - margin
         for v in range(3):
             _row_pass(coef, nan_pad, row0, n_rows, left[k] + (v - 1) * h, w, values, good)
             for u in range(3):
-                _column_pass(values, good, row0, top[k] + (u - 1) * h, w, patch, patch_good)
+                # the column pass of _column_pass fused with the sums (1.4x: no patch written and read back)
+                q_y = top[k] + (u - 1) * h
+                fy = math.floor(q_y)
+                _bspline_weights(q_y - fy, wy)
+                w0, w1, w2, w3 = wy[0], wy[1], wy[2], wy[3]
+                below = 1.0 if q_y > fy else 0.0  # the sample also lies within one pixel of the next row
+                i0 = fy - 1 - row0
                 n = st = sp = stt = spp = stp = 0.0
                 for a in range(w):
+                    r0, r1, r2, r3 = values[i0 + a], values[i0 + a + 1], values[i0 + a + 2], values[i0 + a + 3]
+                    g1, g2 = good[i0 + a + 1], good[i0 + a + 2]
+                    t_row, t_ok = tmpl[k, a], t_valid[k, a]
                     for b in range(w):
-                        m = t_valid[k, a, b] * patch_good[a, b]
-                        p = m * patch[a, b]
-                        t = m * tmpl[k, a, b]
+                        m = t_ok[b] * g1[b] * (below * g2[b] + (1.0 - below))
+                        p = m * (w0 * r0[b] + w1 * r1[b] + w2 * r2[b] + w3 * r3[b])
+                        t = m * t_row[b]
                         n += m
                         st += t
                         sp += p
