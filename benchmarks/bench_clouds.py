@@ -27,11 +27,21 @@ from gvfuse.config import REFERENCE_PHASE_PARAMETERS
 from gvfuse.model import Image
 from gvfuse.testing import make_pair
 from gvfuse.tracking.search import search_radius_px
-from gvfuse_plugins.trackers import FftPhaseTracker, NccTracker
+from gvfuse_plugins.trackers import FftPhaseTracker, NccTracker, TemplateTracker
+
+
+def _template(**kw: Any) -> TemplateTracker:
+    """template, its share of no data given as the others' share of valid data."""
+    if "min_valid_fraction" in kw:
+        kw["max_nan_fraction"] = 1.0 - kw.pop("min_valid_fraction")
+    return TemplateTracker(**kw)
+
 
 TRACKERS = {"fft-phase": lambda **kw: FftPhaseTracker(**kw),
             "fft-phase 32 px (reference)": lambda **kw: FftPhaseTracker(**{**REFERENCE_PHASE_PARAMETERS, **kw}),
-            "ncc 32 px": lambda **kw: NccTracker(window_px=32, **kw)}
+            "ncc": lambda **kw: NccTracker(**kw),
+            "ncc 32 px": lambda **kw: NccTracker(window_px=32, **kw),
+            "template": _template}
 CASES: dict[str, tuple[bool, dict[str, Any]]] = {  # name: (clouds painted, tracker parameters)
     "painted, before (detector and centre rule off)": (True, {"bright_change_nmad": False, "observed_centre": False}),
     "painted, defaults": (True, {}),
@@ -60,8 +70,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--trackers", nargs="+", choices=sorted(TRACKERS), default=sorted(TRACKERS),
-                        help="fft-phase at its defaults (128 px windows) needs --size 768 or more")
+    parser.add_argument("--trackers", nargs="+", choices=sorted(TRACKERS),
+                        default=["fft-phase", "fft-phase 32 px (reference)", "ncc 32 px"],
+                        help="the trackers at their defaults (128 px windows: fft-phase, ncc, template) need "
+                             "--size 768 or more")
     args = parser.parse_args()
     print("| case | tracker | " + " | ".join(f"seed {s}: coverage / RMSE / in cloud" for s in args.seeds) + " |")
     print("| --- | --- | " + " | ".join("---" for _ in args.seeds) + " |")
