@@ -12,9 +12,12 @@ correlation and a signal-to-noise ratio.
 Two similarity measures:
 
 ``"ncc"``
-    Normalized cross-correlation (zero-mean, unit-variance per window) with
-    OpenCV's ``cv2.matchTemplate(..., TM_CCOEFF_NORMED)``. Invariant to a gain
-    and an offset between the images, not to a non-linear change.
+    Normalized cross-correlation (zero-mean, unit-variance per window),
+    masked to the pixels valid in both images (Padfield 2012, IEEE TIP 21(5)).
+    The integer-lag surfaces of all windows come at once from the dense NCC
+    (:func:`gvfuse.tracking.dense_ncc.dense_ncc_stack`, box sums shared by
+    overlapping windows). Invariant to a gain and an offset between the
+    images, not to a non-linear change.
 ``"oc"``
     Orientation correlation (Fitch, Kadyrov, Christmas & Kittler 2002,
     "Orientation correlation", BMVC; Heid & Kääb 2012, Remote Sens. Environ.
@@ -30,15 +33,15 @@ Two similarity measures:
 Choices made here (all documented in :func:`template_match`):
 
 * **No data.** A window whose template has more than ``max_nan_fraction`` NaN
-  pixels gets NaN. Inside an accepted template the NaN pixels are filled with
-  the template's valid mean, which is exactly zero after NCC's mean removal, so
-  they add nothing to the correlation. In the search region, NaN pixels are
-  filled with the search region's valid mean and, more importantly, every lag
-  whose secondary patch has more than ``max_nan_fraction`` NaN pixels or no
-  variance is *excluded* from the correlation surface (set to NaN before the
-  peak search), so a filled flat patch can never win. In OC, NaN pixels and
-  their gradient neighbours get orientation 0 and drop out of both the sum and
-  the normalisation.
+  pixels gets NaN. NCC is computed over the pixels valid in both images, at
+  the integer lags and in the refinement alike, so no-data neither counts nor
+  pulls the peak (an earlier version filled NaN with the window mean for
+  OpenCV, which drew windows on a fixed outline, such as a glacier-only
+  crop's, towards zero lag). Every lag whose secondary patch has more than
+  ``max_nan_fraction`` NaN pixels or no variance is *excluded* from the
+  correlation surface (set to NaN before the peak search). In OC, NaN pixels
+  and their gradient neighbours get orientation 0 and drop out of both the sum
+  and the normalisation.
 * **Texture.** A template whose valid-pixel standard deviation is below
   ``min_std_fraction`` of the image's standard deviation (OC: fewer than 10 % of
   its pixels with a usable gradient) is textureless and gets NaN.
@@ -61,7 +64,7 @@ Choices made here (all documented in :func:`template_match`):
   the search area, so compare it only between runs of the same radius.
 
 Images are standardised (valid mean 0, std 1) once per call, which makes the
-thresholds scale-free and keeps float32 OpenCV arithmetic well conditioned.
+thresholds scale-free and keeps the float32 integer search well conditioned.
 """
 
 from __future__ import annotations
@@ -71,7 +74,6 @@ import warnings
 from collections.abc import Iterator
 from typing import Literal
 
-import cv2
 import numba
 import numpy as np
 import scipy.fft
@@ -80,7 +82,7 @@ from scipy import ndimage
 
 from gvfuse.errors import TrackingError
 from gvfuse.tracking.correlation import central_gradient, n_windows
-from gvfuse.tracking.dense_ncc import FAST_BUT_NAN_SAFE
+from gvfuse.tracking.dense_ncc import FAST_BUT_NAN_SAFE, dense_ncc_stack
 from gvfuse.tracking.matching import MatchResult
 from gvfuse.tracking.warping import _bspline_weights
 
@@ -132,7 +134,7 @@ def template_match(
     Parameters beyond the protocol (bind them with :func:`functools.partial`):
 
     method
-        ``"ncc"`` (OpenCV ``TM_CCOEFF_NORMED``) or ``"oc"`` (orientation
+        ``"ncc"`` (masked normalized cross-correlation) or ``"oc"`` (orientation
         correlation, Fitch et al. 2002; Heid & Kääb 2012).
     max_nan_fraction
         Largest share of NaN pixels allowed in a template, and in the secondary
@@ -174,9 +176,8 @@ def template_match(
     ref, sec = ref_std, sec_std
 
     # Window statistics of valid pixels, for every top-left position, from integral images.
-    ref_count, ref_mean, ref_var = _box_stats(ref, w)
+    ref_count, _, ref_var = _box_stats(ref, w)
     sec_count, _, sec_var = _box_stats(sec, w)
-    search_count, search_mean, _ = _box_stats(sec, w + 2 * r)
     min_var = min_std_fraction**2  # the images are standardised to std 1
     max_nan = max_nan_fraction * w * w
 
@@ -196,6 +197,10 @@ def template_match(
         oriented = _box_sum(np.abs(f_ref) ** 2, w)[t_sl]
         t_ok &= oriented >= OC_MIN_ORIENTED_FRACTION * w * w
 
+    stack: np.ndarray | None = None
+    if method == "ncc":  # every window's integer-lag surface at once, masked to the pixels valid in both
+        stack = dense_ncc_stack(ref, sec, window_px=w, step_px=s, search_radius_px=r,
+                                min_valid_fraction=1.0 - max_nan_fraction, min_variance=min_var)
     windows = np.argwhere(t_ok)  # (K, 2) window indices to match
     lag_view = sliding_window_view(lag_ok, (2 * r + 1, 2 * r + 1))
     sec_pad = _spline_coefficients(sec)
@@ -203,9 +208,8 @@ def template_match(
         idx = windows[start : start + _BATCH]
         ii, jj = idx[:, 0], idx[:, 1]
         if method == "ncc":
-            surf = _ncc_surfaces(ref, sec, ii, jj, w, s, r, ref_mean[t_sl][ii, jj],
-                                 search_mean[ii * s, jj * s], t_nan[ii, jj] > 0,
-                                 search_count[ii * s, jj * s] < (w + 2 * r) ** 2)
+            assert stack is not None  # set above for "ncc"
+            surf = np.moveaxis(stack[:, :, ii, jj], 2, 0).astype(np.float64)
         else:
             assert f_ref is not None and f_sec is not None  # set above for "oc"
             surf = _oc_surfaces(f_ref, f_sec, ii, jj, w, s, r)
@@ -348,30 +352,6 @@ def _templates(img: np.ndarray, ii: np.ndarray, jj: np.ndarray, w: int, s: int, 
     if fill is not None:
         t = np.where(np.isnan(t), fill[:, None, None], t)
     return t
-
-
-def _ncc_surfaces(ref: np.ndarray, sec: np.ndarray, ii: np.ndarray, jj: np.ndarray, w: int, s: int,
-                  r: int, t_mean: np.ndarray, s_mean: np.ndarray, t_has_nan: np.ndarray,
-                  s_has_nan: np.ndarray) -> np.ndarray:
-    """Integer-lag NCC surfaces (K, 2r+1, 2r+1) from OpenCV, one window at a time.
-
-    OpenCV picks spatial or DFT correlation itself and is much faster per window
-    than anything in numpy; the Python loop only slices and fills.
-    """
-    n = 2 * r + 1
-    out = np.empty((len(ii), n, n), dtype=np.float64)
-    ref32 = ref.astype(np.float32)
-    sec32 = sec.astype(np.float32)
-    for k in range(len(ii)):
-        y, x = r + ii[k] * s, r + jj[k] * s
-        t = ref32[y : y + w, x : x + w]
-        if t_has_nan[k]:
-            t = np.where(np.isnan(t), np.float32(t_mean[k]), t)
-        a = sec32[y - r : y + w + r, x - r : x + w + r]
-        if s_has_nan[k]:
-            a = np.where(np.isnan(a), np.float32(s_mean[k]) if np.isfinite(s_mean[k]) else np.float32(0), a)
-        out[k] = cv2.matchTemplate(a, t, cv2.TM_CCOEFF_NORMED)
-    return out
 
 
 def _fft_batches(k: int, per_window: int) -> Iterator[slice]:
