@@ -25,7 +25,7 @@ exactly as :func:`gvfuse.pipeline.pair.process_pair` caches a pair (bands
 ``vx``, ``vy``, ``error_m_per_day``, ``count``; tiled deflate GeoTIFF). UAV
 surveys of one terminus give the reference method its fits.
 
-Then, each in a fresh process (so ru_maxrss is that method's own peak):
+Then, each in a fresh (spawned) process, so that its peak is that method's own:
 
 * ``time-series`` (the bundled fusion over time, :class:`gvfuse_plugins.fusions.TimeSeriesFusion`
   with the run configuration's parameters, i.e. :func:`gvfuse.inversion.invert_period`):
@@ -40,9 +40,12 @@ Then, each in a fresh process (so ru_maxrss is that method's own peak):
 
 Preparing the inputs is timed but not counted. Memory is sampled (psutil,
 installed with dask.distributed) every 0.2 s per stage; "peak MB" is the
-process's ru_maxrss. The RMSE columns are a sanity check against the
-synthetic truth (vector RMSE on ice, median over the months), not a
-validation: docs/fusion.md has that.
+process's own high-water mark (``VmHWM``, :func:`_memory.own_peak_mb`), not
+its ``ru_maxrss``, which Linux carries over from the parent across the spawn:
+the parent's making of the inputs (printed beside it) would show through
+wherever it peaked higher than the method. The RMSE columns are a sanity
+check against the synthetic truth (vector RMSE on ice, median over the
+months), not a validation: docs/fusion.md has that.
 
 ``month_inputs``: the pipeline's :func:`gvfuse.pipeline.run.month_inputs`
 reads every pair of every month into memory before it combines any
@@ -70,7 +73,6 @@ import importlib.resources
 import math
 import multiprocessing as mp
 import os
-import resource
 import shutil
 import tempfile
 import threading
@@ -83,6 +85,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _memory import max_rss_mb, own_peak_mb
 
 UTC = dt.timezone.utc
 FIRST_SCENE, LAST_SCENE = dt.date(2022, 12, 1), dt.date(2024, 1, 31)  # a month either side of 2023, as the demo
@@ -386,10 +389,6 @@ class Stages:
             self.current = previous
 
 
-def _max_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def _rmse_on_ice(fields: dict[str, tuple[np.ndarray, np.ndarray]], truth_file: Path,
                  month_factors: dict[str, float]) -> tuple[float, float]:
     """Median over months of the vector RMSE on ice (m/day), and the mean share of ice cells published."""
@@ -509,7 +508,8 @@ def run_time_series(inputs: Inputs, grid: Any, workers: int) -> Stages:
     # the sampler labels "assemble months" as part of the block phase
     if "block inversion" in stages.peak_mb:
         stages.peak_mb["assemble months"] = stages.peak_mb["block inversion"]
-    stages.peak_mb["total"] = _max_rss_mb()
+    stages.peak_mb["total"] = own_peak_mb()
+    stages.notes["ru_maxrss"] = max_rss_mb()
     first = next(iter(results.values()), None)
     if first is not None:
         stages.notes["calibration"] = {k: first.details.get(k) for k in
@@ -570,7 +570,8 @@ def run_wls_uav(inputs: Inputs, grid: Any) -> Stages:
                                                   own.reason if own else "")
     finally:
         stop.set()
-    stages.peak_mb["total"] = _max_rss_mb()
+    stages.peak_mb["total"] = own_peak_mb()
+    stages.notes["ru_maxrss"] = max_rss_mb()
     fields = {str(m): (r.field.vx_m_per_day, r.field.vy_m_per_day) for m, r in fused.items()}
     stages.notes["rmse"], stages.notes["ice_coverage"] = _rmse_on_ice(fields, inputs.folder / "truth.npz",
                                                                       inputs.month_factors)
@@ -597,7 +598,8 @@ def run_month_inputs(inputs: Inputs, grid: Any) -> Stages:
             month_inputs(run_plan, outcomes)
     finally:
         stop.set()
-    stages.peak_mb["total"] = _max_rss_mb()
+    stages.peak_mb["total"] = own_peak_mb()
+    stages.notes["ru_maxrss"] = max_rss_mb()
     return stages
 
 
@@ -717,6 +719,11 @@ def main() -> None:
                 mi = _in_fresh_process(run_month_inputs, inputs, grid)
                 print(f"\nmonth_inputs (pipeline, all months' pairs read first): {mi.seconds['total']:.1f} s, "
                       f"peak {mi.peak_mb['total']:.0f} MB (pairs alone: about {estimate:,.0f} MB)")
+                results.append(("month_inputs", mi, [], 0))
+        if results:
+            print(f"\n(not counted: making the inputs peaked at {max_rss_mb():.0f} MB in this process; each "
+                  "method's process's ru_maxrss, which carries that over: "
+                  + ", ".join(f"{name} {stages.notes['ru_maxrss']:.0f} MB" for name, stages, _, _ in results) + ")")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -14,7 +14,7 @@ It renders one synthetic pair of the sensor over the Gangrigab product area
 reading both scenes onto the tracking grid, tracking with the reference
 method's tracker, regridding to the 30 m product grid and writing the cached
 result — in a fresh process each time, so peak memory is that of one pair:
-the child's own high-water mark (``VmHWM``, see :func:`_own_peak_mb`), not its
+the child's own high-water mark (``VmHWM``, see :func:`_memory.own_peak_mb`), not its
 ``ru_maxrss``, which Linux carries over from the parent across the spawn (until
 2026-12-04 the parent's making of the full-area Sentinel-1 pair, about 10 GB,
 was reported as the pair's peak). Then it runs N copies of the job on a dask
@@ -29,13 +29,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import multiprocessing as mp
-import resource
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import attrs
+from _memory import max_rss_mb, own_peak_mb
 
 UTC = dt.timezone.utc
 
@@ -104,35 +104,12 @@ def _job(pair, product_grid, sensor: str, cache: Path):
                    product_grid=product_grid, cache_dir=cache)
 
 
-def _max_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def _own_peak_mb() -> float:
-    """This process's peak resident memory since it started (``VmHWM`` of ``/proc/self/status``), MB.
-
-    Not ``ru_maxrss``: Linux keeps the largest resident size of every address space a process had,
-    including the one it was forked with, across ``exec``; a spawned child's ``ru_maxrss`` therefore
-    starts at about its parent's peak, here the making of the synthetic pair (a parent that peaked at
-    3 GB and freed it spawns a child whose ``ru_maxrss`` is 3098 MB and ``VmHWM`` 28 MB). ``VmHWM``
-    belongs to the address space ``exec`` created. Elsewhere than Linux, ``ru_maxrss``.
-    """
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return _max_rss_mb()
-
-
 def _one_pair(job, queue) -> None:
     from gvfuse.pipeline.pair import process_pair
 
     t0 = time.perf_counter()
     outcome = process_pair(job)
-    queue.put((time.perf_counter() - t0, dict(outcome.seconds), outcome.error, _own_peak_mb(), _max_rss_mb()))
+    queue.put((time.perf_counter() - t0, dict(outcome.seconds), outcome.error, own_peak_mb(), max_rss_mb()))
 
 
 def _dask_throughput(jobs, workers: int) -> float:
@@ -183,7 +160,7 @@ def main() -> None:
         for name, sec in stages.items():
             print(f"| {name} | {sec:.1f} | {100 * sec / total:.0f} % |")
         print(f"| total (one process) | {total:.1f} | peak memory {peak_mb:.0f} MB |")
-        print(f"(not counted: making the pair peaked at {_max_rss_mb():.0f} MB in this process; the pair's "
+        print(f"(not counted: making the pair peaked at {max_rss_mb():.0f} MB in this process; the pair's "
               f"process's ru_maxrss, which carries that over, says {child_maxrss_mb:.0f} MB)")
         print(f"load average: {_load()}")
         if args.copies <= 0:
