@@ -220,7 +220,6 @@ class FftPhaseTracker(_DrivenTracker):
                                        ncc_gate_px=gate_px)
 
 
-
 class NccTracker(_DrivenTracker):
     """Dense masked normalized cross-correlation (shared box sums; Padfield 2012 masking).
 
@@ -300,8 +299,8 @@ class TemplateTracker(_DrivenTracker):
       128 px with NCC 61.8 %). Each window's sub-pixel refinement resamples the
       secondary at nine lags per pass, so the cost grows with the window's area:
       about 19x ``ncc``'s time on the Rhone crops (113 s against 6 s for a triplet).
-    - ``method="ncc"`` (OpenCV's ``TM_CCOEFF_NORMED`` for the integer search, a
-      masked NCC for the refinement) with ``prefilter="high-pass"`` (Gaussian,
+    - ``method="ncc"`` (masked NCC, Padfield 2012: the integer search by the
+      dense NCC, then the refinement) with ``prefilter="high-pass"`` (Gaussian,
       sigma 3 px), as ``ncc``. ``"oc"`` is orientation correlation (Fitch et al.
       2002; Heid & Kääb 2012), which only sees edge directions and so ignores
       illumination changes.
