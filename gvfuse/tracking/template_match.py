@@ -479,8 +479,7 @@ def _ncc_neighbourhood(tmpl: np.ndarray, t_valid: np.ndarray, sec_pad: tuple[np.
     which = np.arange(len(tmpl)) if which is None else np.asarray(which, np.int64)
     nb = np.full((len(which), 3, 3), np.nan)
     if len(which):
-        t_clean = t_valid.reshape(len(t_valid), -1).min(axis=1) > 0.0
-        _ncc_lags(tmpl, t_valid, t_clean, which, sec_pad[0], sec_pad[1], np.asarray(top, np.float64),
+        _ncc_lags(tmpl, t_valid, which, sec_pad[0], sec_pad[1], np.asarray(top, np.float64),
                   np.asarray(left, np.float64), float(h), nb)
     return nb
 
@@ -549,16 +548,15 @@ def _column_pass(values: np.ndarray, good: np.ndarray, row0: int, q_y: float, si
 
 
 @numba.njit(cache=True, nogil=True, fastmath=FAST_BUT_NAN_SAFE, error_model="numpy")
-def _ncc_lags(tmpl: np.ndarray, t_valid: np.ndarray, t_clean: np.ndarray, which: np.ndarray, coef: np.ndarray,
-              nan_pad: np.ndarray, top: np.ndarray, left: np.ndarray, h: float,
-              out: np.ndarray) -> None:  # pragma: no cover
+def _ncc_lags(tmpl: np.ndarray, t_valid: np.ndarray, which: np.ndarray, coef: np.ndarray, nan_pad: np.ndarray,
+              top: np.ndarray, left: np.ndarray, h: float, out: np.ndarray) -> None:  # pragma: no cover
     """Masked NCC (Padfield 2012) of templates ``which`` with the secondary at the nine lags ``(-h, 0, h)²``
     around ``(top, left)``, the secondary sampled by its cubic B-spline: ``out`` (K, 3, 3), y lag first.
 
-    ``tmpl`` is 0 and ``t_valid`` 0.0 where the reference has no data
-    (``t_clean``: none). A secondary sample counts where no no-data pixel lies
-    within one pixel of it; the sums run over pixels valid in both,
-    branch-free so that they vectorise. Where neither side has no-data (most
+    ``tmpl`` is 0 and ``t_valid`` 0.0 where the reference has no data. A
+    secondary sample counts where no no-data pixel lies within one pixel of
+    it; the sums run over pixels valid in both, branch-free so that they
+    vectorise. Where neither side has no-data (most
     windows) the template's sums are taken once and only the three sums that
     depend on the lag are accumulated (1.5x).
     """
@@ -572,8 +570,8 @@ def _ncc_lags(tmpl: np.ndarray, t_valid: np.ndarray, t_clean: np.ndarray, which:
         t_k, ok_k = tmpl[which[k]], t_valid[which[k]]
         row0 = math.floor(top[k]) - margin
         col0 = math.floor(left[k] - h) - 1 + _PAD
-        clean = t_clean[which[k]]
-        if clean:  # any no-data pixel within reach of the nine lags' samples?
+        clean = ok_k.min() > 0.0
+        if clean:  # any no-data pixel of the secondary within reach of the nine lags' samples?
             for i in range(n_rows):
                 nan_row = nan_pad[row0 + _PAD + i]
                 for j in range(col0, col0 + w + 2 * margin):
