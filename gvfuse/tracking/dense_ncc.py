@@ -31,9 +31,11 @@ are differences of a float64 running sum (one addition per pixel whatever the
 window), taken only at the output grid's columns, and along columns come
 from a running sum in float64 over the last ``window / g`` block rows, kept
 in a small ring, so only the output grid's windows are ever formed and the
-product image is never written to memory. Windows that touch no-data take
-:func:`_masked_scores`, the masked NCC from summed-area tables of its six
-products, over rectangles that cover them. The kernels release the GIL and
+product image is never written to memory. At the shifts where a window
+sees no-data, :func:`_masked_scores` recomputes it: the masked NCC from
+summed-area tables of its six products, per shift over the bounding box of
+just the windows that see no-data there (a window on a tile's padded border
+sees it at only part of its shifts). The kernels release the GIL and
 run single-threaded: the driver runs tiles on dask's threads, one per core,
 which is where the parallelism is (a numba ``prange`` inside each tile would
 put two threads per core). :func:`gvfuse.tracking.correlation.ncc_score_stack`
@@ -162,55 +164,81 @@ def _fast_scores(r0: np.ndarray, s0: np.ndarray, sum_r: np.ndarray, inv_sd_r: np
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _masked_scores(r0: np.ndarray, s0: np.ndarray, mr0: np.ndarray, ms0: np.ndarray, out: np.ndarray, y0: int,
-                   x0: int, w: int, s: int, r: int, min_count: float, var_floor: float) -> None:  # pragma: no cover
-    """:func:`gvfuse.tracking.correlation.masked_ncc_scores` compiled: the masked NCC (Padfield 2012) of the
-    windows starting at ``(y0 + i*step, x0 + j*step)`` into ``out`` ``(side, side, rows, cols)``.
+def _masked_scores(r0: np.ndarray, s0: np.ndarray, mr0: np.ndarray, ms0: np.ndarray, ref_bad: np.ndarray,
+                   sec_bad: np.ndarray, out: np.ndarray, y0: int, x0: int, w: int, s: int, r: int,
+                   min_count: float, var_floor: float) -> None:  # pragma: no cover
+    """:func:`gvfuse.tracking.correlation.masked_ncc_scores` compiled, for the shifts at which a window sees
+    no-data: the masked NCC (Padfield 2012) of the windows starting at ``(y0 + i*step, x0 + j*step)`` into
+    ``out`` ``(side, side, rows, cols)``.
 
-    For every shift, summed-area tables (float64) of the six products over the windows' region, the
-    pixels valid in both images counted: their count, the reference's and the secondary's sums and
-    sums of squares, and the cross-products; each window is then four look-ups per table.
+    A window sees no-data at a shift when its reference window does (``ref_bad[i, j]``) or its shifted
+    secondary window does (``sec_bad`` at that window's top-left corner); ``out`` keeps what it holds
+    (the fast path's NCC, exact there) everywhere else. For every shift, summed-area tables (float64) of
+    the six products over the bounding box of the windows that see no-data, the pixels valid in both
+    images counted: their count, the reference's and the secondary's sums and sums of squares, and the
+    cross-products; each window is then four look-ups per table.
     """
     side = 2 * r + 1
     rows, cols = out.shape[2], out.shape[3]
     ly, lx = (rows - 1) * s + w, (cols - 1) * s + w
     sat = np.zeros((ly + 1, lx + 1, 6))
-    acc = np.empty(6)
+    dirty = np.empty((rows, cols), np.bool_)
     nan = np.float32(np.nan)
     for a in range(side):
         dy = a - r
         for b in range(side):
             dx = b - r
-            for y in range(ly):
-                acc[:] = 0.0
-                yr, ys = y0 + y, y0 + y + dy
-                for x in range(lx):
-                    rv = np.float64(r0[yr, x0 + x])
-                    mr = np.float64(mr0[yr, x0 + x])
-                    sv = np.float64(s0[ys, x0 + x + dx])
-                    ms = np.float64(ms0[ys, x0 + x + dx])
-                    acc[0] += mr * ms
-                    acc[1] += rv * ms
-                    acc[2] += rv * rv * ms
-                    acc[3] += sv * mr
-                    acc[4] += sv * sv * mr
-                    acc[5] += rv * sv
-                    for c in range(6):
-                        sat[y + 1, x + 1, c] = sat[y, x + 1, c] + acc[c]
-            orow = out[a, b]
+            i0, i1, j0, j1 = rows, -1, cols, -1
             for i in range(rows):
-                ya, yb = i * s, i * s + w
                 for j in range(cols):
-                    xa, xb = j * s, j * s + w
-                    count = sat[yb, xb, 0] - sat[ya, xb, 0] - sat[yb, xa, 0] + sat[ya, xa, 0]
+                    d = ref_bad[i, j] or sec_bad[y0 + i * s + dy, x0 + j * s + dx]
+                    dirty[i, j] = d
+                    if d:
+                        i0, i1, j0, j1 = min(i0, i), max(i1, i), min(j0, j), max(j1, j)
+            if i1 < 0:
+                continue  # no window sees no-data at this shift: the fast path's scores stand
+            # tables over the bounding box of those windows only, from its corner (ya, xa)
+            ya, xa = i0 * s, j0 * s
+            by, bx = (i1 - i0) * s + w, (j1 - j0) * s + w
+            for y in range(by):
+                yr, ys = y0 + ya + y, y0 + ya + y + dy
+                xr = x0 + xa
+                # six running sums along the row in registers (no array traffic in the chain), added to the
+                # row above
+                a0 = a1 = a2 = a3 = a4 = a5 = 0.0
+                for x in range(bx):
+                    rv = np.float64(r0[yr, xr + x])
+                    mr = np.float64(mr0[yr, xr + x])
+                    sv = np.float64(s0[ys, xr + x + dx])
+                    ms = np.float64(ms0[ys, xr + x + dx])
+                    a0 += mr * ms
+                    a1 += rv * ms
+                    a2 += rv * rv * ms
+                    a3 += sv * mr
+                    a4 += sv * sv * mr
+                    a5 += rv * sv
+                    sat[y + 1, x + 1, 0] = sat[y, x + 1, 0] + a0
+                    sat[y + 1, x + 1, 1] = sat[y, x + 1, 1] + a1
+                    sat[y + 1, x + 1, 2] = sat[y, x + 1, 2] + a2
+                    sat[y + 1, x + 1, 3] = sat[y, x + 1, 3] + a3
+                    sat[y + 1, x + 1, 4] = sat[y, x + 1, 4] + a4
+                    sat[y + 1, x + 1, 5] = sat[y, x + 1, 5] + a5
+            orow = out[a, b]
+            for i in range(i0, i1 + 1):
+                ya_, yb_ = (i - i0) * s, (i - i0) * s + w
+                for j in range(j0, j1 + 1):
+                    if not dirty[i, j]:
+                        continue
+                    xa_, xb_ = (j - j0) * s, (j - j0) * s + w
+                    count = sat[yb_, xb_, 0] - sat[ya_, xb_, 0] - sat[yb_, xa_, 0] + sat[ya_, xa_, 0]
                     if count < min_count - 0.5:
                         orow[i, j] = nan
                         continue
-                    sr = sat[yb, xb, 1] - sat[ya, xb, 1] - sat[yb, xa, 1] + sat[ya, xa, 1]
-                    srr = sat[yb, xb, 2] - sat[ya, xb, 2] - sat[yb, xa, 2] + sat[ya, xa, 2]
-                    ss = sat[yb, xb, 3] - sat[ya, xb, 3] - sat[yb, xa, 3] + sat[ya, xa, 3]
-                    sss = sat[yb, xb, 4] - sat[ya, xb, 4] - sat[yb, xa, 4] + sat[ya, xa, 4]
-                    srs = sat[yb, xb, 5] - sat[ya, xb, 5] - sat[yb, xa, 5] + sat[ya, xa, 5]
+                    sr = sat[yb_, xb_, 1] - sat[ya_, xb_, 1] - sat[yb_, xa_, 1] + sat[ya_, xa_, 1]
+                    srr = sat[yb_, xb_, 2] - sat[ya_, xb_, 2] - sat[yb_, xa_, 2] + sat[ya_, xa_, 2]
+                    ss = sat[yb_, xb_, 3] - sat[ya_, xb_, 3] - sat[yb_, xa_, 3] + sat[ya_, xa_, 3]
+                    sss = sat[yb_, xb_, 4] - sat[ya_, xb_, 4] - sat[yb_, xa_, 4] + sat[ya_, xa_, 4]
+                    srs = sat[yb_, xb_, 5] - sat[ya_, xb_, 5] - sat[yb_, xa_, 5] + sat[ya_, xa_, 5]
                     var_r = srr - sr * sr / count
                     var_s = sss - ss * ss / count
                     if var_r <= var_floor * count or var_s <= var_floor * count:
@@ -249,10 +277,10 @@ def dense_ncc_stack(
     The same stack as :func:`gvfuse.tracking.correlation.ncc_score_stack`
     (same arguments, windows, NaN rules and clipping to [-1, 1]; the two agree
     to float32 rounding), with the fast path (windows without no-data) in the
-    compiled loop :func:`_fast_scores`. Windows that see no-data (any invalid
-    reference pixel, or any invalid secondary pixel in the search area) are
-    recomputed over the pixels valid in both images (Padfield 2012) by the
-    compiled :func:`_masked_scores`.
+    compiled loop :func:`_fast_scores`. A window at a shift where it sees
+    no-data (an invalid reference pixel in the window, or an invalid
+    secondary pixel in the shifted window) is recomputed over the pixels
+    valid in both images (Padfield 2012) by the compiled :func:`_masked_scores`.
     """
     w, s, r = int(window_px), int(step_px), int(search_radius_px)
     o = r if origin_px is None else int(origin_px)
@@ -279,30 +307,31 @@ def dense_ncc_stack(
     n_full = float(w * w)
     var_floor = float(min_variance)
     sums = {"window_px": w, "step_px": s, "rows": rows, "cols": cols}
-    affected = window_sums((~valid_r[o : o + ly, o : o + lx]).astype(np.float32), **sums) > 0.5
+    ref_bad = window_sums((~valid_r[o : o + ly, o : o + lx]).astype(np.float32), **sums) > 0.5
+    affected = ref_bad.copy()
     if r > 0 or not valid_s.all():
         inval_s = (~valid_s[o - r : o + ly + r, o - r : o + lx + r]).astype(np.float32)
         affected |= window_sums(inval_s, window_px=w + 2 * r, step_px=s, rows=rows, cols=cols) > 0.5
-    if not affected.all():
-        ref_reg = r0[o : o + ly, o : o + lx]
-        sum_r = window_sums(ref_reg, **sums)
-        var_r = window_sums(ref_reg * ref_reg, **sums) - sum_r * sum_r / np.float32(n_full)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            inv_sd_r = np.where(var_r > var_floor * n_full, 1.0 / np.sqrt(var_r), np.nan).astype(np.float32)
-        full_s = all_pixel_box_sums(s0, w)
-        var_s = all_pixel_box_sums(s0 * s0, w) - full_s * full_s / np.float32(n_full)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            inv_sd_s = np.where(var_s > var_floor * n_full, 1.0 / np.sqrt(var_s), np.nan).astype(np.float32)
-        mean_s = _phases(full_s / np.float32(n_full), s)
-        del full_s, var_s
-        _fast_scores(r0, s0, sum_r, inv_sd_r, mean_s, _phases(inv_sd_s, s), stack, o, w, s, r)
+    # every window at every shift by the fast path; the shifts at which a window sees no-data are then
+    # recomputed by the masked path (the fast path's scores are exact at the others)
+    ref_reg = r0[o : o + ly, o : o + lx]
+    sum_r = window_sums(ref_reg, **sums)
+    var_r = window_sums(ref_reg * ref_reg, **sums) - sum_r * sum_r / np.float32(n_full)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inv_sd_r = np.where(var_r > var_floor * n_full, 1.0 / np.sqrt(var_r), np.nan).astype(np.float32)
+    full_s = all_pixel_box_sums(s0, w)
+    var_s = all_pixel_box_sums(s0 * s0, w) - full_s * full_s / np.float32(n_full)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inv_sd_s = np.where(var_s > var_floor * n_full, 1.0 / np.sqrt(var_s), np.nan).astype(np.float32)
+    mean_s = _phases(full_s / np.float32(n_full), s)
+    del full_s, var_s
+    _fast_scores(r0, s0, sum_r, inv_sd_r, mean_s, _phases(inv_sd_s, s), stack, o, w, s, r)
     if affected.any():
         mr0, ms0 = valid_r.astype(np.float32), valid_s.astype(np.float32)
+        sec_bad = all_pixel_box_sums((~valid_s).astype(np.float32), w) > 0.5
         for i0, i1, j0, j1 in _cover(affected):
-            part = np.empty((side, side, i1 - i0, j1 - j0), np.float32)
-            _masked_scores(r0, s0, mr0, ms0, part, o + i0 * s, o + j0 * s, w, s, r, min_valid_fraction * n_full,
-                           var_floor)
-            stack[:, :, i0:i1, j0:j1] = part
+            _masked_scores(r0, s0, mr0, ms0, ref_bad[i0:i1, j0:j1], sec_bad, stack[:, :, i0:i1, j0:j1],
+                           o + i0 * s, o + j0 * s, w, s, r, min_valid_fraction * n_full, var_floor)
     return stack
 
 
@@ -314,24 +343,28 @@ def _peak_kernel(flat: np.ndarray, side: int, peak: np.ndarray, best: np.ndarray
     to the search area, into ``nb`` ``(3, 3, n)``."""
     nshift, n = flat.shape
     abs_sum = np.zeros(n, np.float32)
-    count = np.zeros(n, np.int64)
+    count = np.zeros(n, np.float32)  # exact: a few thousand shifts at most
+    shift = np.zeros(n, np.int32)
     for c in range(n):
         peak[c] = -np.inf
-        best[c] = 0
-    # shifts outer, windows inner: contiguous rows of the stack
+    zero, one = np.float32(0.0), np.float32(1.0)
+    # shifts outer, windows inner: contiguous rows of the stack; selects, not branches, so that it vectorises
     for k in range(nshift):
         row = flat[k]
+        kk = np.int32(k)
         for c in range(n):
             val = row[c]
-            if val > peak[c]:
-                peak[c] = val
-                best[c] = k
-            if not np.isnan(val):
-                abs_sum[c] += abs(val)
-                count[c] += 1
+            p = peak[c]
+            better = val > p
+            peak[c] = val if better else p
+            shift[c] = kk if better else shift[c]
+            finite = val == val
+            abs_sum[c] += abs(val) if finite else zero
+            count[c] += one if finite else zero
     for c in range(n):
-        snr[c] = peak[c] / (abs_sum[c] / max(count[c], 1))
-        iy, ix = best[c] // side, best[c] % side
+        best[c] = shift[c]
+        snr[c] = peak[c] / (np.float64(abs_sum[c]) / max(np.float64(count[c]), 1.0))
+        iy, ix = shift[c] // side, shift[c] % side
         cy, cx = min(max(iy, 1), side - 2), min(max(ix, 1), side - 2)
         for a in range(3):
             for b in range(3):
