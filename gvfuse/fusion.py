@@ -25,7 +25,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize
 
 from gvfuse.errors import InputError
 from gvfuse.model import ERROR_BAND, FusionResult, Provenance, SensorStack, VelocityField, WeightFit
@@ -196,6 +195,8 @@ def fit_reference_weights(stack: SensorStack, reference_vx: np.ndarray, referenc
 
     def objective(w: np.ndarray) -> tuple[float, np.ndarray]:
         return float(w @ ata @ w - 2 * w @ atb) / scale, (2 * ata @ w - 2 * atb) / scale
+
+    from scipy.optimize import minimize  # here, not at the top: ~0.5 s to import, few commands need it
 
     result = minimize(
         objective, np.full(n_s, 1.0 / n_s), jac=True, method="SLSQP",

@@ -28,7 +28,6 @@ from typing import Any
 import attrs
 import numpy as np
 import scipy.ndimage
-import scipy.stats
 
 from gvfuse.model import Grid
 from gvfuse.stats import nmad
@@ -217,6 +216,8 @@ def normality_test(values: np.ndarray, *, max_points: int = NORMALITY_MAX_POINTS
         raise ValueError(f"the normality test needs at least 20 values, got {values.size}")
     if values.size > max_points:
         values = np.random.default_rng(seed).choice(values, size=max_points, replace=False)
+    import scipy.stats  # here, not at the top: ~0.5 s to import, few commands need it
+
     result = scipy.stats.normaltest(values)
     return NormalityTest(float(result.statistic), float(result.pvalue), int(values.size))
 

@@ -176,11 +176,17 @@ def run_tiles(tiles: list[Tile], reference: np.ndarray, secondary: np.ndarray, s
               matcher: Matcher, scheduler: str | None = None) -> list[dict[str, np.ndarray]]:
     """:func:`track_tile` for every tile, as dask tasks (see :func:`tile_scheduler`), in tile order."""
     import dask
+    import dask.local
+    import dask.threaded
 
     # The arrays ride in the function, not as task arguments, so dask neither hashes nor copies them.
     one = functools.partial(track_tile, reference=reference, secondary=secondary, settings=settings, matcher=matcher)
     tasks = [dask.delayed(one, pure=False)(tile) for tile in tiles]
-    return list(dask.compute(*tasks, scheduler=scheduler or tile_scheduler()))
+    chosen = scheduler or tile_scheduler()
+    # dask's callables for the two local schedulers: given a name, dask imports dask.distributed (~0.5 s)
+    # to look for a client first
+    get = {"threads": dask.threaded.get, "sync": dask.local.get_sync}.get(chosen, chosen)
+    return list(dask.compute(*tasks, scheduler=get))
 
 
 def check_inputs(reference: Image, secondary: Image, settings: TrackingSettings) -> None:
