@@ -23,8 +23,9 @@ Everything is batched: windows are stacked and transformed together with
 ``scipy.fft.rfft2`` in single precision. Windows without no-data (nearly all)
 are cut, demeaned and tapered by a compiled loop (numba) and their phase
 planes fitted by another (:func:`_fit_kernel`: the mean log-magnitude from
-eight logarithms per window, the mask compared on squared magnitudes, a
-branch-free polynomial ``atan2`` good to 1e-5 rad, the coherence from the
+eight logarithms per window (sixteen when a product nears underflow), the
+mask compared on squared magnitudes, a branch-free polynomial ``atan2``
+good to 1e-5 rad, the coherence from the
 separable ``exp(i w . d)``, each step a loop that vectorises); windows
 with no-data (clouds, the glacier outline) are cut by :func:`_cut_joint`,
 demeaned over the pixels valid in both images, and fitted by the same kernel.
@@ -235,8 +236,8 @@ def _fit_kernel(fr: np.ndarray, fs: np.ndarray, usable: np.ndarray, kx: np.ndarr
     ``kx`` (``w // 2 + 1``) and ``ky`` (``w``) are the angular frequencies of
     the rfft2 axes (frequency ``f = iy * len(kx) + ix``). Per window: the mean
     log-magnitude over the usable frequencies (from products of the squared
-    magnitudes relative to the largest, in eight independent chains, one
-    logarithm each), the Leprince et al. mask ``LS >= max + f * (mean - max)``
+    magnitudes relative to the largest, in eight independent chains, a
+    logarithm per chain only when one nears underflow), the Leprince et al. mask ``LS >= max + f * (mean - max)``
     (compared on squared magnitudes), weights ``|Q| / max |Q|`` on it, the
     weighted phase-plane normal equations, and the coherence
     ``sum m cos(psi - plane) / sum m`` from the separable ``exp(i w . d)``.
@@ -254,8 +255,8 @@ def _fit_kernel(fr: np.ndarray, fs: np.ndarray, usable: np.ndarray, kx: np.ndarr
     for f in range(nf):
         use[f] = 1.0 if usable[f] else 0.0
     n_usable = use.sum()
-    lanes = 8
-    prods = np.empty(lanes)
+    lanes = 8  # the products' chains below are written out for eight
+    ratio = np.empty(nf)
     kxf = np.empty(nf)
     kyf = np.empty(nf)
     for iy in range(nky):
@@ -264,7 +265,6 @@ def _fit_kernel(fr: np.ndarray, fs: np.ndarray, usable: np.ndarray, kx: np.ndarr
             kyf[iy * nkx + ix] = ky[iy]
     cx, sx = np.empty(nkx), np.empty(nkx)
     cy, sy = np.empty(nky), np.empty(nky)
-    log_rescale = math.log(1e200)
     for i in range(n):
         a = fr[i]
         b = fs[i]
@@ -278,27 +278,32 @@ def _fit_kernel(fr: np.ndarray, fs: np.ndarray, usable: np.ndarray, kx: np.ndarr
         top = 0.0
         for f in range(nf):
             top = max(top, power[f] * use[f])
-        # mean log of the usable squared magnitudes from one logarithm per lane: products of p / top (<= 1;
-        # 1 where unusable) kept above 1e-200 by whole factors of 1e200
+        # mean log of the usable squared magnitudes from few logarithms: products of p / top (<= 1; 1 where
+        # unusable) in eight chains held in registers, each chain's logarithm taken when one nears underflow
         inv_top = 1.0 / top
-        prods[:] = 1.0
-        rescaled = 0
-        for f0 in range(0, nf - lanes + 1, lanes):
-            for lane in range(lanes):
-                f = f0 + lane
-                prods[lane] *= power[f] * inv_top if use[f] > 0.0 else 1.0
-            for lane in range(lanes):
-                if prods[lane] < 1e-200:
-                    prods[lane] *= 1e200
-                    rescaled += 1
+        for f in range(nf):
+            ratio[f] = power[f] * inv_top if use[f] > 0.0 else 1.0
         log_sum = 0.0
-        for lane in range(lanes):
-            log_sum += math.log(prods[lane])
+        p0 = p1 = p2 = p3 = p4 = p5 = p6 = p7 = 1.0
+        for f0 in range(0, nf - lanes + 1, lanes):
+            p0 *= ratio[f0]
+            p1 *= ratio[f0 + 1]
+            p2 *= ratio[f0 + 2]
+            p3 *= ratio[f0 + 3]
+            p4 *= ratio[f0 + 4]
+            p5 *= ratio[f0 + 5]
+            p6 *= ratio[f0 + 6]
+            p7 *= ratio[f0 + 7]
+            if min(min(min(p0, p1), min(p2, p3)), min(min(p4, p5), min(p6, p7))) < 1e-200:
+                log_sum += (math.log(p0) + math.log(p1) + math.log(p2) + math.log(p3)
+                            + math.log(p4) + math.log(p5) + math.log(p6) + math.log(p7))
+                p0 = p1 = p2 = p3 = p4 = p5 = p6 = p7 = 1.0
+        log_sum += (math.log(p0) + math.log(p1) + math.log(p2) + math.log(p3)
+                    + math.log(p4) + math.log(p5) + math.log(p6) + math.log(p7))
         for f in range(nf - nf % lanes, nf):
-            if use[f] > 0.0:
-                log_sum += math.log(power[f] * inv_top)
+            log_sum += math.log(ratio[f])
         log_top2 = math.log(top)
-        mean2 = log_top2 + (log_sum - rescaled * log_rescale) / n_usable
+        mean2 = log_top2 + log_sum / n_usable
         thr2 = math.exp(log_top2 + mask_factor * (mean2 - log_top2))
         msum = 0.0
         for f in range(nf):
