@@ -12,6 +12,15 @@ def test_tiles_run_on_threads_outside_a_dask_worker():
     assert tile_scheduler() == "threads"
 
 
+def test_tiles_run_one_after_another_on_a_dask_worker():
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster, set_as_default=False) as client:
+        assert client.submit(tile_scheduler, pure=False).result() == "sync"
+    assert tile_scheduler() == "threads"  # dask.distributed imported, but not on a worker
+
+
 def test_no_configured_scheduler_means_threads():
     with dask.config.set(scheduler=None):
         assert configured_scheduler() == "threads"

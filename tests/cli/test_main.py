@@ -65,6 +65,37 @@ def test_importing_the_cli_loads_no_array_cluster_or_plotting_library():
     assert out.strip() == "[]"
 
 
+def test_gvfuse_track_loads_no_cluster_statistics_or_optimisation_library(tmp_path):
+    """``gvfuse track`` on a small pair, in a fresh interpreter, never imports ``dask.distributed``,
+    ``scipy.stats`` or ``scipy.optimize`` (about 0.5 s each to import; issue 14's start-up)."""
+    import subprocess
+    import sys
+
+    from affine import Affine
+
+    from gvfuse.io.raster import write_bands
+    from gvfuse.model import Grid
+    from tests.helpers.textures import shifted_pair
+
+    grid = Grid("EPSG:32647", Affine(15, 0, 400000, 0, -15, 3300000), (120, 120))
+    ref, sec = shifted_pair(120, 1.0, -0.5, seed=3, noise=0.05)
+    for name, image in (("a.tif", ref), ("b.tif", sec)):
+        write_bands(tmp_path / name, {"b": image}, grid, cog=False)
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from gvfuse.cli import main\n"
+        f"args = ['track', {str(tmp_path / 'a.tif')!r}, {str(tmp_path / 'b.tif')!r}, '-o', "
+        f"{str(tmp_path / 'v.tif')!r}, '--tracker', 'ncc', '--window', '32', '--step', '4', '--max-speed', '1', "
+        "'--dt', '16']\n"
+        "result = CliRunner().invoke(main, args)\n"
+        "assert result.exit_code == 0, result.output\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('distributed', 'scipy.stats', 'scipy.optimize'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
 def test_bad_input_is_one_line_and_status_1_usage_errors_status_2(tmp_path):
     runner = CliRunner()
     bad_config = tmp_path / "run.toml"
