@@ -225,20 +225,20 @@ def _masked_scores(r0: np.ndarray, s0: np.ndarray, mr0: np.ndarray, ms0: np.ndar
                     sat[y + 1, x + 1, 5] = sat[y, x + 1, 5] + a5
             orow = out[a, b]
             for i in range(i0, i1 + 1):
-                ya_, yb_ = (i - i0) * s, (i - i0) * s + w
+                top, bottom = (i - i0) * s, (i - i0) * s + w  # in the tables, from the box's corner
                 for j in range(j0, j1 + 1):
                     if not dirty[i, j]:
                         continue
-                    xa_, xb_ = (j - j0) * s, (j - j0) * s + w
-                    count = sat[yb_, xb_, 0] - sat[ya_, xb_, 0] - sat[yb_, xa_, 0] + sat[ya_, xa_, 0]
+                    left, right = (j - j0) * s, (j - j0) * s + w
+                    count = sat[bottom, right, 0] - sat[top, right, 0] - sat[bottom, left, 0] + sat[top, left, 0]
                     if count < min_count - 0.5:
                         orow[i, j] = nan
                         continue
-                    sr = sat[yb_, xb_, 1] - sat[ya_, xb_, 1] - sat[yb_, xa_, 1] + sat[ya_, xa_, 1]
-                    srr = sat[yb_, xb_, 2] - sat[ya_, xb_, 2] - sat[yb_, xa_, 2] + sat[ya_, xa_, 2]
-                    ss = sat[yb_, xb_, 3] - sat[ya_, xb_, 3] - sat[yb_, xa_, 3] + sat[ya_, xa_, 3]
-                    sss = sat[yb_, xb_, 4] - sat[ya_, xb_, 4] - sat[yb_, xa_, 4] + sat[ya_, xa_, 4]
-                    srs = sat[yb_, xb_, 5] - sat[ya_, xb_, 5] - sat[yb_, xa_, 5] + sat[ya_, xa_, 5]
+                    sr = sat[bottom, right, 1] - sat[top, right, 1] - sat[bottom, left, 1] + sat[top, left, 1]
+                    srr = sat[bottom, right, 2] - sat[top, right, 2] - sat[bottom, left, 2] + sat[top, left, 2]
+                    ss = sat[bottom, right, 3] - sat[top, right, 3] - sat[bottom, left, 3] + sat[top, left, 3]
+                    sss = sat[bottom, right, 4] - sat[top, right, 4] - sat[bottom, left, 4] + sat[top, left, 4]
+                    srs = sat[bottom, right, 5] - sat[top, right, 5] - sat[bottom, left, 5] + sat[top, left, 5]
                     var_r = srr - sr * sr / count
                     var_s = sss - ss * ss / count
                     if var_r <= var_floor * count or var_s <= var_floor * count:
@@ -344,7 +344,7 @@ def _peak_kernel(flat: np.ndarray, side: int, peak: np.ndarray, best: np.ndarray
     nshift, n = flat.shape
     abs_sum = np.zeros(n, np.float32)
     count = np.zeros(n, np.float32)  # exact: a few thousand shifts at most
-    shift = np.zeros(n, np.int32)
+    shift = np.zeros(n, np.int32)  # int32 beside the float32 peaks, so that the loop vectorises
     for c in range(n):
         peak[c] = -np.inf
     zero, one = np.float32(0.0), np.float32(1.0)

@@ -25,8 +25,8 @@ are cut, demeaned and tapered by a compiled loop (numba) and their phase
 planes fitted by another (:func:`_fit_kernel`: the mean log-magnitude from
 eight logarithms per window (sixteen when a product nears underflow), the
 mask compared on squared magnitudes, a branch-free polynomial ``atan2``
-good to 1e-5 rad, the coherence from the
-separable ``exp(i w . d)``, each step a loop that vectorises); windows
+good to 1e-5 rad, the coherence from the separable ``exp(i w . d)``, each
+step a loop that vectorises); windows
 with no-data (clouds, the glacier outline) are cut by :func:`_cut_joint`,
 demeaned over the pixels valid in both images, and fitted by the same kernel.
 
@@ -237,8 +237,8 @@ def _fit_kernel(fr: np.ndarray, fs: np.ndarray, usable: np.ndarray, kx: np.ndarr
     the rfft2 axes (frequency ``f = iy * len(kx) + ix``). Per window: the mean
     log-magnitude over the usable frequencies (from products of the squared
     magnitudes relative to the largest, in eight independent chains, a
-    logarithm per chain only when one nears underflow), the Leprince et al. mask ``LS >= max + f * (mean - max)``
-    (compared on squared magnitudes), weights ``|Q| / max |Q|`` on it, the
+    logarithm per chain only when one nears underflow), the Leprince et al.
+    mask ``LS >= max + f * (mean - max)`` (compared on squared magnitudes), weights ``|Q| / max |Q|`` on it, the
     weighted phase-plane normal equations, and the coherence
     ``sum m cos(psi - plane) / sum m`` from the separable ``exp(i w . d)``.
     Each step is its own loop over the frequencies without branches (selects,
