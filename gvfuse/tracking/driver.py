@@ -155,7 +155,8 @@ def track_tile(
     res = matcher(ref, sec, window_px=w, step_px=s, search_radius_px=r)
     dx, dy = res.dx_px.copy(), res.dy_px.copy()
     matched = np.isfinite(dx) & np.isfinite(dy)
-    reason = np.where(matched, 0, np.where(np.isfinite(res.peak_correlation), 2, 1)).astype(np.float32)
+    unmatched = np.where(np.isfinite(res.peak_correlation), 2, 1) if res.reason is None else res.reason
+    reason = np.where(matched, 0, unmatched).astype(np.float32)
     keep = quality_mask(res.peak_correlation, res.snr, min_peak_correlation=settings.min_peak_correlation,
                         min_snr=settings.min_snr)
     dx[~keep] = np.nan

@@ -24,16 +24,24 @@ class MatchResult:
     found in the secondary. NaN where no trustworthy match exists.
     ``peak_correlation`` is the matcher's similarity at the peak (NCC in
     [-1, 1], or the phase-correlation equivalent); ``snr`` the peak's
-    prominence over the rest of the correlation surface.
+    prominence over the rest of the correlation surface. ``reason``
+    (optional): why a window has no offset, as the driver's codes
+    (:data:`gvfuse.tracking.driver.REASONS`: 1 no data, 2 no match, 3 refused
+    by the matcher's own acceptance test), for a matcher whose
+    ``peak_correlation`` cannot tell (it is NaN wherever the matcher stopped
+    early); without it, the driver reads a NaN ``peak_correlation`` as no
+    data and a finite one as no match.
     """
 
     dx_px: np.ndarray
     dy_px: np.ndarray
     peak_correlation: np.ndarray
     snr: np.ndarray
+    reason: np.ndarray | None = None
 
     def __attrs_post_init__(self) -> None:
-        shapes = {a.shape for a in (self.dx_px, self.dy_px, self.peak_correlation, self.snr)}
+        arrays = (self.dx_px, self.dy_px, self.peak_correlation, self.snr)
+        shapes = {a.shape for a in (*arrays, *(() if self.reason is None else (self.reason,)))}
         if len(shapes) != 1:
             raise ValueError(f"MatchResult arrays differ in shape: {shapes}")
 

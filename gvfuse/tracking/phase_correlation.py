@@ -422,8 +422,13 @@ class PhaseCorrelationMatcher:
         dx, dy, snr = est.dx_px, est.dy_px, est.snr
         coh = np.full((rows, cols), np.nan, np.float32)
         failed = ~np.isfinite(dx)
+        # why a window ends without an offset: its coherence (the band's peak) is computed only for the windows
+        # that reach the phase fit, so it cannot tell no data from no match
+        reason = np.where(np.isfinite(est.peak_correlation), 2, 1).astype(np.int8)
         if self.ncc_gate_px > 0:
-            failed |= ~(est.peak_correlation >= chance_level(w, self.ncc_gate_px))
+            gated = ~failed & ~(est.peak_correlation >= chance_level(w, self.ncc_gate_px))
+            reason[gated] = 3
+            failed |= gated
         if np.isfinite(dx).any():
             spline = SplineImage(sec)
             n_iter = max(1, self.refine_iterations)
@@ -445,7 +450,7 @@ class PhaseCorrelationMatcher:
                 dx, dy = prior_x + np.nan_to_num(rest_x), prior_y + np.nan_to_num(rest_y)
         nan = np.float32(np.nan)
         return MatchResult(np.where(failed, nan, dx).astype(np.float32), np.where(failed, nan, dy).astype(np.float32),
-                           coh.astype(np.float32), snr.astype(np.float32))
+                           coh.astype(np.float32), snr.astype(np.float32), reason=reason)
 
     def _fit_in_place(
         self, ref: np.ndarray, sec: np.ndarray, w: int, s: int, r: int, rows: int, cols: int, *, wanted: np.ndarray

@@ -8,7 +8,7 @@ from gvfuse.model import Image
 from gvfuse.testing import make_pair
 from gvfuse.tracking.consistency import forward_backward_error
 from gvfuse.tracking.correlation import window_sums
-from gvfuse_plugins.trackers import NccTracker
+from gvfuse_plugins.trackers import FftPhaseTracker, NccTracker
 
 
 @settings(max_examples=30, deadline=None)
@@ -72,3 +72,24 @@ def test_the_reason_band_says_why_a_cell_is_empty():
         ref, sec, search_radius_px=5)
     below = (strict.quality["reason"] == 3).sum()
     assert 0.4 * (reason == 0).sum() <= below  # about half of the kept cells fall below their median peak
+
+
+
+def test_fft_phase_says_no_match_or_below_threshold_where_the_data_are_there():
+    # The right half of the secondary is unrelated texture: the data are there, the match is not. fft-phase
+    # stops early there (a peak on the search edge, or below its NCC gate) and computes no coherence, which
+    # used to leave those windows marked "no data" (1). (The cloud detection is off: unrelated texture has
+    # bright changes, which it rightly masks as no data.)
+    kw = {"pixel_size_m": 15.0, "dt_days": 16.0, "max_speed_m_per_day": 1.5, "cloud_fraction": 0.0}
+    pair, other = make_pair("optical", (160, 160), seed=6, **kw), make_pair("optical", (160, 160), seed=7, **kw)
+    secondary = pair.secondary.copy()
+    secondary[:, 80:] = other.secondary[:, 80:]
+    ref, sec = Image(pair.reference, pair.grid, "ref"), Image(secondary, pair.grid, "sec")
+    field = FftPhaseTracker(window_px=32, step_px=3, correct_stable_ground=False, bright_change_nmad=False).track(
+        ref, sec, search_radius_px=5)
+    reason = field.quality["reason"]
+    start = np.arange(reason.shape[1]) * 3  # each window's first column
+    unrelated = reason[:, start >= 80]
+    assert not (unrelated == 1).any()  # every pixel is valid
+    assert (unrelated == 2).mean() > 0.2 and (unrelated == 3).mean() > 0.2  # edge peaks; refused by the gate
+    assert (reason[:, start + 32 <= 80] == 0).mean() > 0.95  # the related half is matched
