@@ -34,17 +34,19 @@ DEFAULT_TRACKER = "fft-phase"
 #: The reference method's per-sensor settings (GUIDE section 1). ``role = "reference"``
 #: marks the sensor whose velocities weight and validate the others instead of being fused.
 #: How ncc tracks Sentinel-1 amplitude: Wallis pre-filter, peak correlation at the chance level of unrelated
-#: textures (16 / window: 0.125 at 128 px) with SNR >= 1.5, windows >= 60 % valid, forward-backward within 0.5 px.
+#: textures (16 / window: 0.125 at 128 px) with SNR >= 1.5, windows >= 60 % valid, forward-backward within 0.5 px,
+#: no larger-window fallback (ncc's own default since issue 15's fourth session; not measured on radar).
 SAR_NCC_PARAMETERS: Mapping[str, Any] = {"prefilter": "wallis", "chance_correlation_px": 16.0, "min_snr": 1.5,
-                                         "min_valid_fraction": 0.6, "max_forward_backward_px": 0.5}
+                                         "min_valid_fraction": 0.6, "max_forward_backward_px": 0.5,
+                                         "fallback_window_px": False}
 
 #: The reference method's fft-phase settings (COSI-Corr's 32 x 32 window, windows >= 60 % valid, phase coherence
 #: at 16 / window without the NCC gate, the forward-backward check's way back by phase correlation too), kept by the
 #: optical sensors since issue 15 moved fft-phase's own defaults to real-texture ones (128 px, 40 % valid,
-#: 12 / window with the gate, the way back by dense NCC).
+#: 12 / window with the gate, the way back by dense NCC, the larger-window fallback).
 REFERENCE_PHASE_PARAMETERS: Mapping[str, Any] = {"window_px": 32, "min_valid_fraction": 0.6,
                                                  "chance_correlation_px": 16.0, "ncc_gate": False,
-                                                 "backward_matcher": "same"}
+                                                 "backward_matcher": "same", "fallback_window_px": False}
 
 #: The drone settings of the template tracker (a 32 px template at step 4, orientation correlation without a
 #: pre-filter, peak correlation >= 0.2 with SNR >= 2, templates >= 60 % valid), kept by the uav sensor since issue 15
@@ -154,6 +156,10 @@ def parameter_type_problem(value: Any, default: Any, *, switchable: bool = False
         return None
     if _quoted_number(value):
         return f"must be a number, got the string {value!r} (write numbers without quotes)"
+    if isinstance(default, bool) and switchable:  # a number that is off (false) by default
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            return f"must be a number, or false (off), got {value!r}"
+        return None
     if isinstance(default, bool):
         return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
     if isinstance(default, str) and isinstance(value, bool):  # an option word (or "auto"), never a switch

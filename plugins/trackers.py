@@ -22,7 +22,7 @@ from gvfuse.hookspecs import hookimpl
 from gvfuse.interfaces import Tracker
 from gvfuse.model import Image, OffsetField
 from gvfuse.tracking.dense_ncc import DenseNccMatcher
-from gvfuse.tracking.driver import TrackingSettings, track_images
+from gvfuse.tracking.driver import TrackingSettings, fallback_window, track_images
 from gvfuse.tracking.matching import Matcher, chance_level
 from gvfuse.tracking.phase_correlation import PhaseCorrelationMatcher
 from gvfuse.tracking.template_match import METHODS, template_match
@@ -79,6 +79,9 @@ class _DrivenTracker(Tracker):
             value = self.parameters[key]
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ValueError(f"tracker {self.name!r}: {key} must be an integer, got {value!r}")
+        if self.parameters["fallback_window_px"] == "auto":  # recorded as the window it stands for
+            self.parameters["fallback_window_px"] = fallback_window(
+                "auto", window_px=self.parameters["window_px"], step_px=self.parameters["step_px"])
         per_px = self.parameters["chance_correlation_px"]
         if isinstance(per_px, bool) or not isinstance(per_px, int | float) or not 0 < per_px < math.inf:
             raise ValueError(f"tracker {self.name!r}: chance_correlation_px must be a number > 0, got {per_px!r}")
@@ -204,6 +207,7 @@ class FftPhaseTracker(_DrivenTracker):
         "min_snr": 0.0,
         **_SHARED_DRIVER_DEFAULTS,
         "chance_correlation_px": 12.0,
+        "fallback_window_px": "auto",
         "ncc_gate": True,
         "backward_matcher": "ncc",
         "min_valid_fraction": 0.4,
@@ -277,6 +281,7 @@ class NccTracker(_DrivenTracker):
         "min_snr": 0.0,
         **_SHARED_DRIVER_DEFAULTS,
         "chance_correlation_px": 12.0,
+        "fallback_window_px": "auto",
         "min_valid_fraction": 0.4,
         "refine_iterations": 3,
     }

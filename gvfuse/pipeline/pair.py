@@ -313,7 +313,13 @@ def tracking_halo_m(parameters: Mapping[str, Any], max_speed_m_per_day: float, d
     radius, so that a cell at the area's edge is matched on whole windows, like any other, when the scenes
     reach beyond the area (a satellite scene nearly always does). A tracker without ``window_px`` reads
     only the search radius beyond."""
-    window = max(int(parameters.get("window_px") or 0), int(parameters.get("fallback_window_px") or 0))
+    window = int(parameters.get("window_px") or 0)
+    if window and parameters.get("fallback_window_px") not in (None, False):
+        from gvfuse.tracking.driver import fallback_window
+
+        step = int(parameters.get("step_px") or 1)
+        window = max(window, int(fallback_window(parameters["fallback_window_px"], window_px=window, step_px=step)
+                                 or 0))
     return (window // 2 + search_radius_px(max_speed_m_per_day, dt_days, resolution_m)) * resolution_m
 
 

@@ -283,7 +283,7 @@ def coarse_prior(
     step = max(1, w // 4)
     radius = max(2, math.ceil(settings.search_radius_px / f) + 1)
     coarse = attrs.evolve(settings, window_px=w, step_px=step, search_radius_px=radius, coarse_to_fine=1,
-                          correct_stable_ground=False)
+                          correct_stable_ground=False, fallback_window_px=None)
     rows = n_windows(ref_c.shape[0], origin_px=0, window_px=w, step_px=step)
     cols = n_windows(ref_c.shape[1], origin_px=0, window_px=w, step_px=step)
     bands = {k: np.full((rows, cols), np.nan, np.float32) for k in ("dx_px", "dy_px")}
@@ -349,6 +349,26 @@ def _matched(reference: np.ndarray, secondary: np.ndarray, settings: TrackingSet
 
 #: Reasons (:data:`REASONS`) for which a larger window is tried: the data were there, the match was not.
 RETRIED_REASONS = (2, 3, 4, 5)
+
+#: ``fallback_window_px="auto"``: the larger window is at least this many times the base window (176 px for
+#: 128 px: on the Rhone crops the fallback then adds a sixth to a third of the glacier at almost the same
+#: temporal closure; docs/tracking.md, "A larger window where texture is poor").
+FALLBACK_WINDOW_RATIO = 1.375
+
+
+def fallback_window(value: Any, *, window_px: int, step_px: int) -> int | None:
+    """The larger-window fallback's window (px) that ``fallback_window_px = value`` asks for (None: off).
+
+    ``"auto"``: the smallest window of at least :data:`FALLBACK_WINDOW_RATIO` times ``window_px`` whose
+    difference from it is a multiple of ``2 * step_px`` (so both passes share the cell centres); ``None``
+    or ``False``: off; anything else is returned for :class:`TrackingSettings` to check.
+    """
+    if value is None or value is False:
+        return None
+    if value == "auto":
+        lattice = 2 * step_px
+        return window_px + lattice * max(1, math.ceil((FALLBACK_WINDOW_RATIO - 1.0) * window_px / lattice))
+    return value
 
 
 def fill_from_larger_window(bands: dict[str, np.ndarray], reference: np.ndarray, secondary: np.ndarray,

@@ -276,7 +276,10 @@ def test_a_tracker_parameter_of_another_type_than_its_default_is_refused_naming_
         except ValueError:
             pass
     wrong = not (switchable and value is False) and (quoted_number or (
-        type(value) is not bool if isinstance(default, bool)
+        type(value) is not bool if isinstance(default, bool) and not switchable
+        # a number that is off by default: any finite number turns it on
+        else (isinstance(value, bool | str) or value != value or value in (float("inf"), float("-inf")))
+        if isinstance(default, bool)
         else (isinstance(value, bool | str) or (isinstance(default, int) and not isinstance(value, int))
               or value != value or value in (float("inf"), float("-inf"))) if isinstance(default, int | float)
         else isinstance(value, bool) if isinstance(default, str)

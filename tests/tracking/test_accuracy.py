@@ -116,12 +116,16 @@ def test_a_changing_surface_costs_small_windows_their_matches_not_large_ones():
     (the Rhone, fft-phase: 13 % of the glacier at 32 px, 59 % at 128 px; docs/tracking.md)."""
     pair = make_pair("optical", (512, 512), pixel_size_m=10.0, dt_days=16.0, max_speed_m_per_day=1.0,
                      cloud_fraction=0.0, surface_change=0.9, seed=4)
-    small = accuracy(pair, track(NccTracker(window_px=32), pair, 1.0), 32, 3)
-    large = accuracy(pair, track(NccTracker(), pair, 1.0), 128, 3)
+    small = accuracy(pair, track(NccTracker(window_px=32, fallback_window_px=False), pair, 1.0), 32, 3)
+    large = accuracy(pair, track(NccTracker(fallback_window_px=False), pair, 1.0), 128, 3)
     assert small["coverage"] < 0.6 and large["coverage"] >= 0.95, (small, large)
     # fewer answers, not wrong ones
     assert small["over_1px"] <= 0.01 and large["over_1px"] <= 0.01, (small, large)
     assert large["rmse_px"] <= 0.25, large
+    # the larger-window fallback (on by default: 44 px for a 32 px window) answers where the small window
+    # did not, as well as the large window does (measured: 86 % at 0.22 px)
+    rescued = accuracy(pair, track(NccTracker(window_px=32), pair, 1.0), 32, 3)
+    assert rescued["coverage"] >= 0.8 and rescued["over_1px"] <= 0.01 and rescued["rmse_px"] <= 0.25, rescued
 
 
 def sar_pair(size: int, seed: int):
