@@ -87,4 +87,8 @@ def test_the_halo_is_half_the_largest_window_plus_the_search_radius():
     radius = search_radius_px(1.0, 20.0, 15.0)
     assert tracking_halo_m({"window_px": 32}, 1.0, 20.0, 15.0) == (16 + radius) * 15.0
     assert tracking_halo_m({"window_px": 32, "fallback_window_px": 48}, 1.0, 20.0, 15.0) == (24 + radius) * 15.0
+    # "auto" (a tracker's default: ncc's and fft-phase's) is the window it stands for, 44 px at 32 px / step 2
+    assert tracking_halo_m({"window_px": 32, "step_px": 2, "fallback_window_px": "auto"}, 1.0, 20.0,
+                           15.0) == (22 + radius) * 15.0
+    assert tracking_halo_m({"window_px": 32, "fallback_window_px": False}, 1.0, 20.0, 15.0) == (16 + radius) * 15.0
     assert tracking_halo_m({}, 1.0, 20.0, 15.0) == radius * 15.0

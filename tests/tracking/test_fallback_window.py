@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gvfuse.model import Image
 from gvfuse.testing import make_pair
 from gvfuse.testing.motion import Translation
-from gvfuse.tracking.driver import TrackingSettings
-from gvfuse_plugins.trackers import NccTracker
+from gvfuse.tracking.driver import FALLBACK_WINDOW_RATIO, TrackingSettings, fallback_window
+from gvfuse_plugins.trackers import FftPhaseTracker, NccTracker, TemplateTracker
 
 MOTION = Translation(1.3, -0.6)
 
@@ -65,3 +67,21 @@ def test_false_switches_the_fallback_off_and_auto_scales_its_threshold_with_the_
 def test_the_chance_level_per_pixel_must_be_a_positive_number(bad):
     with pytest.raises(ValueError, match="chance_correlation_px must be a number > 0"):
         NccTracker(chance_correlation_px=bad)
+
+
+@given(window=st.integers(4, 512), step=st.integers(1, 16))
+def test_auto_is_the_smallest_window_on_the_shared_cell_lattice_at_least_the_ratio_larger(window, step):
+    larger = fallback_window("auto", window_px=window, step_px=step)
+    assert larger >= FALLBACK_WINDOW_RATIO * window and (larger - window) % (2 * step) == 0
+    smaller = larger - 2 * step  # the lattice's next smaller window: the base one, or below the ratio
+    assert smaller <= window or smaller < FALLBACK_WINDOW_RATIO * window
+    TrackingSettings(window_px=window, step_px=step, search_radius_px=2, fallback_window_px=larger)  # accepted
+
+
+def test_ncc_and_fft_phase_fall_back_by_default_and_record_the_window_template_does_not():
+    assert NccTracker().parameters["fallback_window_px"] == 176  # 128 px at step 3
+    assert FftPhaseTracker(window_px=32, step_px=2).parameters["fallback_window_px"] == 44
+    assert TemplateTracker().driver_parameters()["fallback_window_px"] is None
+    assert NccTracker(fallback_window_px=False).driver_parameters()["fallback_window_px"] is None
+    assert fallback_window(False, window_px=32, step_px=2) is None
+    assert fallback_window(None, window_px=32, step_px=2) is None
