@@ -163,6 +163,8 @@ def parameter_type_problem(value: Any, default: Any, *, switchable: bool = False
     if isinstance(default, bool):
         return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
     if isinstance(default, str) and isinstance(value, bool):  # an option word (or "auto"), never a switch
+        if switchable:  # a number, its sentinel word, or false (off)
+            return f"must be a number, {default!r} or false (off), got {value!r}"
         return f"must be a word such as {default!r}, got {value!r}"
     if isinstance(default, int | float):
         if isinstance(default, int) and (isinstance(value, bool) or not isinstance(value, int)):

@@ -193,7 +193,8 @@ WRONG_TYPES = [("min_peak_correlation='0.9'", "must be a number, got the string 
                ("min_snr=true", "must be a number, got True"),
                ("correct_stable_ground=1", "must be true or false, got 1"),
                ("window_px=32.5", "must be an integer, got 32.5"),
-               ("prefilter=true", "must be a word such as 'high-pass', got True")]
+               ("prefilter=true", "must be a word such as 'high-pass', got True"),
+               ("fallback_window_px=true", "must be a number, 'auto' or false (off), got True")]
 
 
 @pytest.mark.parametrize(("param", "words"), WRONG_TYPES)
