@@ -49,10 +49,12 @@ REFERENCE_PHASE_PARAMETERS: Mapping[str, Any] = {"window_px": 32, "min_valid_fra
                                                  "backward_matcher": "same", "fallback_window_px": False}
 
 #: The drone settings of the template tracker (a 32 px template at step 4, orientation correlation without a
-#: pre-filter, peak correlation >= 0.2 with SNR >= 2, templates >= 60 % valid), kept by the uav sensor since issue 15
-#: moved template's own defaults to real satellite texture (128 px, NCC, high-pass, the chance level 12 / window).
+#: pre-filter, peak correlation >= 0.2 with SNR >= 2, templates >= 60 % valid, no larger-window fallback), kept by the
+#: uav sensor since issue 15 moved template's own defaults to real satellite texture (128 px, NCC, high-pass, the
+#: chance level 12 / window, the fallback).
 UAV_TEMPLATE_PARAMETERS: Mapping[str, Any] = {"window_px": 32, "step_px": 4, "method": "oc", "prefilter": "none",
-                                              "min_peak_correlation": 0.2, "min_snr": 2.0, "max_nan_fraction": 0.4}
+                                              "min_peak_correlation": 0.2, "min_snr": 2.0, "max_nan_fraction": 0.4,
+                                              "fallback_window_px": False}
 
 SENSOR_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     "landsat": {

@@ -335,10 +335,16 @@ class TemplateTracker(_DrivenTracker):
       everywhere and 12 meet issue 15's targets, but the median coverage falls
       from 69.9 to 60.8 % and the first triplet to 58.4 % (defaults: 61.8 %,
       10 of 20 triplets, the misses mostly by closure RMS 0.63-1.07 px on the
-      late-summer dates).
+      late-summer dates; all without the fallback). With the fallback, ``"ncc"``
+      reaches 17 of 20 with the correction off, but the stable-ground rule's
+      per-pair decisions then break the first triplet's closure (median 0.377 px;
+      docs/tracking.md), so ``"same"`` stays.
     - ``min_std_fraction=1e-3``: templates flatter than this fraction of the
       image's std are textureless (NaN).
     - ``refine_iterations=2``: resample-and-refit passes after the quadratic peak fit.
+    - ``fallback_window_px="auto"`` (176 px at 128 px), as ``ncc`` and ``fft-phase``: over the 20 Rhone
+      triplets 10 -> 13 meet issue 15's targets, median coverage 69.9 -> 84.0 %, first triplet 61.8 -> 73.5 %
+      (closure 0.205 / 0.451 px); it costs about 1.8x the time (~33 -> ~60 s a pair on those crops).
     - normalized median test at 2 (epsilon 0.1 px), forward-backward check
       within 0.5 px, stable-ground correction on the slowest 25 % (the shared defaults).
 
@@ -370,6 +376,7 @@ class TemplateTracker(_DrivenTracker):
         "refine_iterations": 2,
         **_SHARED_DRIVER_DEFAULTS,
         "chance_correlation_px": 12.0,
+        "fallback_window_px": "auto",
         "backward_matcher": "same",
     }
 

@@ -78,10 +78,15 @@ def test_auto_is_the_smallest_window_on_the_shared_cell_lattice_at_least_the_rat
     TrackingSettings(window_px=window, step_px=step, search_radius_px=2, fallback_window_px=larger)  # accepted
 
 
-def test_ncc_and_fft_phase_fall_back_by_default_and_record_the_window_template_does_not():
+def test_the_trackers_fall_back_by_default_and_record_the_window_the_reference_and_drone_settings_do_not():
+    from gvfuse.config import REFERENCE_PHASE_PARAMETERS, SAR_NCC_PARAMETERS, UAV_TEMPLATE_PARAMETERS
+
     assert NccTracker().parameters["fallback_window_px"] == 176  # 128 px at step 3
+    assert TemplateTracker().parameters["fallback_window_px"] == 176
     assert FftPhaseTracker(window_px=32, step_px=2).parameters["fallback_window_px"] == 44
-    assert TemplateTracker().driver_parameters()["fallback_window_px"] is None
+    for tracker in (FftPhaseTracker(**REFERENCE_PHASE_PARAMETERS), NccTracker(**SAR_NCC_PARAMETERS),
+                    TemplateTracker(**UAV_TEMPLATE_PARAMETERS)):
+        assert tracker.driver_parameters()["fallback_window_px"] is None
     assert NccTracker(fallback_window_px=False).driver_parameters()["fallback_window_px"] is None
     assert fallback_window(False, window_px=32, step_px=2) is None
     assert fallback_window(None, window_px=32, step_px=2) is None
