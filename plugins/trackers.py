@@ -46,13 +46,14 @@ CHANCE_CORRELATION_PX = 16.0
 #: Driver settings every tracker starts from: normalized median test at 2 (epsilon 0.1 px),
 #: stable-ground correction (constant) on the slowest 25 % when no mask is given, coarse-to-fine off,
 #: forward-backward consistency within 0.5 px (the acceptance rule of docs/tracking.md, calibrated by
-#: temporal closure on real Sentinel-2 crops).
+#: temporal closure on real Sentinel-2 crops), a larger-window pass for the cells without a match
+#: (``"auto"``: :func:`gvfuse.tracking.driver.fallback_window`).
 _SHARED_DRIVER_DEFAULTS: Mapping[str, Any] = {
     "chance_correlation_px": CHANCE_CORRELATION_PX,
     "max_forward_backward_px": 0.5,
     "bright_change_nmad": 8.0,
     "observed_centre": True,
-    "fallback_window_px": False,
+    "fallback_window_px": "auto",
     "median_test_threshold": 2.0,
     "median_test_epsilon_px": 0.1,
     "stable_slowest_fraction": 0.25,
@@ -214,7 +215,6 @@ class FftPhaseTracker(_DrivenTracker):
         "min_snr": 0.0,
         **_SHARED_DRIVER_DEFAULTS,
         "chance_correlation_px": 12.0,
-        "fallback_window_px": "auto",
         "ncc_gate": True,
         "backward_matcher": "ncc",
         "min_valid_fraction": 0.4,
@@ -294,7 +294,6 @@ class NccTracker(_DrivenTracker):
         "min_snr": 0.0,
         **_SHARED_DRIVER_DEFAULTS,
         "chance_correlation_px": 12.0,
-        "fallback_window_px": "auto",
         "min_valid_fraction": 0.4,
         "refine_iterations": 3,
     }
@@ -376,7 +375,6 @@ class TemplateTracker(_DrivenTracker):
         "refine_iterations": 2,
         **_SHARED_DRIVER_DEFAULTS,
         "chance_correlation_px": 12.0,
-        "fallback_window_px": "auto",
         "backward_matcher": "same",
     }
 
