@@ -81,6 +81,10 @@ SENSOR_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
 }
 
 
+#: ``[sensors.NAME] stable_shift``: how a run corrects each pair's geolocation offset (see
+#: :mod:`gvfuse.pipeline.stable_network`).
+STABLE_SHIFT_MODES = ("network", "per-pair")
+
 #: Default pair cache, in the run file's folder (``cache_dir`` in a run file moves it).
 CACHE_FOLDER = ".gvfuse-cache"
 #: The run's publishing state, a small hidden folder of the publication.
@@ -91,7 +95,8 @@ STATE_FOLDER = ".gvfuse-state"
 SCHEMA: Mapping[str, Any] = {
     "product": str, "input_dir": str, "output_dir": str, "cache_dir": str, "months": list,
     "sensors": {"*": {"reader": str, "tracker": str, "tracker_parameters": None, "max_speed_m_per_day": float,
-                      "resolution_m": float, "pairing": str, "pair_rules": dict, "role": str, "band": int}},
+                      "resolution_m": float, "pairing": str, "pair_rules": dict, "role": str, "band": int,
+                      "stable_shift": str}},
     "weighting": {"name": str, "parameters": None},
     "fusion": {"name": str, "parameters": None, "glacier_mask": str},
     "validation": {"validators": list, "stable_mask": str, "on_ice_mask": str, "context": None},
@@ -261,6 +266,9 @@ class SensorConfig:
     resolution_m: float | None = None
     #: Band (1-based) of plain or drone rasters to track; ``None`` = the reader's choice.
     band: int | None = None
+    #: "network": the pairs' stable-ground shifts made consistent over the sensor's date network
+    #: (:mod:`gvfuse.pipeline.stable_network`); "per-pair": each pair's own correction.
+    stable_shift: str = attrs.field(default="network", validator=attrs.validators.in_(STABLE_SHIFT_MODES))
 
 
 @attrs.frozen
@@ -347,6 +355,9 @@ def _sensor(name: str, raw: Mapping[str, Any], source: Path) -> SensorConfig:
     if merged.get("role", "fuse") not in ("fuse", "reference"):
         raise ConfigError(f"role must be 'fuse' or 'reference', got {merged['role']!r}", source=source,
                           field=f"{where}.role")
+    if merged.get("stable_shift", "network") not in STABLE_SHIFT_MODES:
+        raise ConfigError(f"stable_shift must be one of {', '.join(repr(m) for m in STABLE_SHIFT_MODES)}, got "
+                          f"{merged['stable_shift']!r}", source=source, field=f"{where}.stable_shift")
     rules = _rules(name, RULE_TYPES[pairing], merged.get("pair_rules", {}), source)
     try:
         return SensorConfig(
@@ -355,6 +366,7 @@ def _sensor(name: str, raw: Mapping[str, Any], source: Path) -> SensorConfig:
             max_speed_m_per_day=float(merged.get("max_speed_m_per_day", 3.0)), role=str(merged.get("role", "fuse")),
             resolution_m=float(merged["resolution_m"]) if merged.get("resolution_m") else None,
             band=int(merged["band"]) if "band" in merged else None,
+            stable_shift=str(merged.get("stable_shift", "network")),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(str(exc), source=source, field=where) from None

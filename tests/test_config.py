@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,17 @@ def test_sensor_overrides_merge_with_defaults(tmp_path):
     ls = cfg.sensors["landsat"]
     assert ls.tracker_parameters == {**REFERENCE_PHASE_PARAMETERS, "step_px": 4} and cfg.months == (Month(2023, 3),)
     assert ls.tracker_parameters["window_px"] == 32
+
+
+def test_stable_shift_is_network_by_default_and_a_sensor_may_keep_its_pairs_own(tmp_path):
+    cfg = load_config(write(tmp_path, 'product = "gangrigab-2023"\nmonths = ["2023-03"]\n[sensors.landsat]\n'
+                                      '[sensors.sentinel-2]\nstable_shift = "per-pair"\n'), None)
+    assert (cfg.sensors["landsat"].stable_shift, cfg.sensors["sentinel-2"].stable_shift) == ("network", "per-pair")
+    for value, words in (('"joint"', "stable_shift must be one of 'network', 'per-pair', got 'joint'"),
+                         ("true", "must be a string")):
+        with pytest.raises(ConfigError, match=re.escape(f"run.toml [sensors.landsat.stable_shift]: {words}")):
+            load_config(write(tmp_path, f'product = "gangrigab-2023"\n[sensors.landsat]\nstable_shift = {value}\n'),
+                        None)
 
 
 def test_another_tracker_keeps_the_sensors_sampling_only(tmp_path, plugins):

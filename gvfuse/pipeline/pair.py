@@ -289,6 +289,14 @@ class PairOutcome:
     error: str = ""
     cached: bool = False
     seconds: Mapping[str, float] = attrs.field(factory=dict)
+    #: The pair with its run's network stable-ground correction (:mod:`gvfuse.pipeline.stable_network`),
+    #: when one was made; ``path`` stays the cached pair as tracked.
+    adjusted: Path | None = None
+
+    @property
+    def result_path(self) -> Path | None:
+        """The pair result the months use: the adjusted one when made, else the cached one."""
+        return self.adjusted if self.adjusted is not None else self.path
 
 
 def _lonlat_box(value: Any) -> tuple[float, float, float, float] | None:
@@ -394,7 +402,7 @@ def process_pair(job: PairJob) -> PairOutcome:
     pair_id = job.pair.pair_id
     target = job.cache_path
     if target.exists():
-        if _readable(target):
+        if readable_pair_result(target):
             return PairOutcome(job.sensor, pair_id, target, cached=True)
         target.unlink(missing_ok=True)  # a truncated or corrupt cache file is no cache: the pair is tracked again
     seconds: dict[str, float] = {}
@@ -435,7 +443,7 @@ def process_pair(job: PairJob) -> PairOutcome:
         return PairOutcome(job.sensor, pair_id, None, error=str(exc), seconds=seconds)
 
 
-def _readable(path: Path) -> bool:
+def readable_pair_result(path: Path) -> bool:
     """Whether a cached pair result reads whole (every band, its tags): only then is it a cache hit."""
     try:
         with warnings.catch_warnings():  # a broken file's warnings (no geotransform...) are not news: it is redone

@@ -57,6 +57,7 @@ from gvfuse.pipeline.pair import (
 )
 from gvfuse.pipeline.pairing import MonthPlan, plan
 from gvfuse.pipeline.scan import SKIP_UNRECOGNISED, scan
+from gvfuse.pipeline.stable_network import network_outcomes
 from gvfuse.pipeline.validate import ValidationContext, run_validators
 from gvfuse.plugins import PluginSet, Registration, plugin_errors
 from gvfuse.product import ProductDefinition
@@ -383,8 +384,8 @@ def month_inputs(plan_: RunPlan, outcomes: Iterable[PairOutcome]) -> dict[Month,
     for mp in plan_.months:
         for pair in mp.pairs:
             found = done.get(pair.pair_id)
-            if found is not None and found.path is not None:
-                per_month[mp.month][mp.sensor][pair.pair_id] = read_pair_result(found.path)
+            if found is not None and found.result_path is not None:
+                per_month[mp.month][mp.sensor][pair.pair_id] = read_pair_result(found.result_path)
     reference_sensor = plan_.config.reference_sensor
     out: dict[Month, MonthInputs] = {}
     for month in plan_.config.months:
@@ -428,7 +429,7 @@ def _fuse_over_time(plugins: PluginSet, plan_: RunPlan,
     config = plan_.config
     assert config.fusion is not None
     registration = plugins.get("fusions", config.fusion)
-    done = {o.pair_id: o.path for o in outcomes if o.path is not None}
+    done = {o.pair_id: o.result_path for o in outcomes if o.result_path is not None}
     windows = {}
     for job in plan_.jobs:
         window = effective_parameters(job.tracker, job.tracker_parameters).get("window_px")
@@ -524,8 +525,8 @@ def _month_pairs(plan_: RunPlan, outcomes: Sequence[PairOutcome], inputs: dict[M
     and the month's reference pairs."""
     every = {info["pair_id"]: info for month_in in inputs.values() for info in month_in.pairs}
     for outcome in outcomes:
-        if outcome.path is not None and outcome.pair_id not in every:
-            every[outcome.pair_id] = read_pair_info(outcome.path)
+        if outcome.result_path is not None and outcome.pair_id not in every:
+            every[outcome.pair_id] = read_pair_info(outcome.result_path)
     reference = plan_.config.reference_sensor
     out = []
     for info in every.values():
@@ -659,6 +660,7 @@ def execute(config: RunConfig, *, plugins: PluginSet, client: Any = None, publis
 
         remove_leftovers(config.output_dir)  # even when no month is published this time
     outcomes = track_pairs(plan_.jobs, client=client, progress=progress)
+    outcomes = network_outcomes(plan_.jobs, outcomes, {name: s.stable_shift for name, s in config.sensors.items()})
     # A fusion over time computes with dask: on the run's client, else on threads here. Named, not left to
     # dask's global default, which is any distributed client still registered in this process (a closed
     # one from an earlier run: the computation then waits for ever).

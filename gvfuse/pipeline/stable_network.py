@@ -1,0 +1,133 @@
+"""A run's stable-ground corrections made consistent over each sensor's date network.
+
+Every pair is tracked and corrected on its own (:mod:`gvfuse.tracking.stable_ground`);
+this stage then takes the shifts the pairs measured, solves one geolocation
+offset per scene over the sensor's pairs (:func:`gvfuse.tracking.date_network.solve_date_offsets`),
+and gives every pair the difference of its two scenes' offsets instead of its
+own estimate: the corrections of any loop of pairs then add up, noise averages
+down over the redundant pairs, a pair whose estimate disagrees with the rest is
+outvoted, and a pair whose correction was skipped (no stable ground shown) is
+corrected when its scenes are tied to the others.
+
+The cached pair results stay as tracked; each adjusted pair is written beside
+its cache file, named by a digest of every pair of the network, and reused
+while none of them changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from gvfuse import __version__
+from gvfuse.io.raster import read_bands, write_bands
+from gvfuse.model import ERROR_BAND
+from gvfuse.pipeline.pair import PairJob, PairOutcome, read_pair_info, readable_pair_result
+from gvfuse.tracking.date_network import (
+    NETWORK_TOLERANCE_PX,
+    NetworkShifts,
+    PairShift,
+    measured_shift,
+    solve_date_offsets,
+)
+
+_BANDS = ("vx", "vy", ERROR_BAND, "count")
+
+
+@attrs.frozen
+class _Member:
+    job: PairJob
+    outcome: PairOutcome
+    info: dict[str, Any]
+    applied_m: tuple[float, float]
+
+
+def _measurement(job: PairJob, info: Mapping[str, Any]) -> tuple[PairShift, tuple[float, float]] | None:
+    """The pair as the network sees it, in metres east/north (:func:`measured_shift`), and the shift its
+    cached result had removed; None when the pair takes no part."""
+    pair = job.pair
+    measured = measured_shift(pair.pair_id, pair.reference.scene_id, pair.secondary.scene_id,
+                              info.get("tracker_parameters", {}))
+    if measured is None:
+        return None
+    pixel_m = float(job.tracking_grid.pixel_size_m[0])
+    if measured.shift is None:
+        return attrs.evolve(measured, sigma=measured.sigma * pixel_m), (0.0, 0.0)
+    east, north = job.tracking_grid.pixel_to_map_displacement(*(np.asarray(v) for v in measured.shift))
+    shift_m = (float(east), float(north))
+    return attrs.evolve(measured, shift=shift_m, sigma=measured.sigma * pixel_m), shift_m
+
+
+def _digest(members: Sequence[_Member]) -> str:
+    payload = [__version__, NETWORK_TOLERANCE_PX, sorted((m.job.pair.pair_id, m.job.key) for m in members)]
+    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:12]
+
+
+def _write_adjusted(member: _Member, network: NetworkShifts, target: Path, pixel_m: float) -> None:
+    pair_id = member.job.pair.pair_id
+    shift = network.pair_shifts[pair_id]
+    assert shift is not None
+    delta = (member.applied_m[0] - shift[0], member.applied_m[1] - shift[1])
+    bands, grid, _ = read_bands(member.outcome.path, _BANDS)  # type: ignore[arg-type]
+    dt_days = float(member.info["dt_days"])
+    bands["vx"] = (bands["vx"] + np.float32(delta[0] / dt_days)).astype(np.float32)
+    bands["vy"] = (bands["vy"] + np.float32(delta[1] / dt_days)).astype(np.float32)
+    residual = network.residuals.get(pair_id)
+    note = {
+        "method": "date network (per-scene offsets, weighted least squares)",
+        "pairs": len(network.pair_shifts), "redundancy": network.redundancy,
+        "shift_m": [round(v, 6) for v in shift],
+        "shift_px": [round(v / pixel_m, 6) for v in shift],
+        "own_shift_m": [round(v, 6) for v in member.applied_m],
+        "own_decision": member.info["tracker_parameters"].get("stable_shift_decision"),
+        "residual_px": None if residual is None else [round(v / pixel_m, 6) for v in residual],
+        "outvoted": pair_id in network.dropped,
+        "tolerance_px": NETWORK_TOLERANCE_PX,
+    }
+    write_bands(target, bands, grid, units={"vx": "m/d", "vy": "m/d", ERROR_BAND: "m/d", "count": "1"},
+                tags={"gvfuse_pair": {**member.info, "stable_network": note}}, cog=False, overwrite=True)
+
+
+def network_outcomes(jobs: Sequence[PairJob], outcomes: Sequence[PairOutcome],
+                     modes: Mapping[str, str]) -> list[PairOutcome]:
+    """``outcomes`` with the pairs of each sensor whose ``modes[sensor]`` is "network" adjusted.
+
+    A pair takes part when its tracker corrected a constant shift or skipped
+    the correction; a pair whose two scenes are not tied by measured pairs
+    keeps its own correction (its outcome is returned unchanged).
+    """
+    by_id = {j.pair.pair_id: j for j in jobs}
+    sensors: dict[str, list[_Member]] = {}
+    for outcome in outcomes:
+        job = by_id.get(outcome.pair_id)
+        if outcome.path is None or job is None or modes.get(outcome.sensor, "network") != "network":
+            continue
+        info = read_pair_info(outcome.path)
+        found = _measurement(job, info)
+        if found is not None:
+            sensors.setdefault(outcome.sensor, []).append(_Member(job, outcome, info, found[1]))
+    replaced: dict[tuple[str, str], PairOutcome] = {}
+    for members in sensors.values():
+        if len(members) < 2:
+            continue
+        pixel_m = float(members[0].job.tracking_grid.pixel_size_m[0])
+        shifts = [_measurement(m.job, m.info) for m in members]
+        network = solve_date_offsets([s[0] for s in shifts if s is not None],
+                                     tolerance=NETWORK_TOLERANCE_PX * pixel_m)
+        digest = _digest(members)
+        for member in members:
+            if network.pair_shifts[member.job.pair.pair_id] is None:
+                continue
+            source = member.outcome.path
+            assert source is not None
+            target = source.with_name(f"{source.stem}.network-{digest}.tif")
+            if not (target.exists() and readable_pair_result(target)):
+                _write_adjusted(member, network, target, pixel_m)
+            replaced[(member.outcome.sensor, member.outcome.pair_id)] = attrs.evolve(member.outcome, adjusted=target)
+    return [replaced.get((o.sensor, o.pair_id), o) for o in outcomes]
