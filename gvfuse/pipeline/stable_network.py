@@ -27,7 +27,7 @@ import numpy as np
 
 from gvfuse import __version__
 from gvfuse.io.raster import read_bands, write_bands
-from gvfuse.model import ERROR_BAND
+from gvfuse.model import ERROR_BAND, Grid
 from gvfuse.pipeline.pair import PairJob, PairOutcome, read_pair_info, readable_pair_result
 from gvfuse.tracking.date_network import (
     NETWORK_TOLERANCE_PX,
@@ -42,26 +42,40 @@ _BANDS = ("vx", "vy", ERROR_BAND, "count")
 
 @attrs.frozen
 class _Member:
+    """A pair taking part: its job and outcome, its cached tags, and its shift in metres east/north."""
+
     job: PairJob
     outcome: PairOutcome
     info: dict[str, Any]
-    applied_m: tuple[float, float]
+    measured: PairShift
+
+    @property
+    def applied_m(self) -> tuple[float, float]:
+        """The shift its cached result had removed (none when its correction was skipped)."""
+        return self.measured.shift if self.measured.shift is not None else (0.0, 0.0)
 
 
-def _measurement(job: PairJob, info: Mapping[str, Any]) -> tuple[PairShift, tuple[float, float]] | None:
-    """The pair as the network sees it, in metres east/north (:func:`measured_shift`), and the shift its
-    cached result had removed; None when the pair takes no part."""
+def _member(job: PairJob, outcome: PairOutcome, info: dict[str, Any]) -> _Member | None:
+    """The pair as the network sees it (:func:`measured_shift`), in metres east/north; None when it takes no
+    part."""
     pair = job.pair
     measured = measured_shift(pair.pair_id, pair.reference.scene_id, pair.secondary.scene_id,
                               info.get("tracker_parameters", {}))
     if measured is None:
         return None
     pixel_m = float(job.tracking_grid.pixel_size_m[0])
-    if measured.shift is None:
-        return attrs.evolve(measured, sigma=measured.sigma * pixel_m), (0.0, 0.0)
-    east, north = job.tracking_grid.pixel_to_map_displacement(*(np.asarray(v) for v in measured.shift))
-    shift_m = (float(east), float(north))
-    return attrs.evolve(measured, shift=shift_m, sigma=measured.sigma * pixel_m), shift_m
+    shift_m = None
+    if measured.shift is not None:
+        east, north = job.tracking_grid.pixel_to_map_displacement(*(np.asarray(v) for v in measured.shift))
+        shift_m = (float(east), float(north))
+    return _Member(job, outcome, info, attrs.evolve(measured, shift=shift_m, sigma=measured.sigma * pixel_m))
+
+
+def _pixels(grid: Grid, east_m: float, north_m: float) -> list[float]:
+    """A map displacement as (columns, rows) of ``grid``: the inverse of its linear part."""
+    t = grid.transform
+    dx, dy = np.linalg.solve(np.array([[t.a, t.b], [t.d, t.e]]), np.array([east_m, north_m]))
+    return [round(float(dx), 6), round(float(dy), 6)]
 
 
 def _digest(members: Sequence[_Member]) -> str:
@@ -69,7 +83,7 @@ def _digest(members: Sequence[_Member]) -> str:
     return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:12]
 
 
-def _write_adjusted(member: _Member, network: NetworkShifts, target: Path, pixel_m: float) -> None:
+def _write_adjusted(member: _Member, network: NetworkShifts, target: Path) -> None:
     pair_id = member.job.pair.pair_id
     shift = network.pair_shifts[pair_id]
     assert shift is not None
@@ -79,14 +93,15 @@ def _write_adjusted(member: _Member, network: NetworkShifts, target: Path, pixel
     bands["vx"] = (bands["vx"] + np.float32(delta[0] / dt_days)).astype(np.float32)
     bands["vy"] = (bands["vy"] + np.float32(delta[1] / dt_days)).astype(np.float32)
     residual = network.residuals.get(pair_id)
+    tracking = member.job.tracking_grid
     note = {
         "method": "date network (per-scene offsets, weighted least squares)",
         "pairs": len(network.pair_shifts), "redundancy": network.redundancy,
-        "shift_m": [round(v, 6) for v in shift],
-        "shift_px": [round(v / pixel_m, 6) for v in shift],
+        "shift_m": [round(v, 6) for v in shift],  # east, north
+        "shift_px": _pixels(tracking, *shift),  # columns, rows of the tracking grid, as the tracker's dx, dy
         "own_shift_m": [round(v, 6) for v in member.applied_m],
         "own_decision": member.info["tracker_parameters"].get("stable_shift_decision"),
-        "residual_px": None if residual is None else [round(v / pixel_m, 6) for v in residual],
+        "residual_px": None if residual is None else _pixels(tracking, *residual),
         "outvoted": pair_id in network.dropped,
         "tolerance_px": NETWORK_TOLERANCE_PX,
     }
@@ -108,18 +123,15 @@ def network_outcomes(jobs: Sequence[PairJob], outcomes: Sequence[PairOutcome],
         job = by_id.get(outcome.pair_id)
         if outcome.path is None or job is None or modes.get(outcome.sensor, "network") != "network":
             continue
-        info = read_pair_info(outcome.path)
-        found = _measurement(job, info)
-        if found is not None:
-            sensors.setdefault(outcome.sensor, []).append(_Member(job, outcome, info, found[1]))
+        member = _member(job, outcome, read_pair_info(outcome.path))
+        if member is not None:
+            sensors.setdefault(outcome.sensor, []).append(member)
     replaced: dict[tuple[str, str], PairOutcome] = {}
     for members in sensors.values():
         if len(members) < 2:
             continue
         pixel_m = float(members[0].job.tracking_grid.pixel_size_m[0])
-        shifts = [_measurement(m.job, m.info) for m in members]
-        network = solve_date_offsets([s[0] for s in shifts if s is not None],
-                                     tolerance=NETWORK_TOLERANCE_PX * pixel_m)
+        network = solve_date_offsets([m.measured for m in members], tolerance=NETWORK_TOLERANCE_PX * pixel_m)
         digest = _digest(members)
         for member in members:
             if network.pair_shifts[member.job.pair.pair_id] is None:
@@ -128,6 +140,6 @@ def network_outcomes(jobs: Sequence[PairJob], outcomes: Sequence[PairOutcome],
             assert source is not None
             target = source.with_name(f"{source.stem}.network-{digest}.tif")
             if not (target.exists() and readable_pair_result(target)):
-                _write_adjusted(member, network, target, pixel_m)
+                _write_adjusted(member, network, target)
             replaced[(member.outcome.sensor, member.outcome.pair_id)] = attrs.evolve(member.outcome, adjusted=target)
     return [replaced.get((o.sensor, o.pair_id), o) for o in outcomes]

@@ -74,7 +74,7 @@ def test_the_network_recovers_each_dates_geolocation_error_and_its_loops_add_up(
     assert len(result.pairs) == 6 and all(o.adjusted is not None for o in result.pairs), result.pairs
     notes = {o.pair_id: read_pair_info(o.adjusted)["stable_network"] for o in result.pairs}
     infos = {o.pair_id: read_pair_info(o.path) for o in result.pairs}
-    network = {k: np.array(n["shift_px"]) * np.array([1, -1]) for k, n in notes.items()}  # east/north -> dx/dy
+    network = {k: np.array(n["shift_px"]) for k, n in notes.items()}
     own = {k: np.array([i["tracker_parameters"]["stable_shift_dx_px"], i["tracker_parameters"]["stable_shift_dy_px"]])
            for k, i in infos.items()}
     network_error = np.array([network[k] - _truth_px(infos[k]) for k in notes])
@@ -120,7 +120,7 @@ def test_a_pair_whose_correction_was_skipped_is_corrected_from_its_neighbours(wo
     adjusted = network_outcomes(plan.jobs, changed, {"optical": "network"})
     note = read_pair_info(adjusted[1].adjusted)["stable_network"]
     assert note["own_decision"] == "skipped" and note["residual_px"] is None
-    network_px = np.array(note["shift_px"]) * np.array([1, -1])
+    network_px = np.array(note["shift_px"])
     assert np.abs(network_px - _truth_px(info)).max() < 0.03
     # the velocities lose the network's shift instead of none
     expected = bands["vx"] - np.float32(note["shift_m"][0] / info["dt_days"])
