@@ -54,7 +54,7 @@ REFERENCE_PHASE_PARAMETERS: Mapping[str, Any] = {"window_px": 32, "min_valid_fra
 #: chance level 12 / window, the fallback).
 UAV_TEMPLATE_PARAMETERS: Mapping[str, Any] = {"window_px": 32, "step_px": 4, "method": "oc", "prefilter": "none",
                                               "min_peak_correlation": 0.2, "min_snr": 2.0, "max_nan_fraction": 0.4,
-                                              "fallback_window_px": False}
+                                              "fallback_window_px": False, "backward_matcher": "same"}
 
 SENSOR_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     "landsat": {

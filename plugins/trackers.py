@@ -328,16 +328,17 @@ class TemplateTracker(_DrivenTracker):
       radius and says little at the few-pixel radii of short real pairs).
     - ``max_nan_fraction=0.6``: templates (and candidate lags) with up to 60 %
       no data are matched (``ncc``'s 40 % valid data: the glacier outline, masked clouds).
-    - ``backward_matcher="same"``: the forward-backward check tracks the way
-      back with the template matcher too. ``"ncc"`` (the dense NCC, twice as
-      fast) rejects more: over the 20 Rhone triplets closure RMS <= 0.53 px
-      everywhere and 12 meet issue 15's targets, but the median coverage falls
-      from 69.9 to 60.8 % and the first triplet to 58.4 % (defaults: 61.8 %,
-      10 of 20 triplets, the misses mostly by closure RMS 0.63-1.07 px on the
-      late-summer dates; all without the fallback). With the fallback, ``"ncc"``
-      reaches 17 of 20 with the correction off, but the stable-ground rule's
-      per-pair decisions then break the first triplet's closure (median 0.377 px;
-      docs/tracking.md), so ``"same"`` stays.
+    - ``backward_matcher="ncc"``: the forward-backward check tracks the way
+      back with the dense NCC (``ncc``'s matcher on the same pre-filtered
+      images), about half the time of the template matcher both ways, and an
+      independent matcher rejects more of the template's consistent blunders.
+      Over the 20 Rhone triplets, with the larger-window fallback and the
+      run's stable-ground correction over the date network: 17 meet issue 15's
+      targets, against 13 with ``"same"`` (whose misses are by closure RMS,
+      0.58-1.15 px); median coverage 73.5 % against 83.8 %. Corrected pair by
+      pair instead (``gvfuse track``), the stable-ground rule's per-pair
+      decisions break triplets that mix corrected and skipped pairs (5 of 20
+      meet the targets; 7 with ``"same"``; docs/tracking.md).
     - ``min_std_fraction=1e-3``: templates flatter than this fraction of the
       image's std are textureless (NaN).
     - ``refine_iterations=2``: resample-and-refit passes after the quadratic peak fit.
@@ -375,7 +376,7 @@ class TemplateTracker(_DrivenTracker):
         "refine_iterations": 2,
         **_SHARED_DRIVER_DEFAULTS,
         "chance_correlation_px": 12.0,
-        "backward_matcher": "same",
+        "backward_matcher": "ncc",
     }
 
     def __init__(self, **parameters: Any) -> None:
