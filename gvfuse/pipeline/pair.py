@@ -292,6 +292,8 @@ class PairOutcome:
     #: The pair with its run's network stable-ground correction (:mod:`gvfuse.pipeline.stable_network`),
     #: when one was made; ``path`` stays the cached pair as tracked.
     adjusted: Path | None = None
+    #: What the run found wrong with the pair beyond an error (its stable-ground shift outvoted by the network).
+    warning: str = ""
 
     @property
     def result_path(self) -> Path | None:

@@ -141,7 +141,7 @@ class RunResult:
     @property
     def problems(self) -> list[str]:
         out = list(self.plan.problems)
-        out += [f"pair {o.pair_id} ({o.sensor}): {o.error}" for o in self.pairs if o.error]
+        out += [f"pair {o.pair_id} ({o.sensor}): {o.error or o.warning}" for o in self.pairs if o.error or o.warning]
         out += [f"month {m.month}: {m.error}" for m in self.months if m.error]
         return out
 

@@ -109,6 +109,19 @@ def _write_adjusted(member: _Member, network: NetworkShifts, target: Path) -> No
                 tags={"gvfuse_pair": {**member.info, "stable_network": note}}, cog=False, overwrite=True)
 
 
+def _outvoted(member: _Member, network: NetworkShifts) -> str:
+    """The run's problem line for a pair whose own shift the network outvoted, else ""."""
+    pair_id = member.job.pair.pair_id
+    if pair_id not in network.dropped:
+        return ""
+    tracking = member.job.tracking_grid
+    own = _pixels(tracking, *member.applied_m)
+    given = _pixels(tracking, *network.pair_shifts[pair_id])  # type: ignore[misc]
+    return (f"its stable-ground shift ({own[0]:+.2f}, {own[1]:+.2f}) px disagrees with the other pairs' "
+            f"(date network: {given[0]:+.2f}, {given[1]:+.2f} px) by more than {NETWORK_TOLERANCE_PX} px; "
+            "the network's is used (fresh snow, haze or a changed surface can bias a pair's own estimate)")
+
+
 def network_outcomes(jobs: Sequence[PairJob], outcomes: Sequence[PairOutcome],
                      modes: Mapping[str, str]) -> list[PairOutcome]:
     """``outcomes`` with the pairs of each sensor whose ``modes[sensor]`` is "network" adjusted.
@@ -141,5 +154,6 @@ def network_outcomes(jobs: Sequence[PairJob], outcomes: Sequence[PairOutcome],
             target = source.with_name(f"{source.stem}.network-{digest}.tif")
             if not (target.exists() and readable_pair_result(target)):
                 _write_adjusted(member, network, target)
-            replaced[(member.outcome.sensor, member.outcome.pair_id)] = attrs.evolve(member.outcome, adjusted=target)
+            replaced[(member.outcome.sensor, member.outcome.pair_id)] = attrs.evolve(
+                member.outcome, adjusted=target, warning=_outvoted(member, network))
     return [replaced.get((o.sensor, o.pair_id), o) for o in outcomes]

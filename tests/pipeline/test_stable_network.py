@@ -134,3 +134,24 @@ def test_per_pair_keeps_each_pairs_own_correction(workspace, plugins, tmp_path):
     result = execute(load_config(workspace / "per-pair.toml", plugins), plugins=plugins, publish_results=False)
     assert all(o.adjusted is None and o.result_path == o.path for o in result.pairs)
     assert "stable_network" not in json.dumps(read_pair_info(result.pairs[0].path))
+
+
+def test_a_pair_whose_shift_the_others_contradict_is_outvoted_and_reported(workspace, plugins):
+    config = load_config(workspace / "run.toml", plugins)
+    plan = build_plan(config, plugins)
+    result = execute(config, plugins=plugins, publish_results=False)
+    blunder = result.pairs[2]
+    bands, grid, _ = read_bands(blunder.path)
+    info = read_pair_info(blunder.path)
+    info["tracker_parameters"]["stable_shift_dx_px"] += 0.8  # as if fresh snow had biased its own estimate
+    biased = blunder.path.with_name("biased.tif")
+    write_bands(biased, bands, grid, tags={"gvfuse_pair": info}, cog=False)
+    changed = [attrs.evolve(o, path=biased) if o is blunder else o for o in result.pairs]
+    adjusted = network_outcomes(plan.jobs, changed, {"optical": "network"})
+    note = read_pair_info(adjusted[2].adjusted)["stable_network"]
+    assert note["outvoted"] and note["residual_px"][0] > 0.7
+    assert np.abs(np.array(note["shift_px"]) - _truth_px(info)).max() < 0.03  # the network's, not its own
+    assert [bool(o.warning) for o in adjusted] == [False, False, True, False, False, False]
+    assert "stable-ground shift" in adjusted[2].warning and "the network's is used" in adjusted[2].warning
+    problems = attrs.evolve(result, pairs=adjusted).problems
+    assert any(p.startswith(f"pair {blunder.pair_id} (optical): its stable-ground shift") for p in problems)
