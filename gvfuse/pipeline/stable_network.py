@@ -16,6 +16,7 @@ while none of them changes.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -26,6 +27,7 @@ import attrs
 import numpy as np
 
 from gvfuse import __version__
+from gvfuse.errors import GvfuseError
 from gvfuse.io.raster import read_bands, write_bands
 from gvfuse.model import ERROR_BAND, Grid
 from gvfuse.pipeline.pair import PairJob, PairOutcome, read_pair_info, readable_pair_result
@@ -132,28 +134,43 @@ def network_outcomes(jobs: Sequence[PairJob], outcomes: Sequence[PairOutcome],
     """
     by_id = {j.pair.pair_id: j for j in jobs}
     sensors: dict[str, list[_Member]] = {}
+    replaced: dict[tuple[str, str], PairOutcome] = {}
     for outcome in outcomes:
         job = by_id.get(outcome.pair_id)
         if outcome.path is None or job is None or modes.get(outcome.sensor, "network") != "network":
             continue
-        member = _member(job, outcome, read_pair_info(outcome.path))
+        try:
+            member = _member(job, outcome, read_pair_info(outcome.path))
+        except (OSError, ValueError, KeyError, GvfuseError) as exc:  # damaged since it was tracked: say so, go on
+            replaced[(outcome.sensor, outcome.pair_id)] = attrs.evolve(
+                outcome, warning=f"its tags could not be read for the date network ({exc}); its own correction stays")
+            continue
         if member is not None:
             sensors.setdefault(outcome.sensor, []).append(member)
-    replaced: dict[tuple[str, str], PairOutcome] = {}
     for members in sensors.values():
         if len(members) < 2:
             continue
-        pixel_m = float(members[0].job.tracking_grid.pixel_size_m[0])
+        # the finest pixel of the sensor's pairs (one resolution per sensor, as a run configures it)
+        pixel_m = min(float(m.job.tracking_grid.pixel_size_m[0]) for m in members)
         network = solve_date_offsets([m.measured for m in members], tolerance=NETWORK_TOLERANCE_PX * pixel_m)
         digest = _digest(members)
         for member in members:
-            if network.pair_shifts[member.job.pair.pair_id] is None:
-                continue
+            key = (member.outcome.sensor, member.outcome.pair_id)
+            given = network.pair_shifts[member.job.pair.pair_id]
+            if given is None or max(abs(a - b) for a, b in zip(member.applied_m, given, strict=True)) < 1e-9:
+                continue  # untied, or its own shift is the network's (a pair no other path checks)
             source = member.outcome.path
             assert source is not None
             target = source.with_name(f"{source.stem}.network-{digest}.tif")
-            if not (target.exists() and readable_pair_result(target)):
-                _write_adjusted(member, network, target)
-            replaced[(member.outcome.sensor, member.outcome.pair_id)] = attrs.evolve(
-                member.outcome, adjusted=target, warning=_outvoted(member, network))
+            try:
+                if not (target.exists() and readable_pair_result(target)):
+                    _write_adjusted(member, network, target)
+                    for stale in source.parent.glob(f"{glob.escape(source.stem)}.network-*.tif"):
+                        if stale != target:  # an earlier network's copy of this pair
+                            stale.unlink(missing_ok=True)
+            except (OSError, GvfuseError) as exc:
+                replaced[key] = attrs.evolve(member.outcome, warning=f"the date network's correction could not be "
+                                                                     f"written ({exc}); its own correction stays")
+                continue
+            replaced[key] = attrs.evolve(member.outcome, adjusted=target, warning=_outvoted(member, network))
     return [replaced.get((o.sensor, o.pair_id), o) for o in outcomes]

@@ -136,22 +136,41 @@ def test_per_pair_keeps_each_pairs_own_correction(workspace, plugins, tmp_path):
     assert "stable_network" not in json.dumps(read_pair_info(result.pairs[0].path))
 
 
-def test_a_pair_whose_shift_the_others_contradict_is_outvoted_and_reported(workspace, plugins):
+@pytest.fixture(scope="module")
+def tracked(workspace, plugins):
     config = load_config(workspace / "run.toml", plugins)
-    plan = build_plan(config, plugins)
-    result = execute(config, plugins=plugins, publish_results=False)
-    blunder = result.pairs[2]
+    return build_plan(config, plugins), execute(config, plugins=plugins, publish_results=False)
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_a_pair_whose_shift_the_others_contradict_is_outvoted_and_reported(tracked, index):
+    """Four scenes, all six pairs: each pair's redundancy number is 1/2, so a blunder in any of them is found."""
+    plan, result = tracked
+    blunder = result.pairs[index]
     bands, grid, _ = read_bands(blunder.path)
     info = read_pair_info(blunder.path)
     info["tracker_parameters"]["stable_shift_dx_px"] += 0.8  # as if fresh snow had biased its own estimate
-    biased = blunder.path.with_name("biased.tif")
-    write_bands(biased, bands, grid, tags={"gvfuse_pair": info}, cog=False)
+    biased = blunder.path.with_name(f"biased-{index}.tif")
+    write_bands(biased, bands, grid, tags={"gvfuse_pair": info}, cog=False, overwrite=True)
     changed = [attrs.evolve(o, path=biased) if o is blunder else o for o in result.pairs]
     adjusted = network_outcomes(plan.jobs, changed, {"optical": "network"})
-    note = read_pair_info(adjusted[2].adjusted)["stable_network"]
+    note = read_pair_info(adjusted[index].adjusted)["stable_network"]
     assert note["outvoted"] and note["residual_px"][0] > 0.7
     assert np.abs(np.array(note["shift_px"]) - _truth_px(info)).max() < 0.03  # the network's, not its own
-    assert [bool(o.warning) for o in adjusted] == [False, False, True, False, False, False]
-    assert "stable-ground shift" in adjusted[2].warning and "the network's is used" in adjusted[2].warning
+    assert [bool(o.warning) for o in adjusted] == [i == index for i in range(6)]
+    assert "stable-ground shift" in adjusted[index].warning and "the network's is used" in adjusted[index].warning
     problems = attrs.evolve(result, pairs=adjusted).problems
     assert any(p.startswith(f"pair {blunder.pair_id} (optical): its stable-ground shift") for p in problems)
+
+
+def test_a_new_network_replaces_the_adjusted_copies_of_the_last(tracked):
+    """Another set of pairs (a scene added or gone) is another network: each pair's earlier copy goes."""
+    plan, result = tracked
+    before = {o.pair_id: o.adjusted for o in result.pairs}
+    fewer = network_outcomes(plan.jobs, result.pairs[:5], {"optical": "network"})
+    for outcome in fewer:
+        assert outcome.adjusted is not None and outcome.adjusted != before[outcome.pair_id]
+        assert outcome.adjusted.exists() and not before[outcome.pair_id].exists()
+    assert before[result.pairs[5].pair_id].exists()  # not part of this network: left as it was
+    again = network_outcomes(plan.jobs, result.pairs, {"optical": "network"})  # and back: written again
+    assert [o.adjusted for o in again] == list(before.values()) and all(p.exists() for p in before.values())

@@ -89,6 +89,23 @@ def test_a_blunder_is_outvoted_and_its_pair_gets_the_network_shift():
     assert np.hypot(*result.residuals[bad.pair_id]) > 0.9
 
 
+@settings(max_examples=60, deadline=None)
+@given(index=st.integers(0, 5), size=st.floats(0.5, 2.0), angle=st.floats(0.0, 2 * np.pi),
+       jitter=st.lists(st.floats(0.9, 1.1), min_size=6, max_size=6), seed=st.integers(0, 2**16))
+def test_four_scenes_pin_a_blunder_on_the_right_pair_whatever_the_weights(index, size, angle, jitter, seed):
+    """Four scenes, all six pairs: every pair's redundancy number is 1/2, in floating point a hair either side;
+    a blunder in any pair, with sigmas 10 % apart, is outvoted and no other pair is."""
+    rng = np.random.default_rng(seed)
+    offsets = {i: rng.normal(0.0, 0.5, 2) for i in range(4)}
+    pairs = _network(offsets, list(itertools.combinations(range(4), 2)), noise=0.01, rng=rng)
+    pairs = [PairShift(p.pair_id, p.reference, p.secondary, p.shift, 0.05 * k) for p, k in zip(pairs, jitter)]
+    bad = pairs[index]
+    moved = (bad.shift[0] + size * np.cos(angle), bad.shift[1] + size * np.sin(angle))
+    pairs[index] = PairShift(bad.pair_id, bad.reference, bad.secondary, moved, bad.sigma)
+    result = solve_date_offsets(pairs, tolerance=0.2)
+    assert result.dropped == (bad.pair_id,)
+
+
 def test_a_lone_triangle_that_does_not_close_shares_the_misfit_and_outvotes_no_one():
     """With one loop, a misfit could be in any of its three pairs: the network cannot tell which."""
     pairs = [PairShift("ab", "a", "b", (0.1, 0.0)), PairShift("bc", "b", "c", (0.1, 0.0)),
