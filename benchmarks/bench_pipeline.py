@@ -7,6 +7,7 @@ Usage::
     python benchmarks/bench_pipeline.py --sensor sentinel-2   # 10 m pair ~5700 x 6600 px (slow to make)
     python benchmarks/bench_pipeline.py --sensor sentinel-1   # 10 m terrain-corrected pair, window 128
     python benchmarks/bench_pipeline.py --copies 0      # the one pair per stage only, no dask runs
+    python benchmarks/bench_pipeline.py --copies 0 --param backward_matcher='"ncc"'  # and with a change, beside
 
 It renders one synthetic pair of the sensor over the Gangrigab product area
 (`gvfuse.testing.make_pair`), writes it in the provider's layout, and runs
@@ -32,6 +33,7 @@ import multiprocessing as mp
 import shutil
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 
 import attrs
@@ -89,7 +91,7 @@ def _make_inputs(folder: Path, sensor: str, scale: float) -> tuple[list, object]
     return list(plan.pairs), product_grid
 
 
-def _job(pair, product_grid, sensor: str, cache: Path):
+def _job(pair, product_grid, sensor: str, cache: Path, overrides: dict | None = None):
     from gvfuse.config import SENSOR_DEFAULTS
     from gvfuse.pipeline.pair import PairJob, tracking_grid
     from gvfuse.plugins import get_plugins
@@ -99,7 +101,8 @@ def _job(pair, product_grid, sensor: str, cache: Path):
     plugins = get_plugins()
     return PairJob(sensor=sensor, pair=pair, reader=plugins.get("readers", d["reader"]),
                    tracker=plugins.get("trackers", d["tracker"]),
-                   tracker_parameters=dict(d["tracker_parameters"]), max_speed_m_per_day=d["max_speed_m_per_day"],
+                   tracker_parameters={**d["tracker_parameters"], **(overrides or {})},
+                   max_speed_m_per_day=d["max_speed_m_per_day"],
                    tracking_grid=tracking_grid(product_grid, (pair.reference, pair.secondary), pixel),
                    product_grid=product_grid, cache_dir=cache)
 
@@ -137,32 +140,41 @@ def main() -> None:
     parser.add_argument("--sensor", choices=["landsat", "sentinel-2", "sentinel-1"], default="landsat")
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the area's rows and columns")
     parser.add_argument("--copies", type=int, default=4, help="pair jobs for the dask throughput runs (0: none)")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="a tracker parameter changed from the sensor's settings (VALUE read as TOML): the pair "
+                             "is then also run with the changes, beside the settings, and both are printed")
     args = parser.parse_args()
+    overrides = {}
+    for item in args.param:
+        key, _, text = item.partition("=")
+        overrides[key] = tomllib.loads(f"v = {text}")["v"]
     print(f"load average at start: {_load()}")
     work = Path(tempfile.mkdtemp(prefix="gvfuse-bench-"))
     try:
         pairs, product_grid = _make_inputs(work / "scenes", args.sensor, args.scale)
         if not pairs:
             raise SystemExit("no pair planned")
-        job = _job(pairs[0], product_grid, args.sensor, work / "cache")
-        queue: mp.Queue = mp.get_context("spawn").Queue()
-        proc = mp.get_context("spawn").Process(target=_one_pair, args=(job, queue))
-        proc.start()
-        total, stages, error, peak_mb, child_maxrss_mb = queue.get()
-        proc.join()
-        if error:
-            raise SystemExit(f"pair failed: {error}")
-        g = job.tracking_grid
-        print(f"\n{args.sensor} pair, tracking grid {g.rows} x {g.cols} px, product grid "
-              f"{product_grid.rows} x {product_grid.cols} cells, tracker {job.tracker} "
-              f"{dict(job.tracker_parameters)}")
-        print("| stage | seconds | share |\n|---|---|---|")
-        for name, sec in stages.items():
-            print(f"| {name} | {sec:.1f} | {100 * sec / total:.0f} % |")
-        print(f"| total (one process) | {total:.1f} | peak memory {peak_mb:.0f} MB |")
-        print(f"(not counted: making the pair peaked at {max_rss_mb():.0f} MB in this process; the pair's "
-              f"process's ru_maxrss, which carries that over, says {child_maxrss_mb:.0f} MB)")
-        print(f"load average: {_load()}")
+        variants = [("the sensor's settings", {})] + ([(f"with {overrides}", overrides)] if overrides else [])
+        for label, changes in variants:
+            job = _job(pairs[0], product_grid, args.sensor, work / f"cache-{len(changes)}", changes)
+            queue: mp.Queue = mp.get_context("spawn").Queue()
+            proc = mp.get_context("spawn").Process(target=_one_pair, args=(job, queue))
+            proc.start()
+            total, stages, error, peak_mb, child_maxrss_mb = queue.get()
+            proc.join()
+            if error:
+                raise SystemExit(f"pair failed: {error}")
+            g = job.tracking_grid
+            print(f"\n{args.sensor} pair, {label}: tracking grid {g.rows} x {g.cols} px, product grid "
+                  f"{product_grid.rows} x {product_grid.cols} cells, tracker {job.tracker} "
+                  f"{dict(job.tracker_parameters)}")
+            print("| stage | seconds | share |\n|---|---|---|")
+            for name, sec in stages.items():
+                print(f"| {name} | {sec:.1f} | {100 * sec / total:.0f} % |")
+            print(f"| total (one process) | {total:.1f} | peak memory {peak_mb:.0f} MB |")
+            print(f"(not counted: making the pair peaked at {max_rss_mb():.0f} MB in this process; the pair's "
+                  f"process's ru_maxrss, which carries that over, says {child_maxrss_mb:.0f} MB)")
+            print(f"load average: {_load()}", flush=True)
         if args.copies <= 0:
             return
         jobs = [attrs.evolve(job, cache_dir=work / f"cache-{i}") for i in range(args.copies)]
