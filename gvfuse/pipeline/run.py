@@ -508,7 +508,7 @@ def build_months(plan_: RunPlan, outcomes: Sequence[PairOutcome], *, plugins: Pl
                                       _provenance(plugins, config, pairs))
             paths: tuple[Path, ...] = ()
             if publish_to is not None:
-                paths = tuple(publish_once(plugins, config, product, publish_to, key=_month_key(plan_, month),
+                paths = tuple(publish_once(plugins, config, product, publish_to, key=_month_key(plan_, month, outcomes),
                                            force=force))
             maps = dict(month_in.sensors)
             if month_in.reference is not None and config.reference_sensor:
@@ -579,13 +579,17 @@ def publish(plugins: PluginSet, publishers: Sequence[str], definition: ProductDe
     return paths
 
 
-def _month_key(plan_: RunPlan, month: Month) -> str:
-    """A digest of everything a month's product depends on: its pairs' keys and the run's settings."""
+def _month_key(plan_: RunPlan, month: Month, outcomes: Sequence[PairOutcome] = ()) -> str:
+    """A digest of everything a month's product depends on: its pairs' keys, the date networks that corrected
+    them (the adjusted pairs' names hold a digest of every pair of their sensor's network) and the run's
+    settings."""
     if plan_.config.fusion is not None:  # a fusion over time: every pair of the period informs every month
-        keys = sorted(j.key for j in plan_.jobs)
+        jobs = list(plan_.jobs)
     else:
-        keys = sorted(j.key for j in plan_.jobs for mp in plan_.months
-                      if mp.month == month and j.pair in mp.pairs)
+        jobs = [j for j in plan_.jobs for mp in plan_.months if mp.month == month and j.pair in mp.pairs]
+    keys = sorted(j.key for j in jobs)
+    ids = {j.pair.pair_id for j in jobs}
+    networks = sorted(o.adjusted.name for o in outcomes if o.adjusted is not None and o.pair_id in ids)
     c = plan_.config
     method = ([c.weighting, sorted(c.weighting_parameters.items())] if c.fusion is None else
               [c.fusion, sorted((k, str(v)) for k, v in c.fusion_parameters.items())])
@@ -595,6 +599,8 @@ def _month_key(plan_: RunPlan, month: Month) -> str:
         payload.append(mask_fingerprint(c.glacier_mask))
     if c.validation_context:
         payload.append(sorted((k, str(v)) for k, v in c.validation_context.items()))
+    if networks:  # appended only when some pair was adjusted, so that runs with "per-pair" keep their keys
+        payload.append(networks)
     return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()[:24]
 
 

@@ -174,3 +174,19 @@ def test_a_new_network_replaces_the_adjusted_copies_of_the_last(tracked):
     assert before[result.pairs[5].pair_id].exists()  # not part of this network: left as it was
     again = network_outcomes(plan.jobs, result.pairs, {"optical": "network"})  # and back: written again
     assert [o.adjusted for o in again] == list(before.values()) and all(p.exists() for p in before.values())
+
+
+def test_a_months_publication_key_follows_the_networks_that_corrected_its_pairs(tracked):
+    """A month is published again (or refused without --force) when its pairs' network changed, even where the
+    pairs themselves did not: a scene added in another month moves every pair's correction a little."""
+    from gvfuse.pipeline.run import _month_key
+
+    plan, result = tracked
+    month = plan.config.months[0]
+    tracked_only = _month_key(plan, month)
+    corrected = _month_key(plan, month, result.pairs)
+    other = [attrs.evolve(o, adjusted=o.adjusted.with_name(f"{o.path.stem}.network-000000000000.tif"))
+             for o in result.pairs]
+    assert len({tracked_only, corrected, _month_key(plan, month, other)}) == 3
+    # per-pair (nothing adjusted): the key of a run before the network existed
+    assert _month_key(plan, month, [attrs.evolve(o, adjusted=None) for o in result.pairs]) == tracked_only
