@@ -337,8 +337,8 @@ class TemplateTracker(_DrivenTracker):
       targets, against 13 with ``"same"`` (whose misses are by closure RMS,
       0.58-1.15 px); median coverage 73.5 % against 83.8 %. Corrected pair by
       pair instead (``gvfuse track``), the stable-ground rule's per-pair
-      decisions break triplets that mix corrected and skipped pairs (5 of 20
-      meet the targets; 7 with ``"same"``; docs/tracking.md).
+      corrections do not add up on this all-ice crop (5 of 20 meet the
+      targets; 7 with ``"same"``; docs/tracking.md).
     - ``min_std_fraction=1e-3``: templates flatter than this fraction of the
       image's std are textureless (NaN).
     - ``refine_iterations=2``: resample-and-refit passes after the quadratic peak fit.
