@@ -27,6 +27,14 @@ compared on the same offsets:
 - ``slowest25``: the unconditional slowest-25 % fit gvfuse applied before
   issue 15 (ITS_LIVE's rule), to show what the old default did.
 
+With ``--all-triplets`` every pair of the six dates is tracked once and each
+triplet is scored with ``none``, ``rule`` and ``network``: the pairs' own
+shifts solved over the date network of all 15 pairs, as a run corrects a
+sensor's pairs (:mod:`gvfuse.pipeline.stable_network`). The network's
+corrections add up around every loop, so its closure equals ``none``'s; the
+column shows what the run's correction does to coverage and that it adds no
+closure error, where ``rule`` (each pair alone) does.
+
 The peer runs beside them (``opencv-loop``): the per-window OpenCV loop of
 ``bench_tracking.py`` (autoRIFT's core: Wallis pre-filter,
 ``TM_CCOEFF_NORMED``, parabolic peak; window 32, step 3), which has no
