@@ -279,6 +279,10 @@ class PairJob:
         return self.cache_dir / self.sensor / f"{self.pair.pair_id}.{self.key}.tif"
 
 
+#: The bands of a cached pair result on the product grid, and their units.
+PAIR_RESULT_UNITS: Mapping[str, str] = {"vx": "m/d", "vy": "m/d", ERROR_BAND: "m/d", "count": "1"}
+
+
 @attrs.frozen
 class PairOutcome:
     """What became of one job: the cached file, or the error that stopped it."""
@@ -437,7 +441,7 @@ def process_pair(job: PairJob) -> PairOutcome:
                           {"reference": reference.notes, "secondary": secondary.notes})
         write_bands(target, {"vx": on_product.vx_m_per_day, "vy": on_product.vy_m_per_day,
                              ERROR_BAND: on_product.quality[ERROR_BAND], "count": on_product.quality["count"]},
-                    job.product_grid, units={"vx": "m/d", "vy": "m/d", ERROR_BAND: "m/d", "count": "1"},
+                    job.product_grid, units=PAIR_RESULT_UNITS,
                     tags={"gvfuse_pair": tags}, cog=False, overwrite=True)
         seconds["write"] = time.perf_counter() - t0
         return PairOutcome(job.sensor, pair_id, target, seconds=seconds)
@@ -467,7 +471,7 @@ def read_pair_info(path: Path) -> dict[str, Any]:
 
 def read_pair_result(path: Path) -> tuple[VelocityField, dict[str, Any]]:
     """A cached pair result: its field on the product grid and its provenance tags."""
-    bands, grid, tags = read_bands(path, ("vx", "vy", ERROR_BAND, "count"))
+    bands, grid, tags = read_bands(path, tuple(PAIR_RESULT_UNITS))
     info = json.loads(tags["gvfuse_pair"])
     field = VelocityField(bands["vx"], bands["vy"], grid, dt_days=float(info["dt_days"]),
                           quality={ERROR_BAND: bands[ERROR_BAND], "count": np.nan_to_num(bands["count"])},

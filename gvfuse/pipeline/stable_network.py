@@ -29,8 +29,8 @@ import numpy as np
 from gvfuse import __version__
 from gvfuse.errors import GvfuseError
 from gvfuse.io.raster import read_bands, write_bands
-from gvfuse.model import ERROR_BAND, Grid
-from gvfuse.pipeline.pair import PairJob, PairOutcome, read_pair_info, readable_pair_result
+from gvfuse.model import Grid
+from gvfuse.pipeline.pair import PAIR_RESULT_UNITS, PairJob, PairOutcome, read_pair_info, readable_pair_result
 from gvfuse.tracking.date_network import (
     NETWORK_TOLERANCE_PX,
     NetworkShifts,
@@ -38,8 +38,6 @@ from gvfuse.tracking.date_network import (
     measured_shift,
     solve_date_offsets,
 )
-
-_BANDS = ("vx", "vy", ERROR_BAND, "count")
 
 
 @attrs.frozen
@@ -90,7 +88,7 @@ def _write_adjusted(member: _Member, network: NetworkShifts, target: Path) -> No
     shift = network.pair_shifts[pair_id]
     assert shift is not None
     delta = (member.applied_m[0] - shift[0], member.applied_m[1] - shift[1])
-    bands, grid, _ = read_bands(member.outcome.path, _BANDS)  # type: ignore[arg-type]
+    bands, grid, _ = read_bands(member.outcome.path, tuple(PAIR_RESULT_UNITS))  # type: ignore[arg-type]
     dt_days = float(member.info["dt_days"])
     bands["vx"] = (bands["vx"] + np.float32(delta[0] / dt_days)).astype(np.float32)
     bands["vy"] = (bands["vy"] + np.float32(delta[1] / dt_days)).astype(np.float32)
@@ -107,7 +105,7 @@ def _write_adjusted(member: _Member, network: NetworkShifts, target: Path) -> No
         "outvoted": pair_id in network.dropped,
         "tolerance_px": NETWORK_TOLERANCE_PX,
     }
-    write_bands(target, bands, grid, units={"vx": "m/d", "vy": "m/d", ERROR_BAND: "m/d", "count": "1"},
+    write_bands(target, bands, grid, units=PAIR_RESULT_UNITS,
                 tags={"gvfuse_pair": {**member.info, "stable_network": note}}, cog=False, overwrite=True)
 
 

@@ -96,10 +96,9 @@ def _groups(nodes: Sequence[Hashable], edges: Sequence[tuple[int, int]]) -> np.n
     return np.asarray(connected_components(graph, directed=False)[1])
 
 
-def _design(nodes: list[Hashable], measured: list[PairShift]) -> tuple[np.ndarray, np.ndarray]:
+def _design(index: Mapping[Hashable, int], measured: list[PairShift]) -> tuple[np.ndarray, np.ndarray]:
     """Weighted design matrix (pairs x dates) and weighted shifts (pairs x 2): rows scaled by 1 / sigma."""
-    index = {d: i for i, d in enumerate(nodes)}
-    a = np.zeros((len(measured), len(nodes)))
+    a = np.zeros((len(measured), len(index)))
     b = np.zeros((len(measured), 2))
     for k, p in enumerate(measured):
         assert p.shift is not None
@@ -148,7 +147,7 @@ def solve_date_offsets(pairs: Sequence[PairShift], *, tolerance: float) -> Netwo
         if not measured:
             offsets = np.zeros((0, 2))
             break
-        a, b = _design(nodes, measured)
+        a, b = _design(index, measured)
         pinv = np.linalg.pinv(a.T @ a)
         offsets = pinv @ a.T @ b  # minimum norm: zero mean over each connected group
         sigmas = np.array([p.sigma for p in measured])
@@ -173,8 +172,8 @@ def solve_date_offsets(pairs: Sequence[PairShift], *, tolerance: float) -> Netwo
     for p in pairs:
         tied = (p.reference in group_of and p.secondary in group_of
                 and group_of[p.reference] == group_of[p.secondary])
-        value = tuple(float(v) for v in fitted(p)) if tied else None
-        pair_shifts[p.pair_id] = value  # type: ignore[assignment]
+        value = (float(fitted(p)[0]), float(fitted(p)[1])) if tied else None
+        pair_shifts[p.pair_id] = value
         if p.shift is not None:
             base = value if value is not None else (0.0, 0.0)
             residuals[p.pair_id] = (float(p.shift[0] - base[0]), float(p.shift[1] - base[1]))
