@@ -24,6 +24,10 @@ from gvfuse.cli.common import Command, echo_json, plugin_set, warn
 @click.option("--stable-mask", type=click.Path(path_type=Path),
               help="Ice-free ground: raster (non-zero = stable) or polygons; default: the slowest 25 % when they "
                    "look still beside moving ice, else no correction (with a warning).")
+@click.option("--glacier-mask", type=click.Path(path_type=Path),
+              help="The glaciers (raster, non-zero = ice, or polygons such as RGI outlines): the relative shift "
+                   "is measured outside them (within --stable-mask when given too); an image that is all ice "
+                   "then gets no correction, with a warning.")
 @click.option("--no-stable-correction", is_flag=True,
               help="Do not correct the images' relative shift on stable ground at all.")
 @click.option("--min-correlation", type=float,
@@ -49,6 +53,7 @@ def track_command(
     max_speed: float,
     dt_days: float | None,
     stable_mask: Path | None,
+    glacier_mask: Path | None,
     no_stable_correction: bool,
     min_correlation: float | None,
     band: int | None,
@@ -72,7 +77,8 @@ def track_command(
         raise InputError("is a folder; give the output file's name", source=output, field="--output")
     plugins = plugin_set()
     # before the write probe below: not even a temporary file goes into an input scene's folder
-    check_output_not_input(output, reference, secondary, plugins=plugins, stable_mask=stable_mask)
+    check_output_not_input(output, reference, secondary, plugins=plugins, stable_mask=stable_mask,
+                           glacier_mask=glacier_mask)
     check_writable_folder(output.parent, source=output, field="--output")
     tracker = tracker or DEFAULT_TRACKER
     parameters = _parameters(params)
@@ -89,7 +95,8 @@ def track_command(
         make_tracker(registration, {**parameters, **sizes})
     path, warnings = track_files(reference, secondary, output, plugins=plugins, tracker=tracker,
                                  window_px=window_px, step_px=step_px, max_speed_m_per_day=max_speed,
-                                 dt_days=dt_days, stable_mask=stable_mask, tracker_parameters=parameters,
+                                 dt_days=dt_days, stable_mask=stable_mask, glacier_mask=glacier_mask,
+                                 tracker_parameters=parameters,
                                  band=band, force=force)
     tags = _tags(path)
     warnings = [*warnings, *_stable_ground_warnings(tags)]
@@ -138,5 +145,9 @@ def _stable_ground_warnings(tags: dict[str, str]) -> list[str]:
     stable = _json_tag(tags, "stable_ground_correction") or {}
     if stable.get("decision") != "skipped":
         return []
+    if tags.get("glacier_mask", "null") != "null":  # a given mask: the skip is for want of ground outside it
+        return [f"stable-ground correction skipped ({stable.get('reason', '')}): too little of the image lies "
+                "outside the glacier mask to measure the images' relative shift on; the velocities keep any "
+                "geolocation shift between the images"]
     return [f"stable-ground correction skipped ({stable.get('reason', '')}); the velocities keep any geolocation "
             "shift between the images: give --stable-mask to correct it"]

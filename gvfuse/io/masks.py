@@ -151,3 +151,21 @@ def load_mask(path: str | os.PathLike[str], grid: Grid, *, what: str = "mask") -
     if not inside.any():
         raise InputError(f"{what} selects no cell of the velocity raster (no cell centre inside it)", source=path)
     return inside
+
+
+def stable_ground(grid: Grid, *, stable_mask: str | os.PathLike[str] | None = None,
+                  glacier_mask: str | os.PathLike[str] | None = None) -> np.ndarray | None:
+    """Where the stable-ground correction measures the images' relative shift, on ``grid``.
+
+    The stable mask's cells outside the glaciers; with only a glacier mask, every cell outside the glaciers
+    (the off-glacier ground ITS_LIVE corrects on; Gardner et al. 2018, The Cryosphere 12:521), so an image
+    that is all ice has none and its correction is skipped instead of fitted on slow ice. None when neither
+    is given: the tracker then judges its slowest points (:mod:`gvfuse.tracking.stable_ground`).
+    """
+    if stable_mask is None and glacier_mask is None:
+        return None
+    stable = (load_mask(stable_mask, grid, what="stable-ground mask") if stable_mask is not None
+              else np.ones(grid.shape, dtype=bool))
+    if glacier_mask is not None:
+        stable &= ~load_mask(glacier_mask, grid, what="glacier mask")
+    return stable

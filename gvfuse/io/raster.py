@@ -24,7 +24,6 @@ from gvfuse.errors import InputError, OutputExistsError
 from gvfuse.io.atomic import new_file_mode, temporary_beside
 from gvfuse.model import Grid
 
-
 #: Deflate level of every raster gvfuse writes (1 = fastest; see :func:`write_bands`).
 DEFLATE_LEVEL = 1
 

@@ -43,7 +43,7 @@ from gvfuse import __version__
 from gvfuse.config import DEFAULT_TRACKER, check_window_and_step
 from gvfuse.errors import GridError, GvfuseError, InputError, MetadataError, OutputExistsError, PluginError
 from gvfuse.interfaces import Reader, Tracker
-from gvfuse.io.masks import load_mask, mask_files
+from gvfuse.io.masks import mask_files, stable_ground
 from gvfuse.io.raster import read_bands, write_bands
 from gvfuse.model import ERROR_BAND, SECONDS_PER_DAY, Grid, Image, OffsetField, Pair, Provenance, Scene, VelocityField
 from gvfuse.pipeline.regrid import regrid_field
@@ -252,6 +252,9 @@ class PairJob:
     cache_dir: Path
     stable_mask: Path | None = None
     band: int | None = None  # of plain or drone rasters (``sensors.<name>.band``); None: the reader's choice
+    #: The glaciers (``[fusion] glacier_mask``): the stable-ground correction measures outside them
+    #: (:func:`gvfuse.io.masks.stable_ground`).
+    glacier_mask: Path | None = None
 
     @property
     def key(self) -> str:
@@ -272,6 +275,8 @@ class PairJob:
                    grid_fingerprint(self.tracking_grid), grid_fingerprint(self.product_grid), mask]
         if self.band is not None:  # only then: the keys of pairs cached before bands could be chosen stay valid
             payload.append(["band", self.band])
+        if self.glacier_mask is not None:  # likewise for runs without a glacier mask
+            payload.append(["glacier_mask", mask_fingerprint(self.glacier_mask)])
         return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()[:24]
 
     @property
@@ -419,9 +424,7 @@ def process_pair(job: PairJob) -> PairOutcome:
             reader = job.reader.cls()
             reference, secondary = (reader.load(with_band(scene, job.band), job.tracking_grid)
                                     for scene in (job.pair.reference, job.pair.secondary))
-        stable = None
-        if job.stable_mask is not None:
-            stable = load_mask(job.stable_mask, job.tracking_grid, what="stable-ground mask")
+        stable = stable_ground(job.tracking_grid, stable_mask=job.stable_mask, glacier_mask=job.glacier_mask)
         seconds["read"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         offsets, radius = track_pair(reference, secondary, tracker=job.tracker, parameters=job.tracker_parameters,
@@ -647,11 +650,11 @@ def input_scene_files(path: PathLike, plugins: PluginSet) -> tuple[list[Path], l
 
 
 def check_output_not_input(output: PathLike, reference: PathLike, secondary: PathLike, *, plugins: PluginSet,
-                           stable_mask: PathLike | None = None) -> None:
+                           stable_mask: PathLike | None = None, glacier_mask: PathLike | None = None) -> None:
     """An :class:`InputError` (one line, naming ``--output``) when writing ``output`` would change an input.
 
     Refused, even with ``--force``: a file of either scene (:func:`input_scene_files`) or of the
-    stable-ground mask, and anything inside a scene's folder. Compared where the file would land (the
+    stable-ground or glacier mask, and anything inside a scene's folder. Compared where the file would land (the
     folder resolved: a link there would be replaced) and where a link there points, and by inode when
     ``output`` exists (a hard link).
     """
@@ -676,11 +679,13 @@ def check_output_not_input(output: PathLike, reference: PathLike, secondary: Pat
     def refuse(what: str) -> InputError:
         return InputError(f"{what}; choose another -o", source=output, field="--output")
 
-    if stable_mask is not None:
-        for member in mask_files(stable_mask):  # a shapefile's .dbf, .prj ... too
+    for name, given_mask in (("stable-ground mask", stable_mask), ("glacier mask", glacier_mask)):
+        if given_mask is None:
+            continue
+        for member in mask_files(given_mask):  # a shapefile's .dbf, .prj ... too
             if same(member):
-                mask = f"the stable-ground mask {stable_mask}"
-                raise refuse(f"would replace {mask if member == Path(stable_mask) else f'{member}, a file of {mask}'}")
+                mask = f"the {name} {given_mask}"
+                raise refuse(f"would replace {mask if member == Path(given_mask) else f'{member}, a file of {mask}'}")
     for role, given in (("reference", Path(reference)), ("secondary", Path(secondary))):
         scene = f"the {role} scene {given}"
         files, folders = input_scene_files(given, plugins)
@@ -712,6 +717,7 @@ def track_files(
     max_speed_m_per_day: float = 5.0,
     dt_days: float | None = None,
     stable_mask: PathLike | None = None,
+    glacier_mask: PathLike | None = None,
     tracker_parameters: Mapping[str, Any] | None = None,
     band: int | None = None,
     force: bool = False,
@@ -722,12 +728,15 @@ def track_files(
     and ``step_px`` override theirs). ``band`` chooses the band of plain and
     drone rasters; what the readers decided for the user (a band among several,
     a fill taken from the data) is warned about and recorded in the tags.
+    ``stable_mask`` and ``glacier_mask`` say where the images' relative shift
+    is measured (:func:`gvfuse.io.masks.stable_ground`).
 
     The output is a velocity COG on the window-centre grid (atomic; refused
     when it exists unless ``force``, and never one of the inputs).
     """
     output = Path(output)
-    check_output_not_input(output, reference, secondary, plugins=plugins, stable_mask=stable_mask)
+    check_output_not_input(output, reference, secondary, plugins=plugins, stable_mask=stable_mask,
+                           glacier_mask=glacier_mask)
     if output.exists() and not force:
         raise OutputExistsError(f"{output} exists; refusing to overwrite it (use --force)")
     for value, option in ((window_px, "--window"), (step_px, "--step")):
@@ -745,7 +754,7 @@ def track_files(
     baseline, baseline_source, warning = time_baseline_days(ref, sec, dt_days)
     if warning:
         warnings.append(warning)
-    mask = load_mask(stable_mask, ref.image.grid, what="stable-ground mask") if stable_mask is not None else None
+    mask = stable_ground(ref.image.grid, stable_mask=stable_mask, glacier_mask=glacier_mask)
     parameters: dict[str, Any] = dict(tracker_parameters or {})
     if window_px is not None:
         parameters["window_px"] = int(window_px)
@@ -771,6 +780,7 @@ def track_files(
         "reference_time": ref.acquired_at.isoformat() if ref.acquired_at else None,
         "secondary_time": sec.acquired_at.isoformat() if sec.acquired_at else None,
         "stable_mask": str(stable_mask) if stable_mask is not None else None,
+        "glacier_mask": str(glacier_mask) if glacier_mask is not None else None,
         "stable_ground_correction": stable,
     }
     bands, units = velocity_bands(field, baseline)

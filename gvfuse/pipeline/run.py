@@ -206,7 +206,7 @@ def build_plan(config: RunConfig, plugins: PluginSet) -> RunPlan:
                 tracker_parameters=dict(sensor_config.tracker_parameters),
                 max_speed_m_per_day=sensor_config.max_speed_m_per_day,
                 tracking_grid=grid, product_grid=product_grid, cache_dir=config.cache_dir,
-                stable_mask=config.stable_mask, band=sensor_config.band,
+                stable_mask=config.stable_mask, band=sensor_config.band, glacier_mask=config.glacier_mask,
             )
     legacy = config.output_dir / LEGACY_CACHE
     if legacy.is_dir():

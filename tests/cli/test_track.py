@@ -123,6 +123,47 @@ def test_stable_mask_raster_is_used(pair, files, tmp_path):
     assert tags["stable_mask"].endswith("stable.tif")
 
 
+def test_glacier_mask_measures_the_shift_outside_the_glaciers(pair, files, tmp_path):
+    # the same ground as the stable mask, given as the glaciers instead (RGI outlines are what users have)
+    masks = {name: write_bands(tmp_path / f"{name}.tif", {"m": values.astype(np.float32)}, pair.grid, cog=False)
+             for name, values in (("stable", pair.stable_mask), ("glacier", ~pair.stable_mask),
+                                  ("everywhere", np.ones(pair.grid.shape, bool)))}
+    results = {}
+    for name, options in (("stable", ["--stable-mask", masks["stable"]]),
+                          ("glacier", ["--glacier-mask", masks["glacier"]]),
+                          ("both", ["--stable-mask", masks["everywhere"], "--glacier-mask", masks["glacier"]])):
+        out = tmp_path / f"v-{name}.tif"
+        result = run(files["reference"], files["secondary"], "-o", out, "--dt", 16, "--tracker", "ncc",
+                     "--window", 32, "--step", 8, *options)
+        assert result.exit_code == 0 and "warning" not in result.output, result.output
+        with rasterio.open(out) as src:
+            results[name] = json.loads(src.tags()["stable_ground_correction"])
+    glacier = results["glacier"]
+    assert glacier["source"] == "mask" and glacier["dx_px"] == pytest.approx(0.3, abs=0.03)
+    assert glacier == results["stable"] == results["both"]  # the stable mask's cells outside the glaciers
+
+
+def test_glacier_mask_over_an_all_ice_image_skips_the_correction_with_a_warning(tmp_path):
+    # all ice, moving (1.2, 0.5) px with a (0.3, -0.2) px geolocation shift: no ground outside the glacier, so no
+    # correction; without the mask the slowest-fraction rule has to judge the ice itself
+    ice = make_pair("optical", (160, 160), motion=Translation(1.2, 0.5), cloud_fraction=0.0,
+                    geolocation_shift_px=(0.3, -0.2), seed=3)
+    files = ice.write_geotiffs(tmp_path / "in")
+    mask = write_bands(tmp_path / "glacier.tif", {"ice": np.ones(ice.grid.shape, np.float32)}, ice.grid, cog=False)
+    out = tmp_path / "v.tif"
+    result = run(files["reference"], files["secondary"], "-o", out, "--dt", ice.dt_days, "--tracker", "ncc",
+                 "--window", 32, "--glacier-mask", mask)
+    assert result.exit_code == 0, result.output
+    assert "too little of the image lies outside the glacier mask" in result.output
+    with rasterio.open(out) as src:
+        stable = json.loads(src.tags()["stable_ground_correction"])
+        assert src.tags()["glacier_mask"].endswith("glacier.tif")
+        vx = src.read(1)
+    assert stable["decision"] == "skipped" and stable["dx_px"] == 0.0 and stable["count"] == 0
+    # the images' shift stays in the velocities, the motion is not taken for it
+    assert np.nanmedian(vx) * ice.dt_days / ice.grid.pixel_size_m[0] == pytest.approx(1.5, abs=0.05)
+
+
 def _bad_input_cases(pair, files, tmp: Path) -> dict[str, tuple[list[object], str]]:
     far = make_pair("optical", SHAPE, seed=3, origin=(400000.0, 3100000.0))
     far_sec = write_bands(tmp / "far.tif", {"B8": far.secondary}, far.grid, cog=False)
@@ -141,6 +182,7 @@ def _bad_input_cases(pair, files, tmp: Path) -> dict[str, tuple[list[object], st
         "unknown tracker": ([ref, sec, "--dt", 16, "--tracker", "cosi-corr"], "cosi-corr"),
         "missing file": ([tmp / "nope.tif", sec, "--dt", 16], "nope.tif"),
         "bad stable mask": ([ref, sec, "--dt", 16, "--stable-mask", tmp / "nomask.gpkg"], "nomask.gpkg"),
+        "bad glacier mask": ([ref, sec, "--dt", 16, "--glacier-mask", tmp / "noice.gpkg"], "noice.gpkg"),
     }
 
 

@@ -126,14 +126,16 @@ def test_a_folder_reached_through_a_link_is_still_the_scene_folder(landsat, tmp_
     assert not (ref / "out.tif").exists()
 
 
-def test_the_stable_ground_mask_is_never_replaced(landsat, tmp_path):
+@pytest.mark.parametrize(("option", "name"), [("--stable-mask", "stable-ground mask"),
+                                              ("--glacier-mask", "glacier mask")])
+def test_a_mask_is_never_replaced(landsat, tmp_path, option, name):
     from gvfuse.io.raster import write_bands
 
     ref, sec = landsat
-    mask = write_bands(tmp_path / "stable.tif", {"stable": np.ones(GRID.shape, "uint8")}, GRID, dtype="uint8")
+    mask = write_bands(tmp_path / "mask.tif", {"mask": np.ones(GRID.shape, "uint8")}, GRID, dtype="uint8")
     before = mask.read_bytes()
-    status, output = invoke("track", ref, sec, "--stable-mask", mask, "-o", mask, "--force")
-    assert refused(status, output, f"would replace the stable-ground mask {mask}"), output
+    status, output = invoke("track", ref, sec, option, mask, "-o", mask, "--force")
+    assert refused(status, output, f"would replace the {name} {mask}"), output
     assert mask.read_bytes() == before
 
 

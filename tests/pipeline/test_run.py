@@ -415,6 +415,31 @@ def test_a_run_file_chooses_the_band_of_plain_rasters(tmp_path):
         build_plan(load_config(landsat, plugins), plugins)
 
 
+def test_a_glacier_mask_puts_the_tracking_correction_on_the_ground_outside_the_glaciers(workspace, plugins, tmp_path):
+    import attrs
+
+    from gvfuse.pipeline.pair import process_pair, read_pair_info
+
+    text = (workspace / "run.toml").read_text().replace('stable_mask = "masks/stable.tif"\n', "")
+    run_file = workspace / "glacier-only.toml"
+    run_file.write_text(text.replace('[weighting]\nname = "inverse-variance"',
+                                     '[fusion]\nname = "time-series"\nglacier_mask = "masks/ice.tif"'))
+    job = build_plan(load_config(run_file, plugins), plugins).jobs[0]
+    assert job.stable_mask is None and job.glacier_mask == workspace / "masks" / "ice.tif"
+    unmasked = attrs.evolve(job, glacier_mask=None, cache_dir=tmp_path / "plain")
+    assert unmasked.key != job.key  # another correction, another result
+    shifts = {}
+    for name, each in (("glacier", attrs.evolve(job, cache_dir=tmp_path / "glacier")), ("rule", unmasked)):
+        outcome = process_pair(each)
+        assert outcome.path is not None, outcome.error
+        info = read_pair_info(outcome.path)["tracker_parameters"]
+        shifts[name] = (info["stable_shift_source"], info["stable_shift_dx_px"], info["stable_shift_dy_px"])
+    # the pair's (0.2, -0.1) px geolocation shift, measured off the ice; the slowest-fraction rule agrees here,
+    # where the scene shows rock beside moving ice
+    assert shifts["glacier"][0] == "mask" and shifts["rule"][0] == "slowest-fraction"
+    assert shifts["glacier"][1:] == pytest.approx((0.2, -0.1), abs=0.03)
+
+
 def test_cells_at_the_product_edge_are_tracked_when_the_scenes_reach_beyond_it(tmp_path, plugins, monkeypatch):
     """A satellite scene covers far more than a glacier's product area: the cells along the area's edge are
     matched on whole windows from the pixels beyond it, as well as the rest. Without the halo, a band of
