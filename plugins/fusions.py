@@ -15,7 +15,7 @@ import datetime as dt
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,8 +23,10 @@ from gvfuse.errors import ConfigError, InputError
 from gvfuse.fusion import speed_error
 from gvfuse.hookspecs import hookimpl
 from gvfuse.interfaces import Fusion
-from gvfuse.inversion import InversionSettings, invert_period
 from gvfuse.model import FusionResult, Grid, Month, PairObservation, Provenance, VelocityField
+
+if TYPE_CHECKING:
+    from gvfuse.inversion import InversionSettings
 
 
 class TimeSeriesFusion(Fusion):
@@ -45,6 +47,11 @@ class TimeSeriesFusion(Fusion):
                    "(cross-validated), monthly means with their own error")
 
     def __init__(self, use_reference: bool = False, **parameters: Any) -> None:
+        # imported here, not with the module: every command loads every plugin, and the inversion's
+        # imports (scipy.sparse among them, ~0.15 s) are wanted only by runs that fuse over time
+        from gvfuse.inversion import InversionSettings
+
+        self.settings: InversionSettings
         for key in ("smoothing_candidates",):
             if key in parameters:
                 parameters[key] = tuple(parameters[key])
@@ -57,6 +64,8 @@ class TimeSeriesFusion(Fusion):
     def fuse_period(self, observations: Sequence[PairObservation], months: Sequence[Month], grid: Grid, *,
                     references: Mapping[Month, Sequence[PairObservation]] | None = None,
                     glacier_mask: np.ndarray | None = None) -> Mapping[Month, FusionResult]:
+        from gvfuse.inversion import invert_period
+
         references = references or {}
         reference_pairs = list({obs.pair_id: obs for month in months for obs in references.get(month, ())}.values())
         used = list(observations) + (reference_pairs if self.use_reference else [])

@@ -18,7 +18,6 @@ from gvfuse.interfaces import Publisher
 from gvfuse.model import MonthlyProduct
 from gvfuse.plugins import PluginSet
 from gvfuse.product import ProductDefinition
-from gvfuse.publish.month import DEFAULT_VERSION, publish_month, write_month_files
 
 
 def _check_product(publisher: str, product: object) -> None:
@@ -32,11 +31,15 @@ class StacIntakePublisher(Publisher):
     name = "stac-intake"
     description = "YYYYMM_<variable>.tif (COGs), quick-looks, STAC collection and items, intake catalog.yaml"
 
-    def __init__(self, *, definition: ProductDefinition, plugins: PluginSet, version: str = DEFAULT_VERSION) -> None:
+    def __init__(self, *, definition: ProductDefinition, plugins: PluginSet, version: str | None = None) -> None:
+        from gvfuse.publish.month import DEFAULT_VERSION
+
         super().__init__(definition=definition, plugins=plugins)
-        self.version = version
+        self.version = DEFAULT_VERSION if version is None else version
 
     def publish(self, product: MonthlyProduct, destination: Path, *, force: bool = False) -> list[Path]:
+        from gvfuse.publish.month import publish_month
+
         _check_product(self.name, product)
         return publish_month(product, self.definition, destination, force=force, version=self.version,
                              plugins=self.plugins)
@@ -50,6 +53,8 @@ class CogPublisher(Publisher):
     description = "YYYYMM_<variable>.tif (COGs) with quick-look and thumbnail PNGs and a QGIS style, no catalogs"
 
     def publish(self, product: MonthlyProduct, destination: Path, *, force: bool = False) -> list[Path]:
+        from gvfuse.publish.month import write_month_files
+
         _check_product(self.name, product)
         return write_month_files(product, destination, force=force, definition=self.definition)
 
