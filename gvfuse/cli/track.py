@@ -146,8 +146,11 @@ def _stable_ground_warnings(tags: dict[str, str]) -> list[str]:
     if stable.get("decision") != "skipped":
         return []
     if tags.get("glacier_mask", "null") != "null":  # a given mask: the skip is for want of ground outside it
-        return [f"stable-ground correction skipped ({stable.get('reason', '')}): too little of the image lies "
-                "outside the glacier mask to measure the images' relative shift on; the velocities keep any "
+        where = "outside the glacier mask" + (" and inside the stable mask" if tags.get("stable_mask", "null")
+                                              != "null" else "")
+        found = "no window lies" if not stable.get("candidate_count") else "too few matched windows lie"
+        return [f"stable-ground correction skipped ({stable.get('reason', '')}): {found} on the ground {where} "
+                "(at least 90 % of a window; a glacier-only image has none), so the velocities keep any "
                 "geolocation shift between the images"]
     return [f"stable-ground correction skipped ({stable.get('reason', '')}); the velocities keep any geolocation "
             "shift between the images: give --stable-mask to correct it"]

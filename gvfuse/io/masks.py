@@ -105,8 +105,9 @@ def rasterize_polygons(shapes: list[dict], grid: Grid) -> np.ndarray:
     return burnt.astype(bool)
 
 
-def _raster_mask(path: Path, grid: Grid) -> tuple[np.ndarray, bool]:
-    """The raster mask warped onto ``grid`` and whether its footprint overlaps the grid."""
+def _raster_mask(path: Path, grid: Grid) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The raster mask warped onto ``grid``, where it says anything (its data, not its no-data or beyond its
+    extent), and whether its footprint overlaps the grid."""
     with open_raster(path, "raster mask") as src:
         values = src.read(1, masked=True).astype("float32").filled(np.nan)
         footprint = rasterio.warp.transform_bounds(src.crs, grid.crs, *src.bounds)
@@ -121,8 +122,30 @@ def _raster_mask(path: Path, grid: Grid) -> tuple[np.ndarray, bool]:
                 dst_transform=grid.transform, dst_crs=grid.crs, dst_nodata=np.nan,
                 resampling=Resampling.nearest,
             )
-    inside = np.isfinite(on_grid) & (on_grid != 0)
-    return inside, _boxes_overlap(footprint, grid.bounds)
+    known = np.isfinite(on_grid)
+    return known & (on_grid != 0), known, _boxes_overlap(footprint, grid.bounds)
+
+
+def _area_on_grid(path: str | os.PathLike[str], grid: Grid, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """The cells of ``grid`` inside the area, and the cells the file says anything about (a raster's data;
+    everywhere for polygons, outside which is outside the area). Raises when the file cannot be read or
+    does not overlap the grid."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{what} file does not exist", source=path)
+    if not (path.is_file() or path.is_dir()):  # a FIFO or device would block the reader forever
+        raise InputError(f"{what} is not a regular file", source=path)
+    if path.suffix.lower() in RASTER_SUFFIXES:
+        inside, known, overlaps = _raster_mask(path, grid)
+    else:
+        shapes = read_polygons(path, grid.crs)
+        bounds = rasterio.features.bounds({"type": "GeometryCollection", "geometries": shapes})
+        overlaps = _boxes_overlap(bounds, grid.bounds)
+        inside = rasterize_polygons(shapes, grid) if overlaps else np.zeros(grid.shape, dtype=bool)
+        known = np.ones(grid.shape, dtype=bool)
+    if not overlaps:
+        raise InputError(f"{what} does not overlap the velocity raster (bounds {grid.bounds})", source=path)
+    return inside, known
 
 
 def load_mask(path: str | os.PathLike[str], grid: Grid, *, what: str = "mask") -> np.ndarray:
@@ -134,20 +157,7 @@ def load_mask(path: str | os.PathLike[str], grid: Grid, *, what: str = "mask") -
     :class:`InputError` naming the file when it cannot be read, does not
     overlap the grid, or selects no cell.
     """
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{what} file does not exist", source=path)
-    if not (path.is_file() or path.is_dir()):  # a FIFO or device would block the reader forever
-        raise InputError(f"{what} is not a regular file", source=path)
-    if path.suffix.lower() in RASTER_SUFFIXES:
-        inside, overlaps = _raster_mask(path, grid)
-    else:
-        shapes = read_polygons(path, grid.crs)
-        bounds = rasterio.features.bounds({"type": "GeometryCollection", "geometries": shapes})
-        overlaps = _boxes_overlap(bounds, grid.bounds)
-        inside = rasterize_polygons(shapes, grid) if overlaps else np.zeros(grid.shape, dtype=bool)
-    if not overlaps:
-        raise InputError(f"{what} does not overlap the velocity raster (bounds {grid.bounds})", source=path)
+    inside, _known = _area_on_grid(path, grid, what)
     if not inside.any():
         raise InputError(f"{what} selects no cell of the velocity raster (no cell centre inside it)", source=path)
     return inside
@@ -158,14 +168,18 @@ def stable_ground(grid: Grid, *, stable_mask: str | os.PathLike[str] | None = No
     """Where the stable-ground correction measures the images' relative shift, on ``grid``.
 
     The stable mask's cells outside the glaciers; with only a glacier mask, every cell outside the glaciers
-    (the off-glacier ground ITS_LIVE corrects on; Gardner et al. 2018, The Cryosphere 12:521), so an image
-    that is all ice has none and its correction is skipped instead of fitted on slow ice. None when neither
-    is given: the tracker then judges its slowest points (:mod:`gvfuse.tracking.stable_ground`).
+    (off-glacier ground, as ITS_LIVE corrects on land outside its ice and water masks; Gardner et al. 2018,
+    The Cryosphere 12:521), so an image that is all ice has none and its correction is skipped instead of
+    fitted on slow ice. Only where the glacier mask says something counts as outside: a raster's no-data
+    and the cells beyond its extent are neither ice nor ground. A glacier mask that selects no cell is a
+    scene without glaciers (all ground). None when neither mask is given: the tracker then judges its
+    slowest points (:mod:`gvfuse.tracking.stable_ground`).
     """
     if stable_mask is None and glacier_mask is None:
         return None
     stable = (load_mask(stable_mask, grid, what="stable-ground mask") if stable_mask is not None
               else np.ones(grid.shape, dtype=bool))
     if glacier_mask is not None:
-        stable &= ~load_mask(glacier_mask, grid, what="glacier mask")
+        ice, known = _area_on_grid(glacier_mask, grid, "glacier mask")
+        stable &= known & ~ice
     return stable

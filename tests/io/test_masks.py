@@ -9,7 +9,7 @@ import shapely
 from affine import Affine
 
 from gvfuse.errors import InputError
-from gvfuse.io.masks import load_mask
+from gvfuse.io.masks import load_mask, stable_ground
 from gvfuse.io.raster import write_bands
 from gvfuse.model import Grid
 from tests.helpers import SHARED
@@ -88,6 +88,42 @@ def test_empty_and_disjoint_masks_are_errors_naming_the_file(tmp_path):
         load_mask(empty, GRID)
     with pytest.raises(InputError, match="missing.shp.*does not exist"):
         load_mask(tmp_path / "missing.shp", GRID)
+
+
+def test_stable_ground_is_the_stable_mask_outside_the_glaciers(tmp_path):
+    glaciers = _write_polygons(tmp_path / "rgi.gpkg", [_rectangle_in("EPSG:4326", *BOX)], "EPSG:4326", "GPKG")
+    ice = _expected(*BOX)
+    assert stable_ground(GRID) is None  # no mask: the tracker's own rule
+    np.testing.assert_array_equal(stable_ground(GRID, glacier_mask=glaciers), ~ice)
+    rock = np.zeros(GRID.shape, bool)
+    rock[:, :12] = True  # overlaps the glacier (columns 6-22): the part on ice is not ground
+    stable = write_bands(tmp_path / "rock.tif", {"m": rock.astype("float32")}, GRID)
+    both = stable_ground(GRID, stable_mask=stable, glacier_mask=glaciers)
+    np.testing.assert_array_equal(both, rock & ~ice)
+    assert both.sum() < rock.sum() and both.any()
+
+
+def test_stable_ground_counts_only_where_a_raster_glacier_mask_says_something(tmp_path):
+    # a glacier raster over the left half only: the right half is unknown, neither ice nor ground (a tracking
+    # grid reaches beyond the product area that a glacier raster is often made on)
+    half = Grid(GRID.crs, GRID.transform, (GRID.rows, GRID.cols // 2))
+    ice = np.zeros(half.shape, "float32")
+    ice[10:30, 5:15] = 1.0
+    ice[45:, :] = np.nan  # no data: unknown too
+    path = write_bands(tmp_path / "ice.tif", {"ice": ice}, half)
+    stable = stable_ground(GRID, glacier_mask=path)
+    expected = np.zeros(GRID.shape, bool)
+    expected[:45, : GRID.cols // 2] = ice[:45] == 0
+    np.testing.assert_array_equal(stable, expected)
+
+
+def test_a_glacier_mask_without_glaciers_here_leaves_all_ground_and_a_disjoint_one_is_an_error(tmp_path):
+    nothing = write_bands(tmp_path / "zeros.tif", {"m": np.zeros(GRID.shape, dtype="float32")}, GRID)
+    assert stable_ground(GRID, glacier_mask=nothing).all()  # a scene without glaciers: all of it is ground
+    far = (700000.0, 6000000.0, 710000.0, 6010000.0)
+    path = _write_polygons(tmp_path / "far.geojson", [_rectangle_in("EPSG:4326", *far)], "EPSG:4326", "GeoJSON")
+    with pytest.raises(InputError, match="far.geojson.*glacier mask does not overlap"):
+        stable_ground(GRID, glacier_mask=path)
 
 
 @pytest.mark.skipif(not DEMO.is_dir(), reason=f"GLAFT demo data not found at {DEMO}")
