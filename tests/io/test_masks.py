@@ -9,7 +9,7 @@ import shapely
 from affine import Affine
 
 from gvfuse.errors import InputError
-from gvfuse.io.masks import load_mask, stable_ground
+from gvfuse.io.masks import load_mask, rasterize_polygons, read_polygons, stable_ground
 from gvfuse.io.raster import write_bands
 from gvfuse.model import Grid
 from tests.helpers import SHARED
@@ -124,6 +124,40 @@ def test_a_glacier_mask_without_glaciers_here_leaves_all_ground_and_a_disjoint_o
     path = _write_polygons(tmp_path / "far.geojson", [_rectangle_in("EPSG:4326", *far)], "EPSG:4326", "GeoJSON")
     with pytest.raises(InputError, match="far.geojson.*glacier mask does not overlap"):
         stable_ground(GRID, glacier_mask=path)
+
+
+def test_only_the_polygons_near_the_grid_are_read_and_the_mask_is_the_same(tmp_path):
+    # an inventory-like file: many small outlines around the grid and far from it, one polygon enclosing the
+    # whole grid with no vertex near it, in longitude/latitude
+    rng = np.random.default_rng(4)
+    left, bottom, right, top = rasterio.warp.transform_bounds(GRID.crs, "EPSG:4326", *GRID.bounds)
+    near_x, near_y = 0.1 * (right - left), 0.1 * (top - bottom)  # most of them on and just around the grid
+    xs = np.concatenate([rng.uniform(left - near_x, right + near_x, 2000), rng.uniform(left - 0.5, right + 0.5, 1000)])
+    ys = np.concatenate([rng.uniform(bottom - near_y, top + near_y, 2000), rng.uniform(bottom - 0.3, top + 0.3, 1000)])
+    outlines = [shapely.box(x, y, x + 0.0004, y + 0.0003) for x, y in zip(xs, ys, strict=True)]
+    enclosing = shapely.box(left - 0.2, bottom + 0.3 * (top - bottom), right + 0.2, bottom + 0.7 * (top - bottom))
+    path = _write_polygons(tmp_path / "inventory.gpkg", [*outlines, enclosing], "EPSG:4326", "GPKG")
+    every = rasterize_polygons(read_polygons(path, GRID.crs), GRID)  # every polygon of the file, reprojected
+    assert 500 < every.sum() < every.size and every[GRID.rows // 2].all()  # the enclosing band crosses the grid
+    np.testing.assert_array_equal(load_mask(path, GRID), every)
+    np.testing.assert_array_equal(stable_ground(GRID, glacier_mask=path), ~every)
+
+
+def test_a_layer_without_polygons_and_an_inventory_without_glaciers_here(tmp_path):
+    import pyogrio.raw
+
+    points = tmp_path / "points.gpkg"
+    pyogrio.raw.write(points, geometry=shapely.to_wkb([shapely.Point(600100.0, 6739900.0)]), field_data=[],
+                      fields=[], crs="EPSG:32607", driver="GPKG", geometry_type="Point")
+    with pytest.raises(InputError, match="points.gpkg.*no polygon"):
+        load_mask(points, GRID)
+    # outlines on both sides of the grid, none on it: the layer overlaps, no glacier is here
+    west, east = (590000.0, 6737000.0, 592000.0, 6738000.0), (610000.0, 6737000.0, 612000.0, 6738000.0)
+    path = _write_polygons(tmp_path / "around.gpkg", [_rectangle_in("EPSG:32607", *b) for b in (west, east)],
+                           "EPSG:32607", "GPKG")
+    assert stable_ground(GRID, glacier_mask=path).all()
+    with pytest.raises(InputError, match="around.gpkg.*selects no cell"):
+        load_mask(path, GRID, what="stable-ground mask")
 
 
 @pytest.mark.skipif(not DEMO.is_dir(), reason=f"GLAFT demo data not found at {DEMO}")
