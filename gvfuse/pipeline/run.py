@@ -485,7 +485,7 @@ def build_months(plan_: RunPlan, outcomes: Sequence[PairOutcome], *, plugins: Pl
         fused = _fuse_over_time(plugins, plan_, outcomes)
     else:
         fused = _fuse_by_month(plugins, config, inputs)
-    context = ValidationContext(config.context_entries(), config.base_dir)
+    context = ValidationContext(config.context_entries(), config.base_dir, glacier_mask=config.glacier_mask)
     results = []
     for month in config.months:
         month_in = inputs[month]
@@ -554,7 +554,12 @@ def _provenance(plugins: PluginSet, config: RunConfig, pairs: list[dict[str, Any
                        {"weighting": config.weighting, "weighting_parameters": dict(config.weighting_parameters)}),
                     # the run file's name, not its path: the same inputs publish the same bytes wherever the
                     # project folder is
-                    "configuration": Path(config.source).name if config.source else ""},
+                    "configuration": Path(config.source).name if config.source else "",
+                    # where the tracking corrected and the validation measured the still ground (file names)
+                    **({"masks": {name: path.name for name, path in (("stable_mask", config.stable_mask),
+                                                                      ("glacier_mask", config.glacier_mask))
+                                  if path is not None}}
+                       if config.stable_mask is not None or config.glacier_mask is not None else {})},
     )
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from gvfuse.errors import GridError, GvfuseError, InputError
 from gvfuse.interfaces import ContextKind, Validator
-from gvfuse.io.masks import load_mask
+from gvfuse.io.masks import load_mask, stable_ground
 from gvfuse.io.raster import read_bands, read_single_band
 from gvfuse.model import Grid, VelocityField
 from gvfuse.plugins import PluginSet, plugin_errors
@@ -32,26 +32,40 @@ class ValidationContext:
 
     ``entries`` maps keys to configured values (paths, numbers, strings);
     relative paths are taken from ``base_dir``. ``missing`` ends the reason
-    given for a missing entry ("no stable mask for this month").
+    given for a missing entry ("no stable mask for this month"). Without a
+    ``stable_mask`` entry, a ``glacier_mask`` (a path) makes the stable mask the
+    ground outside the glaciers (:func:`gvfuse.io.masks.stable_ground`), the
+    static terrain GLAFT measures on (Zheng et al. 2023, The Cryosphere 17:4063)
+    and the ground the tracking corrected on.
     """
 
-    def __init__(self, entries: Mapping[str, Any], base_dir: Path, *, missing: str = "for this month") -> None:
+    def __init__(self, entries: Mapping[str, Any], base_dir: Path, *, missing: str = "for this month",
+                 glacier_mask: Path | None = None) -> None:
         self.entries = dict(entries)
         self.base_dir = base_dir
         self.missing = missing
+        self.glacier_mask = glacier_mask
         self._masks: dict[tuple[str, Grid], np.ndarray] = {}
+
+    def _given(self, key: str) -> bool:
+        return self.entries.get(key) is not None or (key == "stable_mask" and self.glacier_mask is not None)
 
     def _path(self, key: str) -> Path:
         return (self.base_dir / str(self.entries[key])).resolve()
 
     def _mask(self, key: str, grid: Grid) -> np.ndarray:
         if (key, grid) not in self._masks:
-            self._masks[key, grid] = load_mask(self._path(key), grid, what=key.replace("_", " "))
+            if self.entries.get(key) is None:  # the stable mask, from the glaciers (see the class)
+                outside = stable_ground(grid, glacier_mask=self.glacier_mask)
+                assert outside is not None  # a glacier mask was given: _given() says so
+                self._masks[key, grid] = outside
+            else:
+                self._masks[key, grid] = load_mask(self._path(key), grid, what=key.replace("_", " "))
         return self._masks[key, grid]
 
     def mask(self, key: str, grid: Grid) -> np.ndarray | None:
         """The configured mask ``key`` on ``grid``, or ``None`` when none is configured."""
-        return self._mask(key, grid) if self.entries.get(key) is not None else None
+        return self._mask(key, grid) if self._given(key) else None
 
     def supply(self, needs: Mapping[str, ContextKind], grid: Grid,
                reference: VelocityField | None) -> tuple[dict[str, Any], str]:
@@ -66,7 +80,7 @@ class ValidationContext:
                 if reference is None:
                     return {}, f"no {key.replace('_', ' ')} {self.missing}"
                 context[key] = reference
-            elif self.entries.get(key) is None:
+            elif not self._given(key):
                 return {}, f"no {key.replace('_', ' ')} {self.missing}"
             elif kind == "mask":
                 context[key] = self._mask(key, grid)

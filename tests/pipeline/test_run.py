@@ -15,6 +15,7 @@ from gvfuse import inversion as inv
 from gvfuse.cli import main
 from gvfuse.config import load_config
 from gvfuse.errors import ConfigError
+from gvfuse.io.masks import load_mask
 from gvfuse.io.raster import write_bands
 from gvfuse.model import Month
 from gvfuse.pipeline.run import build_plan, execute
@@ -415,15 +416,39 @@ def test_a_run_file_chooses_the_band_of_plain_rasters(tmp_path):
         build_plan(load_config(landsat, plugins), plugins)
 
 
+def _glacier_only_run(workspace: Path, name: str) -> Path:
+    """The workspace's run over time with a glacier mask and no stable mask, publishing to ``out-<name>``."""
+    text = (workspace / "run.toml").read_text().replace('stable_mask = "masks/stable.tif"\n', "")
+    text = text.replace('output_dir = "out"', f'output_dir = "out-{name}"')
+    run_file = workspace / f"{name}.toml"
+    run_file.write_text(text.replace('[weighting]\nname = "inverse-variance"',
+                                     '[fusion]\nname = "time-series"\n'
+                                     'parameters = { min_observations = 1, sample_cells = 256, '
+                                     'scale_sample_cells = 256 }\n'
+                                     'glacier_mask = "masks/ice.tif"'))
+    return run_file
+
+
+def test_without_a_stable_mask_the_months_are_validated_on_the_ground_outside_the_glaciers(workspace, plugins):
+    config = load_config(_glacier_only_run(workspace, "glacier-validated"), plugins)
+    result = execute(config, plugins=plugins)
+    assert not result.failed_months, result.problems
+    january = result.months[0]
+    stable = january.figures["stable-ground"]["fused"]
+    ice = load_mask(workspace / "masks" / "ice.tif", january.product.grid)
+    assert stable["cell_count"] == int((~ice).sum()) > 0  # every cell outside the glaciers, none on them
+    assert abs(stable["vx_median_m_per_day"]) < 0.01 and abs(stable["vy_median_m_per_day"]) < 0.01
+    assert "stable_ground_error_calibration" in january.product.validation["weighting"]
+    item = json.loads((workspace / "out-glacier-validated" / "items" / "run-test-202301.json").read_text())
+    assert item["properties"]["gvfuse:provenance"]["parameters"]["masks"] == {"glacier_mask": "ice.tif"}
+
+
 def test_a_glacier_mask_puts_the_tracking_correction_on_the_ground_outside_the_glaciers(workspace, plugins, tmp_path):
     import attrs
 
     from gvfuse.pipeline.pair import process_pair, read_pair_info
 
-    text = (workspace / "run.toml").read_text().replace('stable_mask = "masks/stable.tif"\n', "")
-    run_file = workspace / "glacier-only.toml"
-    run_file.write_text(text.replace('[weighting]\nname = "inverse-variance"',
-                                     '[fusion]\nname = "time-series"\nglacier_mask = "masks/ice.tif"'))
+    run_file = _glacier_only_run(workspace, "glacier-only")
     job = build_plan(load_config(run_file, plugins), plugins).jobs[0]
     assert job.stable_mask is None and job.glacier_mask == workspace / "masks" / "ice.tif"
     unmasked = attrs.evolve(job, glacier_mask=None, cache_dir=tmp_path / "plain")
