@@ -43,6 +43,9 @@ def format_summary(figures: Mapping[str, Mapping[str, Any]], plugins: PluginSet)
 @click.option("--vy", "vy_path", type=click.Path(path_type=Path), help="Single-band vy raster (m/day).")
 @click.option("--stable-mask", type=click.Path(path_type=Path),
               help="Ice-free ground: raster (non-zero = stable) or polygons (shapefile, GeoPackage, GeoJSON).")
+@click.option("--glacier-mask", type=click.Path(path_type=Path),
+              help="The glaciers (raster, non-zero = ice, or polygons such as RGI outlines): without "
+                   "--stable-mask, the stable ground is every cell outside them.")
 @click.option("--on-ice-mask", type=click.Path(path_type=Path),
               help="On-ice area for strain rates (raster or polygons).")
 @click.option("--reference", type=click.Path(path_type=Path),
@@ -58,6 +61,7 @@ def validate_command(
     vx_path: Path | None,
     vy_path: Path | None,
     stable_mask: Path | None,
+    glacier_mask: Path | None,
     on_ice_mask: Path | None,
     reference: Path | None,
     context: dict[str, str],
@@ -68,12 +72,12 @@ def validate_command(
     """Quality of a velocity map PRODUCT.tif (bands vx, vy in m/day; or --vx/--vy).
 
     Every registered validator runs whose context is given. Bundled: on
-    stable ground (--stable-mask) mean, median, std, NMAD, normality test and
+    stable ground (--stable-mask, or outside --glacier-mask) mean, median, std, NMAD, normality test and
     GLAFT metric 1 (Zheng et al. 2023); on ice (--on-ice-mask) GLAFT metric
     2, along-flow strain rates; against a UAV map (--reference) bias, std,
     RMSE, NMAD. Mask polygons select the cells whose centre lies inside them.
     """
-    from gvfuse.io.masks import load_mask
+    from gvfuse.io.masks import load_mask, stable_ground
     from gvfuse.pipeline.validate import read_reference, read_velocity, validate_map
     from gvfuse.plots import validation_plots
 
@@ -85,10 +89,12 @@ def validate_command(
         entries["on_ice_mask"] = on_ice_mask
     ref = read_reference(reference, field.grid) if reference else None
     plugins = plugin_set()
-    figures = validate_map(plugins, field, names=validators or None, entries=entries, reference=ref)
+    figures = validate_map(plugins, field, names=validators or None, entries=entries, reference=ref,
+                           glacier_mask=glacier_mask)
     written: list[Path] = []
     if plots:
-        stable = load_mask(stable_mask, field.grid, what="stable-ground mask") if stable_mask else None
+        stable = (load_mask(stable_mask, field.grid, what="stable-ground mask") if stable_mask
+                  else stable_ground(field.grid, glacier_mask=glacier_mask))
         written = validation_plots(plots, field.vx_m_per_day, field.vy_m_per_day, field.grid, stable_mask=stable,
                                    reference=(ref.vx_m_per_day, ref.vy_m_per_day) if ref else None)
     if as_json:

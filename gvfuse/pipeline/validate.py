@@ -32,11 +32,12 @@ class ValidationContext:
 
     ``entries`` maps keys to configured values (paths, numbers, strings);
     relative paths are taken from ``base_dir``. ``missing`` ends the reason
-    given for a missing entry ("no stable mask for this month"). Without a
-    ``stable_mask`` entry, a ``glacier_mask`` (a path) makes the stable mask the
-    ground outside the glaciers (:func:`gvfuse.io.masks.stable_ground`), the
-    static terrain GLAFT measures on (Zheng et al. 2023, The Cryosphere 17:4063)
-    and the ground the tracking corrected on.
+    given for a missing entry ("no stable mask for this month"). With a
+    ``glacier_mask`` (a path), the stable mask is the ``stable_mask`` entry's
+    cells outside the glaciers, or without that entry every cell outside them
+    (:func:`gvfuse.io.masks.stable_ground`: the ground the tracking corrected
+    on; the static terrain GLAFT measures on, Zheng et al. 2023, The Cryosphere
+    17:4063).
     """
 
     def __init__(self, entries: Mapping[str, Any], base_dir: Path, *, missing: str = "for this month",
@@ -55,10 +56,11 @@ class ValidationContext:
 
     def _mask(self, key: str, grid: Grid) -> np.ndarray:
         if (key, grid) not in self._masks:
-            if self.entries.get(key) is None:  # the stable mask, from the glaciers (see the class)
-                outside = stable_ground(grid, glacier_mask=self.glacier_mask)
-                assert outside is not None  # a glacier mask was given: _given() says so
-                self._masks[key, grid] = outside
+            if key == "stable_mask":  # the ground the tracking corrected on (see the class)
+                given = self._path(key) if self.entries.get(key) is not None else None
+                stable = stable_ground(grid, stable_mask=given, glacier_mask=self.glacier_mask)
+                assert stable is not None  # one of them was given: _given() says so
+                self._masks[key, grid] = stable
             else:
                 self._masks[key, grid] = load_mask(self._path(key), grid, what=key.replace("_", " "))
         return self._masks[key, grid]
@@ -174,15 +176,17 @@ def read_reference(path: Path, grid: Grid) -> VelocityField:
 
 def validate_map(plugins: PluginSet, field: VelocityField, *, names: Sequence[str] | None = None,
                  entries: Mapping[str, Any] | None = None, reference: VelocityField | None = None,
-                 base_dir: Path | None = None) -> dict[str, Any]:
+                 base_dir: Path | None = None, glacier_mask: Path | None = None) -> dict[str, Any]:
     """Figures of one map by every validator ``names`` (default: every registered one), keyed by name.
 
     ``entries`` are the context entries (masks and others, as paths or
     values); a validator that finds the input unusable raises its
-    :class:`~gvfuse.errors.InputError` here, since there is no month to go on with.
+    :class:`~gvfuse.errors.InputError` here, since there is no month to go on with. ``glacier_mask``:
+    without a ``stable_mask`` entry, the ground outside the glaciers is the stable mask
+    (:class:`ValidationContext`).
     """
     names = list(names) if names is not None else sorted(plugins.registry["validators"])
-    context = ValidationContext(entries or {}, base_dir or Path.cwd(), missing="given")
+    context = ValidationContext(entries or {}, base_dir or Path.cwd(), missing="given", glacier_mask=glacier_mask)
     figures = run_validators(plugins, names, field, {}, context, reference)
     out: dict[str, Any] = {}
     for name, result in figures.items():

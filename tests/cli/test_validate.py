@@ -64,6 +64,21 @@ def test_validators_without_their_input_are_skipped_and_the_summary_is_readable(
     assert "uav: skipped (no reference given)" in result.output
 
 
+def test_without_a_stable_mask_the_ground_outside_the_glaciers_is_the_stable_ground(files):
+    result = CliRunner().invoke(validate_command, [str(files["product"]), "--glacier-mask", str(files["ice"]),
+                                                   "--json"])
+    assert result.exit_code == 0, result.output
+    sg = json.loads(result.output)["stable-ground"]
+    assert sg["cell_count"] == 30 * 80  # the rows above the ice
+    assert sg["vx_std_m_per_day"] == pytest.approx(0.02, rel=0.1) and abs(sg["vx_median_m_per_day"]) < 0.01
+    # a stable mask given too: its cells outside the glaciers (rows 2-27 of the box, the ice from row 20 on here)
+    ice = files["tmp"] / "ice20.tif"
+    write_bands(ice, {"ice": (np.mgrid[0:GRID.rows, 0:GRID.cols][0] >= 20).astype("float32")}, GRID)
+    both = CliRunner().invoke(validate_command, [str(files["product"]), "--glacier-mask", str(ice),
+                                                 "--stable-mask", str(files["stable"]), "--json"])
+    assert json.loads(both.output)["stable-ground"]["cell_count"] == 18 * 76
+
+
 def test_two_single_band_files_and_plots(files):
     vx = write_bands(files["tmp"] / "vx.tif",
                      {"band": np.random.default_rng(2).normal(0.1, 0.05, GRID.shape).astype("float32")}, GRID)
