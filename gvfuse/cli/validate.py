@@ -77,7 +77,7 @@ def validate_command(
     2, along-flow strain rates; against a UAV map (--reference) bias, std,
     RMSE, NMAD. Mask polygons select the cells whose centre lies inside them.
     """
-    from gvfuse.io.masks import load_mask, stable_ground
+    from gvfuse.io.masks import stable_ground
     from gvfuse.pipeline.validate import read_reference, read_velocity, validate_map
     from gvfuse.plots import validation_plots
 
@@ -93,8 +93,7 @@ def validate_command(
                            glacier_mask=glacier_mask)
     written: list[Path] = []
     if plots:
-        stable = (load_mask(stable_mask, field.grid, what="stable-ground mask") if stable_mask
-                  else stable_ground(field.grid, glacier_mask=glacier_mask))
+        stable = stable_ground(field.grid, stable_mask=stable_mask, glacier_mask=glacier_mask)
         written = validation_plots(plots, field.vx_m_per_day, field.vy_m_per_day, field.grid, stable_mask=stable,
                                    reference=(ref.vx_m_per_day, ref.vy_m_per_day) if ref else None)
     if as_json:

@@ -111,25 +111,28 @@ def _vector_area(path: Path, grid: Grid) -> tuple[np.ndarray, bool]:
         info = pyogrio.read_info(path)
     except Exception as exc:  # pyogrio raises DataSourceError, DataLayerError, ...
         raise InputError(f"cannot read vector mask: {exc}", source=path) from exc
-    if info.get("features") == 0 or str(info.get("geometry_type", "")).removesuffix(" Z") in NOT_POLYGONAL:
+    geometry_type = str(info.get("geometry_type", "")).removesuffix(" Z")
+    if info.get("features") == 0 or geometry_type in NOT_POLYGONAL:
         raise InputError("vector mask has no polygon", source=path, field="geometry")
     layer_crs = info.get("crs") or grid.crs
     bbox: tuple[float, float, float, float] | None = None
+    total = info.get("total_bounds")
+    # Only a layer known to hold polygons, with a known extent, is read near the grid: of a mixed ("Unknown")
+    # layer, an empty read could not tell "no polygon here" from "no polygon at all".
+    if geometry_type in ("Polygon", "MultiPolygon") and total is not None and np.all(np.isfinite(total)):
+        try:
+            if _boxes_overlap(rasterio.warp.transform_bounds(layer_crs, grid.crs, *total, densify_pts=21),
+                              grid.bounds):
+                # the grid's box in the layer's CRS, a cell wider on each side against the densified edges' bulge
+                pad = max(abs(grid.transform.a), abs(grid.transform.e))
+                left, bottom, right, top = grid.bounds
+                box = rasterio.warp.transform_bounds(grid.crs, layer_crs, left - pad, bottom - pad, right + pad,
+                                                     top + pad, densify_pts=21)
+                bbox = box if box[0] < box[2] else None  # across the antimeridian: read every polygon
+            # else an error to come: every polygon read, so that the error says what is wrong with them
+        except (CPLE_BaseError, CRSError):  # a box PROJ cannot transform: read every polygon
+            bbox = None
     overlaps = True
-    try:
-        total = info.get("total_bounds")
-        if total is not None and np.all(np.isfinite(total)):
-            overlaps = _boxes_overlap(rasterio.warp.transform_bounds(layer_crs, grid.crs, *total, densify_pts=21),
-                                      grid.bounds)
-        # the grid's box in the layer's CRS, a cell wider on each side against the densified edges' bulge
-        pad = max(abs(grid.transform.a), abs(grid.transform.e))
-        left, bottom, right, top = grid.bounds
-        bbox = rasterio.warp.transform_bounds(grid.crs, layer_crs, left - pad, bottom - pad, right + pad, top + pad,
-                                              densify_pts=21)
-    except (CPLE_BaseError, CRSError):  # a box PROJ cannot transform: read every polygon, as before
-        bbox = None
-    if not overlaps:  # an error to come: every polygon read, so that the error says what is wrong with them
-        bbox = None
     shapes = read_polygons(path, grid.crs, bbox=bbox)
     if bbox is None:
         bounds = rasterio.features.bounds({"type": "GeometryCollection", "geometries": shapes})
@@ -156,7 +159,8 @@ def _raster_mask(path: Path, grid: Grid) -> tuple[np.ndarray, np.ndarray, bool]:
     """The raster mask warped onto ``grid``, where it says anything (its data, not its no-data or beyond its
     extent), and whether its footprint overlaps the grid."""
     with open_raster(path, "raster mask") as src:
-        values = src.read(1, masked=True).astype("float32").filled(np.nan)
+        # no-data is unknown (NaN), except a no-data of 0, which a binary mask (1 = inside) means as outside
+        values = src.read(1, masked=True).astype("float32").filled(0.0 if src.nodata == 0 else np.nan)
         footprint = rasterio.warp.transform_bounds(src.crs, grid.crs, *src.bounds)
         same_grid = src.crs == grid.crs and src.transform == grid.transform and src.shape == grid.shape
         if same_grid:

@@ -86,6 +86,8 @@ class ValidationContext:
                 return {}, f"no {key.replace('_', ' ')} {self.missing}"
             elif kind == "mask":
                 context[key] = self._mask(key, grid)
+                if key == "stable_mask" and not context[key].any():  # only from the glaciers: load_mask refuses
+                    return {}, f"no stable ground outside the glaciers {self.missing}"
             elif kind == "path":
                 context[key] = self._path(key)
             else:

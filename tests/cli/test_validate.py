@@ -79,6 +79,15 @@ def test_without_a_stable_mask_the_ground_outside_the_glaciers_is_the_stable_gro
     assert json.loads(both.output)["stable-ground"]["cell_count"] == 18 * 76
 
 
+def test_an_all_ice_map_has_its_stable_ground_figures_skipped_not_an_error(files):
+    everywhere = files["tmp"] / "all-ice.tif"
+    write_bands(everywhere, {"ice": np.ones(GRID.shape, "float32")}, GRID)
+    result = CliRunner().invoke(validate_command, [str(files["product"]), "--glacier-mask", str(everywhere),
+                                                   "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["stable-ground"] == {"skipped": "no stable ground outside the glaciers given"}
+
+
 def test_two_single_band_files_and_plots(files):
     vx = write_bands(files["tmp"] / "vx.tif",
                      {"band": np.random.default_rng(2).normal(0.1, 0.05, GRID.shape).astype("float32")}, GRID)

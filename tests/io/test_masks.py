@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
 import rasterio.warp
 import shapely
 from affine import Affine
@@ -158,6 +159,43 @@ def test_a_layer_without_polygons_and_an_inventory_without_glaciers_here(tmp_pat
     assert stable_ground(GRID, glacier_mask=path).all()
     with pytest.raises(InputError, match="around.gpkg.*selects no cell"):
         load_mask(path, GRID, what="stable-ground mask")
+
+
+def test_a_grid_across_the_antimeridian_keeps_the_polygons_of_both_sides(tmp_path):
+    # UTM 60N from 178.8 E to 178.5 W at 60 N; outlines cut at 180 as inventories store them
+    grid = Grid(32660, Affine(1000.0, 0, 600000.0, 0, -1000.0, 6700000.0), (60, 150))
+    west, _, east, _ = rasterio.warp.transform_bounds(grid.crs, "EPSG:4326", *grid.bounds)
+    assert west > east  # the box crosses 180
+    sides = [shapely.box(179.3, 60.0, 180.0, 60.2), shapely.box(-180.0, 60.0, -179.3, 60.2)]
+    path = _write_polygons(tmp_path / "dateline.gpkg", sides, "EPSG:4326", "GPKG")
+    every = rasterize_polygons(read_polygons(path, grid.crs), grid)
+    assert every[:, :75].any() and every[:, 75:].any()
+    np.testing.assert_array_equal(load_mask(path, grid), every)
+
+
+def test_a_layer_of_mixed_geometries_without_polygons_is_no_polygon_mask(tmp_path):
+    import json
+
+    path = tmp_path / "mixed.geojson"  # a layer of unknown type: read whole, not near the grid
+    lon, lat = rasterio.warp.transform(GRID.crs, "EPSG:4326", [600500.0, 601500.0], [6739500.0, 6738500.0])
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [lon[0], lat[0]]}},
+        {"type": "Feature", "properties": {},
+         "geometry": {"type": "LineString", "coordinates": [[lon[0], lat[0]], [lon[1], lat[1]]]}}]}))
+    for call in (lambda: load_mask(path, GRID), lambda: stable_ground(GRID, glacier_mask=path)):
+        with pytest.raises(InputError, match="mixed.geojson.*no polygon"):
+            call()
+
+
+def test_a_binary_glacier_raster_with_no_data_zero_means_zero_as_outside(tmp_path):
+    ice = np.zeros(GRID.shape, "uint8")
+    ice[10:30, 5:15] = 1
+    path = tmp_path / "ice.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=GRID.cols, height=GRID.rows, count=1, dtype="uint8",
+                       crs=GRID.crs, transform=GRID.transform, nodata=0) as dst:
+        dst.write(ice, 1)
+    np.testing.assert_array_equal(stable_ground(GRID, glacier_mask=path), ice == 0)
+    np.testing.assert_array_equal(load_mask(path, GRID), ice == 1)
 
 
 @pytest.mark.skipif(not DEMO.is_dir(), reason=f"GLAFT demo data not found at {DEMO}")
