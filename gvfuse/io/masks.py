@@ -219,7 +219,8 @@ def stable_ground(grid: Grid, *, stable_mask: str | os.PathLike[str] | None = No
     (off-glacier ground, as ITS_LIVE corrects on land outside its ice and water masks; Gardner et al. 2018,
     The Cryosphere 12:521), so an image that is all ice has none and its correction is skipped instead of
     fitted on slow ice. Only where the glacier mask says something counts as outside: a raster's no-data
-    and the cells beyond its extent are neither ice nor ground. A glacier mask that selects no cell is a
+    (but a no-data of 0, read as outside) and the cells beyond its extent are neither ice nor ground; a
+    vector layer says something everywhere. A glacier mask that selects no cell is a
     scene without glaciers (all ground). None when neither mask is given: the tracker then judges its
     slowest points (:mod:`gvfuse.tracking.stable_ground`).
     """
