@@ -544,6 +544,9 @@ def _provenance(plugins: PluginSet, config: RunConfig, pairs: list[dict[str, Any
     # how long a pair took is the run's business, not the product's: with it, two runs of the same
     # inputs published different bytes
     pairs = [{k: v for k, v in p.items() if k != "seconds"} for p in pairs]
+    # where the tracking corrected and the validation measured the still ground (file names)
+    masks = {name: path.name for name, path in (("stable_mask", config.stable_mask),
+                                                ("glacier_mask", config.glacier_mask)) if path is not None}
     return Provenance(
         software="gvfuse", software_version=__version__,
         plugins={p.name: f"{p.distribution} {p.version}" for p in plugins.loaded},
@@ -555,11 +558,7 @@ def _provenance(plugins: PluginSet, config: RunConfig, pairs: list[dict[str, Any
                     # the run file's name, not its path: the same inputs publish the same bytes wherever the
                     # project folder is
                     "configuration": Path(config.source).name if config.source else "",
-                    # where the tracking corrected and the validation measured the still ground (file names)
-                    **({"masks": {name: path.name for name, path in (("stable_mask", config.stable_mask),
-                                                                      ("glacier_mask", config.glacier_mask))
-                                  if path is not None}}
-                       if config.stable_mask is not None or config.glacier_mask is not None else {})},
+                    **({"masks": masks} if masks else {})},
     )
 
 
