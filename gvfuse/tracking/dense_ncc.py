@@ -21,25 +21,28 @@ current field (cubic B-spline) and measure the small remainder with a
 least-squares gradient step (Lucas & Kanade 1981), which removes most of the
 pixel-locking bias (Scarano 2002, iterative image deformation).
 
-Compiled inner loop (:func:`dense_ncc_stack`, :func:`peak_search`): the
-integer search of both dense matchers runs in numba-compiled loops. The
-shifts of one row of the search area are computed together, image row by
-image row, with the shifts innermost (one reference pixel times a run of
-contiguous secondary pixels, which vectorises); the products of
-``g = gcd(window, step)`` image rows are summed, window sums along the row
-are differences of a float64 running sum (one addition per pixel whatever the
-window), taken only at the output grid's columns, and along columns come
-from a running sum in float64 over the last ``window / g`` block rows, kept
-in a small ring, so only the output grid's windows are ever formed and the
-product image is never written to memory. At the shifts where a window
-sees no-data, :func:`_masked_scores` recomputes it: the masked NCC from
-summed-area tables of its six products, per shift over the bounding box of
-just the windows that see no-data there (a window on a tile's padded border
-sees it at only part of its shifts). The kernels release the GIL and
-run single-threaded: the driver runs tiles on dask's threads, one per core,
-which is where the parallelism is (a numba ``prange`` inside each tile would
-put two threads per core). :func:`gvfuse.tracking.correlation.ncc_score_stack`
-(with :func:`gvfuse.tracking.correlation.masked_ncc_scores`) is the plain
+Compiled inner loop (:func:`_fast_scores`, :func:`_fold_search_row`): the
+integer search of both dense matchers runs in numba-compiled loops, one shift
+at a time, every loop running along image rows so that it vectorises: the
+products of a block of ``g = gcd(window, step)`` image rows go into a running
+column sum over the window's height (the block rows kept in a small ring, to
+be taken out as they leave), and once an output row is complete its window
+sums along the row come from a doubling tree over those column sums, read
+only at the output grid's columns; neither the product image nor a
+full-resolution box sum is ever written to memory. At the shifts where a
+window sees no-data, :func:`_masked_scores` recomputes it: the masked NCC
+from summed-area tables of its six products, per shift over the bounding box
+of just the windows that see no-data there (a window on a tile's padded
+border sees it at only part of its shifts). The matchers take each window's
+peak with :func:`dense_ncc_peaks`, which folds each row of shifts into a
+running peak search as it is computed, so the ``(2r+1)^2`` score planes of
+the whole stack (:func:`dense_ncc_stack`, which the template matcher keeps)
+are never held: allocating and filling them cost as much as computing them.
+The kernels release the GIL and run single-threaded: the driver runs tiles on
+dask's threads, one per core, which is where the parallelism is (a numba
+``prange`` inside each tile would put two threads per core).
+:func:`gvfuse.tracking.correlation.ncc_score_stack` (with
+:func:`gvfuse.tracking.correlation.masked_ncc_scores`) is the plain
 numpy/OpenCV version of the same stack, kept as its reference.
 
 The peak fit and the gradient step are shared with the phase-correlation
@@ -68,7 +71,7 @@ from gvfuse.tracking.matching import MatchResult
 from gvfuse.tracking.subpixel import quadratic_peak_2d
 from gvfuse.tracking.warping import SplineImage, smooth_prior_warp
 
-__all__ = ["DenseNccMatcher", "dense_ncc_stack", "peak_search"]
+__all__ = ["DenseNccMatcher", "dense_ncc_peaks", "dense_ncc_stack", "peak_search"]
 
 
 #: LLVM's fast-math flags without "no NaNs" and "no infinities": flat patches are NaN and must stay so.
@@ -76,17 +79,47 @@ FAST_BUT_NAN_SAFE = {"reassoc", "contract", "arcp", "nsz", "afn"}
 
 
 @numba.njit(cache=True, nogil=True, fastmath=FAST_BUT_NAN_SAFE, error_model="numpy")
+def _add_shifted(src: np.ndarray, dst: np.ndarray, n: int, width: int) -> None:  # pragma: no cover
+    """``dst[x] = src[x] + src[x + width]`` for ``x < n`` (a slice, not ``x + width``, so that numba adds no
+    negative-index check and the loop vectorises)."""
+    ahead = src[width:]
+    for x in range(n):
+        dst[x] = src[x] + ahead[x]
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FAST_BUT_NAN_SAFE, error_model="numpy")
+def _add_every(total: np.ndarray, src: np.ndarray, step: int, offset: int) -> None:  # pragma: no cover
+    """``total[j] += src[offset + j * step]``."""
+    part = src[offset:]
+    for j in range(total.shape[0]):
+        total[j] += part[j * step]
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FAST_BUT_NAN_SAFE, error_model="numpy")
 def _fast_scores(r0: np.ndarray, s0: np.ndarray, sum_r: np.ndarray, inv_sd_r: np.ndarray, mean_s: np.ndarray,
-                 inv_sd_s: np.ndarray, out: np.ndarray, o: int, w: int, s: int, r: int) -> None:  # pragma: no cover
-    """NCC of every window of the output grid at every shift into ``out`` ``(side, side, rows, cols)``.
+                 inv_sd_s: np.ndarray, out: np.ndarray, o: int, w: int, s: int, r: int,
+                 first: int) -> None:  # pragma: no cover
+    """NCC of every window of the output grid at the shifts of search rows ``first ...`` into ``out``
+    ``(search rows, side, rows, cols)`` (search row ``a`` is shift ``dy = a - r``).
 
     ``r0``/``s0``: centred, scaled images (no-data as 0); ``sum_r``/``inv_sd_r``:
     the reference windows' sums and inverse standard deviations on the output
     grid; ``mean_s``/``inv_sd_s``: the secondary's window means and inverse
     standard deviations at every top-left corner, given as ``(s, s, H/s, W/s)``
     phases (``a[py, px, i, j] = full[py + i*s, px + j*s]``) so that each shift
-    reads them contiguously. Block rows of ``g = gcd(w, s)`` image rows; a
-    window is ``k = w/g`` block rows and the grid steps ``m = s/g`` of them.
+    reads them contiguously.
+
+    One shift at a time, every loop along image rows (contiguous, so it
+    vectorises): a block row is ``g = gcd(w, s)`` image rows, whose products
+    are summed into a running column sum over the window's ``k = w/g`` block
+    rows (the block rows kept in a ring, to be taken out as they leave); the
+    grid steps ``m = s/g`` block rows. Once an output row's block rows are
+    in, its window sums along the row come from a doubling tree over the
+    column sums (after level L a buffer holds the sums of ``2**L`` pixels
+    from each column; the levels of ``w``'s binary digits add up to the
+    window), taken only at the output grid's columns. All in float32; the
+    running column sum is summed afresh from the ring every ``4k`` block rows,
+    so rounding cannot drift down a tall tile.
     """
     side = 2 * r + 1
     rows, cols = out.shape[2], out.shape[3]
@@ -95,81 +128,94 @@ def _fast_scores(r0: np.ndarray, s0: np.ndarray, sum_r: np.ndarray, inv_sd_r: np
     m = s // g
     nb = (rows - 1) * m + k  # block rows under the grid
     lx = (cols - 1) * s + w
-    acc = np.empty((lx, side), np.float32)
-    prefix = np.empty((lx + 1, side))
-    # the window sums of the last k block rows of every shift of the search row (a ring), and their running
-    # column sums in float64 (a float32 running sum would drift over a thousand rows): small enough to stay
-    # in cache
-    ring = np.empty((side, k, cols), np.float32)
-    v = np.empty((side, cols))
-    for a in range(side):
+    resum = 4 * k
+    column = np.empty(lx, np.float32)
+    block = np.empty(lx, np.float32)
+    ring = np.empty((k, lx), np.float32)
+    level_a = np.empty(lx, np.float32)
+    level_b = np.empty(lx, np.float32)
+    total = np.empty(cols, np.float32)
+    one = np.float32(1.0)
+    for a in range(first, first + out.shape[0]):
         dy = a - r
-        v[:] = 0.0
-        for p in range(nb):
-            y = o + p * g
-            slot = p % k
-            # products of the block row's g image rows at every shift of the search row, shifts innermost
-            for t in range(g):
-                rr = r0[y + t, o : o + lx]
-                ss = s0[y + t + dy, o - r : o - r + lx + side - 1]
-                if t == 0:
-                    for x in range(lx):
-                        rx = rr[x]
-                        for b in range(side):
-                            acc[x, b] = rx * ss[x + b]
-                else:
-                    for x in range(lx):
-                        rx = rr[x]
-                        for b in range(side):
-                            acc[x, b] += rx * ss[x + b]
-            # running sums along the row in float64, every shift at once; a window is a difference of two
-            for b in range(side):
-                prefix[0, b] = 0.0
+        py = (o + dy) % s
+        for b in range(side):
+            dx = b - r
+            px = (o + dx) % s
             for x in range(lx):
-                for b in range(side):
-                    prefix[x + 1, b] = prefix[x, b] + acc[x, b]
-            for b in range(side):
-                vb = v[b]
-                h = ring[b, slot]
-                if p >= k:  # the block row leaving the window
-                    for j in range(cols):
-                        vb[j] -= h[j]
+                column[x] = 0.0
+            for p in range(nb):
+                y = o + p * g
+                rr = r0[y, o : o + lx]
+                ss = s0[y + dy, o + dx : o + dx + lx]
+                for x in range(lx):
+                    block[x] = rr[x] * ss[x]
+                for t in range(1, g):
+                    rr = r0[y + t, o : o + lx]
+                    ss = s0[y + t + dy, o + dx : o + dx + lx]
+                    for x in range(lx):
+                        block[x] += rr[x] * ss[x]
+                kept = ring[p % k]
+                if p < k:
+                    for x in range(lx):
+                        column[x] += block[x]
+                        kept[x] = block[x]
+                elif (p - k) % resum == resum - 1:
+                    for x in range(lx):
+                        kept[x] = block[x]
+                        column[x] = 0.0
+                    for q in range(k):
+                        old = ring[q]
+                        for x in range(lx):
+                            column[x] += old[x]
+                else:  # the block row leaving the window out, the new one in
+                    for x in range(lx):
+                        bx = block[x]
+                        column[x] += bx - kept[x]
+                        kept[x] = bx
+                if p < k - 1 or (p - (k - 1)) % m:
+                    continue
+                # the block rows of output row i are complete
+                i = (p - (k - 1)) // m
                 for j in range(cols):
-                    h[j] = prefix[j * s + w, b] - prefix[j * s, b]
-                for j in range(cols):
-                    vb[j] += h[j]
-            if p < k - 1 or (p - (k - 1)) % m:
-                continue
-            # the block rows of output row i are complete
-            i = (p - (k - 1)) // m
-            for b in range(side):
-                dx = b - r
-                vb = v[b]
-                py = (o + dy) % s
-                px = (o + dx) % s
+                    total[j] = 0.0
+                src = column
+                offset = 0
+                width = 1
+                n = lx
+                use_a = True
+                while True:
+                    if w & width:
+                        _add_every(total, src, s, offset)
+                        offset += width
+                    if 2 * width > w:
+                        break
+                    n -= width
+                    dst = level_a if use_a else level_b  # two buffers: in place, the loop would not vectorise
+                    _add_shifted(src, dst, n, width)
+                    src = dst
+                    use_a = not use_a
+                    width *= 2
                 msr = mean_s[py, px, (o + dy) // s + i, (o + dx) // s : (o + dx) // s + cols]
                 isr = inv_sd_s[py, px, (o + dy) // s + i, (o + dx) // s : (o + dx) // s + cols]
                 srow = sum_r[i]
                 irow = inv_sd_r[i]
-                orow = out[a, b, i]
+                orow = out[a - first, b, i]
                 for j in range(cols):
                     # NCC = (sum_rs - sum_r * mean_s) / (sd_r * sd_s); NaN factors mark flat patches
-                    score = (np.float32(vb[j]) - srow[j] * msr[j]) * irow[j] * isr[j]
-                    # clipped to [-1, 1] against rounding; NaN fails both tests and stays NaN
-                    if score > 1.0:
-                        score = np.float32(1.0)
-                    elif score < -1.0:
-                        score = np.float32(-1.0)
-                    orow[j] = score
+                    score = (total[j] - srow[j] * msr[j]) * irow[j] * isr[j]
+                    # clipped to [-1, 1] against rounding (selects, so that it vectorises); NaN stays NaN
+                    score = one if score > one else score
+                    orow[j] = -one if score < -one else score
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _masked_scores(r0: np.ndarray, s0: np.ndarray, mr0: np.ndarray, ms0: np.ndarray, ref_bad: np.ndarray,
                    sec_bad: np.ndarray, out: np.ndarray, y0: int, x0: int, w: int, s: int, r: int,
-                   min_count: float, var_floor: float) -> None:  # pragma: no cover
+                   min_count: float, var_floor: float, first: int) -> None:  # pragma: no cover
     """:func:`gvfuse.tracking.correlation.masked_ncc_scores` compiled, for the shifts at which a window sees
-    no-data: the masked NCC (Padfield 2012) of the windows starting at ``(y0 + i*step, x0 + j*step)`` into
-    ``out`` ``(side, side, rows, cols)``.
+    no-data: the masked NCC (Padfield 2012) of the windows starting at ``(y0 + i*step, x0 + j*step)`` at the
+    shifts of search rows ``first ...`` into ``out`` ``(search rows, side, rows, cols)``.
 
     A window sees no-data at a shift when its reference window does (``ref_bad[i, j]``) or its shifted
     secondary window does (``sec_bad`` at that window's top-left corner); ``out`` keeps what it holds
@@ -184,7 +230,7 @@ def _masked_scores(r0: np.ndarray, s0: np.ndarray, mr0: np.ndarray, ms0: np.ndar
     sat = np.zeros((ly + 1, lx + 1, 6))
     dirty = np.empty((rows, cols), np.bool_)
     nan = np.float32(np.nan)
-    for a in range(side):
+    for a in range(first, first + out.shape[0]):
         dy = a - r
         for b in range(side):
             dx = b - r
@@ -223,7 +269,7 @@ def _masked_scores(r0: np.ndarray, s0: np.ndarray, mr0: np.ndarray, ms0: np.ndar
                     sat[y + 1, x + 1, 3] = sat[y, x + 1, 3] + a3
                     sat[y + 1, x + 1, 4] = sat[y, x + 1, 4] + a4
                     sat[y + 1, x + 1, 5] = sat[y, x + 1, 5] + a5
-            orow = out[a, b]
+            orow = out[a - first, b]
             for i in range(i0, i1 + 1):
                 top, bottom = (i - i0) * s, (i - i0) * s + w  # in the tables, from the box's corner
                 for j in range(j0, j1 + 1):
@@ -261,6 +307,109 @@ def _phases(full: np.ndarray, s: int) -> np.ndarray:
     return out
 
 
+@attrs.frozen(eq=False)
+class _MaskedPath:
+    """The windows that see no-data at some shift (covered by rectangles) and what the masked path needs."""
+
+    cover: list[tuple[int, int, int, int]]
+    valid_r: np.ndarray  # 1 where valid, float32
+    valid_s: np.ndarray
+    ref_bad: np.ndarray  # windows whose reference window holds no-data
+    sec_bad: np.ndarray  # top-left corners whose secondary window holds no-data
+    min_count: float
+    var_floor: float
+
+
+@attrs.frozen(eq=False)
+class _Prepared:
+    """What the compiled kernels need of a pair, computed once for all its search rows."""
+
+    r0: np.ndarray  # centred, scaled images, no-data as 0
+    s0: np.ndarray
+    sum_r: np.ndarray  # reference windows' sums and inverse standard deviations on the output grid
+    inv_sd_r: np.ndarray
+    mean_s: np.ndarray  # the secondary's window means and inverse standard deviations, as phases
+    inv_sd_s: np.ndarray
+    origin_px: int
+    window_px: int
+    step_px: int
+    radius_px: int
+    masked: _MaskedPath | None  # None: no window sees no-data
+
+
+def _prepare(reference: np.ndarray, secondary: np.ndarray, *, w: int, s: int, r: int, o: int, rows: int,
+             cols: int, min_valid_fraction: float, min_variance: float) -> _Prepared:
+    """Centre and scale both images, the window statistics of both, and where the masked path is needed."""
+    ly, lx = (rows - 1) * s + w, (cols - 1) * s + w
+    ref = np.asarray(reference, dtype=np.float32)
+    sec = np.asarray(secondary, dtype=np.float32)
+    valid_r, valid_s = np.isfinite(ref), np.isfinite(sec)
+    # centre and scale both images on their own level so that the box-sum moments do not cancel badly
+    r0 = np.where(valid_r, ref - np.float32(ref[valid_r].mean() if valid_r.any() else 0.0), np.float32(0.0))
+    s0 = np.where(valid_s, sec - np.float32(sec[valid_s].mean() if valid_s.any() else 0.0), np.float32(0.0))
+    for img, valid in ((r0, valid_r), (s0, valid_s)):
+        scale = float(np.sqrt(np.mean(img[valid] ** 2))) if valid.any() else 0.0
+        if scale > 0:
+            img /= np.float32(scale)
+    n_full = float(w * w)
+    var_floor = float(min_variance)
+    sums = {"window_px": w, "step_px": s, "rows": rows, "cols": cols}
+    ref_bad = window_sums((~valid_r[o : o + ly, o : o + lx]).astype(np.float32), **sums) > 0.5
+    affected = ref_bad.copy()
+    if r > 0 or not valid_s.all():
+        inval_s = (~valid_s[o - r : o + ly + r, o - r : o + lx + r]).astype(np.float32)
+        affected |= window_sums(inval_s, window_px=w + 2 * r, step_px=s, rows=rows, cols=cols) > 0.5
+    ref_reg = r0[o : o + ly, o : o + lx]
+    sum_r = window_sums(ref_reg, **sums)
+    var_r = window_sums(ref_reg * ref_reg, **sums) - sum_r * sum_r / np.float32(n_full)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inv_sd_r = np.where(var_r > var_floor * n_full, 1.0 / np.sqrt(var_r), np.nan).astype(np.float32)
+    full_s = all_pixel_box_sums(s0, w)
+    var_s = all_pixel_box_sums(s0 * s0, w) - full_s * full_s / np.float32(n_full)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inv_sd_s = np.where(var_s > var_floor * n_full, 1.0 / np.sqrt(var_s), np.nan).astype(np.float32)
+    mean_s = _phases(full_s / np.float32(n_full), s)
+    del full_s, var_s
+    masked = None
+    if affected.any():
+        masked = _MaskedPath(cover=_cover(affected), valid_r=valid_r.astype(np.float32),
+                             valid_s=valid_s.astype(np.float32), ref_bad=ref_bad,
+                             sec_bad=all_pixel_box_sums((~valid_s).astype(np.float32), w) > 0.5,
+                             min_count=min_valid_fraction * n_full, var_floor=var_floor)
+    return _Prepared(r0=r0, s0=s0, sum_r=sum_r, inv_sd_r=inv_sd_r, mean_s=mean_s, inv_sd_s=_phases(inv_sd_s, s),
+                     origin_px=o, window_px=w, step_px=s, radius_px=r, masked=masked)
+
+
+def _search_rows(prep: _Prepared, out: np.ndarray, first: int) -> None:
+    """Scores of every window at the shifts of search rows ``first ... first + len(out) - 1`` into ``out``.
+
+    Every window by the fast path; the shifts at which a window sees no-data are then recomputed by the
+    masked path (the fast path's scores are exact at the others).
+    """
+    o, w, s, r = prep.origin_px, prep.window_px, prep.step_px, prep.radius_px
+    _fast_scores(prep.r0, prep.s0, prep.sum_r, prep.inv_sd_r, prep.mean_s, prep.inv_sd_s, out, o, w, s, r, first)
+    masked = prep.masked
+    if masked is None:
+        return
+    for i0, i1, j0, j1 in masked.cover:
+        _masked_scores(prep.r0, prep.s0, masked.valid_r, masked.valid_s, masked.ref_bad[i0:i1, j0:j1],
+                       masked.sec_bad, out[:, :, i0:i1, j0:j1], o + i0 * s, o + j0 * s, w, s, r, masked.min_count,
+                       masked.var_floor, first)
+
+
+def _grid(reference: np.ndarray, window_px: int, step_px: int, search_radius_px: int,
+          origin_px: int | None) -> tuple[int, int, int, int, int, int]:
+    """``(w, s, r, o, rows, cols)``: the windows of a dense search, checked."""
+    w, s, r = int(window_px), int(step_px), int(search_radius_px)
+    o = r if origin_px is None else int(origin_px)
+    if o < r:
+        raise ValueError(f"origin_px ({o}) must be at least the search radius ({r})")
+    height, width = reference.shape
+    rows = n_windows(height, origin_px=o, window_px=w, step_px=s)
+    cols = n_windows(width, origin_px=o, window_px=w, step_px=s)
+    return w, s, r, o, rows, cols
+
+
 def dense_ncc_stack(
     reference: np.ndarray,
     secondary: np.ndarray,
@@ -281,77 +430,73 @@ def dense_ncc_stack(
     no-data (an invalid reference pixel in the window, or an invalid
     secondary pixel in the shifted window) is recomputed over the pixels
     valid in both images (Padfield 2012) by the compiled :func:`_masked_scores`.
+    Matchers that only need each window's peak use :func:`dense_ncc_peaks`,
+    which never holds the whole stack.
     """
-    w, s, r = int(window_px), int(step_px), int(search_radius_px)
-    o = r if origin_px is None else int(origin_px)
-    if o < r:
-        raise ValueError(f"origin_px ({o}) must be at least the search radius ({r})")
-    height, width = reference.shape
-    rows = n_windows(height, origin_px=o, window_px=w, step_px=s)
-    cols = n_windows(width, origin_px=o, window_px=w, step_px=s)
+    w, s, r, o, rows, cols = _grid(reference, window_px, step_px, search_radius_px, origin_px)
     side = 2 * r + 1
     if rows == 0 or cols == 0:
         return np.full((side, side, rows, cols), np.nan, dtype=np.float32)
+    prep = _prepare(reference, secondary, w=w, s=s, r=r, o=o, rows=rows, cols=cols,
+                    min_valid_fraction=min_valid_fraction, min_variance=min_variance)
     stack = np.empty((side, side, rows, cols), dtype=np.float32)
-    ly, lx = (rows - 1) * s + w, (cols - 1) * s + w
-    ref = np.asarray(reference, dtype=np.float32)
-    sec = np.asarray(secondary, dtype=np.float32)
-    valid_r, valid_s = np.isfinite(ref), np.isfinite(sec)
-    # centre and scale both images on their own level so that the box-sum moments do not cancel badly
-    r0 = np.where(valid_r, ref - np.float32(ref[valid_r].mean() if valid_r.any() else 0.0), np.float32(0.0))
-    s0 = np.where(valid_s, sec - np.float32(sec[valid_s].mean() if valid_s.any() else 0.0), np.float32(0.0))
-    for img, valid in ((r0, valid_r), (s0, valid_s)):
-        scale = float(np.sqrt(np.mean(img[valid] ** 2))) if valid.any() else 0.0
-        if scale > 0:
-            img /= np.float32(scale)
-    n_full = float(w * w)
-    var_floor = float(min_variance)
-    sums = {"window_px": w, "step_px": s, "rows": rows, "cols": cols}
-    ref_bad = window_sums((~valid_r[o : o + ly, o : o + lx]).astype(np.float32), **sums) > 0.5
-    affected = ref_bad.copy()
-    if r > 0 or not valid_s.all():
-        inval_s = (~valid_s[o - r : o + ly + r, o - r : o + lx + r]).astype(np.float32)
-        affected |= window_sums(inval_s, window_px=w + 2 * r, step_px=s, rows=rows, cols=cols) > 0.5
-    # every window at every shift by the fast path; the shifts at which a window sees no-data are then
-    # recomputed by the masked path (the fast path's scores are exact at the others)
-    ref_reg = r0[o : o + ly, o : o + lx]
-    sum_r = window_sums(ref_reg, **sums)
-    var_r = window_sums(ref_reg * ref_reg, **sums) - sum_r * sum_r / np.float32(n_full)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        inv_sd_r = np.where(var_r > var_floor * n_full, 1.0 / np.sqrt(var_r), np.nan).astype(np.float32)
-    full_s = all_pixel_box_sums(s0, w)
-    var_s = all_pixel_box_sums(s0 * s0, w) - full_s * full_s / np.float32(n_full)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        inv_sd_s = np.where(var_s > var_floor * n_full, 1.0 / np.sqrt(var_s), np.nan).astype(np.float32)
-    mean_s = _phases(full_s / np.float32(n_full), s)
-    del full_s, var_s
-    _fast_scores(r0, s0, sum_r, inv_sd_r, mean_s, _phases(inv_sd_s, s), stack, o, w, s, r)
-    if affected.any():
-        mr0, ms0 = valid_r.astype(np.float32), valid_s.astype(np.float32)
-        sec_bad = all_pixel_box_sums((~valid_s).astype(np.float32), w) > 0.5
-        for i0, i1, j0, j1 in _cover(affected):
-            _masked_scores(r0, s0, mr0, ms0, ref_bad[i0:i1, j0:j1], sec_bad, stack[:, :, i0:i1, j0:j1],
-                           o + i0 * s, o + j0 * s, w, s, r, min_valid_fraction * n_full, var_floor)
+    _search_rows(prep, stack, 0)
     return stack
 
 
+def dense_ncc_peaks(
+    reference: np.ndarray,
+    secondary: np.ndarray,
+    *,
+    window_px: int,
+    step_px: int,
+    search_radius_px: int,
+    origin_px: int | None = None,
+    min_valid_fraction: float = 0.6,
+    min_variance: float = 1e-6,
+    exact_peak: float = EXACT_PEAK_CORRELATION,
+) -> PeakEstimate:
+    """``peak_search(dense_ncc_stack(...))``, one search row of shifts at a time.
+
+    The same result, bit for bit, with a ``(2r+1)``-th of the memory: each
+    row of shifts is folded into the running peak search as soon as it is
+    computed (:func:`_fold_search_row`), so the ``(2r+1)^2`` score planes of
+    the stack, which cost as much to allocate and fill in memory as to
+    compute, are never held. Needs ``r >= 1``.
+    """
+    w, s, r, o, rows, cols = _grid(reference, window_px, step_px, search_radius_px, origin_px)
+    side = 2 * r + 1
+    if rows == 0 or cols == 0 or side < 3:
+        return peak_search(dense_ncc_stack(reference, secondary, window_px=w, step_px=s, search_radius_px=r,
+                                           origin_px=o, min_valid_fraction=min_valid_fraction,
+                                           min_variance=min_variance), exact_peak=exact_peak)
+    prep = _prepare(reference, secondary, w=w, s=s, r=r, o=o, rows=rows, cols=cols,
+                    min_valid_fraction=min_valid_fraction, min_variance=min_variance)
+    n = rows * cols
+    state = _PeakState.start(n)
+    current = np.empty((1, side, rows, cols), np.float32)
+    previous = np.empty((1, side, rows, cols), np.float32)
+    for a in range(side):
+        _search_rows(prep, current, a)
+        state.fold(current.reshape(side, n), previous.reshape(side, n), a)
+        current, previous = previous, current
+    return state.estimate(side, (rows, cols), exact_peak)
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _peak_kernel(flat: np.ndarray, side: int, peak: np.ndarray, best: np.ndarray, snr: np.ndarray,
-                 nb: np.ndarray) -> None:  # pragma: no cover
-    """Per window (column of ``flat`` ``(side*side, n)``): best shift (first of ties, NaN never wins), peak,
-    SNR (peak over the mean absolute finite correlation) and the 3x3 neighbourhood of the peak, clipped
-    to the search area, into ``nb`` ``(3, 3, n)``."""
-    nshift, n = flat.shape
-    abs_sum = np.zeros(n, np.float32)
-    count = np.zeros(n, np.float32)  # exact: a few thousand shifts at most
-    shift = np.zeros(n, np.int32)  # int32 beside the float32 peaks, so that the loop vectorises
-    for c in range(n):
-        peak[c] = -np.inf
+def _fold_search_row(scores: np.ndarray, previous: np.ndarray, a: int, peak: np.ndarray, shift: np.ndarray,
+                     abs_sum: np.ndarray, count: np.ndarray, nb: np.ndarray) -> None:  # pragma: no cover
+    """Fold search row ``a`` of every window's correlation surface (``scores`` ``(side, n)``, windows in
+    columns; ``previous``: row ``a - 1``) into the running peak search: the best shift (``a * side + b``,
+    first of ties, NaN never wins), its peak, the absolute sum and count of the finite correlations (for
+    the SNR) and ``nb`` ``(3, 3, n)``, the 3x3 neighbourhood of the peak, whose rows are copied as they
+    pass (the row below a peak arrives with the next row; a peak on the search edge keeps NaN there)."""
+    side, n = scores.shape
     zero, one = np.float32(0.0), np.float32(1.0)
-    # shifts outer, windows inner: contiguous rows of the stack; selects, not branches, so that it vectorises
-    for k in range(nshift):
-        row = flat[k]
-        kk = np.int32(k)
+    # shifts outer, windows inner: contiguous rows; selects, not branches, so that it vectorises
+    for b in range(side):
+        row = scores[b]
+        kk = np.int32(a * side + b)
         for c in range(n):
             val = row[c]
             p = peak[c]
@@ -361,19 +506,71 @@ def _peak_kernel(flat: np.ndarray, side: int, peak: np.ndarray, best: np.ndarray
             finite = val == val
             abs_sum[c] += abs(val) if finite else zero
             count[c] += one if finite else zero
+    row_start = np.int32(a * side)
     for c in range(n):
-        best[c] = shift[c]
-        snr[c] = peak[c] / (np.float64(abs_sum[c]) / max(np.float64(count[c]), 1.0))
-        iy, ix = shift[c] // side, shift[c] % side
-        cy, cx = min(max(iy, 1), side - 2), min(max(ix, 1), side - 2)
-        for a in range(3):
-            for b in range(3):
-                nb[a, b, c] = flat[(cy + a - 1) * side + (cx + b - 1), c]
+        # shifts only move forward, so the peak is in this row or the one before from its index alone
+        # (no integer division per window)
+        ix = shift[c] - row_start
+        if ix < -side:
+            continue
+        if ix < 0:
+            ix += side
+        cx = min(max(ix, 1), side - 2)
+        if shift[c] >= row_start:  # the peak is in this row: the rows above it and at it
+            for t in range(3):
+                nb[0, t, c] = previous[cx + t - 1, c] if a > 0 else np.float32(np.nan)
+                nb[1, t, c] = scores[cx + t - 1, c]
+                nb[2, t, c] = np.float32(np.nan)
+        else:  # the peak was in the row before: the row below it
+            for t in range(3):
+                nb[2, t, c] = scores[cx + t - 1, c]
 
 
-def peak_search(
-    stack: np.ndarray, *, reject_edge_peaks: bool = True, exact_peak: float = EXACT_PEAK_CORRELATION
-) -> PeakEstimate:
+@attrs.frozen(eq=False)
+class _PeakState:
+    """The running peak search of :func:`_fold_search_row` over ``n`` windows."""
+
+    peak: np.ndarray
+    shift: np.ndarray  # int32 beside the float32 peaks, so that the loop vectorises
+    abs_sum: np.ndarray
+    count: np.ndarray  # exact in float32: a few thousand shifts at most
+    nb: np.ndarray
+
+    @classmethod
+    def start(cls, n: int) -> _PeakState:
+        return cls(peak=np.full(n, -np.inf, np.float32), shift=np.zeros(n, np.int32),
+                   abs_sum=np.zeros(n, np.float32), count=np.zeros(n, np.float32),
+                   nb=np.full((3, 3, n), np.nan, np.float32))
+
+    def fold(self, scores: np.ndarray, previous: np.ndarray, a: int) -> None:
+        _fold_search_row(scores, previous, a, self.peak, self.shift, self.abs_sum, self.count, self.nb)
+
+    def estimate(self, side: int, shape: tuple[int, int], exact_peak: float) -> PeakEstimate:
+        """Integer peak, 2-D quadratic sub-pixel fit (:func:`gvfuse.tracking.subpixel.quadratic_peak_2d`),
+        edge peaks rejected, exact integer matches kept as they are, SNR as ImGRAFT's peak over mean
+        absolute correlation."""
+        r = side // 2
+        peak = self.peak
+        has = np.isfinite(peak)
+        iy, ix = np.divmod(self.shift, side)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            snr = peak / (self.abs_sum.astype(np.float64) / np.maximum(self.count.astype(np.float64), 1.0))
+        ok = has & np.isfinite(self.nb).all(axis=(0, 1))
+        ok &= (iy > 0) & (iy < side - 1) & (ix > 0) & (ix < side - 1)
+        fx, fy = quadratic_peak_2d(np.nan_to_num(self.nb))
+        exact = peak >= np.float32(exact_peak)
+        dx = np.where(exact, ix - r, (ix - r) + fx)
+        dy = np.where(exact, iy - r, (iy - r) + fy)
+        nan = np.float32(np.nan)
+        return PeakEstimate(
+            dx_px=np.where(ok, dx, nan).astype(np.float32).reshape(shape),
+            dy_px=np.where(ok, dy, nan).astype(np.float32).reshape(shape),
+            peak_correlation=np.where(has, peak, nan).astype(np.float32).reshape(shape),
+            snr=np.where(has, snr, nan).astype(np.float32).reshape(shape),
+        )
+
+
+def peak_search(stack: np.ndarray, *, exact_peak: float = EXACT_PEAK_CORRELATION) -> PeakEstimate:
     """:func:`gvfuse.tracking.correlation.peak_from_stack` with its search over the shifts compiled.
 
     Same result (best integer shift, 2-D quadratic sub-pixel fit by
@@ -382,37 +579,17 @@ def peak_search(
     absolute correlation); one pass over the stack instead of one per shift.
     """
     side = stack.shape[0]
-    r = side // 2
     rows, cols = stack.shape[2:]
     n = rows * cols
-    shape = (rows, cols)
     if side < 3 or n == 0:
         from gvfuse.tracking.correlation import peak_from_stack
 
-        return peak_from_stack(stack, reject_edge_peaks=reject_edge_peaks, exact_peak=exact_peak)
-    flat = np.ascontiguousarray(stack, dtype=np.float32).reshape(side * side, n)
-    peak = np.empty(n, np.float32)
-    best = np.empty(n, np.int64)
-    snr = np.empty(n, np.float32)
-    nb = np.empty((3, 3, n), np.float32)
-    _peak_kernel(flat, side, peak, best, snr, nb)
-    has = np.isfinite(peak)
-    iy, ix = np.divmod(best, side)
-    ok = has & np.isfinite(nb).all(axis=(0, 1))
-    if reject_edge_peaks and r > 0:
-        ok &= (iy > 0) & (iy < side - 1) & (ix > 0) & (ix < side - 1)
-    cy, cx = np.clip(iy, 1, side - 2), np.clip(ix, 1, side - 2)
-    fx, fy = quadratic_peak_2d(np.nan_to_num(nb, copy=False))
-    exact = peak >= np.float32(exact_peak)
-    dx = np.where(exact, ix - r, (cx - r) + fx)
-    dy = np.where(exact, iy - r, (cy - r) + fy)
-    nan = np.float32(np.nan)
-    return PeakEstimate(
-        dx_px=np.where(ok, dx, nan).astype(np.float32).reshape(shape),
-        dy_px=np.where(ok, dy, nan).astype(np.float32).reshape(shape),
-        peak_correlation=np.where(has, peak, nan).astype(np.float32).reshape(shape),
-        snr=np.where(has, snr, nan).astype(np.float32).reshape(shape),
-    )
+        return peak_from_stack(stack, exact_peak=exact_peak)
+    flat = np.ascontiguousarray(stack, dtype=np.float32).reshape(side, side, n)
+    state = _PeakState.start(n)
+    for a in range(side):
+        state.fold(flat[a], flat[a - 1] if a else flat[a], a)
+    return state.estimate(side, (rows, cols), exact_peak)
 
 
 @attrs.frozen
@@ -448,12 +625,8 @@ class DenseNccMatcher:
         search_radius_px: int,
     ) -> MatchResult:
         r = int(search_radius_px)
-        stack = dense_ncc_stack(
-            reference, secondary, window_px=window_px, step_px=step_px, search_radius_px=r,
-            min_valid_fraction=self.min_valid_fraction,
-        )
-        est = peak_search(stack)
-        del stack
+        est = dense_ncc_peaks(reference, secondary, window_px=window_px, step_px=step_px, search_radius_px=r,
+                              min_valid_fraction=self.min_valid_fraction)
         dx, dy, peak, snr = est.dx_px, est.dy_px, est.peak_correlation, est.snr
         rows, cols = dx.shape
         secondary = np.asarray(secondary, dtype=np.float32)

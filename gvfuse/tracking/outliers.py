@@ -22,33 +22,95 @@ def _median_of(values: np.ndarray, n: int, network: np.ndarray) -> np.float32:  
     return np.float32(0.5) * (values[(n - 1) // 2] + values[n // 2])
 
 
+@numba.njit(inline="always")
+def _sorted_pair(a: np.float32, b: np.float32) -> tuple[np.float32, np.float32]:  # pragma: no cover
+    return min(a, b), max(a, b)
+
+
+@numba.njit(inline="always")
+def _sort8(v0, v1, v2, v3, v4, v5, v6, v7):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """The 8 values sorted by :data:`_NETWORK_8`, in registers (so that a loop over cells vectorises)."""
+    v0, v2 = _sorted_pair(v0, v2)
+    v1, v3 = _sorted_pair(v1, v3)
+    v4, v6 = _sorted_pair(v4, v6)
+    v5, v7 = _sorted_pair(v5, v7)
+    v0, v4 = _sorted_pair(v0, v4)
+    v1, v5 = _sorted_pair(v1, v5)
+    v2, v6 = _sorted_pair(v2, v6)
+    v3, v7 = _sorted_pair(v3, v7)
+    v0, v1 = _sorted_pair(v0, v1)
+    v2, v3 = _sorted_pair(v2, v3)
+    v4, v5 = _sorted_pair(v4, v5)
+    v6, v7 = _sorted_pair(v6, v7)
+    v2, v4 = _sorted_pair(v2, v4)
+    v3, v5 = _sorted_pair(v3, v5)
+    v1, v4 = _sorted_pair(v1, v4)
+    v3, v6 = _sorted_pair(v3, v6)
+    v1, v2 = _sorted_pair(v1, v2)
+    v3, v4 = _sorted_pair(v3, v4)
+    v5, v6 = _sorted_pair(v5, v6)
+    return v0, v1, v2, v3, v4, v5, v6, v7
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _residual_kernel(component: np.ndarray, epsilon_px: np.float32, residual: np.ndarray,
                      count: np.ndarray) -> None:  # pragma: no cover
-    """:func:`normalized_median_residual` of every cell, in float32 (see there)."""
+    """:func:`normalized_median_residual` of every cell, in float32 (see there).
+
+    Cells inside the grid whose 3x3 neighbourhood is all finite (nearly all of them) go through a
+    branch-free loop that vectorises over a row; the others (the border, cells next to a gap) gather
+    their finite neighbours one by one. Both sort with the same network, so they agree bit for bit.
+    """
     rows, cols = component.shape
-    nb = np.empty(8, np.float32)
-    dev = np.empty(8, np.float32)
-    network = _NETWORK_8
-    for i in range(rows):
+    if rows == 0 or cols == 0:
+        return
+    half = np.float32(0.5)
+    gap = np.zeros(cols, np.uint8)
+    for i in range(1, rows - 1):
+        up, mid, down = component[i - 1], component[i], component[i + 1]
+        out = residual[i]
+        for j in range(1, cols - 1):
+            s0, s1, s2, s3, s4, s5, s6, s7 = _sort8(up[j - 1], up[j], up[j + 1], mid[j - 1], mid[j + 1],
+                                                    down[j - 1], down[j], down[j + 1])
+            med = half * (s3 + s4)
+            d = _sort8(abs(s0 - med), abs(s1 - med), abs(s2 - med), abs(s3 - med), abs(s4 - med),
+                       abs(s5 - med), abs(s6 - med), abs(s7 - med))
+            out[j] = abs(mid[j] - med) / (half * (d[3] + d[4]) + epsilon_px)
         for j in range(cols):
-            n = 0
-            nb[:] = np.inf
-            dev[:] = np.inf
-            for a in range(max(i - 1, 0), min(i + 2, rows)):
-                for b in range(max(j - 1, 0), min(j + 2, cols)):
-                    if (a != i or b != j) and np.isfinite(component[a, b]):
-                        nb[n] = component[a, b]
-                        n += 1
-            count[i, j] = n
-            if n == 0:
-                residual[i, j] = np.nan
-                continue
-            med = _median_of(nb, n, network)
-            for t in range(n):
-                dev[t] = abs(nb[t] - med)
-            spread = _median_of(dev, n, network)
-            residual[i, j] = abs(component[i, j] - med) / (spread + epsilon_px)
+            gap[j] = not (np.isfinite(up[j]) and np.isfinite(mid[j]) and np.isfinite(down[j]))
+        for j in range(1, cols - 1):
+            count[i, j] = 8
+            if gap[j - 1] or gap[j] or gap[j + 1]:
+                count[i, j] = _cell_residual(component, i, j, epsilon_px, residual)
+        count[i, 0] = _cell_residual(component, i, 0, epsilon_px, residual)
+        count[i, cols - 1] = _cell_residual(component, i, cols - 1, epsilon_px, residual)
+    for i in (0, rows - 1):
+        for j in range(cols):
+            count[i, j] = _cell_residual(component, i, j, epsilon_px, residual)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _cell_residual(component: np.ndarray, i: int, j: int, epsilon_px: np.float32,
+                   residual: np.ndarray) -> int:  # pragma: no cover
+    """The residual of cell ``(i, j)`` from its finite neighbours, into ``residual``; returns their number."""
+    rows, cols = component.shape
+    nb = np.full(8, np.inf, np.float32)
+    dev = np.full(8, np.inf, np.float32)
+    n = 0
+    for a in range(max(i - 1, 0), min(i + 2, rows)):
+        for b in range(max(j - 1, 0), min(j + 2, cols)):
+            if (a != i or b != j) and np.isfinite(component[a, b]):
+                nb[n] = component[a, b]
+                n += 1
+    if n == 0:
+        residual[i, j] = np.nan
+        return 0
+    med = _median_of(nb, n, _NETWORK_8)
+    for t in range(n):
+        dev[t] = abs(nb[t] - med)
+    spread = _median_of(dev, n, _NETWORK_8)
+    residual[i, j] = abs(component[i, j] - med) / (spread + epsilon_px)
+    return n
 
 
 def normalized_median_residual(component: np.ndarray, *, epsilon_px: float = 0.1) -> tuple[np.ndarray, np.ndarray]:

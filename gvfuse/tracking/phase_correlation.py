@@ -56,7 +56,7 @@ from gvfuse.tracking.correlation import (
     refinement_step,
     window_sums,
 )
-from gvfuse.tracking.dense_ncc import FAST_BUT_NAN_SAFE, dense_ncc_stack, peak_search
+from gvfuse.tracking.dense_ncc import FAST_BUT_NAN_SAFE, dense_ncc_peaks
 from gvfuse.tracking.matching import MatchResult, chance_level
 from gvfuse.tracking.warping import SplineImage, smooth_prior_warp
 
@@ -359,7 +359,7 @@ class PhaseCorrelationMatcher:
     """Phase-plane fit on the remainder after a dense-NCC start (Leprince et al. 2007).
 
     1. integer search and a 2-D quadratic peak fit on the dense NCC surface
-       (:func:`gvfuse.tracking.dense_ncc.dense_ncc_stack`, the compiled shared box sums);
+       (:func:`gvfuse.tracking.dense_ncc.dense_ncc_peaks`, the compiled shared box sums);
        this replaces the per-window inverse FFT of the phase-only correlation,
        which costs as much as the forward transforms and gives the same
        integer peak on textured windows;
@@ -415,10 +415,8 @@ class PhaseCorrelationMatcher:
             return MatchResult(empty, empty.copy(), empty.copy(), empty.copy())
         ref = np.asarray(reference, dtype=np.float32)
         sec = np.asarray(secondary, dtype=np.float32)
-        stack = dense_ncc_stack(ref, sec, window_px=w, step_px=s, search_radius_px=r,
-                                min_valid_fraction=self.min_valid_fraction)
-        est = peak_search(stack)
-        del stack
+        est = dense_ncc_peaks(ref, sec, window_px=w, step_px=s, search_radius_px=r,
+                              min_valid_fraction=self.min_valid_fraction)
         dx, dy, snr = est.dx_px, est.dy_px, est.snr
         coh = np.full((rows, cols), np.nan, np.float32)
         failed = ~np.isfinite(dx)

@@ -7,7 +7,9 @@ They must agree where both apply, and the masked path must be the plain NCC
 of the valid pixels. The compiled stack the matchers use
 (gvfuse.tracking.dense_ncc.dense_ncc_stack) must be the numpy/OpenCV one
 (gvfuse.tracking.correlation.ncc_score_stack) for any window, step and search
-radius, and its peak search the numpy peak search.
+radius, and its peak search the numpy peak search; the matchers' peak search
+one row of shifts at a time (dense_ncc_peaks) must be the peak search of the
+whole stack.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gvfuse.tracking.correlation import masked_ncc_scores, ncc_score_stack, peak_from_stack
-from gvfuse.tracking.dense_ncc import dense_ncc_stack, peak_search
+from gvfuse.tracking.dense_ncc import dense_ncc_peaks, dense_ncc_stack, peak_search
 from tests.helpers.textures import shifted_pair
 
 W, S, R = 32, 4, 3
@@ -119,3 +121,34 @@ def test_compiled_stack_with_a_larger_origin_and_a_flat_patch():
     assert np.isnan(plain).any()
     np.testing.assert_array_equal(np.isnan(compiled), np.isnan(plain))
     np.testing.assert_allclose(compiled, plain, atol=2e-5, rtol=0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(window=st.integers(6, 40), step=st.integers(1, 6), radius=st.integers(1, 5), seed=st.integers(0, 10_000),
+       holes=st.booleans(), flat=st.booleans())
+def test_peaks_row_by_row_are_the_peaks_of_the_whole_stack(window, step, radius, seed, holes, flat):
+    ref, sec = shifted_pair(96, 1.6, -2.3, seed=seed, noise=0.05)
+    ref, sec = ref.copy(), sec.copy()
+    rng = np.random.default_rng(seed)
+    if holes:
+        for img in (ref, sec):
+            y, x = rng.integers(0, 80, 2)
+            img[y : y + 12, x : x + 9] = np.nan
+    if flat:  # no variance: NaN scores, and windows whose peak ties or sits on the search edge
+        y, x = rng.integers(0, 60, 2)
+        sec[y : y + 30, x : x + 30] = 0.5
+    kw = {"window_px": window, "step_px": step, "search_radius_px": radius}
+    whole = peak_search(dense_ncc_stack(ref, sec, **kw))
+    rows = dense_ncc_peaks(ref, sec, **kw)
+    for field in ("dx_px", "dy_px", "peak_correlation", "snr"):
+        np.testing.assert_array_equal(getattr(rows, field), getattr(whole, field), err_msg=field)
+
+
+def test_peaks_row_by_row_find_the_shift_of_a_pair():
+    ref, sec = shifted_pair(160, 2.3, -1.4, seed=3, noise=0.02)
+    est = dense_ncc_peaks(ref, sec, window_px=32, step_px=4, search_radius_px=4)
+    inner = (slice(2, -2), slice(2, -2))
+    assert np.isfinite(est.dx_px[inner]).all()
+    # the quadratic fit alone: within a few tenths of a pixel (the matchers refine further)
+    assert abs(float(np.median(est.dx_px[inner])) - 2.3) < 0.15
+    assert abs(float(np.median(est.dy_px[inner])) + 1.4) < 0.15
