@@ -382,68 +382,121 @@ def _refinement_kernel(ref: np.ndarray, sec: np.ndarray, level: float, inv_scale
 
     Per pixel of the windows' region: both images centred and scaled in
     float32 (so ``R == S`` gives a residual of exact zeros), the central
-    gradient of their mean, and the 15 products of the normal equations,
-    summed in float64 over ``g x g`` blocks (``g = gcd(w, s)``); window sums
-    are then prefix-sum differences of those blocks along columns and rows,
-    so overlapping windows share their work as box filters would.
+    gradient of their mean, and the 15 products of the normal equations in
+    float64. An image row's five values are computed first in a branch-free
+    loop (a pixel that does not count gives zeros); the products of each
+    block of ``g x g`` pixels (``g = gcd(w, s)``) are summed in registers;
+    window sums are running column sums over the window's ``k = w/g`` block
+    rows (the block rows kept in a ring, to be taken out as they leave) and,
+    once an output row is complete, prefix-sum differences along it: only
+    the output grid's windows are formed, and the memory held is a few block
+    rows, whatever the tile.
     """
     rows, cols = dx.shape
     height, width = ref.shape
     g = math.gcd(w, s)
     k, m = w // g, s // g
     nb, nq = (rows - 1) * m + k, (cols - 1) * m + k
+    lx = nq * g
     nch = 15
-    blocks = np.zeros((nch, nb + 1, nq + 1))  # prefix sums over blocks, a leading zero row and column
     lv = np.float32(level)
     isc = np.float32(inv_scale)
     half = np.float32(0.5)
-    acc = np.zeros((nq, nch))
+    # the five values of a row's pixels, 0 where a pixel does not count
+    u1, u2, u3 = np.zeros(lx), np.zeros(lx), np.zeros(lx)
+    uz, counted = np.zeros(lx), np.zeros(lx)
+    block = np.empty((nch, nq))
+    ring = np.empty((k, nch, nq))
+    column = np.zeros((nch, nq))
+    prefix = np.zeros((nch, nq + 1))
+    sm = np.empty(nch)
+    nan = np.float32(np.nan)
+    # the row's pixels with a central gradient: x in [1, width - 2]
+    e0, e1 = max(0, 1 - o), min(lx, width - 1 - o)
     for p in range(nb):
-        acc[:] = 0.0
+        block[:] = 0.0
         for t in range(g):
             y = o + p * g + t
-            for x in range(o, o + nq * g):
-                if y < 1 or y >= height - 1 or x < 1 or x >= width - 1:
-                    continue
-                rc = (ref[y, x] - lv) * isc
-                sc = (sec[y, x] - lv) * isc
-                gx = half * (half * ((ref[y, x + 1] - lv) * isc + (sec[y, x + 1] - lv) * isc)
-                             - half * ((ref[y, x - 1] - lv) * isc + (sec[y, x - 1] - lv) * isc))
-                gy = half * (half * ((ref[y + 1, x] - lv) * isc + (sec[y + 1, x] - lv) * isc)
-                             - half * ((ref[y - 1, x] - lv) * isc + (sec[y - 1, x] - lv) * isc))
+            if y < 1 or y >= height - 1 or e1 <= e0:
+                continue
+            # slices from the first counted pixel's left neighbour: no negative index, so the loop vectorises
+            r_mid, s_mid = ref[y, o + e0 - 1 :], sec[y, o + e0 - 1 :]
+            r_up, s_up = ref[y - 1, o + e0 - 1 :], sec[y - 1, o + e0 - 1 :]
+            r_dn, s_dn = ref[y + 1, o + e0 - 1 :], sec[y + 1, o + e0 - 1 :]
+            for e in range(e1 - e0):
+                rc = (r_mid[e + 1] - lv) * isc
+                sc = (s_mid[e + 1] - lv) * isc
+                gx = half * (half * ((r_mid[e + 2] - lv) * isc + (s_mid[e + 2] - lv) * isc)
+                             - half * ((r_mid[e] - lv) * isc + (s_mid[e] - lv) * isc))
+                gy = half * (half * ((r_dn[e + 1] - lv) * isc + (s_dn[e + 1] - lv) * isc)
+                             - half * ((r_up[e + 1] - lv) * isc + (s_up[e + 1] - lv) * isc))
                 z = rc - sc
-                if not (math.isfinite(gx) and math.isfinite(gy) and math.isfinite(z)):
-                    continue
-                q = (x - o) // g
-                u1, u2, u3, zz = np.float64(gx), np.float64(gy), np.float64(sc), np.float64(z)
-                acc[q, 0] += 1.0
-                acc[q, 1] += u1
-                acc[q, 2] += u2
-                acc[q, 3] += u3
-                acc[q, 4] += zz
-                acc[q, 5] += u1 * u1
-                acc[q, 6] += u1 * u2
-                acc[q, 7] += u1 * u3
-                acc[q, 8] += u2 * u2
-                acc[q, 9] += u2 * u3
-                acc[q, 10] += u3 * u3
-                acc[q, 11] += u1 * zz
-                acc[q, 12] += u2 * zz
-                acc[q, 13] += u3 * zz
-                acc[q, 14] += zz * zz
+                ok = np.isfinite(gx) and np.isfinite(gy) and np.isfinite(z)
+                u1[e0 + e] = np.float64(gx) if ok else 0.0
+                u2[e0 + e] = np.float64(gy) if ok else 0.0
+                u3[e0 + e] = np.float64(sc) if ok else 0.0
+                uz[e0 + e] = np.float64(z) if ok else 0.0
+                counted[e0 + e] = 1.0 if ok else 0.0
+            for q in range(nq):
+                a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = a12 = a13 = a14 = 0.0
+                for t2 in range(g):
+                    e = q * g + t2
+                    v1, v2, v3, vz = u1[e], u2[e], u3[e], uz[e]
+                    a0 += counted[e]
+                    a1 += v1
+                    a2 += v2
+                    a3 += v3
+                    a4 += vz
+                    a5 += v1 * v1
+                    a6 += v1 * v2
+                    a7 += v1 * v3
+                    a8 += v2 * v2
+                    a9 += v2 * v3
+                    a10 += v3 * v3
+                    a11 += v1 * vz
+                    a12 += v2 * vz
+                    a13 += v3 * vz
+                    a14 += vz * vz
+                block[0, q] += a0
+                block[1, q] += a1
+                block[2, q] += a2
+                block[3, q] += a3
+                block[4, q] += a4
+                block[5, q] += a5
+                block[6, q] += a6
+                block[7, q] += a7
+                block[8, q] += a8
+                block[9, q] += a9
+                block[10, q] += a10
+                block[11, q] += a11
+                block[12, q] += a12
+                block[13, q] += a13
+                block[14, q] += a14
+        kept = ring[p % k]
+        for c in range(nch):
+            col, new, old = column[c], block[c], kept[c]
+            if p >= k:  # the block row leaving the window out
+                for q in range(nq):
+                    col[q] += new[q] - old[q]
+            else:
+                for q in range(nq):
+                    col[q] += new[q]
+            for q in range(nq):
+                old[q] = new[q]
+        if p < k - 1 or (p - (k - 1)) % m:
+            continue
+        # the block rows of output row i are complete: window sums along it as prefix differences
+        i = (p - (k - 1)) // m
         for c in range(nch):
             run = 0.0
+            pc, col = prefix[c], column[c]
             for q in range(nq):
-                run += acc[q, c]
-                blocks[c, p + 1, q + 1] = blocks[c, p, q + 1] + run
-    nan = np.float32(np.nan)
-    sm = np.empty(nch)
-    for i in range(rows):
-        p0, p1 = i * m, i * m + k
+                run += col[q]
+                pc[q + 1] = run
         for j in range(cols):
             q0, q1 = j * m, j * m + k
             for c in range(nch):
-                sm[c] = blocks[c, p1, q1] - blocks[c, p0, q1] - blocks[c, p1, q0] + blocks[c, p0, q0]
+                sm[c] = prefix[c, q1] - prefix[c, q0]
             count = sm[0]
             if not count >= min_count:
                 dx[i, j] = nan
