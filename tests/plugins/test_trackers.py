@@ -46,6 +46,18 @@ def test_reference_defaults_and_unknown_parameter():
 
 
 @pytest.mark.parametrize("cls", [trackers.FftPhaseTracker, trackers.NccTracker, trackers.TemplateTracker])
+def test_the_dense_ncc_way_back_is_refined_by_backward_refine_iterations(cls):
+    way_back = cls()._backward_matcher()
+    assert isinstance(way_back, DenseNccMatcher) and way_back.refine_iterations == 1
+    assert cls(backward_refine_iterations=3)._backward_matcher().refine_iterations == 3
+    if cls is trackers.NccTracker:  # its forward pass keeps its own passes
+        assert cls()._matcher().refine_iterations == 3
+    for bad in (-1, 1.5, True, "1"):
+        with pytest.raises(ValueError, match="backward_refine_iterations"):
+            cls(backward_refine_iterations=bad)
+
+
+@pytest.mark.parametrize("cls", [trackers.FftPhaseTracker, trackers.NccTracker, trackers.TemplateTracker])
 def test_false_switches_the_forward_backward_check_off(cls):
     assert cls().driver_parameters()["max_forward_backward_px"] == 0.5
     assert cls(max_forward_backward_px=False).driver_parameters()["max_forward_backward_px"] is None
