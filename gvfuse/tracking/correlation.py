@@ -408,7 +408,7 @@ def _refinement_kernel(ref: np.ndarray, sec: np.ndarray, level: float, inv_scale
     block = np.empty((nch, nq))
     ring = np.empty((k, nch, nq))
     column = np.zeros((nch, nq))
-    prefix = np.zeros((nch, nq + 1))
+    prefix = np.zeros((nq + 1, nch))  # channels innermost: a window's fifteen sums are together
     sm = np.empty(nch)
     nan = np.float32(np.nan)
     # the row's pixels with a central gradient: x in [1, width - 2]
@@ -431,7 +431,7 @@ def _refinement_kernel(ref: np.ndarray, sec: np.ndarray, level: float, inv_scale
                 gy = half * (half * ((r_dn[e + 1] - lv) * isc + (s_dn[e + 1] - lv) * isc)
                              - half * ((r_up[e + 1] - lv) * isc + (s_up[e + 1] - lv) * isc))
                 z = rc - sc
-                ok = np.isfinite(gx) and np.isfinite(gy) and np.isfinite(z)
+                ok = np.isfinite(gx) & np.isfinite(gy) & np.isfinite(z)  # no short circuit: it vectorises
                 u1[e0 + e] = np.float64(gx) if ok else 0.0
                 u2[e0 + e] = np.float64(gy) if ok else 0.0
                 u3[e0 + e] = np.float64(sc) if ok else 0.0
@@ -487,16 +487,13 @@ def _refinement_kernel(ref: np.ndarray, sec: np.ndarray, level: float, inv_scale
             continue
         # the block rows of output row i are complete: window sums along it as prefix differences
         i = (p - (k - 1)) // m
-        for c in range(nch):
-            run = 0.0
-            pc, col = prefix[c], column[c]
-            for q in range(nq):
-                run += col[q]
-                pc[q + 1] = run
+        for q in range(nq):  # channels innermost: fifteen independent running sums, not one chain at a time
+            for c in range(nch):
+                prefix[q + 1, c] = prefix[q, c] + column[c, q]
         for j in range(cols):
             q0, q1 = j * m, j * m + k
             for c in range(nch):
-                sm[c] = prefix[c, q1] - prefix[c, q0]
+                sm[c] = prefix[q1, c] - prefix[q0, c]
             count = sm[0]
             if not count >= min_count:
                 dx[i, j] = nan
