@@ -132,8 +132,10 @@ def _fast_scores(r0: np.ndarray, s0: np.ndarray, sum_r: np.ndarray, inv_sd_r: np
     column = np.empty(lx, np.float32)
     block = np.empty(lx, np.float32)
     ring = np.empty((k, lx), np.float32)
-    level_a = np.empty(lx, np.float32)
-    level_b = np.empty(lx, np.float32)
+    nu = lx // g
+    blocked = np.empty(nu, np.float32)
+    level_a = np.empty(nu, np.float32)
+    level_b = np.empty(nu, np.float32)
     total = np.empty(cols, np.float32)
     one = np.float32(1.0)
     for a in range(first, first + out.shape[0]):
@@ -179,16 +181,30 @@ def _fast_scores(r0: np.ndarray, s0: np.ndarray, sum_r: np.ndarray, inv_sd_r: np
                 i = (p - (k - 1)) // m
                 for j in range(cols):
                     total[j] = 0.0
-                src = column
+                # blocks of g columns first (a window is k of them, the grid steps m): a shorter tree, and
+                # where the step divides the window (m = 1) the windows are read contiguously
+                if g == 1:
+                    src = column
+                elif g == 2:
+                    for u in range(nu):
+                        blocked[u] = column[2 * u] + column[2 * u + 1]
+                    src = blocked
+                else:
+                    for u in range(nu):
+                        acc = column[u * g]
+                        for t in range(1, g):
+                            acc += column[u * g + t]
+                        blocked[u] = acc
+                    src = blocked
                 offset = 0
                 width = 1
-                n = lx
+                n = nu
                 use_a = True
                 while True:
-                    if w & width:
-                        _add_every(total, src, s, offset)
+                    if k & width:
+                        _add_every(total, src, m, offset)
                         offset += width
-                    if 2 * width > w:
+                    if 2 * width > k:
                         break
                     n -= width
                     dst = level_a if use_a else level_b  # two buffers: in place, the loop would not vectorise
