@@ -29,8 +29,10 @@ units (centre of pixel index ``k`` is ``k + 0.5``).
 Then, unless ``--no-process``, the whole-process comparison: the pair is
 written as two GeoTIFFs and ``gvfuse track --tracker ncc`` (the CLI, imports,
 reading, writing and all) is timed against a process that reads the same
-files and runs the OpenCV loop (``--loop-process``), each as a subprocess.
-And the integer search alone, in this process on one thread
+files and runs the OpenCV loop (``--loop-process``), each as a subprocess,
+``--process-repeat`` times (default 3) one after the other, the fastest run
+of each counting (warm: Python writes its bytecode, numba has its kernels
+cached). And the integer search alone, in this process on one thread
 (``--stack-size``): the compiled stack the matchers use
 (:func:`gvfuse.tracking.dense_ncc.dense_ncc_stack`, numba) against the same
 stack from OpenCV whole-image primitives

@@ -141,6 +141,11 @@ class Tracker(Component):
     ) -> OffsetField:
         """Offsets of ``secondary`` relative to ``reference`` (both on the same grid)."""
 
+    def warm_up(self) -> None:
+        """Load or compile whatever the first :meth:`track` would (e.g. numba's cached kernels), so that the
+        first pair does not wait for it. Optional (the default does nothing); ``gvfuse track`` calls it in a
+        thread while it reads the images. Best effort: a failure here must not raise (the real call will)."""
+
 
 class Weighting(Component):
     """Fuses per-sensor velocity fields of one month (all on the product grid) into one field.

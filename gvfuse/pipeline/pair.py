@@ -28,6 +28,7 @@ import hashlib
 import json
 import math
 import os
+import threading
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -705,6 +706,15 @@ def check_output_not_input(output: PathLike, reference: PathLike, secondary: Pat
                 raise refuse(f"would be written inside {where}")
 
 
+def _warm_up(registration: Registration, parameters: Mapping[str, Any]) -> None:
+    """:meth:`gvfuse.interfaces.Tracker.warm_up` of the tracker these parameters make; parameters it rejects
+    are left to the real call to report."""
+    try:
+        make_tracker(registration, parameters).warm_up()
+    except Exception:  # a plugin's warm-up is a head start only; the real call reports any problem
+        return
+
+
 def track_files(
     reference: PathLike,
     secondary: PathLike,
@@ -749,17 +759,21 @@ def track_files(
     if not (math.isfinite(max_speed_m_per_day) and max_speed_m_per_day >= 0):
         raise InputError(f"must be >= 0 m/day, got {max_speed_m_per_day}", source="--max-speed")
     warnings: list[str] = []
+    parameters: dict[str, Any] = dict(tracker_parameters or {})
+    if window_px is not None:
+        parameters["window_px"] = int(window_px)
+    if step_px is not None:
+        parameters["step_px"] = int(step_px)
+    # the tracker loads its compiled kernels (about half a second) while the images are read
+    warm_up = threading.Thread(target=_warm_up, args=(registration, parameters), name="gvfuse-warm-up", daemon=True)
+    warm_up.start()
     ref, sec = load_pair(reference, secondary, plugins, band=band)
     warnings.extend(f"{scene.path.name}: {note}" for scene in (ref, sec) for note in scene.image.notes)
     baseline, baseline_source, warning = time_baseline_days(ref, sec, dt_days)
     if warning:
         warnings.append(warning)
     mask = stable_ground(ref.image.grid, stable_mask=stable_mask, glacier_mask=glacier_mask)
-    parameters: dict[str, Any] = dict(tracker_parameters or {})
-    if window_px is not None:
-        parameters["window_px"] = int(window_px)
-    if step_px is not None:
-        parameters["step_px"] = int(step_px)
+    warm_up.join()
     field, radius = track_pair(ref.image, sec.image, tracker=registration, parameters=parameters,
                                dt_days=baseline, max_speed_m_per_day=max_speed_m_per_day, stable_mask=mask,
                                speed_source="--max-speed")

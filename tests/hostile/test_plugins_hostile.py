@@ -81,3 +81,32 @@ def test_commands_keep_working_and_list_the_broken_plugins(plugin_site, fresh_cl
     result = CliRunner().invoke(main, ["track", "a.tif", "b.tif", "-o", "v.tif", "--tracker", "typo"])
     assert result.exit_code == 1
     assert result.output.count("\n") == 1 and "gvfuse: error:" in result.output
+
+
+WARM_UP_RAISES = '''
+from gvfuse import hookimpl
+from gvfuse_plugins.trackers import NccTracker
+
+class ColdTracker(NccTracker):
+    name = "cold"
+    def warm_up(self):
+        raise RuntimeError("boom while warming up")
+
+@hookimpl
+def gvfuse_register_trackers():
+    return [ColdTracker]
+'''
+
+
+def test_a_tracker_whose_warm_up_raises_still_tracks_without_a_traceback(plugin_site, fresh_cli_plugins, tmp_path):
+    from tests.helpers.scenes import optical_pair_run
+
+    fake_distribution(plugin_site, "gvfuse-cold", "thirdparty_cold", WARM_UP_RAISES)
+    optical_pair_run(tmp_path, "cold", shape=(128, 128), days=("20230101", "20230130"), seed=3)
+    scenes = tmp_path / "scenes"
+    result = CliRunner().invoke(main, ["track", str(scenes / "optical_20230101.tif"),
+                                       str(scenes / "optical_20230130.tif"), "-o", str(tmp_path / "v.tif"),
+                                       "--tracker", "cold", "--window", "32", "--step", "8"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "v.tif").exists()
+    assert "Traceback" not in result.output and "boom" not in result.output
