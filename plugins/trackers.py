@@ -126,7 +126,7 @@ class _DrivenTracker(Tracker):
         path, the refinement, the median test and the forward-backward check all run): numba then has every
         compiled kernel of the real call loaded. Whatever goes wrong is left to the real call to report."""
         step, window = int(self.parameters["step_px"]), int(self.parameters["window_px"])
-        size = window + 16 * step + 24
+        size = window + 6 * step + 16  # a few windows a side: enough for every path, cheap for the slowest matcher
         rng = np.random.default_rng(0)
         texture = cv2.GaussianBlur(rng.standard_normal((size + 2, size + 2)).astype(np.float32), (0, 0), 1.5)
         reference, secondary = texture[1:-1, 1:-1].copy(), texture[:-2, 2:].copy()  # 1 px each way

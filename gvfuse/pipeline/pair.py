@@ -767,13 +767,15 @@ def track_files(
     # the tracker loads its compiled kernels (about half a second) while the images are read
     warm_up = threading.Thread(target=_warm_up, args=(registration, parameters), name="gvfuse-warm-up", daemon=True)
     warm_up.start()
-    ref, sec = load_pair(reference, secondary, plugins, band=band)
-    warnings.extend(f"{scene.path.name}: {note}" for scene in (ref, sec) for note in scene.image.notes)
-    baseline, baseline_source, warning = time_baseline_days(ref, sec, dt_days)
-    if warning:
-        warnings.append(warning)
-    mask = stable_ground(ref.image.grid, stable_mask=stable_mask, glacier_mask=glacier_mask)
-    warm_up.join()
+    try:
+        ref, sec = load_pair(reference, secondary, plugins, band=band)
+        warnings.extend(f"{scene.path.name}: {note}" for scene in (ref, sec) for note in scene.image.notes)
+        baseline, baseline_source, warning = time_baseline_days(ref, sec, dt_days)
+        if warning:
+            warnings.append(warning)
+        mask = stable_ground(ref.image.grid, stable_mask=stable_mask, glacier_mask=glacier_mask)
+    finally:  # also when an input is refused: the process never exits with the warm-up still running
+        warm_up.join()
     field, radius = track_pair(ref.image, sec.image, tracker=registration, parameters=parameters,
                                dt_days=baseline, max_speed_m_per_day=max_speed_m_per_day, stable_mask=mask,
                                speed_source="--max-speed")
