@@ -114,10 +114,11 @@ def _fast_scores(r0: np.ndarray, s0: np.ndarray, sum_r: np.ndarray, inv_sd_r: np
     are summed into a running column sum over the window's ``k = w/g`` block
     rows (the block rows kept in a ring, to be taken out as they leave); the
     grid steps ``m = s/g`` block rows. Once an output row's block rows are
-    in, its window sums along the row come from a doubling tree over the
-    column sums (after level L a buffer holds the sums of ``2**L`` pixels
-    from each column; the levels of ``w``'s binary digits add up to the
-    window), taken only at the output grid's columns. All in float32; the
+    in, its window sums along the row come from the column sums summed over
+    blocks of ``g`` columns and a doubling tree over those blocks (after
+    level L a buffer holds the sums of ``2**L`` blocks from each block; the
+    levels of ``k``'s binary digits add up to the window), read only at the
+    output grid's columns (every ``m``-th block). All in float32; the
     running column sum is summed afresh from the ring every ``4k`` block rows,
     so rounding cannot drift down a tall tile.
     """
