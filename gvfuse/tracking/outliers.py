@@ -66,6 +66,8 @@ def _residual_kernel(component: np.ndarray, epsilon_px: np.float32, residual: np
         return
     half = np.float32(0.5)
     gap = np.zeros(cols, np.uint8)
+    nb = np.empty(8, np.float32)  # the slow path's buffers, once for all its cells
+    dev = np.empty(8, np.float32)
     for i in range(1, rows - 1):
         up, mid, down = component[i - 1], component[i], component[i + 1]
         out = residual[i]
@@ -81,21 +83,22 @@ def _residual_kernel(component: np.ndarray, epsilon_px: np.float32, residual: np
         for j in range(1, cols - 1):
             count[i, j] = 8
             if gap[j - 1] or gap[j] or gap[j + 1]:
-                count[i, j] = _cell_residual(component, i, j, epsilon_px, residual)
-        count[i, 0] = _cell_residual(component, i, 0, epsilon_px, residual)
-        count[i, cols - 1] = _cell_residual(component, i, cols - 1, epsilon_px, residual)
+                count[i, j] = _cell_residual(component, i, j, epsilon_px, residual, nb, dev)
+        count[i, 0] = _cell_residual(component, i, 0, epsilon_px, residual, nb, dev)
+        count[i, cols - 1] = _cell_residual(component, i, cols - 1, epsilon_px, residual, nb, dev)
     for i in (0, rows - 1):
         for j in range(cols):
-            count[i, j] = _cell_residual(component, i, j, epsilon_px, residual)
+            count[i, j] = _cell_residual(component, i, j, epsilon_px, residual, nb, dev)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _cell_residual(component: np.ndarray, i: int, j: int, epsilon_px: np.float32,
-                   residual: np.ndarray) -> int:  # pragma: no cover
-    """The residual of cell ``(i, j)`` from its finite neighbours, into ``residual``; returns their number."""
+def _cell_residual(component: np.ndarray, i: int, j: int, epsilon_px: np.float32, residual: np.ndarray,
+                   nb: np.ndarray, dev: np.ndarray) -> int:  # pragma: no cover
+    """The residual of cell ``(i, j)`` from its finite neighbours, into ``residual``; returns their number.
+    ``nb`` and ``dev``: buffers of 8."""
     rows, cols = component.shape
-    nb = np.full(8, np.inf, np.float32)
-    dev = np.full(8, np.inf, np.float32)
+    nb[:] = np.inf
+    dev[:] = np.inf
     n = 0
     for a in range(max(i - 1, 0), min(i + 2, rows)):
         for b in range(max(j - 1, 0), min(j + 2, cols)):
