@@ -30,10 +30,15 @@ be taken out as they leave), and once an output row is complete its window
 sums along the row come from a doubling tree over those column sums, read
 only at the output grid's columns; neither the product image nor a
 full-resolution box sum is ever written to memory. At the shifts where a
-window sees no-data, :func:`_masked_scores` recomputes it: the masked NCC
-from summed-area tables of its six products, per shift over the bounding box
-of just the windows that see no-data there (a window on a tile's padded
-border sees it at only part of its shifts). The matchers take each window's
+window sees no-data, it is recomputed. Where that no-data lies only outside
+the images' valid rectangles (the padding of a tile beyond the image
+border: every image's outer band of windows), the pixels valid in both
+windows form a rectangle, so :func:`_rect_scores` takes the sum of products
+from the fast path and the sums and sums of squares from shift-independent
+summed-area tables: a few operations per shift. Elsewhere (holes: clouds, a
+scene's outline) :func:`_masked_scores` computes the masked NCC from
+summed-area tables of its six products, per shift over the bounding box of
+just the windows that see no-data there. The matchers take each window's
 peak with :func:`dense_ncc_peaks`, which folds each row of shifts into a
 running peak search as it is computed, so the ``(2r+1)^2`` score planes of
 the whole stack (:func:`dense_ncc_stack`, which the template matcher keeps)
@@ -97,8 +102,8 @@ def _add_every(total: np.ndarray, src: np.ndarray, step: int, offset: int) -> No
 
 @numba.njit(cache=True, nogil=True, fastmath=FAST_BUT_NAN_SAFE, error_model="numpy")
 def _fast_scores(r0: np.ndarray, s0: np.ndarray, sum_r: np.ndarray, inv_sd_r: np.ndarray, mean_s: np.ndarray,
-                 inv_sd_s: np.ndarray, out: np.ndarray, o: int, w: int, s: int, r: int,
-                 first: int) -> None:  # pragma: no cover
+                 inv_sd_s: np.ndarray, out: np.ndarray, o: int, w: int, s: int, r: int, first: int,
+                 raw_ptr: np.ndarray, raw_col: np.ndarray, raw: np.ndarray) -> None:  # pragma: no cover
     """NCC of every window of the output grid at the shifts of search rows ``first ...`` into ``out``
     ``(search rows, side, rows, cols)`` (search row ``a`` is shift ``dy = a - r``).
 
@@ -121,6 +126,10 @@ def _fast_scores(r0: np.ndarray, s0: np.ndarray, sum_r: np.ndarray, inv_sd_r: np
     output grid's columns (every ``m``-th block). All in float32; the
     running column sum is summed afresh from the ring every ``4k`` block rows,
     so rounding cannot drift down a tall tile.
+
+    ``raw`` ``(search rows, side, n)`` receives the plain sums of products
+    ``sum(r0 * s0)`` of the windows listed row by row in ``raw_col[raw_ptr[i]
+    : raw_ptr[i + 1]]`` (output row ``i``), for :func:`_rect_scores`.
     """
     side = 2 * r + 1
     rows, cols = out.shape[2], out.shape[3]
@@ -213,6 +222,8 @@ def _fast_scores(r0: np.ndarray, s0: np.ndarray, sum_r: np.ndarray, inv_sd_r: np
                     src = dst
                     use_a = not use_a
                     width *= 2
+                for q in range(raw_ptr[i], raw_ptr[i + 1]):
+                    raw[a - first, b, q] = total[raw_col[q]]
                 msr = mean_s[py, px, (o + dy) // s + i, (o + dx) // s : (o + dx) // s + cols]
                 isr = inv_sd_s[py, px, (o + dy) // s + i, (o + dx) // s : (o + dx) // s + cols]
                 srow = sum_r[i]
@@ -228,14 +239,15 @@ def _fast_scores(r0: np.ndarray, s0: np.ndarray, sum_r: np.ndarray, inv_sd_r: np
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _masked_scores(r0: np.ndarray, s0: np.ndarray, mr0: np.ndarray, ms0: np.ndarray, ref_bad: np.ndarray,
-                   sec_bad: np.ndarray, out: np.ndarray, y0: int, x0: int, w: int, s: int, r: int,
+                   sec_bad: np.ndarray, only: np.ndarray, out: np.ndarray, y0: int, x0: int, w: int, s: int, r: int,
                    min_count: float, var_floor: float, first: int) -> None:  # pragma: no cover
     """:func:`gvfuse.tracking.correlation.masked_ncc_scores` compiled, for the shifts at which a window sees
     no-data: the masked NCC (Padfield 2012) of the windows starting at ``(y0 + i*step, x0 + j*step)`` at the
     shifts of search rows ``first ...`` into ``out`` ``(search rows, side, rows, cols)``.
 
-    A window sees no-data at a shift when its reference window does (``ref_bad[i, j]``) or its shifted
-    secondary window does (``sec_bad`` at that window's top-left corner); ``out`` keeps what it holds
+    A window (of those ``only[i, j]`` marks) sees no-data at a shift when its reference window does
+    (``ref_bad[i, j]``) or its shifted secondary window does (``sec_bad`` at that window's top-left
+    corner); ``out`` keeps what it holds
     (the fast path's NCC, exact there) everywhere else. For every shift, summed-area tables (float64) of
     the six products over the bounding box of the windows that see no-data, the pixels valid in both
     images counted: their count, the reference's and the secondary's sums and sums of squares, and the
@@ -254,7 +266,7 @@ def _masked_scores(r0: np.ndarray, s0: np.ndarray, mr0: np.ndarray, ms0: np.ndar
             i0, i1, j0, j1 = rows, -1, cols, -1
             for i in range(rows):
                 for j in range(cols):
-                    d = ref_bad[i, j] or sec_bad[y0 + i * s + dy, x0 + j * s + dx]
+                    d = only[i, j] and (ref_bad[i, j] or sec_bad[y0 + i * s + dy, x0 + j * s + dx])
                     dirty[i, j] = d
                     if d:
                         i0, i1, j0, j1 = min(i0, i), max(i1, i), min(j0, j), max(j1, j)
@@ -310,6 +322,59 @@ def _masked_scores(r0: np.ndarray, s0: np.ndarray, mr0: np.ndarray, ms0: np.ndar
                     orow[i, j] = min(max((srs - sr * ss / count) / math.sqrt(var_r * var_s), -1.0), 1.0)
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _rect_scores(raw: np.ndarray, out: np.ndarray, first: int, qs: np.ndarray, ci: np.ndarray, cj: np.ndarray,
+                 sat: np.ndarray, ya: int, xa: int, box_r: np.ndarray, box_s: np.ndarray, o: int, w: int, s: int,
+                 r: int, min_count: float, var_floor: float) -> None:  # pragma: no cover
+    """The masked NCC of windows whose no-data, in both images, lies only outside a rectangle (the image's
+    valid area: a tile padded beyond the image border), at the shifts where they see it.
+
+    There the pixels valid in both windows form a rectangle: the window, cut by the reference's valid
+    rectangle ``box_r`` and by the secondary's ``box_s`` moved back by the shift (``(top, bottom, left,
+    right)``, tile pixels). The sum of products over it is the fast path's (no-data is 0 in ``r0`` and
+    ``s0``), kept in ``raw[a - first, b, q]`` for window ``q`` (output cell ``(ci[q], cj[q])``); the count
+    is its area, and the two images' sums and sums of squares are four look-ups each in ``sat``
+    ``(4, H + 1, W + 1)``, float64 summed-area tables of ``r0, r0**2, s0, s0**2`` from tile pixel
+    ``(ya, xa)``, which do not depend on the shift. So these windows cost a few operations per shift
+    instead of the masked path's six tables per shift. The windows listed in ``qs`` are done;
+    at shifts where the rectangle is the whole window, the fast path's score stands.
+    """
+    side = 2 * r + 1
+    nan = np.float32(np.nan)
+    full = w * w
+    for a in range(first, first + out.shape[0]):
+        dy = a - r
+        for b in range(side):
+            dx = b - r
+            orow = out[a - first, b]
+            for q in qs:
+                i, j = ci[q], cj[q]
+                y, x = o + i * s, o + j * s
+                top = max(y, box_r[0], box_s[0] - dy)
+                bottom = min(y + w, box_r[1], box_s[1] - dy)
+                left = max(x, box_r[2], box_s[2] - dx)
+                right = min(x + w, box_r[3], box_s[3] - dx)
+                count = max(bottom - top, 0) * max(right - left, 0)
+                if count == full:
+                    continue
+                if count == 0 or count < min_count - 0.5:
+                    orow[i, j] = nan
+                    continue
+                t, bo, le, ri = top - ya, bottom - ya, left - xa, right - xa
+                sr = sat[0, bo, ri] - sat[0, t, ri] - sat[0, bo, le] + sat[0, t, le]
+                srr = sat[1, bo, ri] - sat[1, t, ri] - sat[1, bo, le] + sat[1, t, le]
+                t, bo, le, ri = t + dy, bo + dy, le + dx, ri + dx
+                ss = sat[2, bo, ri] - sat[2, t, ri] - sat[2, bo, le] + sat[2, t, le]
+                sss = sat[3, bo, ri] - sat[3, t, ri] - sat[3, bo, le] + sat[3, t, le]
+                var_r = srr - sr * sr / count
+                var_s = sss - ss * ss / count
+                if var_r <= var_floor * count or var_s <= var_floor * count:
+                    orow[i, j] = nan
+                    continue
+                srs = np.float64(raw[a - first, b, q])
+                orow[i, j] = min(max((srs - sr * ss / count) / math.sqrt(var_r * var_s), -1.0), 1.0)
+
+
 def _phases(full: np.ndarray, s: int) -> np.ndarray:
     """``full`` as ``(s, s, ceil(H/s), ceil(W/s))`` phases: ``out[py, px, i, j] = full[py + i*s, px + j*s]``.
 
@@ -329,10 +394,24 @@ class _MaskedPath:
     """The windows that see no-data at some shift (covered by rectangles) and what the masked path needs."""
 
     cover: list[tuple[int, int, int, int]]
+    only: np.ndarray  # the windows of the masked path (the others in the cover are on the rectangle path)
     valid_r: np.ndarray  # 1 where valid, float32
     valid_s: np.ndarray
     ref_bad: np.ndarray  # windows whose reference window holds no-data
     sec_bad: np.ndarray  # top-left corners whose secondary window holds no-data
+    min_count: float
+    var_floor: float
+
+
+@attrs.frozen(eq=False)
+class _RectPath:
+    """Windows that see no-data only outside the images' valid rectangles, for :func:`_rect_scores`."""
+
+    ci: np.ndarray  # their output cells, row by row (the order of the fast path's raw sums)
+    cj: np.ndarray
+    parts: list[tuple[np.ndarray, np.ndarray, int, int]]  # (windows, summed-area tables, ya, xa) per band
+    box_r: np.ndarray  # (top, bottom, left, right) of the valid pixels, tile pixels
+    box_s: np.ndarray
     min_count: float
     var_floor: float
 
@@ -351,7 +430,9 @@ class _Prepared:
     window_px: int
     step_px: int
     radius_px: int
-    masked: _MaskedPath | None  # None: no window sees no-data
+    masked: _MaskedPath | None  # None: no window sees no-data but at the valid rectangles' edges
+    rect: _RectPath | None  # None: no window sees no-data only there
+    raw_ptr: np.ndarray  # the rectangle path's windows by output row, for the fast path's raw sums
 
 
 def _prepare(reference: np.ndarray, secondary: np.ndarray, *, w: int, s: int, r: int, o: int, rows: int,
@@ -387,31 +468,95 @@ def _prepare(reference: np.ndarray, secondary: np.ndarray, *, w: int, s: int, r:
         inv_sd_s = np.where(var_s > var_floor * n_full, 1.0 / np.sqrt(var_s), np.nan).astype(np.float32)
     mean_s = _phases(full_s / np.float32(n_full), s)
     del full_s, var_s
-    masked = None
+    masked = rect = None
+    in_rect = np.zeros_like(affected)
     if affected.any():
-        masked = _MaskedPath(cover=_cover(affected), valid_r=valid_r.astype(np.float32),
-                             valid_s=valid_s.astype(np.float32), ref_bad=ref_bad,
-                             sec_bad=all_pixel_box_sums((~valid_s).astype(np.float32), w) > 0.5,
-                             min_count=min_valid_fraction * n_full, var_floor=var_floor)
+        box_r, box_s = _valid_box(valid_r), _valid_box(valid_s)
+        holes_r, holes_s = _holes(valid_r, box_r), _holes(valid_s, box_s)
+        in_rect = affected & ~(window_sums(holes_r[o : o + ly, o : o + lx], **sums) > 0.5)
+        in_rect &= ~(window_sums(holes_s[o - r : o + ly + r, o - r : o + lx + r], window_px=w + 2 * r, step_px=s,
+                                 rows=rows, cols=cols) > 0.5)
+        if in_rect.any():
+            rect = _rect_path(in_rect, r0, s0, box_r, box_s, o=o, w=w, s=s, r=r,
+                              min_count=min_valid_fraction * n_full, var_floor=var_floor)
+        general = affected & ~in_rect
+        if general.any():
+            masked = _MaskedPath(cover=_cover(general), only=general, valid_r=valid_r.astype(np.float32),
+                                 valid_s=valid_s.astype(np.float32), ref_bad=ref_bad,
+                                 sec_bad=all_pixel_box_sums((~valid_s).astype(np.float32), w) > 0.5,
+                                 min_count=min_valid_fraction * n_full, var_floor=var_floor)
+    raw_ptr = np.searchsorted(rect.ci, np.arange(rows + 1)) if rect is not None else np.zeros(rows + 1, np.int64)
     return _Prepared(r0=r0, s0=s0, sum_r=sum_r, inv_sd_r=inv_sd_r, mean_s=mean_s, inv_sd_s=_phases(inv_sd_s, s),
-                     origin_px=o, window_px=w, step_px=s, radius_px=r, masked=masked)
+                     origin_px=o, window_px=w, step_px=s, radius_px=r, masked=masked, rect=rect,
+                     raw_ptr=raw_ptr.astype(np.int64))
+
+
+def _valid_box(valid: np.ndarray) -> np.ndarray:
+    """``(top, bottom, left, right)`` of the valid pixels (an empty box when there are none)."""
+    rows, cols = np.flatnonzero(valid.any(axis=1)), np.flatnonzero(valid.any(axis=0))
+    if rows.size == 0:
+        return np.zeros(4, np.int64)
+    return np.array([rows[0], rows[-1] + 1, cols[0], cols[-1] + 1], np.int64)
+
+
+def _holes(valid: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """No-data inside ``box`` (1.0), as float32 for box sums."""
+    holes = np.zeros(valid.shape, np.float32)
+    top, bottom, left, right = box
+    holes[top:bottom, left:right] = ~valid[top:bottom, left:right]
+    return holes
+
+
+def _rect_path(in_rect: np.ndarray, r0: np.ndarray, s0: np.ndarray, box_r: np.ndarray, box_s: np.ndarray, *,
+               o: int, w: int, s: int, r: int, min_count: float, var_floor: float) -> _RectPath:
+    """The rectangle path's windows and, per band of them (:func:`_cover`), the summed-area tables of
+    ``r0, r0**2, s0, s0**2`` over the band's search area."""
+    ci, cj = np.nonzero(in_rect)
+    owner = np.full(in_rect.shape, -1, np.int64)
+    owner[ci, cj] = np.arange(ci.size)
+    parts = []
+    for i0, i1, j0, j1 in _cover(in_rect):
+        qs = owner[i0:i1, j0:j1]
+        qs = qs[qs >= 0]
+        if qs.size == 0:
+            continue
+        owner[i0:i1, j0:j1] = -1  # a window in two bands is done once
+        ya, xa = o + i0 * s - r, o + j0 * s - r
+        yb, xb = o + (i1 - 1) * s + w + r, o + (j1 - 1) * s + w + r
+        ref, sec = r0[ya:yb, xa:xb].astype(np.float64), s0[ya:yb, xa:xb].astype(np.float64)
+        sat = np.zeros((4, yb - ya + 1, xb - xa + 1))
+        for c, plane in enumerate((ref, ref * ref, sec, sec * sec)):
+            np.cumsum(np.cumsum(plane, axis=0), axis=1, out=sat[c, 1:, 1:])
+        parts.append((np.sort(qs), sat, ya, xa))
+    return _RectPath(ci=ci.astype(np.int64), cj=cj.astype(np.int64), parts=parts, box_r=box_r, box_s=box_s,
+                     min_count=min_count, var_floor=var_floor)
 
 
 def _search_rows(prep: _Prepared, out: np.ndarray, first: int) -> None:
     """Scores of every window at the shifts of search rows ``first ... first + len(out) - 1`` into ``out``.
 
-    Every window by the fast path; the shifts at which a window sees no-data are then recomputed by the
-    masked path (the fast path's scores are exact at the others).
+    Every window by the fast path; the shifts at which a window sees no-data are then recomputed (the fast
+    path's scores are exact at the others): by :func:`_rect_scores` where the no-data it sees is only
+    outside the images' valid rectangles (a tile's padding beyond the image border), by the masked path
+    :func:`_masked_scores` where it sees holes (clouds, a scene's outline).
     """
     o, w, s, r = prep.origin_px, prep.window_px, prep.step_px, prep.radius_px
-    _fast_scores(prep.r0, prep.s0, prep.sum_r, prep.inv_sd_r, prep.mean_s, prep.inv_sd_s, out, o, w, s, r, first)
+    rect = prep.rect
+    n_rect = 0 if rect is None else rect.ci.size
+    raw = np.empty((out.shape[0], 2 * r + 1, n_rect), np.float32)
+    _fast_scores(prep.r0, prep.s0, prep.sum_r, prep.inv_sd_r, prep.mean_s, prep.inv_sd_s, out, o, w, s, r, first,
+                 prep.raw_ptr, rect.cj if rect is not None else prep.raw_ptr[:0], raw)
+    if rect is not None:
+        for qs, sat, ya, xa in rect.parts:
+            _rect_scores(raw, out, first, qs, rect.ci, rect.cj, sat, ya, xa, rect.box_r, rect.box_s, o, w, s, r,
+                         rect.min_count, rect.var_floor)
     masked = prep.masked
     if masked is None:
         return
     for i0, i1, j0, j1 in masked.cover:
         _masked_scores(prep.r0, prep.s0, masked.valid_r, masked.valid_s, masked.ref_bad[i0:i1, j0:j1],
-                       masked.sec_bad, out[:, :, i0:i1, j0:j1], o + i0 * s, o + j0 * s, w, s, r, masked.min_count,
-                       masked.var_floor, first)
+                       masked.sec_bad, masked.only[i0:i1, j0:j1], out[:, :, i0:i1, j0:j1], o + i0 * s, o + j0 * s,
+                       w, s, r, masked.min_count, masked.var_floor, first)
 
 
 def _grid(reference: np.ndarray, window_px: int, step_px: int, search_radius_px: int,

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gvfuse.tracking.correlation import masked_ncc_scores, ncc_score_stack, peak_from_stack
-from gvfuse.tracking.dense_ncc import dense_ncc_peaks, dense_ncc_stack, peak_search
+from gvfuse.tracking.dense_ncc import _prepare, dense_ncc_peaks, dense_ncc_stack, peak_search
 from tests.helpers.textures import shifted_pair
 
 W, S, R = 32, 4, 3
@@ -110,6 +110,38 @@ def test_compiled_stack_is_the_numpy_stack(window, step, radius, seed, holes):
         a, b = peak_search(plain), peak_from_stack(plain)
         for field in ("dx_px", "dy_px", "peak_correlation", "snr"):
             np.testing.assert_allclose(getattr(a, field), getattr(b, field), atol=1e-6, rtol=1e-6)
+
+
+@settings(max_examples=30, deadline=None)
+@given(window=st.integers(6, 40), step=st.integers(1, 6), radius=st.integers(1, 5), seed=st.integers(0, 10_000),
+       margins=st.lists(st.integers(0, 14), min_size=8, max_size=8), holes=st.booleans())
+def test_windows_at_the_valid_areas_edge_take_the_rectangle_path(window, step, radius, seed, margins, holes):
+    """A tile on the image border is padded with no-data: each image is valid on a rectangle. The windows
+    that see no-data only there are scored from the fast path's sums and shift-independent tables
+    (_rect_scores), the others (holes inside) by the masked path: together the numpy masked stack."""
+    ref, sec = shifted_pair(96, 0.6, -1.3, seed=seed, noise=0.05)
+    ref, sec = ref.copy(), sec.copy()
+    for img, (top, bottom, left, right) in ((ref, margins[:4]), (sec, margins[4:])):
+        img[:top] = np.nan
+        img[img.shape[0] - bottom :] = np.nan
+        img[:, :left] = np.nan
+        img[:, img.shape[1] - right :] = np.nan
+    if holes:
+        rng = np.random.default_rng(seed)
+        for img in (ref, sec):
+            y, x = rng.integers(10, 70, 2)
+            img[y : y + 12, x : x + 9] = np.nan
+    kw = {"window_px": window, "step_px": step, "search_radius_px": radius}
+    compiled, plain = dense_ncc_stack(ref, sec, **kw), ncc_score_stack(ref, sec, **kw)
+    np.testing.assert_array_equal(np.isnan(compiled), np.isnan(plain))
+    np.testing.assert_allclose(compiled, plain, atol=2e-5, rtol=0)
+    rows, cols = plain.shape[2:]
+    if rows and cols and not holes:
+        prep = _prepare(ref, sec, w=window, s=step, r=radius, o=radius, rows=rows, cols=cols,
+                        min_valid_fraction=0.6, min_variance=1e-6)
+        assert prep.masked is None
+        # a no-data top or left edge of the secondary is in the first windows' search
+        assert prep.rect is not None or not (margins[4] or margins[6])
 
 
 def test_compiled_stack_with_a_larger_origin_and_a_flat_patch():
