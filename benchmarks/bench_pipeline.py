@@ -8,6 +8,7 @@ Usage::
     python benchmarks/bench_pipeline.py --sensor sentinel-1   # 10 m terrain-corrected pair, window 128
     python benchmarks/bench_pipeline.py --copies 0      # the one pair per stage only, no dask runs
     python benchmarks/bench_pipeline.py --copies 0 --param backward_matcher='"ncc"'  # and with a change, beside
+    python benchmarks/bench_pipeline.py --copies 0 --tracker ncc   # and with another tracker, beside
 
 It renders one synthetic pair of the sensor over the Gangrigab product area
 (`gvfuse.testing.make_pair`), writes it in the provider's layout, and runs
@@ -91,7 +92,7 @@ def _make_inputs(folder: Path, sensor: str, scale: float) -> tuple[list, object]
     return list(plan.pairs), product_grid
 
 
-def _job(pair, product_grid, sensor: str, cache: Path, overrides: dict | None = None):
+def _job(pair, product_grid, sensor: str, cache: Path, overrides: dict | None = None, tracker: str | None = None):
     from gvfuse.config import SENSOR_DEFAULTS
     from gvfuse.pipeline.pair import PairJob, tracking_grid
     from gvfuse.plugins import get_plugins
@@ -99,9 +100,13 @@ def _job(pair, product_grid, sensor: str, cache: Path, overrides: dict | None = 
     d = SENSOR_DEFAULTS[sensor]
     pixel = 15.0 if sensor == "landsat" else 10.0
     plugins = get_plugins()
+    parameters = dict(d["tracker_parameters"])
+    if tracker and tracker != d["tracker"]:
+        # as a run's configuration does: another tracker keeps only the sensor's window and step
+        parameters = {k: v for k, v in parameters.items() if k in ("window_px", "step_px")}
     return PairJob(sensor=sensor, pair=pair, reader=plugins.get("readers", d["reader"]),
-                   tracker=plugins.get("trackers", d["tracker"]),
-                   tracker_parameters={**d["tracker_parameters"], **(overrides or {})},
+                   tracker=plugins.get("trackers", tracker or d["tracker"]),
+                   tracker_parameters={**parameters, **(overrides or {})},
                    max_speed_m_per_day=d["max_speed_m_per_day"],
                    tracking_grid=tracking_grid(product_grid, (pair.reference, pair.secondary), pixel),
                    product_grid=product_grid, cache_dir=cache)
@@ -143,6 +148,9 @@ def main() -> None:
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="a tracker parameter changed from the sensor's settings (VALUE read as TOML): the pair "
                              "is then also run with the changes, beside the settings, and both are printed")
+    parser.add_argument("--tracker", default=None,
+                        help="another tracker for the variant run beside the settings (with the sensor's window and "
+                             "step, its own defaults otherwise, and the --param changes)")
     args = parser.parse_args()
     overrides = {}
     for item in args.param:
@@ -154,9 +162,11 @@ def main() -> None:
         pairs, product_grid = _make_inputs(work / "scenes", args.sensor, args.scale)
         if not pairs:
             raise SystemExit("no pair planned")
-        variants = [("the sensor's settings", {})] + ([(f"with {overrides}", overrides)] if overrides else [])
-        for label, changes in variants:
-            job = _job(pairs[0], product_grid, args.sensor, work / f"cache-{len(changes)}", changes)
+        variants = [("the sensor's settings", {}, None)]
+        if overrides or args.tracker:
+            variants.append((f"with {args.tracker or 'its tracker'} {overrides}", overrides, args.tracker))
+        for n, (label, changes, tracker) in enumerate(variants):
+            job = _job(pairs[0], product_grid, args.sensor, work / f"variant-{n}", changes, tracker)
             queue: mp.Queue = mp.get_context("spawn").Queue()
             proc = mp.get_context("spawn").Process(target=_one_pair, args=(job, queue))
             proc.start()

@@ -212,7 +212,10 @@ def _fast_scores(r0: np.ndarray, s0: np.ndarray, sum_r: np.ndarray, inv_sd_r: np
                 use_a = True
                 while True:
                     if k & width:
-                        _add_every(total, src, m, offset)
+                        if m == 1:  # contiguous: a literal step lets the compiler vectorise the read
+                            _add_every(total, src, 1, offset)
+                        else:
+                            _add_every(total, src, m, offset)
                         offset += width
                     if 2 * width > k:
                         break
