@@ -406,7 +406,7 @@ def _refinement_kernel(ref: np.ndarray, sec: np.ndarray, level: float, inv_scale
     u1, u2, u3 = np.zeros(lx), np.zeros(lx), np.zeros(lx)
     uz, counted = np.zeros(lx), np.zeros(lx)
     block = np.empty((nch, nq))
-    ring = np.empty((k, nch, nq))
+    ring = np.empty((k, nch, nq), np.float32)
     column = np.zeros((nch, nq))
     prefix = np.zeros((nq + 1, nch))  # channels innermost: a window's fifteen sums are together
     sm = np.empty(nch)
@@ -475,14 +475,18 @@ def _refinement_kernel(ref: np.ndarray, sec: np.ndarray, level: float, inv_scale
         kept = ring[p % k]
         for c in range(nch):
             col, new, old = column[c], block[c], kept[c]
+            # the block row's sums enter rounded to single precision, as the ring keeps them: what leaves is
+            # exactly what came in, and the ring (the window's height of block rows) is half the memory
             if p >= k:  # the block row leaving the window out
                 for q in range(nq):
-                    col[q] += new[q] - old[q]
+                    v = np.float32(new[q])
+                    col[q] += np.float64(v) - np.float64(old[q])
+                    old[q] = v
             else:
                 for q in range(nq):
-                    col[q] += new[q]
-            for q in range(nq):
-                old[q] = new[q]
+                    v = np.float32(new[q])
+                    col[q] += np.float64(v)
+                    old[q] = v
         if p < k - 1 or (p - (k - 1)) % m:
             continue
         # the block rows of output row i are complete: window sums along it as prefix differences
