@@ -109,13 +109,17 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
 
 
-def _cover(affected: np.ndarray) -> list[tuple[int, int, int, int]]:
+def _cover(affected: np.ndarray, block_cells: int | None = None) -> list[tuple[int, int, int, int]]:
     """Rectangles ``(i0, i1, j0, j1)`` of windows that together cover every True cell of ``affected``.
 
     The common case is a tile on the image border, which the driver pads with
     no-data: the affected windows are then whole bands of rows or columns, and
-    are returned as such (a bounding box would be the whole tile); whatever is
-    left (clouds, a diagonal scene edge) is covered by its bounding box.
+    are returned as such (a bounding box would be the whole tile). Whatever is
+    left (clouds, a diagonal scene edge) is covered by its bounding box, or,
+    with ``block_cells``, by the bounding box of its cells in each block of
+    ``block_cells`` x ``block_cells`` cells: scattered clouds then cost the
+    blocks around them, not the whole tile (a cloudy Landsat tile: 16 % of
+    its windows affected, their bounding box 98 % of the tile).
     """
     rows, cols = affected.shape
     left = affected.copy()
@@ -123,12 +127,18 @@ def _cover(affected: np.ndarray) -> list[tuple[int, int, int, int]]:
     for i0, i1 in _runs(affected.mean(axis=1) > 0.5):
         rects.append((i0, i1, 0, cols))
         left[i0:i1] = False
-    for j0, j1 in _runs(left.mean(axis=0) > 0.25):
+    for j0, j1 in _runs(left.mean(axis=0) > 0.5 if block_cells else left.mean(axis=0) > 0.25):
         rects.append((0, rows, j0, j1))
         left[:, j0:j1] = False
-    if left.any():
-        ii, jj = np.nonzero(left)
-        rects.append((int(ii.min()), int(ii.max()) + 1, int(jj.min()), int(jj.max()) + 1))
+    if not left.any():
+        return rects
+    step = max(rows, cols) if block_cells is None else max(1, int(block_cells))
+    for b0 in range(0, rows, step):
+        for c0 in range(0, cols, step):
+            part = left[b0 : b0 + step, c0 : c0 + step]
+            if part.any():
+                ii, jj = np.nonzero(part)
+                rects.append((b0 + int(ii.min()), b0 + int(ii.max()) + 1, c0 + int(jj.min()), c0 + int(jj.max()) + 1))
     return rects
 
 

@@ -484,14 +484,20 @@ def _prepare(reference: np.ndarray, secondary: np.ndarray, *, w: int, s: int, r:
                               min_count=min_valid_fraction * n_full, var_floor=var_floor)
         general = affected & ~in_rect
         if general.any():
-            masked = _MaskedPath(cover=_cover(general), only=general, valid_r=valid_r.astype(np.float32),
-                                 valid_s=valid_s.astype(np.float32), ref_bad=ref_bad,
-                                 sec_bad=all_pixel_box_sums((~valid_s).astype(np.float32), w) > 0.5,
+            masked = _MaskedPath(cover=_cover(general, block_cells=_masked_block_cells(w, s)), only=general,
+                                 valid_r=valid_r.astype(np.float32), valid_s=valid_s.astype(np.float32),
+                                 ref_bad=ref_bad, sec_bad=all_pixel_box_sums((~valid_s).astype(np.float32), w) > 0.5,
                                  min_count=min_valid_fraction * n_full, var_floor=var_floor)
     raw_ptr = np.searchsorted(rect.ci, np.arange(rows + 1)) if rect is not None else np.zeros(rows + 1, np.int64)
     return _Prepared(r0=r0, s0=s0, sum_r=sum_r, inv_sd_r=inv_sd_r, mean_s=mean_s, inv_sd_s=_phases(inv_sd_s, s),
                      origin_px=o, window_px=w, step_px=s, radius_px=r, masked=masked, rect=rect,
                      raw_ptr=raw_ptr.astype(np.int64))
+
+
+def _masked_block_cells(w: int, s: int) -> int:
+    """Side (output cells) of the blocks that cover scattered no-data for the masked path: about three
+    windows wide, so that a block's tables (its cells plus a window's margin) are not mostly margin."""
+    return max(8, -(-3 * w // s))
 
 
 def _valid_box(valid: np.ndarray) -> np.ndarray:

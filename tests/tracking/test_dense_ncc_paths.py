@@ -18,7 +18,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gvfuse.tracking.correlation import masked_ncc_scores, ncc_score_stack, peak_from_stack
+from gvfuse.tracking.correlation import _cover, masked_ncc_scores, ncc_score_stack, peak_from_stack
 from gvfuse.tracking.dense_ncc import _prepare, dense_ncc_peaks, dense_ncc_stack, peak_search
 from tests.helpers.textures import shifted_pair
 
@@ -142,6 +142,40 @@ def test_windows_at_the_valid_areas_edge_take_the_rectangle_path(window, step, r
         assert prep.masked is None
         # a no-data top or left edge of the secondary is in the first windows' search
         assert prep.rect is not None or not (margins[4] or margins[6])
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.integers(1, 120), cols=st.integers(1, 120), block=st.one_of(st.none(), st.integers(1, 40)),
+       seed=st.integers(0, 10_000), density=st.floats(0.0, 0.3))
+def test_the_cover_holds_every_affected_window(rows, cols, block, seed, density):
+    rng = np.random.default_rng(seed)
+    affected = rng.random((rows, cols)) < density
+    if rows > 3:
+        affected[:2] = True  # a band, as on a tile's border
+    covered = np.zeros_like(affected)
+    for i0, i1, j0, j1 in _cover(affected, block_cells=block):
+        assert 0 <= i0 < i1 <= rows and 0 <= j0 < j1 <= cols
+        covered[i0:i1, j0:j1] = True
+    assert not (affected & ~covered).any()
+
+
+def test_scattered_holes_cost_their_blocks_and_score_as_the_numpy_stack():
+    """Clouds scattered over a tile: the masked path covers the blocks around them (not their common bounding
+    box, most of the tile), with the same scores as the numpy masked stack."""
+    ref, sec = shifted_pair(200, 0.6, -1.3, seed=4, noise=0.05)
+    ref, sec = ref.copy(), sec.copy()
+    for y, x in ((20, 30), (150, 40), (60, 160), (170, 170)):
+        sec[y : y + 6, x : x + 5] = np.nan
+    ref[100:104, 100:107] = np.nan
+    kw = {"window_px": 10, "step_px": 1, "search_radius_px": 2}
+    compiled, plain = dense_ncc_stack(ref, sec, **kw), ncc_score_stack(ref, sec, **kw)
+    np.testing.assert_array_equal(np.isnan(compiled), np.isnan(plain))
+    np.testing.assert_allclose(compiled, plain, atol=2e-5, rtol=0)
+    rows, cols = plain.shape[2:]
+    prep = _prepare(ref, sec, w=10, s=1, r=2, o=2, rows=rows, cols=cols, min_valid_fraction=0.6,
+                    min_variance=1e-6)
+    covered = sum((i1 - i0) * (j1 - j0) for i0, i1, j0, j1 in prep.masked.cover)
+    assert covered < 0.1 * rows * cols  # 4.5 %; the holes' common bounding box is 76 % of the grid
 
 
 def test_compiled_stack_with_a_larger_origin_and_a_flat_patch():
