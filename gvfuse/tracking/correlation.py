@@ -119,7 +119,10 @@ def _cover(affected: np.ndarray, block_cells: int | None = None) -> list[tuple[i
     with ``block_cells``, by the bounding box of its cells in each block of
     ``block_cells`` x ``block_cells`` cells: scattered clouds then cost the
     blocks around them, not the whole tile (a cloudy Landsat tile: 16 % of
-    its windows affected, their bounding box 98 % of the tile).
+    its windows affected, their bounding box 98 % of the tile). A column is a
+    band when more than a quarter of it is affected (after the row bands), or
+    more than half with blocks, which cover a column of stacked clouds with
+    less waste.
     """
     rows, cols = affected.shape
     left = affected.copy()

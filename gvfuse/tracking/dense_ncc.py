@@ -38,7 +38,8 @@ from the fast path and the sums and sums of squares from shift-independent
 summed-area tables: a few operations per shift. Elsewhere (holes: clouds, a
 scene's outline) :func:`_masked_scores` computes the masked NCC from
 summed-area tables of its six products, per shift over the bounding box of
-just the windows that see no-data there. The matchers take each window's
+just the windows that see no-data there, block by block (scattered clouds
+cost the blocks around them, not the whole tile). The matchers take each window's
 peak with :func:`dense_ncc_peaks`, which folds each row of shifts into a
 running peak search as it is computed, so the ``(2r+1)^2`` score planes of
 the whole stack (:func:`dense_ncc_stack`, which the template matcher keeps)
@@ -472,7 +473,6 @@ def _prepare(reference: np.ndarray, secondary: np.ndarray, *, w: int, s: int, r:
     mean_s = _phases(full_s / np.float32(n_full), s)
     del full_s, var_s
     masked = rect = None
-    in_rect = np.zeros_like(affected)
     if affected.any():
         box_r, box_s = _valid_box(valid_r), _valid_box(valid_s)
         holes_r, holes_s = _holes(valid_r, box_r), _holes(valid_s, box_s)
