@@ -35,10 +35,12 @@ DEFAULT_TRACKER = "fft-phase"
 #: marks the sensor whose velocities weight and validate the others instead of being fused.
 #: How ncc tracks Sentinel-1 amplitude: Wallis pre-filter, peak correlation at the chance level of unrelated
 #: textures (16 / window: 0.125 at 128 px) with SNR >= 1.5, windows >= 60 % valid, forward-backward within 0.5 px,
-#: no larger-window fallback (ncc's own default since issue 15's fourth session; not measured on radar).
+#: no larger-window fallback (ncc's own default since issue 15's fourth session; not measured on radar), no
+#: bright-change detection (it finds clouds and fresh snow by the brightening they cause in optical images; C-band
+#: radar sees through clouds and dry snow, and on a full-area pair it cost 2.5 s on one core for nothing masked).
 SAR_NCC_PARAMETERS: Mapping[str, Any] = {"prefilter": "wallis", "chance_correlation_px": 16.0, "min_snr": 1.5,
                                          "min_valid_fraction": 0.6, "max_forward_backward_px": 0.5,
-                                         "fallback_window_px": False}
+                                         "fallback_window_px": False, "bright_change_nmad": False}
 
 #: The reference method's fft-phase settings (COSI-Corr's 32 x 32 window, windows >= 60 % valid, phase coherence
 #: at 16 / window without the NCC gate, the forward-backward check's way back by phase correlation too), kept by the

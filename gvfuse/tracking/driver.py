@@ -212,9 +212,10 @@ def check_inputs(reference: Image, secondary: Image, settings: TrackingSettings)
         name = image.source or f"(unnamed {role})"
         if not finite.any():
             raise TrackingError(f"{name}: the {role} image has no valid pixel (all NaN)")
-        values = pixels[finite]
-        if float(values.max()) == float(values.min()):
-            raise TrackingError(f"{name}: the {role} image is constant ({float(values[0])}); nothing to track")
+        # reductions over the valid pixels in place (a full-area scene's valid pixels copied out were 150 MB)
+        top = float(np.max(pixels, where=finite, initial=-np.inf))
+        if top == float(np.min(pixels, where=finite, initial=np.inf)):
+            raise TrackingError(f"{name}: the {role} image is constant ({top}); nothing to track")
 
 
 def _stable_mask_on_output(stable_mask: np.ndarray | None, image_shape: tuple[int, int],
