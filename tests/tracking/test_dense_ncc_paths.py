@@ -114,8 +114,10 @@ def test_compiled_stack_is_the_numpy_stack(window, step, radius, seed, holes):
 
 @settings(max_examples=30, deadline=None)
 @given(window=st.integers(6, 40), step=st.integers(1, 6), radius=st.integers(1, 5), seed=st.integers(0, 10_000),
-       margins=st.lists(st.integers(0, 14), min_size=8, max_size=8), holes=st.booleans())
-def test_windows_at_the_valid_areas_edge_take_the_rectangle_path(window, step, radius, seed, margins, holes):
+       margins=st.lists(st.integers(0, 14), min_size=8, max_size=8), holes=st.booleans(),
+       extra_origin=st.integers(0, 3))
+def test_windows_at_the_valid_areas_edge_take_the_rectangle_path(window, step, radius, seed, margins, holes,
+                                                                 extra_origin):
     """A tile on the image border is padded with no-data: each image is valid on a rectangle. The windows
     that see no-data only there are scored from the fast path's sums and shift-independent tables
     (_rect_scores), the others (holes inside) by the masked path: together the numpy masked stack."""
@@ -131,12 +133,13 @@ def test_windows_at_the_valid_areas_edge_take_the_rectangle_path(window, step, r
         for img in (ref, sec):
             y, x = rng.integers(10, 70, 2)
             img[y : y + 12, x : x + 9] = np.nan
-    kw = {"window_px": window, "step_px": step, "search_radius_px": radius}
+    origin = radius + extra_origin
+    kw = {"window_px": window, "step_px": step, "search_radius_px": radius, "origin_px": origin}
     compiled, plain = dense_ncc_stack(ref, sec, **kw), ncc_score_stack(ref, sec, **kw)
     np.testing.assert_array_equal(np.isnan(compiled), np.isnan(plain))
     np.testing.assert_allclose(compiled, plain, atol=2e-5, rtol=0)
     rows, cols = plain.shape[2:]
-    if rows and cols and not holes:
+    if rows and cols and not holes and extra_origin == 0:
         prep = _prepare(ref, sec, w=window, s=step, r=radius, o=radius, rows=rows, cols=cols,
                         min_valid_fraction=0.6, min_variance=1e-6)
         assert prep.masked is None
