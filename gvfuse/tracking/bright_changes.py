@@ -105,9 +105,10 @@ def brightening(reference: np.ndarray, secondary: np.ndarray,
     images share fewer than :data:`MIN_COMMON_PIXELS` valid pixels or have no spread.
     """
     valid = np.isfinite(reference) & np.isfinite(secondary)
-    if valid.sum() < MIN_COMMON_PIXELS:
+    common = int(valid.sum())
+    if common < MIN_COMMON_PIXELS:
         return None
-    stride = max(STATISTICS_STRIDE, int(valid.sum()) // MAX_STATISTICS_SAMPLES)
+    stride = max(STATISTICS_STRIDE, common // MAX_STATISTICS_SAMPLES)
     smooth = []
     for image in (reference, secondary):
         values = image[valid][::stride]

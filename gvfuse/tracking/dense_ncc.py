@@ -413,6 +413,7 @@ class _RectPath:
 
     ci: np.ndarray  # their output cells, row by row (the order of the fast path's raw sums)
     cj: np.ndarray
+    row_ptr: np.ndarray  # windows ci == i are row_ptr[i] ... row_ptr[i + 1] - 1
     parts: list[tuple[np.ndarray, np.ndarray, int, int]]  # (windows, summed-area tables, ya, xa) per band
     box_r: np.ndarray  # (top, bottom, left, right) of the valid pixels, tile pixels
     box_s: np.ndarray
@@ -436,7 +437,6 @@ class _Prepared:
     radius_px: int
     masked: _MaskedPath | None  # None: no window sees no-data but at the valid rectangles' edges
     rect: _RectPath | None  # None: no window sees no-data only there
-    raw_ptr: np.ndarray  # the rectangle path's windows by output row, for the fast path's raw sums
 
 
 def _prepare(reference: np.ndarray, secondary: np.ndarray, *, w: int, s: int, r: int, o: int, rows: int,
@@ -488,10 +488,8 @@ def _prepare(reference: np.ndarray, secondary: np.ndarray, *, w: int, s: int, r:
                                  valid_r=valid_r.astype(np.float32), valid_s=valid_s.astype(np.float32),
                                  ref_bad=ref_bad, sec_bad=all_pixel_box_sums((~valid_s).astype(np.float32), w) > 0.5,
                                  min_count=min_valid_fraction * n_full, var_floor=var_floor)
-    raw_ptr = np.searchsorted(rect.ci, np.arange(rows + 1)) if rect is not None else np.zeros(rows + 1, np.int64)
     return _Prepared(r0=r0, s0=s0, sum_r=sum_r, inv_sd_r=inv_sd_r, mean_s=mean_s, inv_sd_s=_phases(inv_sd_s, s),
-                     origin_px=o, window_px=w, step_px=s, radius_px=r, masked=masked, rect=rect,
-                     raw_ptr=raw_ptr.astype(np.int64))
+                     origin_px=o, window_px=w, step_px=s, radius_px=r, masked=masked, rect=rect)
 
 
 def _masked_block_cells(w: int, s: int) -> int:
@@ -537,8 +535,9 @@ def _rect_path(in_rect: np.ndarray, r0: np.ndarray, s0: np.ndarray, box_r: np.nd
         for c, plane in enumerate((ref, ref * ref, sec, sec * sec)):
             np.cumsum(np.cumsum(plane, axis=0), axis=1, out=sat[c, 1:, 1:])
         parts.append((np.sort(qs), sat, ya, xa))
-    return _RectPath(ci=ci.astype(np.int64), cj=cj.astype(np.int64), parts=parts, box_r=box_r, box_s=box_s,
-                     min_count=min_count, var_floor=var_floor)
+    row_ptr = np.searchsorted(ci, np.arange(in_rect.shape[0] + 1)).astype(np.int64)
+    return _RectPath(ci=ci.astype(np.int64), cj=cj.astype(np.int64), row_ptr=row_ptr, parts=parts, box_r=box_r,
+                     box_s=box_s, min_count=min_count, var_floor=var_floor)
 
 
 def _search_rows(prep: _Prepared, out: np.ndarray, first: int) -> None:
@@ -551,10 +550,13 @@ def _search_rows(prep: _Prepared, out: np.ndarray, first: int) -> None:
     """
     o, w, s, r = prep.origin_px, prep.window_px, prep.step_px, prep.radius_px
     rect = prep.rect
-    n_rect = 0 if rect is None else rect.ci.size
-    raw = np.empty((out.shape[0], 2 * r + 1, n_rect), np.float32)
+    if rect is None:  # no raw sums to keep
+        row_ptr, raw_col = np.zeros(out.shape[2] + 1, np.int64), np.zeros(0, np.int64)
+    else:
+        row_ptr, raw_col = rect.row_ptr, rect.cj
+    raw = np.empty((out.shape[0], 2 * r + 1, raw_col.size), np.float32)
     _fast_scores(prep.r0, prep.s0, prep.sum_r, prep.inv_sd_r, prep.mean_s, prep.inv_sd_s, out, o, w, s, r, first,
-                 prep.raw_ptr, rect.cj if rect is not None else prep.raw_ptr[:0], raw)
+                 row_ptr, raw_col, raw)
     if rect is not None:
         for qs, sat, ya, xa in rect.parts:
             _rect_scores(raw, out, first, qs, rect.ci, rect.cj, sat, ya, xa, rect.box_r, rect.box_s, o, w, s, r,
